@@ -1,0 +1,126 @@
+"""Writing cell layers to disk, atomically.
+
+Every layer the toolkit writes goes through :func:`write_layer`: the data are
+written to a temporary file beside the target and renamed over it only when
+the write succeeded, so a failed or interrupted run never leaves a half-written
+GeoPackage or GeoParquet file behind, and an existing output stays intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+
+LAYER_SUFFIXES = {".gpkg": "GPKG", ".parquet": "Parquet", ".geoparquet": "Parquet"}
+
+
+def layer_format(path: str | os.PathLike) -> str:
+    """Return the output format implied by a file name.
+
+    Parameters
+    ----------
+    path
+        Output path ending in ``.gpkg``, ``.parquet`` or ``.geoparquet``.
+
+    Examples
+    --------
+    >>> layer_format("cells.gpkg")
+    'GPKG'
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in LAYER_SUFFIXES:
+        raise ValueError(
+            f"cannot write a layer to {str(path)!r}: unknown extension {suffix!r}; "
+            "use .gpkg (GeoPackage) or .parquet (GeoParquet)"
+        )
+    return LAYER_SUFFIXES[suffix]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
+
+    The temporary file keeps the target's extension so that format drivers
+    recognise it. On any exception the temporary file is removed and the
+    target is left untouched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    target = Path(path)
+    if target.parent != Path("") and not target.parent.exists():
+        raise FileNotFoundError(
+            f"output folder {str(target.parent)!r} does not exist; create it first"
+        )
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent or "."
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # drivers want to create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            if tmp.is_dir():
+                import shutil
+
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+
+
+def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | None = None) -> Path:
+    """Write a cell layer atomically to GeoPackage or GeoParquet.
+
+    A GeoDataFrame indexed by ``cell_id`` gets the index written as an int64
+    column ``cell_id`` (the 64 bits of the S2 cell id, as BigQuery stores them:
+    SQLite and GeoPackage have no unsigned integers).
+
+    Parameters
+    ----------
+    gdf
+        Layer to write; any CRS (it is written as is).
+    path
+        ``.gpkg`` or ``.parquet`` file. An existing file is replaced only after
+        the new one was written completely.
+    layer
+        GeoPackage layer name; defaults to the file's stem.
+
+    Returns
+    -------
+    Path
+        The written path.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely, tempfile, pathlib
+    >>> g = gpd.GeoDataFrame({"v": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
+    >>> out = write_layer(g, pathlib.Path(tempfile.mkdtemp()) / "p.gpkg")
+    >>> len(gpd.read_file(out))
+    1
+    """
+    fmt = layer_format(path)
+    frame = gdf
+    if frame.index.name == "cell_id":
+        frame = frame.reset_index()
+        frame["cell_id"] = frame["cell_id"].astype("int64")
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        if fmt == "GPKG":
+            frame.to_file(tmp, driver="GPKG", layer=layer or target.stem, engine="pyogrio")
+        else:
+            frame.to_parquet(tmp, index=False)
+    return target
