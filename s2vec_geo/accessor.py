@@ -1,0 +1,31 @@
+"""The ``GeoDataFrame.s2vec`` accessor: a thin face over the core functions.
+
+Modelled on h3pandas: nothing is mutated, results come back as new frames
+indexed by the int64 ``cell_id`` (or with the caller's index where one row
+per input row is returned), cell geometries are EPSG:4326 polygons.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+
+@pd.api.extensions.register_dataframe_accessor("s2vec")
+class S2VecAccessor:
+    """S2Vec operations on a (Geo)DataFrame, available as ``df.s2vec``."""
+
+    def __init__(self, obj: pd.DataFrame) -> None:
+        self._obj = obj
+
+    def _geo(self) -> gpd.GeoDataFrame:
+        """The frame as a GeoDataFrame in EPSG:4326 (a copy when reprojected)."""
+        obj = self._obj
+        if not isinstance(obj, gpd.GeoDataFrame):
+            raise ValueError("df.s2vec needs a GeoDataFrame with a geometry column")
+        if obj.crs is None:
+            raise ValueError(
+                "the GeoDataFrame has no CRS; set one with gdf.set_crs(...) "
+                "(e.g. gdf.set_crs(4326) for longitude/latitude)"
+            )
+        return obj if obj.crs.equals("EPSG:4326") else obj.to_crs(4326)
