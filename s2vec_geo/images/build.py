@@ -1,0 +1,374 @@
+"""Rasterize featurized patch cells into S2Vec images of their parent cells.
+
+Every patch cell (level ``l``) lands in exactly one image, the one of its
+ancestor at the image level ``l'``, at pixel ``(row, col) =
+cell_position(cell, l')``: the low ``l - l'`` bits of the cell's S2 ``(i, j)``
+face coordinates. Horizontally and vertically adjacent pixels are therefore
+true S2 edge neighbours, on every face and at every latitude (ordering the
+children by latitude/longitude instead scrambles the picture away from the
+equator). Children absent from the input are zeros with ``mask`` False.
+
+The build streams: one pass reads only the cell ids (to find the parents and
+lay out the shards), a second pass reads the features chunk by chunk and
+scatters each chunk into the memory-mapped shards while accumulating the
+normalization statistics. Memory use is a few chunks plus the id column,
+whatever the size of the area.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pyogrio
+
+from s2vec_geo import s2
+from s2vec_geo.features import feature_columns
+from s2vec_geo.images.dataset import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    META_FILE,
+    ImageDataset,
+    shard_files,
+    write_meta,
+)
+from s2vec_geo.images.stats import MomentAccumulator
+from s2vec_geo.io import LAYER_SUFFIXES, atomic_path
+from s2vec_geo.progress import progress
+
+MAX_LEVEL_GAP = 8
+"""Largest ``patch_level - image_level``: 256 x 256 pixels per image."""
+
+IN_MEMORY_LIMIT_BYTES = 2**31
+"""Above this size ``build_images(out=None)`` refuses and asks for a folder."""
+
+
+class _CellSource:
+    """Featurized patch cells, from a (Geo)DataFrame or a cell layer file."""
+
+    def __init__(self, cells: pd.DataFrame | str | os.PathLike) -> None:
+        self.frame: pd.DataFrame | None = None
+        self.path: Path | None = None
+        self.taxonomy_version: str | None = None
+        if isinstance(cells, pd.DataFrame):
+            self.frame = _id_indexed(cells)
+            self.feature_names = list(feature_columns(self.frame))
+            self.taxonomy_version = cells.attrs.get("taxonomy_version")
+        elif isinstance(cells, (str, os.PathLike)):
+            self.path = Path(cells)
+            if not self.path.is_file():
+                raise FileNotFoundError(
+                    f"cell layer {str(self.path)!r} not found; pass the GeoPackage or "
+                    "GeoParquet written by `s2vec featurize`"
+                )
+            suffix = self.path.suffix.lower()
+            if suffix not in LAYER_SUFFIXES:
+                raise ValueError(
+                    f"cannot read cells from {str(self.path)!r}: unknown extension "
+                    f"{suffix!r}; use a .gpkg or .parquet cell layer"
+                )
+            empty = self._read_empty()
+            if "cell_id" not in empty.columns:
+                raise ValueError(
+                    f"{str(self.path)!r} has no cell_id column; pass a cell layer written "
+                    "by `s2vec featurize` (int64 cell_id per row)"
+                )
+            self.feature_names = list(feature_columns(empty.set_index("cell_id")))
+        else:
+            raise ValueError(
+                f"cells must be a GeoDataFrame indexed by cell_id or a path to a cell "
+                f"layer, got {type(cells).__name__}"
+            )
+        if not self.feature_names:
+            raise ValueError(
+                "the cells have no numeric feature columns; featurize them first "
+                "(`s2vec featurize` or s2vec_geo.featurize)"
+            )
+
+    def _is_parquet(self) -> bool:
+        return LAYER_SUFFIXES[self.path.suffix.lower()] == "Parquet"  # type: ignore[union-attr]
+
+    def _read_empty(self) -> pd.DataFrame:
+        if self._is_parquet():
+            return pq.ParquetFile(self.path).schema_arrow.empty_table().to_pandas()
+        return pyogrio.read_dataframe(self.path, read_geometry=False, max_features=0)
+
+    def cell_ids(self) -> np.ndarray:
+        """All cell ids, int64 (only this column is read from a file)."""
+        if self.frame is not None:
+            ids = self.frame.index.to_numpy()
+        elif self._is_parquet():
+            ids = pq.read_table(self.path, columns=["cell_id"]).column(0).to_numpy()
+        else:
+            ids = pyogrio.read_dataframe(self.path, columns=["cell_id"], read_geometry=False)[
+                "cell_id"
+            ].to_numpy()
+        return _as_int64(ids)
+
+    def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(cell_ids int64, features float64 (n, F))`` chunks of ``size`` rows."""
+        if self.frame is not None:
+            for start in range(0, len(self.frame), size):
+                part = self.frame.iloc[start : start + size]
+                yield (
+                    _as_int64(part.index.to_numpy()),
+                    part[self.feature_names].to_numpy(dtype=np.float64, na_value=np.nan),
+                )
+            return
+        columns = ["cell_id", *self.feature_names]
+        if self._is_parquet():
+            reader: Any = pq.ParquetFile(self.path).iter_batches(batch_size=size, columns=columns)
+            yield from (_arrow_batch(b, self.feature_names) for b in reader)
+            return
+        with pyogrio.open_arrow(
+            self.path, columns=columns, read_geometry=False, batch_size=size, use_pyarrow=True
+        ) as (_, reader):
+            yield from (_arrow_batch(b, self.feature_names) for b in reader)
+
+
+def _id_indexed(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.index.name == "cell_id":
+        return frame
+    if "cell_id" in frame.columns:
+        return frame.set_index("cell_id")
+    raise ValueError(
+        "the cells need an int64 cell_id index or column (as `s2vec featurize` writes); "
+        "set it with frame.set_index('cell_id')"
+    )
+
+
+def _as_int64(ids: np.ndarray) -> np.ndarray:
+    ids = np.asarray(ids)
+    if ids.dtype == np.uint64:
+        return ids.view(np.int64)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(
+            f"cell ids must be integers (int64 S2 cell ids), got dtype {ids.dtype}; "
+            "convert tokens with s2vec_geo.token_to_cell"
+        )
+    return ids.astype(np.int64, copy=False)
+
+
+def _arrow_batch(batch: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    ids = _as_int64(batch.column("cell_id").to_numpy(zero_copy_only=False))
+    values = np.empty((batch.num_rows, len(names)), dtype=np.float64)
+    for k, name in enumerate(names):
+        values[:, k] = batch.column(name).to_numpy(zero_copy_only=False)
+    return ids, values
+
+
+def _check_levels(ids: np.ndarray, image_level: int) -> tuple[int, int]:
+    """Validate levels; return ``(patch_level, image_level)``."""
+    image_level = s2.validate_level(image_level, "image_level")
+    levels = np.unique(s2.cell_level(ids))
+    if len(levels) != 1:
+        raise ValueError(
+            f"the cells mix S2 levels {levels.tolist()}; images need every cell at one "
+            "patch level: keep one with cells[s2vec_geo.cell_level(cells.index) == LEVEL]"
+        )
+    patch_level = int(levels[0])
+    gap = patch_level - image_level
+    if not 1 <= gap <= MAX_LEVEL_GAP:
+        raise ValueError(
+            f"image_level {image_level} with patch level {patch_level} gives a level gap of "
+            f"{gap}; it must be 1 to {MAX_LEVEL_GAP} (2x2 to 256x256 pixels per image): choose "
+            f"an image_level from {max(patch_level - MAX_LEVEL_GAP, 0)} to {patch_level - 1}"
+        )
+    return patch_level, image_level
+
+
+def _sorted_unique_u64(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Sorted unique uint64 values (sort + mask) and whether there were duplicates."""
+    ordered = np.sort(values.view(np.uint64))
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep], not keep.all()
+
+
+def _check_values(values: np.ndarray, names: list[str], log1p: bool) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        col = names[int(np.nonzero(bad.any(axis=0))[0][0])]
+        raise ValueError(
+            f"feature {col!r} has NaN or infinite values in {int(bad.any(axis=1).sum())} "
+            "cells; fill them (e.g. cells.fillna(0) for counts) before building images"
+        )
+    if log1p and (values < 0).any():
+        col = names[int(np.nonzero((values < 0).any(axis=0))[0][0])]
+        raise ValueError(
+            f"feature {col!r} has negative values, but log1p normalization needs counts "
+            ">= 0; pass log1p=False (--no-log1p) for signed features"
+        )
+
+
+def build_images(
+    cells: pd.DataFrame | str | os.PathLike,
+    image_level: int = 8,
+    out: str | os.PathLike | None = None,
+    *,
+    log1p: bool = True,
+    shard_size: int = 1024,
+    chunk_size: int = 262_144,
+    overwrite: bool = False,
+) -> ImageDataset:
+    """Build S2Vec images: one ``g x g x F`` image per parent cell at ``image_level``.
+
+    Parameters
+    ----------
+    cells
+        Featurized patch cells, all at one S2 level ``l``: a (Geo)DataFrame
+        indexed by int64 ``cell_id`` (or with such a column), or the path of a
+        ``.gpkg``/``.parquet`` cell layer written by ``s2vec featurize``.
+        Features are the numeric columns other than ``cell_id``/``token``.
+    image_level
+        S2 level ``l'`` of the images (paper: 8 with patch level 12);
+        ``l - l'`` must be 1 to 8, giving ``g = 2 ** (l - l')`` pixels a side.
+    out
+        Folder to write the dataset to (memory-mapped shards, see
+        :mod:`s2vec_geo.images.dataset`); ``None`` builds it in memory, for
+        small areas.
+    log1p
+        Normalize ``log1p(count)`` instead of raw values (default: counts are
+        heavy-tailed). Stored values stay raw either way.
+    shard_size
+        Images per shard file.
+    chunk_size
+        Cells read and placed at a time.
+    overwrite
+        Replace an existing image dataset at ``out`` (only a folder holding a
+        ``meta.json``; other non-empty folders are never deleted).
+
+    Returns
+    -------
+    ImageDataset
+        Images ordered by parent id (S2 Hilbert order); ``ds.stats`` holds the
+        global normalization statistics over all input cells.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, s2vec_geo as sv
+    >>> ids = sv.cell_children(sv.latlng_to_cell(np.array([-33.87]), np.array([151.2]), 10)[0], 12)
+    >>> cells = pd.DataFrame({"shops": np.arange(16.0)}, index=pd.Index(ids, name="cell_id"))
+    >>> ds = sv.build_images(cells, image_level=10)
+    >>> len(ds), ds.grid, bool(ds.mask(0).all())
+    (1, 4, True)
+    >>> bool((ds.cells(0) == ids).all())
+    True
+    """
+    if shard_size < 1 or chunk_size < 1:
+        raise ValueError("shard_size and chunk_size must be positive integers")
+    source = _CellSource(cells)
+    ids = source.cell_ids()
+    if len(ids) == 0:
+        raise ValueError("no cells to build images from; the input is empty")
+    _, duplicated = _sorted_unique_u64(ids)
+    if duplicated:
+        raise ValueError(
+            "the cells repeat some cell ids; a featurized layer has one row per cell: "
+            "aggregate them first (cells.groupby(level='cell_id').sum())"
+        )
+    patch_level, image_level = _check_levels(ids, image_level)
+    grid = 2 ** (patch_level - image_level)
+    parents, _ = _sorted_unique_u64(s2.cell_parent(ids, image_level))
+    n_images, n_pixels, n_features = len(parents), grid * grid, len(source.feature_names)
+    sizes = [min(shard_size, n_images - start) for start in range(0, n_images, shard_size)]
+    if out is None:
+        n_bytes = n_images * n_pixels * n_features * 4
+        if n_bytes > IN_MEMORY_LIMIT_BYTES:
+            raise ValueError(
+                f"{n_images} images of {grid}x{grid}x{n_features} need {n_bytes / 2**30:.1f} "
+                "GiB; build them on disk with out=FOLDER (memory-mapped shards)"
+            )
+        sizes = [n_images]
+
+    def fill(shards: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+        acc = MomentAccumulator(n_features, log1p=log1p)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        for k, shard in enumerate(shards):
+            shard["parents"][:] = parents[starts[k] : starts[k + 1]].view(np.int64)
+        n_chunks = -(-len(ids) // chunk_size)
+        for batch_ids, values in progress(
+            source.batches(chunk_size), total=n_chunks, desc="building images", unit="chunk"
+        ):
+            _check_values(values, source.feature_names, log1p)
+            acc.add(values)
+            image = np.searchsorted(parents, s2.cell_parent(batch_ids, image_level).view(np.uint64))
+            row, col = s2.cell_position(batch_ids, image_level)
+            pixel = np.asarray(row, dtype=np.int64) * grid + np.asarray(col, dtype=np.int64)
+            shard_of = np.searchsorted(starts, image, side="right") - 1
+            for k in np.unique(shard_of):
+                sel = shard_of == k
+                local = image[sel] - starts[k]
+                shards[k]["images"][local, pixel[sel]] = values[sel]
+                shards[k]["mask"][local, pixel[sel]] = True
+        stats = acc.finish(source.feature_names)
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "patch_level": patch_level,
+            "image_level": image_level,
+            "grid": grid,
+            "n_images": n_images,
+            "n_cells": len(ids),
+            "feature_names": list(source.feature_names),
+            "taxonomy_version": source.taxonomy_version,
+            "stats": stats.to_dict(),
+            "shards": [{**shard_files(k), "n": n} for k, n in enumerate(sizes)],
+        }
+
+    shapes = {"images": (n_pixels, n_features), "mask": (n_pixels,), "parents": ()}
+    dtypes = {"images": np.float32, "mask": np.bool_, "parents": np.int64}
+    if out is None:
+        arrays = [
+            {kind: np.zeros((n, *shapes[kind]), dtype=dtypes[kind]) for kind in shapes}
+            for n in sizes
+        ]
+        return ImageDataset(fill(arrays), arrays=arrays)
+
+    target = _prepare_target(Path(out), overwrite)
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        files = [shard_files(k) for k in range(len(sizes))]
+        maps = [
+            {
+                kind: np.lib.format.open_memmap(
+                    tmp / names[kind], mode="w+", dtype=dtypes[kind], shape=(n, *shapes[kind])
+                )
+                for kind in shapes
+            }
+            for n, names in zip(sizes, files, strict=True)
+        ]
+        meta = fill(maps)
+        for shard in maps:
+            for array in shard.values():
+                array.flush()
+        del maps
+        write_meta(tmp, meta)
+        if target.exists():
+            shutil.rmtree(target)
+    return ImageDataset.open(target)
+
+
+def _prepare_target(target: Path, overwrite: bool) -> Path:
+    """Check that ``target`` may receive a dataset folder; return it."""
+    if target.exists():
+        if not target.is_dir():
+            raise ValueError(f"output {str(target)!r} is a file; give a folder for the images")
+        if (target / META_FILE).is_file():
+            if not overwrite:
+                raise ValueError(
+                    f"{str(target)!r} already holds an image dataset; pass overwrite=True "
+                    "(--overwrite) to replace it or choose another folder"
+                )
+        elif any(target.iterdir()):
+            raise ValueError(
+                f"output folder {str(target)!r} is not empty and not an image dataset; "
+                "choose a new or empty folder"
+            )
+    return target

@@ -1,0 +1,245 @@
+"""The S2Vec image dataset: memory-mapped shards on disk, read lazily by torch.
+
+On-disk layout of a dataset folder (format ``s2vec-images``, version 1)::
+
+    meta.json            levels, grid, feature names, NormStats, shard list
+    images-00000.npy     float32 (n, g*g, F) raw feature values (not normalized)
+    mask-00000.npy       bool    (n, g*g)    True where a patch cell is present
+    parents-00000.npy    int64   (n,)        parent (image-level) cell ids
+    images-00001.npy     ...
+
+``g = 2**(patch_level - image_level)``; pixel ``p = row * g + col`` of an image
+is the child cell at ``cell_position(child, image_level) == (row, col)``,
+i.e. ``cell_children(parent, patch_level)[p]``. Images are ordered by the
+unsigned value of their parent id (S2's Hilbert curve order), shard by shard.
+The shards are plain ``.npy`` files opened with ``numpy.load(mmap_mode="r")``:
+only the images a training step touches are read from disk, so a dataset the
+size of the paper's US one (~12,000 images of 256 x 116 float32, ~1.4 GB) never
+has to fit in memory. Raw values are stored; :class:`ImageDataset` normalizes
+them on the fly with the stored :class:`~s2vec_geo.images.stats.NormStats`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from s2vec_geo import s2
+from s2vec_geo.images.stats import NormStats
+from s2vec_geo.io import atomic_path
+
+FORMAT_NAME = "s2vec-images"
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+SHARD_KINDS = ("images", "mask", "parents")
+
+
+def shard_files(index: int) -> dict[str, str]:
+    """File names of shard ``index``: ``{"images": ..., "mask": ..., "parents": ...}``.
+
+    Examples
+    --------
+    >>> shard_files(3)["mask"]
+    'mask-00003.npy'
+    """
+    return {kind: f"{kind}-{index:05d}.npy" for kind in SHARD_KINDS}
+
+
+def write_meta(root: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta.json`` into ``root`` atomically."""
+    with atomic_path(root / META_FILE) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
+
+
+class ImageDataset(Dataset):
+    """S2Vec images: ``ds[i]`` is ``(x, mask)`` of the i-th parent cell, normalized.
+
+    Build one with :func:`s2vec_geo.build_images` (on disk or in memory) and
+    reopen a folder with :meth:`ImageDataset.open`.
+
+    Attributes
+    ----------
+    patch_level, image_level
+        S2 levels of the pixels (patch cells) and of the images (parents).
+    grid
+        Side of an image in pixels, ``2 ** (patch_level - image_level)``.
+    feature_names
+        The feature of each channel, in order.
+    stats
+        The :class:`NormStats` applied by ``ds[i]``.
+    taxonomy_version
+        Version of the feature taxonomy the cells were counted with, if known.
+    root
+        The dataset folder, or ``None`` for an in-memory dataset.
+
+    Examples
+    --------
+    >>> import numpy as np, s2vec_geo as sv
+    >>> from s2vec_geo.images.dataset import ImageDataset
+    >>> ids = sv.latlng_to_cell(np.array([40.70, 40.71]), np.array([-74.0, -74.0]), 12)
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"shops": [3, 0]}, index=pd.Index(ids, name="cell_id"))
+    >>> ds = sv.build_images(cells, image_level=10)
+    >>> x, mask = ds[0]
+    >>> (tuple(x.shape), int(mask.sum()), ds.grid)
+    ((16, 1), 2, 4)
+    """
+
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        arrays: list[dict[str, np.ndarray]] | None = None,
+        root: str | os.PathLike | None = None,
+    ) -> None:
+        if arrays is None and root is None:
+            raise ValueError("an ImageDataset needs its arrays or the folder holding them")
+        self.meta = meta
+        self.root = Path(root) if root is not None else None
+        self.stats = NormStats.from_dict(meta["stats"])
+        self.patch_level = int(meta["patch_level"])
+        self.image_level = int(meta["image_level"])
+        self.grid = int(meta["grid"])
+        self.feature_names: tuple[str, ...] = tuple(meta["feature_names"])
+        self.taxonomy_version: str | None = meta.get("taxonomy_version")
+        counts = [int(s["n"]) for s in meta["shards"]]
+        self._offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        self._arrays = arrays
+        self._parents: np.ndarray | None = None
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> ImageDataset:
+        """Open an image dataset folder written by ``build_images(..., out=root)``.
+
+        The shards are memory-mapped on first access, not read.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, tempfile, s2vec_geo as sv
+        >>> ids = sv.latlng_to_cell(np.array([64.14]), np.array([-21.94]), 12)
+        >>> cells = pd.DataFrame({"n": [1]}, index=pd.Index(ids, name="cell_id"))
+        >>> folder = tempfile.mkdtemp() + "/imgs"
+        >>> _ = sv.build_images(cells, image_level=9, out=folder)
+        >>> len(sv.ImageDataset.open(folder))
+        1
+        """
+        root = Path(root)
+        meta_path = root / META_FILE
+        if not meta_path.is_file():
+            raise FileNotFoundError(
+                f"{str(root)!r} is not an S2Vec image dataset (no {META_FILE}); "
+                "build one with `s2vec images CELLS --output DIR` or s2vec_geo.build_images"
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{str(meta_path)!r} is format {meta.get('format')!r} version "
+                f"{meta.get('version')!r}, this s2vec-geo reads {FORMAT_NAME!r} version "
+                f"{FORMAT_VERSION}; rebuild the images with this version"
+            )
+        for shard in meta["shards"]:
+            for kind in SHARD_KINDS:
+                if not (root / shard[kind]).is_file():
+                    raise FileNotFoundError(
+                        f"image dataset {str(root)!r} lacks shard file {shard[kind]!r}; "
+                        "the folder is incomplete: rebuild it"
+                    )
+        return cls(meta, root=root)
+
+    # -- storage -----------------------------------------------------------
+
+    def _shards(self) -> list[dict[str, np.ndarray]]:
+        if self._arrays is None:
+            assert self.root is not None
+            self._arrays = [
+                {kind: np.load(self.root / shard[kind], mmap_mode="r") for kind in SHARD_KINDS}
+                for shard in self.meta["shards"]
+            ]
+        return self._arrays
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers started with "spawn" pickle the dataset: send the
+        # folder, not the memory-mapped arrays (pickling a memmap copies it).
+        state = self.__dict__.copy()
+        if self.root is not None:
+            state["_arrays"] = None
+        return state
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"image index {i} out of range for a dataset of {n} images")
+        return int(i) % n
+
+    def _locate(self, i: int) -> tuple[dict[str, np.ndarray], int]:
+        i = self._index(i)
+        shard = int(np.searchsorted(self._offsets, i, side="right")) - 1
+        return self._shards()[shard], i - int(self._offsets[shard])
+
+    # -- access --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image ``i``: ``x`` float32 ``(g*g, F)`` normalized, ``mask`` bool ``(g*g,)``.
+
+        Pixels without a cell (``mask`` False) are 0 in ``x``, the feature mean.
+        """
+        shard, j = self._locate(i)
+        mask = np.array(shard["mask"][j])
+        x = self.stats.apply(shard["images"][j])
+        x[~mask] = 0.0
+        return torch.from_numpy(x), torch.from_numpy(mask)
+
+    def raw(self, i: int) -> np.ndarray:
+        """Raw (not normalized) float32 values of image ``i``, shape ``(g*g, F)``."""
+        shard, j = self._locate(i)
+        return np.array(shard["images"][j])
+
+    def mask(self, i: int) -> np.ndarray:
+        """Bool ``(g*g,)``: which pixels of image ``i`` hold a cell of the input."""
+        shard, j = self._locate(i)
+        return np.array(shard["mask"][j])
+
+    @property
+    def parents(self) -> np.ndarray:
+        """Int64 parent cell id of every image, in dataset order."""
+        if self._parents is None:
+            self._parents = np.concatenate(
+                [np.asarray(s["parents"], dtype=np.int64) for s in self._shards()]
+            )
+        return self._parents
+
+    def cells(self, i: int) -> np.ndarray:
+        """Int64 ids of the ``g*g`` patch cells of image ``i`` in pixel (raster) order."""
+        return s2.cell_children(self.parents[self._index(i)], self.patch_level)
+
+    def index_of(self, parents: np.ndarray | int) -> np.ndarray:
+        """Dataset positions of the given parent cell ids (ValueError if absent).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, s2vec_geo as sv
+        >>> ids = sv.latlng_to_cell(np.array([1.29]), np.array([103.85]), 12)
+        >>> ds = sv.build_images(pd.DataFrame({"n": [1]}, index=pd.Index(ids, name="cell_id")), 10)
+        >>> ds.index_of(ds.parents).tolist()
+        [0]
+        """
+        wanted = np.atleast_1d(np.asarray(parents, dtype=np.int64))
+        keys = self.parents.view(np.uint64)
+        pos = np.searchsorted(keys, wanted.view(np.uint64))
+        pos = np.minimum(pos, len(keys) - 1)
+        missing = keys[pos] != wanted.view(np.uint64)
+        if missing.any():
+            tokens = s2.cell_to_token(wanted[missing][:5])
+            raise ValueError(
+                f"{int(missing.sum())} parent cell(s) are not images of this dataset "
+                f"(e.g. {list(tokens)}); list the available ones with ds.parents"
+            )
+        return pos
