@@ -1,0 +1,263 @@
+"""Run the s2vec-geo engine out of process, the way QGIS runs GRASS or SAGA.
+
+The engine is ``<python> -m s2vec_geo <command> ...`` in the interpreter set
+in the Processing options (:mod:`.settings`). QGIS links its own GDAL, GEOS
+and PROJ into its process, which clash with the wheels of shapely, pyogrio
+and rasterio; a separate process also keeps torch out of QGIS.
+
+Protocol: with ``S2VEC_PROGRESS=lines`` the engine writes
+``s2vec-progress: <percent> <description>`` lines to standard error; bad
+input ends with exit status 2 and one ``s2vec <cmd>: error: ...`` line.
+Outputs are written into a private work folder and moved to their
+destination only after the engine succeeded, so a failed or cancelled run
+never leaves a partial output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils
+
+from .settings import ENGINE_PYTHON, SETTING_PATH, engine_python
+
+PROGRESS_PREFIX = "s2vec-progress:"
+ERROR_MARKER = ": error: "
+# Set by QGIS or a system GDAL for QGIS's own libraries; the engine's wheels bundle theirs.
+SCRUBBED_ENV = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PROJ_DATA",
+    "PROJ_LIB",
+    "GDAL_DATA",
+    "GDAL_DRIVER_PATH",
+)
+POLL_SECONDS = 0.1
+CANCEL_GRACE_SECONDS = 5.0
+
+
+def engine_command(command: str, args: Sequence[str], python: str | None = None) -> list[str]:
+    """Return the argument vector that runs one ``s2vec`` sub-command.
+
+    Parameters
+    ----------
+    command
+        The ``s2vec`` sub-command, e.g. ``"cover"``.
+    args
+        Its arguments, already converted to strings.
+    python
+        Engine interpreter; defaults to the configured one.
+
+    Examples
+    --------
+    >>> engine_command("cover", ["a.gpkg", "--level", "12"], python="/venv/bin/python")
+    ['/venv/bin/python', '-m', 's2vec_geo', 'cover', 'a.gpkg', '--level', '12']
+    """
+    return [python or engine_python(), "-m", "s2vec_geo", command, *map(str, args)]
+
+
+def engine_environment() -> dict[str, str]:
+    """Return the environment for the engine: progress lines on, QGIS's GDAL/PROJ paths off."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env["S2VEC_PROGRESS"] = "lines"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    """Copy ``stream``'s lines into ``lines``; ``None`` marks the end."""
+    for line in iter(stream.readline, ""):
+        lines.put(line.rstrip("\r\n"))
+    stream.close()
+    lines.put(None)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Interrupt the engine's whole process group, killing it after a grace period.
+
+    SIGINT lets the engine unwind (its atomic writers remove their temporary
+    files); SIGKILL follows if it has not exited within the grace period.
+    """
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(CANCEL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.kill()
+    proc.wait()
+
+
+def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
+    """Route one engine output line to the Processing feedback."""
+    if line.startswith(PROGRESS_PREFIX):
+        percent, _, description = line[len(PROGRESS_PREFIX) :].strip().partition(" ")
+        with contextlib.suppress(ValueError):
+            feedback.setProgress(float(percent))
+        if description:
+            feedback.setProgressText(description)
+    elif line:
+        feedback.pushConsoleInfo(line)
+
+
+def _failure(python: str, status: int, output: list[str]) -> QgsProcessingException:
+    """Turn a failed engine run into an exception with a message a user can act on."""
+    missing = [line for line in output if "No module named" in line]
+    if missing and "s2vec_geo" in missing[-1]:
+        return QgsProcessingException(
+            f"The S2Vec engine Python {python!r} does not have s2vec-geo installed: run "
+            f"`{python} -m pip install s2vec-geo` or set {SETTING_PATH} (or {ENGINE_PYTHON}) "
+            "to an environment that has it."
+        )
+    if missing:
+        return QgsProcessingException(
+            f"The S2Vec engine environment of {python!r} is broken ({missing[-1].strip()}): "
+            f"reinstall it with `{python} -m pip install --force-reinstall s2vec-geo` or set "
+            f"{SETTING_PATH} (or {ENGINE_PYTHON}) to a working environment."
+        )
+    errors = [line for line in output if ERROR_MARKER in line]
+    if status == 2 and errors:
+        return QgsProcessingException(errors[-1])
+    tail = "\n".join(output[-15:])
+    return QgsProcessingException(f"The S2Vec engine failed (exit status {status}):\n{tail}")
+
+
+def run_engine(
+    command: str,
+    args: Sequence[str],
+    feedback: QgsProcessingFeedback | None = None,
+    python: str | None = None,
+) -> list[str]:
+    """Run one ``s2vec`` sub-command, streaming progress and honouring Cancel.
+
+    Parameters
+    ----------
+    command
+        The ``s2vec`` sub-command, e.g. ``"cover"``.
+    args
+        Its arguments.
+    feedback
+        Receives progress, progress text and the engine's log lines; its
+        ``isCanceled()`` is polled ten times a second.
+    python
+        Engine interpreter; defaults to the configured one.
+
+    Returns
+    -------
+    list of str
+        The engine's output lines other than progress lines.
+
+    Raises
+    ------
+    QgsProcessingException
+        When the engine cannot start, fails (the message is the engine's own
+        one-line error for bad input) or the user cancelled.
+
+    Examples
+    --------
+    >>> run_engine("cover", ["parks.gpkg", "--level", "14", "--output", "cells.gpkg"])
+    ... # doctest: +SKIP
+    """
+    feedback = feedback or QgsProcessingFeedback()
+    argv = engine_command(command, args, python)
+    feedback.pushCommandInfo(subprocess.list2cmdline(argv))
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=engine_environment(),
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=os.name == "posix",
+            cwd=QgsProcessingUtils.tempFolder(),  # `-m` must not pick up a package from cwd
+        )
+    except OSError as exc:
+        raise QgsProcessingException(
+            f"Cannot start the S2Vec engine Python {argv[0]!r} ({exc}); fix {SETTING_PATH} "
+            f"(or {ENGINE_PYTHON})."
+        ) from exc
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    output: list[str] = []
+    while True:
+        if feedback.isCanceled():
+            _stop(proc)
+            raise QgsProcessingException(f"S2Vec {command} was cancelled; no output was written.")
+        try:
+            line = lines.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        _handle_line(line, feedback)
+        if not line.startswith(PROGRESS_PREFIX):
+            output.append(line)
+    status = proc.wait()
+    if status != 0:
+        raise _failure(argv[0], status, output)
+    return output
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[str]:
+    """Yield a private, empty work folder in QGIS's processing temp folder; removed afterwards.
+
+    Examples
+    --------
+    >>> with workspace() as folder:  # doctest: +SKIP
+    ...     run_engine("cover", ["in.gpkg", "--level", "12", "--output", f"{folder}/c.gpkg"])
+    """
+    folder = tempfile.mkdtemp(prefix="s2vec-", dir=QgsProcessingUtils.tempFolder())
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def deliver(produced: str, destination: str) -> str:
+    """Move a finished engine output (file or folder) to its destination, replacing it.
+
+    Parameters
+    ----------
+    produced
+        Path the engine wrote inside a :func:`workspace`.
+    destination
+        Where the user asked for the output.
+
+    Returns
+    -------
+    str
+        ``destination``.
+    """
+    if not os.path.exists(produced):
+        raise QgsProcessingException(
+            f"The S2Vec engine reported success but wrote no output at {produced!r}; "
+            "please report this as a bug."
+        )
+    parent = os.path.dirname(os.path.abspath(destination))
+    os.makedirs(parent, exist_ok=True)
+    if os.path.isdir(destination) and not os.path.islink(destination):
+        if os.listdir(destination):
+            raise QgsProcessingException(
+                f"The output folder {destination!r} is not empty; choose a new or empty folder "
+                "so that nothing of yours is overwritten."
+            )
+        os.rmdir(destination)
+    elif os.path.lexists(destination):
+        os.remove(destination)
+    shutil.move(produced, destination)
+    return destination
