@@ -1,0 +1,391 @@
+"""Cell embeddings from a trained S2Vec model, and embeddings of arbitrary geometries.
+
+:func:`embed` turns featurized patch cells into a cell layer with
+``emb_000 ... emb_NNN`` float32 columns (or, with ``images=True``, one row per
+image-level parent cell). :func:`embed_geometries` looks points up in such a
+table and averages it over lines and polygons.
+
+Two ways to embed a patch cell
+------------------------------
+``mode="patch"`` is the paper's literal recipe (section 3.3): the trained
+patch encoder -- the linear projection of the normalized feature vector -- is
+applied to the cell's own features. It is a linear map of the cell's
+(log-)counts and sees nothing of its surroundings.
+
+``mode="contextual"`` (the default) encodes every image whole, without
+masking, and takes each valid cell's token at the encoder output. The
+embedding then reflects the cell *and* the neighbourhood the masked
+autoencoder learned to reason about, which is what the paper motivates
+("how this property varies spatially over a larger area"). Contextual
+embeddings depend on which neighbours were given: embed a whole area at once
+rather than cell by cell.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import torch
+
+from s2vec_geo import s2
+from s2vec_geo.model import S2VecModel, load_model
+from s2vec_geo.plots import EMBEDDING_PREFIX, embedding_columns
+from s2vec_geo.progress import progress
+
+logger = logging.getLogger(__name__)
+
+EMBED_MODES = ("contextual", "patch")
+EQUAL_AREA_CRS = "EPSG:6933"
+"""World Cylindrical Equal Area: intersection areas for polygon weights."""
+
+
+def embedding_names(dim: int) -> list[str]:
+    """Column names ``emb_000 ...`` for ``dim`` dimensions.
+
+    Examples
+    --------
+    >>> embedding_names(2)
+    ['emb_000', 'emb_001']
+    """
+    width = max(3, len(str(dim - 1)))
+    return [f"{EMBEDDING_PREFIX}{i:0{width}d}" for i in range(dim)]
+
+
+def _as_model(model: S2VecModel | str | os.PathLike) -> S2VecModel:
+    if isinstance(model, S2VecModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    raise ValueError(
+        f"model must be an S2VecModel or the path of a model file, got {type(model).__name__}"
+    )
+
+
+def _feature_matrix(cells: pd.DataFrame, model: S2VecModel) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 cell ids, float64 raw features in the model's column order)."""
+    from s2vec_geo.features import feature_columns
+
+    if not isinstance(cells, pd.DataFrame):
+        raise ValueError(
+            f"cells must be a featurized (Geo)DataFrame indexed by cell_id, got "
+            f"{type(cells).__name__}; featurize cells with s2vec_geo.featurize first"
+        )
+    frame = cells.set_index("cell_id") if "cell_id" in cells.columns else cells
+    if frame.index.name != "cell_id":
+        raise ValueError(
+            "cells must be indexed by cell_id (or have a cell_id column), as featurize returns"
+        )
+    names = list(feature_columns(frame))
+    if set(names) != set(model.feature_names):
+        model.check_features(names)
+    ids = np.asarray(frame.index.to_numpy(), dtype=np.int64)
+    if len(ids) == 0:
+        raise ValueError("no cells to embed; the input is empty")
+    levels = np.unique(s2.cell_level(ids))
+    if levels.tolist() != [model.patch_level]:
+        raise ValueError(
+            f"cells are at level(s) {levels.tolist()} but the model was trained on patch level "
+            f"{model.patch_level}; featurize the area at level {model.patch_level}"
+        )
+    values = frame[model.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(values).all():
+        raise ValueError("cells have missing or infinite feature values; fill them (e.g. 0)")
+    return ids, values
+
+
+def _autocast(device: torch.device) -> Any:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _image_chunks(ids: np.ndarray, image_level: int, chunk_images: int) -> Iterator[np.ndarray]:
+    """Positions of ``ids`` grouped by parent cell, ``chunk_images`` parents at a time."""
+    parents = s2.cell_parent(ids, image_level).view(np.uint64)
+    order = np.argsort(parents, kind="stable")
+    sorted_parents = parents[order]
+    starts = np.flatnonzero(np.r_[True, sorted_parents[1:] != sorted_parents[:-1]])
+    bounds = np.r_[starts[::chunk_images], len(order)]
+    for lo, hi in itertools.pairwise(bounds):
+        yield order[lo:hi]
+
+
+def _contextual(
+    model: S2VecModel,
+    ids: np.ndarray,
+    values: np.ndarray,
+    images: bool,
+    batch_size: int,
+    chunk_images: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Encode whole images; returns (row ids, embeddings, valid-cell counts per row)."""
+    from s2vec_geo.images import build_images
+
+    module = model.module
+    device = next(module.parameters()).device
+    n_parents = len(np.unique(s2.cell_parent(ids, model.image_level)))
+    out_ids, out_emb, out_n = [], [], []
+    bar = progress(total=n_parents, desc="embed", unit="image")
+    for part in _image_chunks(ids, model.image_level, chunk_images):
+        frame = pd.DataFrame(
+            values[part], columns=model.feature_names, index=pd.Index(ids[part], name="cell_id")
+        )
+        ds = build_images(frame, model.image_level)
+        for start in range(0, len(ds), batch_size):
+            stop = min(start + batch_size, len(ds))
+            raw = np.stack([ds.raw(i) for i in range(start, stop)])
+            valid = np.stack([ds.mask(i) for i in range(start, stop)])
+            x = model.stats.apply(raw)
+            x[~valid] = 0.0
+            xt = torch.from_numpy(x).to(device)
+            vt = torch.from_numpy(valid).to(device)
+            with torch.no_grad(), _autocast(device):
+                h = module.encode(xt, vt).float()
+            if images:
+                pooled = (h * vt[..., None]).sum(1) / vt.sum(1, keepdim=True)
+                out_ids.append(ds.parents[start:stop])
+                out_emb.append(pooled.cpu().numpy())
+                out_n.append(valid.sum(1))
+            else:
+                cells = np.stack([ds.cells(i) for i in range(start, stop)])
+                out_ids.append(cells[valid])
+                out_emb.append(h[vt].cpu().numpy())
+            bar.update(stop - start)
+    bar.close()
+    n = np.concatenate(out_n) if images else np.ones(len(ids), dtype=np.int64)
+    return np.concatenate(out_ids), np.concatenate(out_emb), n
+
+
+def _patch(
+    model: S2VecModel, ids: np.ndarray, values: np.ndarray, images: bool, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear patch projection of each cell; image mode averages it per parent."""
+    module = model.module
+    device = next(module.parameters()).device
+    rows = batch_size * model.config.num_tokens
+    emb = np.empty((len(ids), model.embed_dim), dtype=np.float32)
+    for start in progress(range(0, len(ids), rows), desc="embed", unit="batch"):
+        x = torch.from_numpy(model.stats.apply(values[start : start + rows])).to(device)
+        with torch.no_grad():
+            emb[start : start + rows] = module.patch_embed(x).float().cpu().numpy()
+    if not images:
+        return ids, emb, np.ones(len(ids), dtype=np.int64)
+    parents = s2.cell_parent(ids, model.image_level)
+    keys, inverse, counts = np.unique(
+        parents.view(np.uint64), return_inverse=True, return_counts=True
+    )
+    sums = np.zeros((len(keys), emb.shape[1]), dtype=np.float64)
+    np.add.at(sums, inverse, emb)
+    return keys.view(np.int64), (sums / counts[:, None]).astype(np.float32), counts
+
+
+def embed(
+    cells: pd.DataFrame,
+    model: S2VecModel | str | os.PathLike,
+    mode: str = "contextual",
+    images: bool = False,
+    batch_size: int = 64,
+    chunk_images: int = 4096,
+) -> gpd.GeoDataFrame:
+    """Embed featurized patch cells with a trained model.
+
+    Features are normalized with the *model's* statistics, so a new area is
+    embedded on the same scale the model was trained on.
+
+    Parameters
+    ----------
+    cells
+        Featurized cells at the model's patch level: a (Geo)DataFrame indexed
+        by int64 ``cell_id`` with the model's feature columns (any order).
+    model
+        Trained model or the path of its file.
+    mode
+        ``"contextual"`` (default): the encoder output of each cell's token
+        when its whole image is encoded without masking -- the embedding sees
+        the neighbourhood. ``"patch"``: the paper's literal patch embedding,
+        the linear projection of the cell's own normalized features. See the
+        module documentation.
+    images
+        Return image-level embeddings instead: the mean over each image's
+        valid cells, one row per parent cell at the model's image level, with
+        an ``n_cells`` column.
+    batch_size
+        Images per forward pass.
+    chunk_images
+        Images rasterized at a time (bounds memory for large areas).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed by ``cell_id`` (input order for cells; S2 order for images),
+        with ``token``, ``emb_000 ...`` float32 columns and cell polygons in
+        EPSG:4326.
+
+    Examples
+    --------
+    >>> emb = embed(cells, "run/model.pt")  # doctest: +SKIP
+    >>> emb.filter(like="emb_").shape[1]  # doctest: +SKIP
+    256
+    """
+    if mode not in EMBED_MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {EMBED_MODES}")
+    if batch_size < 1 or chunk_images < 1:
+        raise ValueError("batch_size and chunk_images must be positive integers")
+    m = _as_model(model)
+    ids, values = _feature_matrix(cells, m)
+    was_training = m.module.training
+    m.module.eval()
+    try:
+        if mode == "contextual":
+            out_ids, emb, n = _contextual(m, ids, values, images, batch_size, chunk_images)
+        else:
+            out_ids, emb, n = _patch(m, ids, values, images, batch_size)
+    finally:
+        m.module.train(was_training)
+    if not images:  # back to the input order
+        pos = pd.Index(out_ids).get_indexer(ids)
+        out_ids, emb = ids, emb[pos]
+    columns = pd.DataFrame(emb, columns=embedding_names(emb.shape[1]))
+    if images:
+        columns.insert(0, "n_cells", n)
+    frame = s2.cells_frame(out_ids)
+    result = pd.concat([frame.reset_index(), columns], axis=1).set_index("cell_id")
+    return gpd.GeoDataFrame(result, geometry=frame.geometry.name, crs=frame.crs)
+
+
+def _table_level(table: pd.DataFrame) -> int:
+    levels = np.unique(s2.cell_level(np.asarray(table.index.to_numpy())), dtype=np.int64)
+    if len(levels) != 1:
+        raise ValueError(
+            f"the embedding table mixes S2 levels {levels.tolist()}; pass cells of one level"
+        )
+    return int(levels[0])
+
+
+def embed_geometries(
+    geometries: gpd.GeoSeries | gpd.GeoDataFrame,
+    embeddings: pd.DataFrame,
+    level: int | None = None,
+) -> gpd.GeoDataFrame:
+    """Embeddings of points, lines and polygons from a cell embedding table.
+
+    - Points: the embedding of the cell that contains the point.
+    - Polygons: the mean over the cells covering the polygon, each weighted
+      by the area of its intersection with the polygon, measured in an
+      equal-area projection (EPSG:6933).
+    - Lines: the mean over the cells the line crosses, weighted by the
+      length inside each cell (same projection).
+    - Multi-points: the mean over the cells containing its points.
+
+    Cells absent from the table are left out of the mean (weights renormalized);
+    a geometry with no embedded cell gets NaN and a warning counts such rows.
+
+    Parameters
+    ----------
+    geometries
+        Any CRS; reprojected to EPSG:4326.
+    embeddings
+        Table from :func:`embed` (cell or image level), indexed by ``cell_id``.
+    level
+        S2 level of the lookup; defaults to the table's (single) level and
+        must equal it.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Same index and geometry as the input, with ``emb_...`` float32 columns
+        and ``n_cells`` (embedded cells used per row).
+
+    Examples
+    --------
+    >>> emb = embed(cells, model)  # doctest: +SKIP
+    >>> embed_geometries(points, emb).filter(like="emb_").notna().all().all()  # doctest: +SKIP
+    True
+    """
+    geo = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
+    if geo.crs is None:
+        raise ValueError("the geometries have no CRS; set one with .set_crs(...)")
+    geo = geo.to_crs(4326)
+    cols = embedding_columns(embeddings)
+    table_level = _table_level(embeddings)
+    if level is not None and s2.validate_level(level) != table_level:
+        raise ValueError(
+            f"level {level} does not match the embedding table's level {table_level}; embed "
+            f"cells at level {level} first or leave level=None"
+        )
+    table = embeddings[cols].to_numpy(dtype=np.float64)
+    lookup = pd.Index(np.asarray(embeddings.index.to_numpy()), dtype=np.int64)
+    values = np.full((len(geo), len(cols)), np.nan)
+    n_cells = np.zeros(len(geo), dtype=np.int64)
+
+    types = geo.geom_type.to_numpy()
+    empty = geo.is_empty.to_numpy() | geo.isna().to_numpy()
+    points = (types == "Point") & ~empty
+    if points.any():
+        pts = geo[points]
+        pos = lookup.get_indexer(s2.latlng_to_cell(pts.y.to_numpy(), pts.x.to_numpy(), table_level))
+        hit = pos >= 0
+        rows = np.flatnonzero(points)[hit]
+        values[rows] = table[pos[hit]]
+        n_cells[rows] = 1
+    others = np.flatnonzero(~points & ~empty)
+    for start in progress(range(0, len(others), 1000), desc="aggregate", unit="chunk"):
+        _weighted(geo, others[start : start + 1000], table, lookup, table_level, values, n_cells)
+
+    missing = int((n_cells == 0).sum())
+    if missing:
+        logger.warning(
+            "%d of %d geometries touch no embedded cell; their rows are NaN", missing, len(geo)
+        )
+    result = pd.DataFrame(values.astype(np.float32), columns=cols, index=geometries.index)
+    result["n_cells"] = n_cells
+    return gpd.GeoDataFrame(result, geometry=geo.set_axis(geometries.index), crs=4326)
+
+
+def _weighted(
+    geo: gpd.GeoSeries,
+    rows: np.ndarray,
+    table: np.ndarray,
+    lookup: pd.Index,
+    level: int,
+    values: np.ndarray,
+    n_cells: np.ndarray,
+) -> None:
+    """Fill ``values[rows]`` with intersection-weighted means over covering cells."""
+    pair_row, pair_cell = [], []
+    for r in rows:
+        cells = s2.cover(geo.iloc[r], level)
+        pair_row.append(np.full(len(cells), r))
+        pair_cell.append(cells)
+    pr, pc = np.concatenate(pair_row), np.concatenate(pair_cell)
+    pos = lookup.get_indexer(pc)
+    keep = pos >= 0
+    pr, pc, pos = pr[keep], pc[keep], pos[keep]
+    if len(pr) == 0:
+        return
+    shapes = gpd.GeoSeries(geo.to_numpy()[pr], crs=4326).to_crs(EQUAL_AREA_CRS).to_numpy()
+    cell_polys = gpd.GeoSeries(s2.cell_to_polygon(pc), crs=4326).to_crs(EQUAL_AREA_CRS).to_numpy()
+    inter = shapely.intersection(shapes, cell_polys)
+    dim = shapely.get_dimensions(shapes)
+    weight = np.where(
+        dim == 2,
+        shapely.area(inter),
+        np.where(dim == 1, shapely.length(inter), shapely.get_num_geometries(inter)),
+    ).astype(np.float64)
+    weight[weight <= 0] = 0.0
+    local = np.searchsorted(rows, pr)  # rows are ascending
+    sums = np.zeros((len(rows), table.shape[1]))
+    totals = np.zeros(len(rows))
+    np.add.at(sums, local, table[pos] * weight[:, None])
+    np.add.at(totals, local, weight)
+    used = totals > 0
+    values[rows[used]] = sums[used] / totals[used, None]
+    np.add.at(n_cells, pr, (weight > 0).astype(np.int64))
