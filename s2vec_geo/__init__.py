@@ -6,7 +6,40 @@ model -> embeddings -> outputs. Importing the package registers the
 """
 
 from s2vec_geo.io import write_layer
+from s2vec_geo.s2 import (
+    cell_children,
+    cell_edge_neighbors,
+    cell_level,
+    cell_parent,
+    cell_position,
+    cell_to_boundary,
+    cell_to_latlng,
+    cell_to_polygon,
+    cell_to_token,
+    cells_frame,
+    cover,
+    latlng_to_cell,
+    token_to_cell,
+    validate_level,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "write_layer"]
+__all__ = [
+    "__version__",
+    "cell_children",
+    "cell_edge_neighbors",
+    "cell_level",
+    "cell_parent",
+    "cell_position",
+    "cell_to_boundary",
+    "cell_to_latlng",
+    "cell_to_polygon",
+    "cell_to_token",
+    "cells_frame",
+    "cover",
+    "latlng_to_cell",
+    "token_to_cell",
+    "validate_level",
+    "write_layer",
+]

@@ -1,0 +1,34 @@
+"""The one constructor of cell layers: a GeoDataFrame indexed by ``cell_id``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from s2vec_geo.s2.geometry import cell_to_polygon
+from s2vec_geo.s2.ids import cell_to_token
+from s2vec_geo.s2.validation import as_cells
+
+
+def cells_frame(cells: Any) -> gpd.GeoDataFrame:
+    """Return a GeoDataFrame of cells: index ``cell_id`` (int64), ``token``, polygons.
+
+    Rows keep the order (and any duplicates) of ``cells``; the CRS is
+    EPSG:4326. Every cell layer of s2vec-geo is built here, so layers agree on
+    the id column, its dtype and the polygon convention of
+    :func:`~s2vec_geo.s2.cell_to_polygon`.
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import latlng_to_cell
+    >>> frame = cells_frame(latlng_to_cell([60.17, 60.18], [24.94, 24.95], 12))
+    >>> frame.index.name, list(frame.columns), frame.crs.to_epsg()
+    ('cell_id', ['token', 'geometry'], 4326)
+    """
+    array = as_cells(cells)
+    index = pd.Index(array, dtype="int64", name="cell_id")
+    return gpd.GeoDataFrame(
+        {"token": cell_to_token(array)}, geometry=cell_to_polygon(array), index=index, crs=4326
+    )

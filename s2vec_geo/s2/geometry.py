@@ -1,0 +1,124 @@
+"""Cell geometry: centres, vertices and shapely polygons in EPSG:4326."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+
+from s2vec_geo.s2.validation import as_cells
+
+_POLE_TOLERANCE = 1e-9  # degrees; far below a level-30 cell (~1e-7 degrees)
+
+
+def cell_to_latlng(cells: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the centre (lat, lng) in degrees of each cell.
+
+    Identical to s2geometry's ``S2CellId.ToLatLng()`` (the centre in the
+    cell's (s, t) coordinates, projected to the sphere).
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import latlng_to_cell
+    >>> lat, lng = cell_to_latlng(latlng_to_cell(60.1699, 24.9384, 20))
+    >>> bool(abs(lat[0] - 60.1699) < 1e-4 and abs(lng[0] - 24.9384) < 1e-4)
+    True
+    """
+    from s2vec_geo.s2 import _kernels
+
+    array = as_cells(cells)
+    lat = np.empty(array.shape[0], dtype=np.float64)
+    lng = np.empty_like(lat)
+    _kernels.cells_to_latlng(array, lat, lng)
+    return lat, lng
+
+
+def cell_to_boundary(cells: Any) -> np.ndarray:
+    """Return the 4 vertices of each cell as an ``(n, 4, 2)`` array of (lat, lng).
+
+    Vertices are in S2 order (counter-clockwise seen from outside the sphere),
+    identical to s2geometry's ``S2Cell.GetVertex(k)`` converted to lat/lng.
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import token_to_cell
+    >>> cell_to_boundary(token_to_cell("89c25a3")).shape
+    (1, 4, 2)
+    """
+    from s2vec_geo.s2 import _kernels
+
+    array = as_cells(cells)
+    out = np.empty((array.shape[0], 4, 2), dtype=np.float64)
+    _kernels.cells_to_boundary(array, out)
+    return out
+
+
+def _polar_face_ring(face: int, lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
+    """Lng/lat ring of a level-0 face that contains a pole (face 2 north, 5 south).
+
+    The face's edges cross longitudes -180, -90, 0, 90 and 180 at their
+    midpoints (latitude +-45); the ring follows vertices and midpoints in
+    longitude order and closes along the pole.
+    """
+    sign = 1.0 if face == 2 else -1.0
+    mid_lng = np.array([-180.0, -90.0, 0.0, 90.0, 180.0])
+    ring = np.concatenate(
+        [np.column_stack([lng, lat]), np.column_stack([mid_lng, np.full(5, sign * 45.0)])]
+    )
+    ring = ring[np.argsort(ring[:, 0], kind="stable")]
+    return np.vstack([ring, [[180.0, sign * 90.0], [-180.0, sign * 90.0]]])
+
+
+def _pole_vertex_ring(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
+    """Lng/lat ring of a cell with a pole as vertex: the pole becomes a segment.
+
+    The pole's longitude is undefined; the cell's edges into the pole are
+    meridians, so the pole vertex is replaced by the pole at the longitudes
+    of its two neighbouring vertices.
+    """
+    k = int(np.argmax(np.abs(lat)))  # the pole vertex
+    others = [(k + step) % 4 for step in (1, 2, 3)]
+    lng = lng.copy()
+    span = lng[others].max() - lng[others].min()
+    if span > 180.0:
+        lng[others] = np.where(lng[others] < 0.0, lng[others] + 360.0, lng[others])
+    pole = lat[k]
+    nxt, prev = others[0], others[2]
+    points = [(lng[prev], pole), (lng[nxt], pole)] + [(lng[o], lat[o]) for o in others]
+    return np.array(points)
+
+
+def cell_to_polygon(cells: Any) -> np.ndarray:
+    """Return each cell as a shapely Polygon in lng/lat (x = lng, y = lat, EPSG:4326).
+
+    Cells crossing the antimeridian are unwrapped eastwards (longitudes up to
+    ~360 instead of a polygon across the whole map); a pole vertex becomes a
+    segment along the pole so the polygon covers the right longitudes; the
+    two level-0 faces that contain a pole are closed along the pole.
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import latlng_to_cell
+    >>> poly = cell_to_polygon(latlng_to_cell(60.1699, 24.9384, 12))[0]
+    >>> poly.contains(shapely.Point(24.9384, 60.1699))
+    True
+    """
+    array = as_cells(cells)
+    boundary = cell_to_boundary(array)
+    lat = boundary[:, :, 0]
+    lng = boundary[:, :, 1].copy()
+    wraps = (lng.max(axis=1) - lng.min(axis=1)) > 180.0
+    lng[wraps] = np.where(lng[wraps] < 0.0, lng[wraps] + 360.0, lng[wraps])
+    polygons = shapely.polygons(np.stack([lng, lat], axis=2))
+    at_pole = np.abs(lat) > 90.0 - _POLE_TOLERANCE
+    for n in np.flatnonzero(at_pole.sum(axis=1) == 1):
+        polygons[n] = shapely.Polygon(_pole_vertex_ring(lat[n], boundary[n, :, 1]))
+    faces = (array.view(np.uint64) >> np.uint64(61)).astype(np.int64)
+    polar_faces = np.flatnonzero((array & ((np.int64(1) << 61) - 1)) == (np.int64(1) << 60))
+    for n in polar_faces:
+        if faces[n] in (2, 5):
+            polygons[n] = shapely.Polygon(
+                _polar_face_ring(int(faces[n]), boundary[n, :, 0], boundary[n, :, 1])
+            )
+    return polygons

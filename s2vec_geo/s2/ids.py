@@ -1,0 +1,277 @@
+"""S2 cell ids: from lat/lng, levels, parents, children, grid positions, tokens.
+
+Cell ids are int64 NumPy arrays holding the 64 bits of the uint64 S2 id (the
+way BigQuery stores them). Every function is vectorized, accepts scalars or
+1-D array-likes, and matches the s2geometry library bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from s2vec_geo.s2.validation import MAX_LEVEL, as_cells, as_latlng, validate_level
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_NIBBLE_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)
+_MAX_CHILD_DEPTH = 12  # 4**12 = 16.8 M children (134 MB of ids)
+
+
+def _hex_values() -> np.ndarray:
+    """Map byte -> nibble value; -1 for bytes that are not hex digits, 0 for NUL."""
+    table = np.full(256, -1, dtype=np.int64)
+    table[0] = 0  # the padding of fixed-width byte strings
+    for value, char in enumerate("0123456789abcdef"):
+        table[ord(char)] = value
+        table[ord(char.upper())] = value
+    return table
+
+
+_HEX_VALUES = _hex_values()
+
+
+def latlng_to_cell(lat: Any, lng: Any, level: int) -> np.ndarray:
+    """Return the S2 cell id at ``level`` containing each (lat, lng) point.
+
+    Parameters
+    ----------
+    lat, lng
+        Degrees (EPSG:4326), scalars or 1-D arrays of equal length (a scalar
+        broadcasts). Latitude in [-90, 90], longitude in [-180, 180], no NaN.
+    level
+        S2 level 0-30 (S2Vec's patches are level 12, ~5 km2).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 cell ids, one per point.
+
+    Examples
+    --------
+    >>> cell_to_token(latlng_to_cell(40.7128, -74.0060, 12))
+    array(['89c25a3'], dtype='<U16')
+    """
+    from s2vec_geo.s2 import _kernels
+
+    level = validate_level(level)
+    lat_a, lng_a = as_latlng(lat, lng)
+    out = np.empty(lat_a.shape[0], dtype=np.int64)
+    _kernels.latlng_to_cells(lat_a, lng_a, level, out)
+    return out
+
+
+def _levels(cells: np.ndarray) -> np.ndarray:
+    """Level of each (already validated) cell: 30 - (trailing zero bits) / 2."""
+    lsb = cells & -cells
+    # frexp is exact on powers of two (also 2**60 as float); exponent = bit index + 1.
+    _, exponent = np.frexp(lsb.view(np.uint64).astype(np.float64))
+    return MAX_LEVEL - ((exponent.astype(np.int64) - 1) >> 1)
+
+
+def cell_level(cells: Any) -> np.ndarray:
+    """Return the level (0-30) of each cell.
+
+    Examples
+    --------
+    >>> cell_level(token_to_cell(["89c25a3", "89c25c"]))
+    array([12,  9])
+    """
+    return _levels(as_cells(cells))
+
+
+def _check_coarser(cells: np.ndarray, level: int, name: str) -> None:
+    """Raise if any cell is coarser than ``level`` (no ancestor at that level)."""
+    levels = _levels(cells)
+    if (levels < level).any():
+        raise ValueError(
+            f"{name}={level} is finer than some cells (levels down to {int(levels.min())}); "
+            f"pass a {name} no greater than the coarsest cell's level"
+        )
+
+
+def _lsb_for_level(level: int) -> np.int64:
+    return np.int64(1) << np.int64(2 * (MAX_LEVEL - level))
+
+
+def cell_parent(cells: Any, level: int) -> np.ndarray:
+    """Return each cell's ancestor at ``level`` (the cell itself at its own level).
+
+    Examples
+    --------
+    >>> cell = latlng_to_cell(40.7128, -74.0060, 30)
+    >>> bool((cell_parent(cell, 12) == latlng_to_cell(40.7128, -74.0060, 12)).all())
+    True
+    """
+    level = validate_level(level)
+    array = as_cells(cells)
+    _check_coarser(array, level, "level")
+    lsb = _lsb_for_level(level)
+    return (array & -lsb) | lsb
+
+
+def _face_ij(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(face, i, j) leaf coordinates of validated cells (S2's ToFaceIJOrientation)."""
+    from s2vec_geo.s2 import _kernels
+
+    face = np.empty(cells.shape[0], dtype=np.int64)
+    i = np.empty_like(face)
+    j = np.empty_like(face)
+    _kernels.cells_to_face_ij(cells, face, i, j)
+    return face, i, j
+
+
+def cell_position(cells: Any, ancestor_level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (row, col) of each cell inside its ancestor at ``ancestor_level``.
+
+    With ``d = level - ancestor_level``, ``row`` is the low ``d`` bits of the
+    cell's S2 ``i`` coordinate and ``col`` the low ``d`` bits of ``j``, so the
+    cells of one ancestor fill a ``2**d x 2**d`` grid whose horizontally and
+    vertically adjacent pixels are S2 edge neighbours, and
+    ``cell_children(ancestor, level)[row * 2**d + col]`` is the cell.
+
+    Examples
+    --------
+    >>> parent = latlng_to_cell(40.7128, -74.0060, 8)
+    >>> kids = cell_children(parent[0], 12)
+    >>> row, col = cell_position(kids, 8)
+    >>> bool((row * 16 + col == np.arange(256)).all())
+    True
+    """
+    ancestor_level = validate_level(ancestor_level, "ancestor_level")
+    array = as_cells(cells)
+    _check_coarser(array, ancestor_level, "ancestor_level")
+    levels = _levels(array)
+    _, i, j = _face_ij(array)
+    shift = MAX_LEVEL - levels
+    mask = (np.int64(1) << (levels - ancestor_level)) - 1
+    return (i >> shift) & mask, (j >> shift) & mask
+
+
+def cell_children(cell: Any, level: int) -> np.ndarray:
+    """Return the descendants of one cell at ``level`` in raster order.
+
+    The result has ``4**d`` ids (``d = level - cell level``); index
+    ``row * 2**d + col`` holds the child at that grid position (see
+    :func:`cell_position`).
+
+    Parameters
+    ----------
+    cell
+        One cell id.
+    level
+        Level of the children, at least the cell's level and at most 12 levels
+        below it.
+
+    Examples
+    --------
+    >>> parent = token_to_cell("89c25c")
+    >>> kids = cell_children(parent[0], 10)
+    >>> kids.shape, bool((cell_parent(kids, 9) == parent).all())
+    ((4,), True)
+    """
+    from s2vec_geo.s2 import _kernels
+
+    level = validate_level(level)
+    array = as_cells(cell)
+    if array.size != 1:
+        raise ValueError(
+            f"cell_children takes one cell, got {array.size}; loop over the cells "
+            "(or use cell_parent/cell_position to go the other way)"
+        )
+    parent_level = int(_levels(array)[0])
+    depth = level - parent_level
+    if depth < 0:
+        raise ValueError(
+            f"level={level} is coarser than the cell's level {parent_level}; "
+            "children need a level at least the cell's level (use cell_parent for ancestors)"
+        )
+    if depth > _MAX_CHILD_DEPTH:
+        raise ValueError(
+            f"level={level} is {depth} levels below the cell: 4**{depth} children would not "
+            f"fit in memory; ask for at most {_MAX_CHILD_DEPTH} levels below the cell"
+        )
+    face, i, j = _face_ij(array)
+    side = 1 << depth
+    shift = MAX_LEVEL - level
+    # The cell's (i, j) at its own level, scaled to the children's level.
+    i0 = (i[0] >> (MAX_LEVEL - parent_level)) << depth
+    j0 = (j[0] >> (MAX_LEVEL - parent_level)) << depth
+    rows, cols = np.divmod(np.arange(side * side, dtype=np.int64), side)
+    out = np.empty(side * side, dtype=np.int64)
+    _kernels.face_ij_to_cells(
+        np.full(out.shape, face[0]), (i0 + rows) << shift, (j0 + cols) << shift, level, out
+    )
+    return out
+
+
+def cell_to_token(cells: Any) -> np.ndarray:
+    """Return the S2 token of each cell: its hex id without trailing zeros.
+
+    Examples
+    --------
+    >>> cell_to_token(token_to_cell(["89c25a3", "1"]))
+    array(['89c25a3', '1'], dtype='<U16')
+    """
+    array = as_cells(cells).view(np.uint64)
+    nibbles = (array[:, None] >> _NIBBLE_SHIFTS) & np.uint64(15)
+    chars = _HEX_DIGITS[nibbles]
+    lsb = array & (~array + np.uint64(1))
+    _, exponent = np.frexp(lsb.astype(np.float64))
+    length = 16 - (exponent - 1) // 4
+    chars[np.arange(16) >= length[:, None]] = 0  # NUL padding: dropped by the S16 view
+    return np.ascontiguousarray(chars).view("S16").ravel().astype("U16")
+
+
+def token_to_cell(tokens: Any) -> np.ndarray:
+    """Return the cell ids of S2 tokens (hex, trailing zeros dropped, any case).
+
+    Raises
+    ------
+    ValueError
+        For anything that is not the token of a valid cell (e.g. ``"X"``,
+        the token of the invalid id 0).
+
+    Examples
+    --------
+    >>> token_to_cell("89c25a3")
+    array([-8520148382826627072])
+    """
+    array = np.asarray(tokens)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    is_text = array.dtype.kind == "U" or (
+        array.dtype == object and all(isinstance(t, str) for t in array)
+    )
+    if array.ndim != 1 or not is_text:
+        raise ValueError(
+            "tokens must be a string or a 1-D array of strings (S2 tokens such as '89c25a3'); "
+            "for integer ids use the ids directly"
+        )
+    try:
+        encoded = array.astype("S16" if array.size else "S1")
+        lengths = np.char.str_len(array.astype(str))
+    except UnicodeEncodeError:
+        lengths = np.full(array.shape, -1)
+    if array.size and not ((lengths >= 1) & (lengths <= 16)).all():
+        bad = np.flatnonzero(~((lengths >= 1) & (lengths <= 16)))
+        raise ValueError(
+            f"{bad.size} of {array.size} tokens are not 1-16 hex digits "
+            f"(e.g. {array[bad[0]]!r}); S2 tokens are ids in hex without trailing zeros"
+        )
+    codes = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(array.size, -1)
+    values = _HEX_VALUES[codes]
+    bad_rows = (values < 0).any(axis=1) | (codes[:, :1] == 0).any(axis=1)
+    if bad_rows.any():
+        bad = np.flatnonzero(bad_rows)
+        raise ValueError(
+            f"{bad.size} of {array.size} tokens contain characters other than hex digits "
+            f"(e.g. {array[bad[0]]!r}); S2 tokens look like '89c25a3'"
+        )
+    padded = np.zeros((array.size, 16), dtype=np.uint64)
+    padded[:, : values.shape[1]] = values.astype(np.uint64)
+    ids = np.bitwise_or.reduce(padded << _NIBBLE_SHIFTS, axis=1).view(np.int64)
+    try:
+        return as_cells(ids)
+    except ValueError as exc:
+        raise ValueError(f"tokens decode to invalid cells: {exc}") from None

@@ -1,0 +1,32 @@
+"""Cell adjacency: the four cells sharing an edge with a cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from s2vec_geo.s2.validation import as_cells
+
+
+def cell_edge_neighbors(cells: Any) -> np.ndarray:
+    """Return the 4 edge neighbours of each cell as an ``(n, 4)`` int64 array.
+
+    Columns are S2's order (``S2CellId.GetEdgeNeighbors``): the neighbours
+    across the cell's bottom, right, top and left edges in its (i, j) frame,
+    wrapping onto the adjacent cube face at face edges. Neighbours have the
+    cell's level.
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import latlng_to_cell, cell_level
+    >>> nbrs = cell_edge_neighbors(latlng_to_cell(40.7128, -74.0060, 12))
+    >>> nbrs.shape, cell_level(nbrs[0]).tolist()
+    ((1, 4), [12, 12, 12, 12])
+    """
+    from s2vec_geo.s2 import _kernels
+
+    array = as_cells(cells)
+    out = np.empty((array.shape[0], 4), dtype=np.int64)
+    _kernels.edge_neighbors(array, out)
+    return out
