@@ -22,7 +22,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-#: Prefix of the embedding columns the engine writes (``emb_0``, ``emb_1``, ...).
+#: Prefix of the embedding columns the engine writes (``emb_000``, ``emb_001``, ...).
 EMBEDDING_PREFIX = "emb_"
 EMBEDDING_CLASSES = 7
 COLOR_RAMP = "Viridis"
@@ -30,13 +30,12 @@ COLOR_RAMP = "Viridis"
 
 def embedding_fields(layer: QgsVectorLayer) -> list[str]:
     """Names of the layer's embedding columns, in component order."""
-    names = [f.name() for f in layer.fields()]
-    numbered = sorted(
-        int(n[len(EMBEDDING_PREFIX) :])
-        for n in names
-        if n.startswith(EMBEDDING_PREFIX) and n[len(EMBEDDING_PREFIX) :].isdigit()
-    )
-    return [f"{EMBEDDING_PREFIX}{i}" for i in numbered]
+    numbered = [
+        (int(f.name()[len(EMBEDDING_PREFIX) :]), f.name())
+        for f in layer.fields()
+        if f.name().startswith(EMBEDDING_PREFIX) and f.name()[len(EMBEDDING_PREFIX) :].isdigit()
+    ]
+    return [name for _, name in sorted(numbered)]
 
 
 def style_cells(layer: QgsVectorLayer) -> None:

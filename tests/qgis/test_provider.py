@@ -18,7 +18,18 @@ pytest.importorskip("pytest_qgis", reason="pytest-qgis not installed (pip instal
 
 from qgis.core import QgsApplication, QgsProcessingException
 
-EXPECTED = {"cover", "coverextent"}
+EXPECTED = {
+    "cover",
+    "coverextent",
+    "featurizeosm",
+    "featurizelayer",
+    "images",
+    "train",
+    "embed",
+    "join",
+    "evaluate",
+    "pipeline",
+}
 
 
 def test_provider_registers_algorithms_with_help(provider):

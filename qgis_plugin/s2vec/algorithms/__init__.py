@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from .analysis import EvaluateEmbeddings, JoinEmbeddings
 from .cells import CoverExtent, CoverLayer
+from .features import FeaturizeLayer, FeaturizeOsm
+from .model import BuildImages, EmbedCells, TrainModel
+from .pipeline import WholePipeline
 
-ALGORITHMS = (CoverLayer, CoverExtent)
+ALGORITHMS = (
+    CoverLayer,
+    CoverExtent,
+    FeaturizeOsm,
+    FeaturizeLayer,
+    BuildImages,
+    TrainModel,
+    EmbedCells,
+    JoinEmbeddings,
+    EvaluateEmbeddings,
+    WholePipeline,
+)

@@ -12,6 +12,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..engine import deliver, run_engine
+from ..layers import export_source
 from ..provider_icon import ICON_PATH
 
 MAX_LEVEL = 30
@@ -111,3 +113,23 @@ def engine_output(folder: str, destination: str) -> str:
     '/tmp/s2vec-x/cells.gpkg'
     """
     return os.path.join(folder, os.path.basename(os.path.normpath(destination)))
+
+
+def run_to_destination(command: str, args: list, destination: str, folder: str, feedback) -> str:
+    """Run ``s2vec <command> <args> --output <work copy>``; move the result to ``destination``.
+
+    The engine writes into the run's work ``folder``; only a complete output is
+    moved to ``destination`` (nothing appears there on failure or Cancel).
+    """
+    produced = engine_output(folder, destination)
+    run_engine(command, [*args, "--output", produced], feedback)
+    return deliver(produced, destination)
+
+
+def optional_source(
+    algorithm: QgsProcessingAlgorithm, parameters, name, context, feedback, folder, flag: str
+) -> list[str]:
+    """``[flag, exported file]`` for an optional layer parameter, or ``[]`` when not given."""
+    if parameters.get(name) is None:
+        return []
+    return [flag, export_source(algorithm, parameters, name, context, feedback, folder)]

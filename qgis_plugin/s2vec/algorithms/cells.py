@@ -17,10 +17,10 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..engine import deliver, run_engine, workspace
+from ..engine import workspace
 from ..layers import export_source
 from ..styles import style_cells, style_on_load
-from .base import S2VecAlgorithm, engine_output, level_parameter, with_help
+from .base import S2VecAlgorithm, level_parameter, run_to_destination, with_help
 
 GROUP, GROUP_ID = "Cells", "cells"
 LEVEL_HELP = (
@@ -28,13 +28,6 @@ LEVEL_HELP = (
     "about 5 km2 (the paper's patches); for a city centre use 15-17."
 )
 OUTPUT_HELP = "GeoPackage of the cells: cell_id (int64 S2 id), token (hex id), cell polygon."
-
-
-def _cover(path: str, level: int, destination: str, folder: str, feedback) -> str:
-    """Run ``s2vec cover`` on ``path`` and deliver the cells to ``destination``."""
-    produced = engine_output(folder, destination)
-    run_engine("cover", [path, "--level", level, "--output", produced], feedback)
-    return deliver(produced, destination)
 
 
 class CoverLayer(S2VecAlgorithm):
@@ -77,7 +70,7 @@ class CoverLayer(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             area = export_source(self, parameters, self.INPUT, context, feedback, folder)
-            _cover(area, level, destination, folder, feedback)
+            run_to_destination("cover", [area, "--level", level], destination, folder, feedback)
         style_on_load(context, destination, style_cells)
         return {self.OUTPUT: destination}
 
@@ -124,7 +117,7 @@ class CoverExtent(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             area = _write_polygon(extent, os.path.join(folder, "extent.gpkg"), wgs84, context)
-            _cover(area, level, destination, folder, feedback)
+            run_to_destination("cover", [area, "--level", level], destination, folder, feedback)
         style_on_load(context, destination, style_cells)
         return {self.OUTPUT: destination}
 

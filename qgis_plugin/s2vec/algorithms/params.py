@@ -1,0 +1,105 @@
+"""Parameter definitions shared by several algorithm groups (keys, ranges, help)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterVectorDestination,
+)
+
+from .base import integer_parameter, level_parameter, with_help
+
+PATCH_LEVEL_HELP = (
+    "S2 level of the patch cells that get a feature vector and an embedding. The paper uses "
+    "12 (about 5 km2); for a city use 15-17 (about 0.1-0.02 km2)."
+)
+IMAGE_LEVEL_HELP = (
+    "S2 level of the images: every patch cell is placed at its true position inside its "
+    "ancestor at this level, so an image is a 2^(patch - image) square grid. The paper uses 8 "
+    "with patch level 12 (16 x 16 patches). Must be lower than the patch level."
+)
+
+
+def patch_level(key: str = "LEVEL", default: int = 16):
+    """The patch (cell) level parameter."""
+    return level_parameter(key, "Patch (cell) S2 level", default, PATCH_LEVEL_HELP)
+
+
+def image_level(key: str = "IMAGE_LEVEL", default: int = 13):
+    """The image level parameter."""
+    return level_parameter(key, "Image S2 level", default, IMAGE_LEVEL_HELP)
+
+
+def pbf_file(key: str = "PBF"):
+    """An OpenStreetMap file input."""
+    return with_help(
+        QgsProcessingParameterFile(
+            key,
+            "OpenStreetMap file (.osm.pbf)",
+            behavior=QgsProcessingParameterFile.File,
+            fileFilter="OpenStreetMap files (*.pbf *.osm *.osm.pbf)",
+        ),
+        "OpenStreetMap extract, e.g. from download.geofabrik.de. Points of interest and roads "
+        "are read from it with the S2Vec taxonomy.",
+    )
+
+
+def area_of_interest(key: str = "AOI"):
+    """An optional area-of-interest polygon layer."""
+    return with_help(
+        QgsProcessingParameterFeatureSource(
+            key, "Area of interest", [QgsProcessing.TypeVectorPolygon], optional=True
+        ),
+        "Optional polygons limiting the cells (selected features only when ticked); without "
+        "it the cells cover the whole input.",
+    )
+
+
+def cell_layer(key: str, description: str, text: str):
+    """A cell layer input (written by an earlier S2Vec step)."""
+    return with_help(
+        QgsProcessingParameterFeatureSource(key, description, [QgsProcessing.TypeVectorPolygon]),
+        text,
+    )
+
+
+def layer_output(key: str, description: str, text: str):
+    """A polygon layer output (GeoPackage by default)."""
+    return with_help(
+        QgsProcessingParameterVectorDestination(key, description, QgsProcessing.TypeVectorPolygon),
+        text,
+    )
+
+
+def seed(key: str = "SEED"):
+    """The random seed: same input and seed give the same result."""
+    return integer_parameter(
+        key, "Random seed", 0, 0, 2**31 - 1, "Seed of every random choice; same seed, same result."
+    )
+
+
+def epochs(key: str = "EPOCHS", default: int = 50):
+    """Training epochs."""
+    return integer_parameter(
+        key,
+        "Training epochs",
+        default,
+        1,
+        10000,
+        "Passes over the images (the paper trains 50 epochs). Each epoch sees every image once.",
+    )
+
+
+def embedding_size(key: str = "EMBED_DIM", default: int = 256):
+    """Embedding size (encoder width)."""
+    return integer_parameter(
+        key,
+        "Embedding size",
+        default,
+        8,
+        2048,
+        "Length of each cell's embedding = encoder width (the paper uses 256). It must be "
+        "divisible by the 8 attention heads.",
+    )
