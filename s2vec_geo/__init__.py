@@ -5,6 +5,7 @@ model -> embeddings -> outputs. Importing the package registers the
 ``GeoDataFrame.s2vec`` accessor.
 """
 
+from s2vec_geo.images import ImageDataset, NormStats, build_images, export_geotiff
 from s2vec_geo.io import write_layer
 from s2vec_geo.s2 import (
     cell_children,
@@ -26,7 +27,10 @@ from s2vec_geo.s2 import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ImageDataset",
+    "NormStats",
     "__version__",
+    "build_images",
     "cell_children",
     "cell_edge_neighbors",
     "cell_level",
@@ -38,6 +42,7 @@ __all__ = [
     "cell_to_token",
     "cells_frame",
     "cover",
+    "export_geotiff",
     "latlng_to_cell",
     "token_to_cell",
     "validate_level",

@@ -7,8 +7,14 @@ per input row is returned), cell geometries are EPSG:4326 polygons.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 import geopandas as gpd
 import pandas as pd
+
+if TYPE_CHECKING:
+    from s2vec_geo.images import ImageDataset
 
 
 @pd.api.extensions.register_dataframe_accessor("s2vec")
@@ -29,3 +35,16 @@ class S2VecAccessor:
                 "(e.g. gdf.set_crs(4326) for longitude/latitude)"
             )
         return obj if obj.crs.equals("EPSG:4326") else obj.to_crs(4326)
+
+    def build_images(
+        self, image_level: int = 8, out: str | os.PathLike | None = None, **kw: Any
+    ) -> ImageDataset:
+        """S2Vec images of these featurized cells; see :func:`s2vec_geo.build_images`.
+
+        Examples
+        --------
+        >>> ds = cells.s2vec.build_images(image_level=8, out="images/")  # doctest: +SKIP
+        """
+        from s2vec_geo.images import build_images
+
+        return build_images(self._obj, image_level=image_level, out=out, **kw)

@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("images",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -219,7 +219,9 @@ class MomentAccumulator:
 
     def add(self, x: np.ndarray) -> None:
         """Fold a chunk of raw feature rows into the running moments."""
-        x = np.asarray(x, dtype=np.float64)
+        # C order: numpy's pairwise sums then add in the same order whatever the
+        # source layout, so equal inputs give bit-equal statistics.
+        x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape[0] == 0:
             return
         if self.log1p:
