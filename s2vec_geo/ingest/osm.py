@@ -26,7 +26,6 @@ fewer than two located nodes are skipped, and the count is logged.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from array import array
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 import osmium
 import shapely
 
+from s2vec_geo.ingest.bbox import BBox, clip_to_bbox, validate_bbox
 from s2vec_geo.ingest.roadgraph import intersections
 from s2vec_geo.progress import progress
 from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
@@ -43,8 +43,6 @@ from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
 log = logging.getLogger(__name__)
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m", ".opl")
-
-BBox = tuple[float, float, float, float]
 
 
 def is_osm_path(path: str | os.PathLike) -> bool:
@@ -73,32 +71,6 @@ def osm_header_bbox(path: str | os.PathLike) -> BBox | None:
     if not box.valid():
         return None
     return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
-
-
-def validate_bbox(bbox: BBox | None) -> BBox | None:
-    """Check a ``(min_lng, min_lat, max_lng, max_lat)`` box in degrees.
-
-    Examples
-    --------
-    >>> validate_bbox((24.9, 60.1, 25.0, 60.2))
-    (24.9, 60.1, 25.0, 60.2)
-    """
-    if bbox is None:
-        return None
-    try:
-        values = tuple(float(v) for v in bbox)
-    except (TypeError, ValueError):
-        values = ()
-    ok = len(values) == 4 and all(math.isfinite(v) for v in values)
-    if ok:
-        x0, y0, x1, y1 = values
-        ok = -180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90
-    if not ok:
-        raise ValueError(
-            f"bbox {bbox!r} is not a valid (min_lng, min_lat, max_lng, max_lat) box; give "
-            "four finite degrees with min < max, longitudes in [-180, 180], latitudes in [-90, 90]"
-        )
-    return values  # type: ignore[return-value]
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -239,7 +211,7 @@ class _Collector:
             crs="EPSG:4326",
         )
         if bbox is not None:
-            frame = _clip(frame, bbox)
+            frame = clip_to_bbox(frame, bbox)
         return frame
 
     def _roads(self) -> tuple[np.ndarray, np.ndarray]:
@@ -272,24 +244,6 @@ def _np(values: array) -> np.ndarray:
     """A NumPy view of a typed ``array.array`` (empty arrays included)."""
     dtype = np.float64 if values.typecode == "d" else np.int64
     return np.frombuffer(values, dtype) if len(values) else np.empty(0, dtype)
-
-
-def _clip(frame: gpd.GeoDataFrame, bbox: BBox) -> gpd.GeoDataFrame:
-    """Keep points inside ``bbox`` and cut lines to it."""
-    geom = frame.geometry.values
-    is_line = (frame["kind"] == "road").to_numpy()
-    clipped = np.asarray(geom, dtype=object).copy()
-    if is_line.any():
-        clipped[is_line] = shapely.clip_by_rect(clipped[is_line], *bbox)
-    box = shapely.box(*bbox)
-    inside = np.where(
-        is_line,
-        ~shapely.is_empty(clipped),
-        shapely.intersects(clipped, box),
-    )
-    out = frame.loc[inside].copy()
-    out["geometry"] = gpd.GeoSeries(clipped[inside], index=out.index, crs=frame.crs)
-    return out
 
 
 def read_osm(

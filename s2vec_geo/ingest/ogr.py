@@ -1,0 +1,345 @@
+"""Reading features from OGR vector sources and in-memory GeoDataFrames.
+
+Any source pyogrio opens (GeoPackage, shapefile, GeoJSON, GeoParquet,
+FlatGeobuf, ...) is streamed in Arrow batches with a progress bar; each batch
+is reprojected to EPSG:4326, cleaned and classified, and only the kept
+features (category, kind, one point per POI, road lines) stay in memory.
+
+Categories come from one of:
+
+- ``category_column``: the column's values, as they are (for non-OSM data, e.g.
+  a shapefile of shops). With an explicit taxonomy, values must be its POI
+  category, road class or node feature names.
+- OSM-like tag columns (``amenity``, ``shop``, ``highway``, ...; also their
+  10-character shapefile truncations such as ``public_tra``), classified by
+  the taxonomy.
+
+Geometry rules: points and polygons are POIs (polygons counted once, at
+``shapely.point_on_surface``), lines are roads. Cleaning, logged with counts:
+rows with missing/empty geometry, NaN coordinates or no category are skipped;
+invalid geometries are repaired with ``shapely.make_valid``. Road layers get
+``intersections`` derived from shared vertices (see
+:mod:`s2vec_geo.ingest.roadgraph`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS, Transformer
+
+from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
+from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
+from s2vec_geo.progress import progress
+from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 65_536
+_LINE_TYPES = (1, 2, 5)  # LineString, LinearRing, MultiLineString
+
+
+def tag_columns(columns: list[str], taxonomy: Taxonomy) -> dict[str, str]:
+    """Map taxonomy tag keys to the columns holding them (shapefile truncation aware).
+
+    Examples
+    --------
+    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> tag_columns(["name", "AMENITY", "public_tra"], load_taxonomy())
+    {'amenity': 'AMENITY', 'public_transport': 'public_tra'}
+    """
+    found: dict[str, str] = {}
+    lowered = {c.lower(): c for c in columns}
+    for key in taxonomy.tag_keys:
+        for candidate in (key, key[:10]):
+            if candidate in lowered:
+                found[key] = lowered[candidate]
+                break
+    return found
+
+
+class _Classifier:
+    """Turns raw batches into feature rows, counting what it skips or repairs."""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        columns: list[str],
+        category_column: str | None,
+        taxonomy_given: bool,
+        name: str,
+    ) -> None:
+        self.tax = taxonomy
+        self.category_column = category_column
+        self.taxonomy_given = taxonomy_given
+        self.counts: Counter[str] = Counter()
+        self.tags: dict[str, str] = {}
+        if category_column is not None:
+            if category_column not in columns:
+                raise ValueError(
+                    f"category column {category_column!r} is not in {name}; "
+                    f"available columns: {', '.join(columns) or '(none)'}"
+                )
+        else:
+            self.tags = tag_columns(columns, taxonomy)
+            if not self.tags:
+                raise ValueError(
+                    f"{name} has no category column and no OSM tag columns "
+                    f"({', '.join(taxonomy.tag_keys)}); pass category_column= naming the "
+                    f"column with each feature's category (available: {', '.join(columns)})"
+                )
+        self.osm_id = next((c for c in columns if c.lower() == "osm_id"), None)
+
+    @property
+    def needed_columns(self) -> list[str]:
+        cols = [self.category_column] if self.category_column else list(self.tags.values())
+        return cols + ([self.osm_id] if self.osm_id else [])
+
+    def classify(self, geoms: np.ndarray, table: pd.DataFrame) -> gpd.GeoDataFrame:
+        """Clean one batch (EPSG:4326 geometries) and return its feature rows."""
+        n = len(geoms)
+        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        self.counts["missing or empty geometry"] += int(n - keep.sum())
+        coords, index = shapely.get_coordinates(geoms[keep], return_index=True)
+        has_nan = np.zeros(n, dtype=bool)
+        has_nan[np.flatnonzero(keep)[np.unique(index[np.isnan(coords).any(axis=1)])]] = True
+        self.counts["NaN coordinates"] += int(has_nan.sum())
+        keep &= ~has_nan
+        geoms, table = geoms[keep], table.loc[keep].reset_index(drop=True)
+        invalid = ~shapely.is_valid(geoms)
+        if invalid.any():
+            self.counts["invalid geometry, repaired"] += int(invalid.sum())
+            geoms = geoms.copy()
+            geoms[invalid] = shapely.make_valid(geoms[invalid])
+        is_line = np.isin(shapely.get_type_id(geoms), _LINE_TYPES)
+        rows, categories, kinds = self._categories(table, is_line)
+        self.counts["no category"] += int(len(geoms) - len(set(rows)))
+        g = geoms[rows]
+        line = is_line[rows]
+        g = np.where(line, g, shapely.point_on_surface(g)) if len(g) else g
+        data = {"category": categories, "kind": kinds}
+        if self.osm_id:
+            data["osm_id"] = pd.to_numeric(table[self.osm_id], errors="coerce").to_numpy()[rows]
+        return gpd.GeoDataFrame(data, geometry=g, crs="EPSG:4326")
+
+    def _categories(
+        self, table: pd.DataFrame, is_line: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row index, category, kind) triples; a row may yield two (POI and node)."""
+        if self.category_column is not None:
+            values = table[self.category_column]
+            ok = values.notna().to_numpy()
+            rows = np.flatnonzero(ok)
+            cats = values.astype(str).to_numpy()[ok]
+            kinds = np.where(is_line[ok], "road", "poi").astype(object)
+            if self.taxonomy_given:
+                kinds[np.isin(cats, self.tax.node_features) & (kinds == "poi")] = "node"
+                self._check_known(cats, kinds)
+            return rows, cats.astype(object), kinds
+        rows, cats, kinds = [], [], []
+        keys = list(self.tags)
+        values = table[list(self.tags.values())].astype(object)
+        for i, record in enumerate(values.itertuples(index=False, name=None)):
+            tags = {k: v for k, v in zip(keys, record, strict=True) if isinstance(v, str) and v}
+            if is_line[i]:
+                found = [("road", self.tax.classify_road(tags.get("highway")))]
+            else:
+                found = [
+                    ("poi", self.tax.classify_poi(tags)),
+                    ("node", self.tax.classify_node(tags)),
+                ]
+            for kind, category in found:
+                if category is not None:
+                    rows.append(i)
+                    cats.append(category)
+                    kinds.append(kind)
+        return (
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(cats, dtype=object),
+            np.asarray(kinds, dtype=object),
+        )
+
+    def _check_known(self, cats: np.ndarray, kinds: np.ndarray) -> None:
+        allowed = {
+            "poi": set(self.tax.poi_categories),
+            "road": set(self.tax.road_classes),
+            "node": set(self.tax.node_features),
+        }
+        for kind, names in allowed.items():
+            unknown = sorted(set(cats[kinds == kind]) - names)
+            if unknown:
+                raise ValueError(
+                    f"{kind} categories {unknown[:5]} in column {self.category_column!r} are "
+                    f"not in taxonomy {self.tax.name!r} v{self.tax.version}; map them to its "
+                    "names, or leave taxonomy=None to use the column's own categories"
+                )
+
+
+def _frame_batches(
+    gdf: gpd.GeoDataFrame, columns: list[str]
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    geo = gdf.geometry if gdf.crs.equals("EPSG:4326") else gdf.geometry.to_crs(4326)
+    geoms = np.asarray(geo.values, dtype=object)
+    table = pd.DataFrame(gdf[columns]).reset_index(drop=True)
+    for start in progress(range(0, len(gdf), BATCH_SIZE), desc="reading features"):
+        stop = start + BATCH_SIZE
+        yield geoms[start:stop], table.iloc[start:stop].reset_index(drop=True)
+
+
+def _file_batches(
+    path: Path, layer: str | int | None, columns: list[str], crs: CRS, bbox: BBox | None, total: int
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    source_bbox = None
+    if bbox is not None:
+        source_bbox = Transformer.from_crs(4326, crs, always_xy=True).transform_bounds(*bbox)
+    to_wgs84 = None if crs.equals(CRS.from_epsg(4326)) else crs
+    with pyogrio.open_arrow(
+        path,
+        layer=layer,
+        columns=columns,
+        bbox=source_bbox,
+        batch_size=BATCH_SIZE,
+        use_pyarrow=True,
+    ) as (meta, reader):
+        geometry_name = meta["geometry_name"] or "wkb_geometry"
+        bar = progress(total=total, desc=f"reading {path.name}", unit=" features")
+        for batch in reader:
+            geoms = shapely.from_wkb(batch.column(geometry_name).to_numpy(zero_copy_only=False))
+            if to_wgs84 is not None:
+                geoms = np.asarray(gpd.GeoSeries(geoms, crs=to_wgs84).to_crs(4326).values)
+            yield geoms, batch.drop_columns([geometry_name]).to_pandas()
+            bar.update(batch.num_rows)
+        bar.close()
+
+
+def _open_info(path: Path, layer: str | int | None) -> dict:
+    try:
+        return pyogrio.read_info(path, layer=layer)
+    except pyogrio.errors.DataLayerError as exc:
+        layers = ", ".join(str(name) for name in pyogrio.list_layers(path)[:, 0])
+        raise ValueError(
+            f"cannot open layer {layer!r} of {str(path)!r} ({exc}); available layers: {layers}"
+        ) from exc
+    except pyogrio.errors.DataSourceError as exc:
+        raise ValueError(
+            f"cannot read {str(path)!r} as a vector data source ({exc}); give a GeoPackage, "
+            "shapefile, GeoJSON, GeoParquet, OSM file or any other OGR vector format"
+        ) from exc
+
+
+def read_ogr(
+    source: str | os.PathLike | gpd.GeoDataFrame,
+    taxonomy: Taxonomy,
+    layer: str | int | None = None,
+    bbox: BBox | None = None,
+    category_column: str | None = None,
+    taxonomy_given: bool = False,
+) -> gpd.GeoDataFrame:
+    """Read and classify features from an OGR source or a GeoDataFrame.
+
+    Parameters
+    ----------
+    source
+        Path of any OGR vector source, or a GeoDataFrame (any CRS).
+    taxonomy
+        Mapping used for tag columns (and to check ``category_column`` values
+        when ``taxonomy_given``).
+    layer
+        Layer name or index of a multi-layer source.
+    bbox
+        ``(min_lng, min_lat, max_lng, max_lat)`` in degrees.
+    category_column
+        Column holding each feature's category; ``None`` looks for OSM tag columns.
+    taxonomy_given
+        Whether the caller chose the taxonomy, so category names must belong to it.
+
+    Returns
+    -------
+    GeoDataFrame
+        Features frame (``category``, ``kind``, optional ``osm_id``, geometry), EPSG:4326.
+
+    Examples
+    --------
+    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> f = read_ogr("examples/data/helsinki_roads.shp", load_taxonomy())
+    >>> sorted(set(f["kind"]))
+    ['node', 'road']
+    """
+    if isinstance(source, gpd.GeoDataFrame):
+        name = "the GeoDataFrame"
+        if source.crs is None:
+            raise ValueError(
+                "the GeoDataFrame has no CRS; set one with gdf.set_crs(...) "
+                "(e.g. gdf.set_crs(4326) for longitude/latitude)"
+            )
+        if len(source) == 0:
+            raise ValueError("the GeoDataFrame is empty; give one with features to read")
+        columns = [str(c) for c in source.columns if c != source.geometry.name]
+        classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name)
+        batches = _frame_batches(source, classifier.needed_columns)
+    else:
+        path = Path(source)
+        name = repr(str(path)) + (f" layer {layer!r}" if layer is not None else "")
+        info = _open_info(path, layer)
+        if info["crs"] is None:
+            raise ValueError(
+                f"{name} has no CRS; define it (e.g. `ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`) "
+                "or read it with geopandas, call set_crs and pass the GeoDataFrame"
+            )
+        if info["features"] == 0:
+            raise ValueError(f"{name} is empty (no features); give a layer that has features")
+        columns = [str(c) for c in info["fields"]]
+        classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name)
+        batches = _file_batches(
+            path, layer, classifier.needed_columns, CRS(info["crs"]), bbox, int(info["features"])
+        )
+    parts = [classifier.classify(geoms, table) for geoms, table in batches]
+    frame = pd.concat(parts, ignore_index=True) if parts else None
+    if frame is None or frame.empty:
+        raise ValueError(
+            f"no features left in {name}"
+            + (f" inside bbox {bbox}" if bbox is not None else "")
+            + f" ({_summary(classifier.counts)}); check the bbox, the layer and the category column"
+        )
+    by_taxonomy = category_column is None or taxonomy_given
+    frame = _add_intersections(gpd.GeoDataFrame(frame, crs="EPSG:4326"), taxonomy, by_taxonomy)
+    if bbox is not None:
+        frame = clip_to_bbox(frame, bbox)
+    if any(classifier.counts.values()):
+        log.warning("%s: skipped or repaired: %s", name, _summary(classifier.counts))
+    return frame
+
+
+def _summary(counts: Counter[str]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing skipped"
+
+
+def _add_intersections(
+    frame: gpd.GeoDataFrame, taxonomy: Taxonomy, by_taxonomy: bool
+) -> gpd.GeoDataFrame:
+    """Append ``intersections`` node rows derived from the road lines' shared vertices."""
+    roads = frame["kind"] == "road"
+    if by_taxonomy:
+        roads &= frame["category"].isin(taxonomy.intersection_classes)
+    if not roads.any():
+        return frame
+    parts = shapely.get_parts(frame.geometry.values[roads.to_numpy()])
+    coords, line = shapely.get_coordinates(parts, return_index=True)
+    points, _ = intersections(coordinate_keys(coords[:, 0], coords[:, 1]), line, *coords.T)
+    if len(points) == 0:
+        return frame
+    nodes = gpd.GeoDataFrame(
+        {"category": [INTERSECTIONS] * len(points), "kind": ["node"] * len(points)},
+        geometry=points,
+        crs="EPSG:4326",
+    )
+    return pd.concat([frame, nodes], ignore_index=True)
