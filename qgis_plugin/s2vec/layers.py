@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
     QgsProcessingFeedback,
     QgsVectorFileWriter,
 )
@@ -80,8 +81,11 @@ def export_source(
     total = source.featureCount()
     step = 100.0 / total if total > 0 else 0
     written = 0
-    request = QgsFeatureRequest()
-    for feature in source.getFeatures(request):
+    # Geometry repair is the engine's business: it sees exactly what the layer holds.
+    features = source.getFeatures(
+        QgsFeatureRequest(), QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
+    )
+    for feature in features:
         if feedback.isCanceled():
             break
         if not writer.addFeature(feature, QgsFeatureSink.FastInsert):

@@ -11,37 +11,12 @@ here skips.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-PLUGIN_ROOT = REPO / "qgis_plugin"
-ENGINE_ENV = "S2VEC_ENGINE_PYTHON"
-
-
-def engine_interpreter() -> str:
-    """The engine Python: ``$S2VEC_ENGINE_PYTHON`` or the interpreter running the tests."""
-    return os.environ.get(ENGINE_ENV) or sys.executable
-
-
-def run_library(code: str) -> object:
-    """Run ``code`` with the engine's s2vec-geo library; return the JSON it prints last.
-
-    The test process (QGIS) never imports the engine's wheels, as in real use.
-    """
-    result = subprocess.run(
-        [engine_interpreter(), "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+from qgis_helpers import ENGINE_ENV, PLUGIN_ROOT, engine_interpreter
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +63,50 @@ def sample_polygons(sample_pbf: Path, tmp_path_factory) -> Path:
     assert error[0] == QgsVectorFileWriter.NoError, error
     del layer
     return path
+
+
+@pytest.fixture
+def run_algorithm(provider):
+    """``run_algorithm(name, parameters)`` runs ``s2vec:<name>``; returns (results, feedback)."""
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class RecordingFeedback(QgsProcessingFeedback):
+        """Keeps what the algorithm reported, for assertions."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.texts: list[str] = []
+            self.percents: list[float] = []
+            self.progressChanged.connect(self.percents.append)
+
+        def setProgressText(self, text: str) -> None:  # noqa: N802 (QGIS API)
+            self.texts.append(text)
+            super().setProgressText(text)
+
+    def run(name: str, parameters: dict):
+        feedback = RecordingFeedback()
+        results = processing.run(f"s2vec:{name}", parameters, feedback=feedback)
+        return results, feedback
+
+    return run
+
+
+@pytest.fixture
+def load_layer():
+    """``load_layer(path)`` opens a GeoPackage with QGIS; layers are dropped after the test.
+
+    QGIS crashes at exit when a layer outlives ``exitQgis()``, so nothing is kept.
+    """
+    from qgis.core import QgsVectorLayer
+
+    layers = []
+
+    def load(path) -> QgsVectorLayer:
+        layer = QgsVectorLayer(str(path), "layer", "ogr")
+        assert layer.isValid(), f"QGIS cannot open {path}"
+        layers.append(layer)
+        return layer
+
+    yield load
+    layers.clear()

@@ -1,0 +1,38 @@
+"""Helpers shared by the QGIS plugin tests (kept apart from conftest to import them by name)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_ROOT = REPO / "qgis_plugin"
+ENGINE_ENV = "S2VEC_ENGINE_PYTHON"
+
+
+def engine_interpreter() -> str:
+    """The engine Python: ``$S2VEC_ENGINE_PYTHON`` or the interpreter running the tests."""
+    return os.environ.get(ENGINE_ENV) or sys.executable
+
+
+def run_library(code: str) -> object:
+    """Run ``code`` with the engine's s2vec-geo library; return the JSON it prints last.
+
+    The test process (QGIS) never imports the engine's wheels, as in real use.
+    """
+    result = subprocess.run(
+        [engine_interpreter(), "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def field_values(layer, name: str) -> list:
+    """All values of one field, in feature order."""
+    return [feature[name] for feature in layer.getFeatures()]

@@ -1,0 +1,188 @@
+"""The cover algorithms through Processing and qgis_process, bad input, and Cancel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip(
+    "qgis.core",
+    reason="QGIS Python bindings not installed (apt-get install qgis python3-qgis "
+    "qgis-providers; see qgis_plugin/README.md)",
+)
+pytest.importorskip("pytest_qgis", reason="pytest-qgis not installed (pip install pytest-qgis)")
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsGeometry,
+    QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsVectorLayer,
+)
+from qgis_helpers import PLUGIN_ROOT, field_values, run_library
+
+LEVEL = 16
+
+
+def library_cover(path: Path, level: int, where: str = "") -> set[int]:
+    """Cell ids the s2vec-geo library gives for the same file."""
+    ids = run_library(
+        "import json, geopandas as gpd; from s2vec_geo.s2 import cover; "
+        f"g = gpd.read_file({str(path)!r}); g = g{where}; "
+        f"print(json.dumps([int(c) for c in cover(g, {level})]))"
+    )
+    return set(ids)
+
+
+def test_cover_matches_library(run_algorithm, load_layer, sample_polygons, tmp_path):
+    out = tmp_path / "cells.gpkg"
+    results, _ = run_algorithm(
+        "cover", {"INPUT": str(sample_polygons), "LEVEL": LEVEL, "OUTPUT": str(out)}
+    )
+    assert results["OUTPUT"] == str(out)
+    layer = load_layer(out)
+    assert {"cell_id", "token"} <= set(layer.fields().names())
+    ids = field_values(layer, "cell_id")
+    assert len(ids) == len(set(ids)) > 10
+    assert set(ids) == library_cover(sample_polygons, LEVEL)
+    assert layer.crs().authid() == "EPSG:4326"
+    assert not [p for p in tmp_path.iterdir() if p != out], "work files left beside the output"
+
+
+def test_cover_selected_features_only(run_algorithm, load_layer, sample_polygons, tmp_path):
+    layer = QgsVectorLayer(str(sample_polygons), "polygons", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        parks = [f.id() for f in layer.getFeatures() if f["leisure"] == "park"]
+        assert parks
+        layer.selectByIds(parks[:1])
+        out = tmp_path / "selected.gpkg"
+        source = QgsProcessingFeatureSourceDefinition(layer.id(), selectedFeaturesOnly=True)
+        run_algorithm("cover", {"INPUT": source, "LEVEL": LEVEL, "OUTPUT": str(out)})
+        first_park = (
+            layer.getFeature(parks[0])["osm_way_id"] or layer.getFeature(parks[0])["osm_id"]
+        )
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    selected = set(field_values(load_layer(out), "cell_id"))
+    column = "osm_way_id" if first_park else "osm_id"
+    expected = library_cover(sample_polygons, LEVEL, f"[g[{column!r}] == {str(first_park)!r}]")
+    assert selected == expected
+    assert len(selected) < len(library_cover(sample_polygons, LEVEL))
+
+
+def test_cover_extent_matches_library(run_algorithm, load_layer, tmp_path):
+    out = tmp_path / "extent.gpkg"
+    run_algorithm(
+        "coverextent",
+        {"EXTENT": "24.93,24.95,60.165,60.175 [EPSG:4326]", "LEVEL": 15, "OUTPUT": str(out)},
+    )
+    ids = set(field_values(load_layer(out), "cell_id"))
+    expected = run_library(
+        "import json, shapely; from s2vec_geo.s2 import cover; "
+        "print(json.dumps([int(c) for c in cover(shapely.box(24.93, 60.165, 24.95, 60.175), 15)]))"
+    )
+    assert ids == set(expected)
+
+
+def _memory_layer(crs: str | None, features: int) -> QgsVectorLayer:
+    uri = "Polygon" + (f"?crs={crs}" if crs else "")
+    layer = QgsVectorLayer(uri, "memory", "memory")
+    if crs is None:
+        layer.setCrs(QgsCoordinateReferenceSystem())  # QGIS may assign a default otherwise
+    for _ in range(features):
+        feature = QgsFeature()
+        feature.setGeometry(
+            QgsGeometry.fromWkt("POLYGON((24.93 60.16,24.94 60.16,24.94 60.17,24.93 60.16))")
+        )
+        layer.dataProvider().addFeature(feature)
+    return layer
+
+
+@pytest.mark.parametrize(
+    ("crs", "features", "message"),
+    [(None, 1, "has no coordinate reference system"), ("EPSG:4326", 0, "has no features")],
+)
+def test_bad_layer_is_refused_with_the_fix(run_algorithm, tmp_path, crs, features, message):
+    out = tmp_path / "cells.gpkg"
+    layer = _memory_layer(crs, features)
+    with pytest.raises(QgsProcessingException, match=message):
+        run_algorithm("cover", {"INPUT": layer, "LEVEL": LEVEL, "OUTPUT": str(out)})
+    assert not out.exists()
+
+
+def test_invalid_level_is_refused(run_algorithm, sample_polygons, tmp_path):
+    out = tmp_path / "cells.gpkg"
+    with pytest.raises(QgsProcessingException, match="LEVEL"):
+        run_algorithm("cover", {"INPUT": str(sample_polygons), "LEVEL": 31, "OUTPUT": str(out)})
+    assert not out.exists()
+
+
+def test_cancel_stops_the_engine_and_leaves_no_output(provider, tmp_path):
+    from s2vec.algorithms.base import run_to_destination
+    from s2vec.engine import workspace
+
+    feedback = QgsProcessingFeedback()
+    out = tmp_path / "huge.gpkg"
+    # Level 22 over a 10 x 10 degree box: tens of millions of cells, minutes of work.
+    area = run_library(
+        "import json, shapely, geopandas as gpd; "
+        f"gpd.GeoDataFrame(geometry=[shapely.box(20, 55, 30, 65)], crs=4326)"
+        f".to_file({str(tmp_path / 'box.gpkg')!r}); print(json.dumps('ok'))"
+    )
+    assert area == "ok"
+    timer = threading.Timer(3.0, feedback.cancel)
+    timer.start()
+    started = time.monotonic()
+    with workspace() as folder, pytest.raises(QgsProcessingException, match="cancelled"):
+        run_to_destination(
+            "cover", [tmp_path / "box.gpkg", "--level", 22], str(out), folder, feedback
+        )
+    elapsed = time.monotonic() - started
+    assert elapsed < 12, f"cancel took {elapsed:.1f} s"
+    assert not out.exists()
+    assert not os.path.exists(folder), "work folder left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box.gpkg"]
+
+
+def test_qgis_process_runs_cover_like_a_user(engine_python, sample_polygons, tmp_path):
+    qgis_process = "/usr/bin/qgis_process.bin"
+    if not os.path.exists(qgis_process):
+        pytest.skip("qgis_process.bin not installed")
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        QGIS_PLUGINPATH=str(PLUGIN_ROOT),
+        QGIS_CUSTOM_CONFIG_PATH=str(tmp_path / "profile"),
+        S2VEC_ENGINE_PYTHON=engine_python,
+    )
+    subprocess.run(
+        [qgis_process, "plugins", "enable", "s2vec"], env=env, check=True, capture_output=True
+    )
+    out = tmp_path / "cells.gpkg"
+    done = subprocess.run(
+        [
+            qgis_process,
+            "run",
+            "s2vec:cover",
+            "--",
+            f"INPUT={sample_polygons}",
+            f"LEVEL={LEVEL}",
+            f"OUTPUT={out}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert out.exists()
+    assert f"OUTPUT:\t{out}" in done.stdout
