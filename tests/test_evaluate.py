@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from s2vec_geo.evaluate import (
+from s2vec_geo.downstream import (
     MLPConfig,
     TrainSettings,
     Variant,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from s2vec_geo.evaluate.labels import RULES, read_labels
-from s2vec_geo.evaluate.protocol import evaluate
-from s2vec_geo.evaluate.report import write_report
+from s2vec_geo.downstream.labels import RULES, read_labels
+from s2vec_geo.downstream.protocol import evaluate
+from s2vec_geo.downstream.report import write_report
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:

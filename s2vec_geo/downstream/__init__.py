@@ -8,19 +8,19 @@ location encoding and external tables or GeoCLIP can be added
 protocol (:mod:`.protocol`) and :mod:`.report` writes the results.
 """
 
-from s2vec_geo.evaluate.external import (
+from s2vec_geo.downstream.external import (
     embeddings_for_cells,
     geoclip_cell_embeddings,
     geoclip_embeddings,
     read_cell_table,
 )
-from s2vec_geo.evaluate.fusion import make_fusion
-from s2vec_geo.evaluate.labels import align_labels, read_labels
-from s2vec_geo.evaluate.location import cell_location_encoding, location_encoding
-from s2vec_geo.evaluate.mlp import DEFAULT_GRID, MLPConfig, TrainSettings, fit, sweep
-from s2vec_geo.evaluate.protocol import EvaluationResult, Variant, default_variants, evaluate
-from s2vec_geo.evaluate.report import plot_results, results_markdown, write_report
-from s2vec_geo.evaluate.splits import Split, holdout_splits, random_splits, region_mask
+from s2vec_geo.downstream.fusion import make_fusion
+from s2vec_geo.downstream.labels import align_labels, read_labels
+from s2vec_geo.downstream.location import cell_location_encoding, location_encoding
+from s2vec_geo.downstream.mlp import DEFAULT_GRID, MLPConfig, TrainSettings, fit, sweep
+from s2vec_geo.downstream.protocol import EvaluationResult, Variant, default_variants, evaluate
+from s2vec_geo.downstream.report import plot_results, results_markdown, write_report
+from s2vec_geo.downstream.splits import Split, holdout_splits, random_splits, region_mask
 
 __all__ = [
     "DEFAULT_GRID",

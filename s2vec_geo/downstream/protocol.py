@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from s2vec_geo.evaluate.external import (
+from s2vec_geo.downstream.external import (
     embeddings_for_cells,
     geoclip_cell_embeddings,
     numeric_columns,
     read_cell_table,
 )
-from s2vec_geo.evaluate.labels import align_labels, read_labels
-from s2vec_geo.evaluate.location import cell_location_encoding
-from s2vec_geo.evaluate.mlp import (
+from s2vec_geo.downstream.labels import align_labels, read_labels
+from s2vec_geo.downstream.location import cell_location_encoding
+from s2vec_geo.downstream.mlp import (
     DEFAULT_GRID,
     DEFAULT_SETTINGS,
     MLPConfig,
@@ -40,7 +40,7 @@ from s2vec_geo.evaluate.mlp import (
     fit,
     sweep,
 )
-from s2vec_geo.evaluate.splits import Region, holdout_splits, random_splits
+from s2vec_geo.downstream.splits import Region, holdout_splits, random_splits
 from s2vec_geo.images.stats import NormStats
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_level
@@ -179,7 +179,7 @@ def evaluate(
         level) are the cells evaluated.
     labels
         Label file or GeoDataFrame (points or polygons), see
-        :func:`~s2vec_geo.evaluate.labels.read_labels`.
+        :func:`~s2vec_geo.downstream.labels.read_labels`.
     target
         Column to predict.
     counts
@@ -203,9 +203,9 @@ def evaluate(
         Seed of splits, initialisation and dropout: same seed, same scores.
     rule, min_overlap
         Polygon label alignment, see
-        :func:`~s2vec_geo.evaluate.labels.align_labels`.
+        :func:`~s2vec_geo.downstream.labels.align_labels`.
     labels_crs, drop_missing
-        Passed to :func:`~s2vec_geo.evaluate.labels.read_labels`.
+        Passed to :func:`~s2vec_geo.downstream.labels.read_labels`.
     grid
         Hyperparameter configurations swept on the first split's validation set.
     train_settings

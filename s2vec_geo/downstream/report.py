@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from s2vec_geo.evaluate.protocol import EvaluationResult
+from s2vec_geo.downstream.protocol import EvaluationResult
 from s2vec_geo.io import atomic_path
 
 
@@ -20,7 +20,7 @@ def results_markdown(result: EvaluationResult) -> str:
     Examples
     --------
     >>> import pandas as pd
-    >>> from s2vec_geo.evaluate.mlp import MLPConfig
+    >>> from s2vec_geo.downstream.mlp import MLPConfig
     >>> r = EvaluationResult(pd.DataFrame({"variant": ["s2vec"], "split": [0],
     ...     "r2": [0.5], "mae": [0.1]}), {"s2vec": MLPConfig()})
     >>> print(results_markdown(r).splitlines()[2])

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from s2vec_geo.evaluate.fusion import make_fusion
+from s2vec_geo.downstream.fusion import make_fusion
 
 
 @dataclass(frozen=True)
