@@ -262,7 +262,7 @@ def embed(
 
 
 def _table_level(table: pd.DataFrame) -> int:
-    levels = np.unique(s2.cell_level(np.asarray(table.index.to_numpy())), dtype=np.int64)
+    levels = np.unique(s2.cell_level(np.asarray(table.index.to_numpy(), dtype=np.int64)))
     if len(levels) != 1:
         raise ValueError(
             f"the embedding table mixes S2 levels {levels.tolist()}; pass cells of one level"
@@ -272,10 +272,12 @@ def _table_level(table: pd.DataFrame) -> int:
 
 def embed_geometries(
     geometries: gpd.GeoSeries | gpd.GeoDataFrame,
-    embeddings: pd.DataFrame,
+    cells: pd.DataFrame,
+    model: S2VecModel | str | os.PathLike | None = None,
     level: int | None = None,
+    mode: str = "contextual",
 ) -> gpd.GeoDataFrame:
-    """Embeddings of points, lines and polygons from a cell embedding table.
+    """Embeddings of points, lines and polygons, from cell embeddings.
 
     - Points: the embedding of the cell that contains the point.
     - Polygons: the mean over the cells covering the polygon, each weighted
@@ -285,18 +287,28 @@ def embed_geometries(
       length inside each cell (same projection).
     - Multi-points: the mean over the cells containing its points.
 
-    Cells absent from the table are left out of the mean (weights renormalized);
-    a geometry with no embedded cell gets NaN and a warning counts such rows.
+    Cells without an embedding are left out of the mean (weights renormalized);
+    a geometry that touches no embedded cell gets NaN, and a warning counts
+    such rows.
 
     Parameters
     ----------
     geometries
         Any CRS; reprojected to EPSG:4326.
-    embeddings
-        Table from :func:`embed` (cell or image level), indexed by ``cell_id``.
+    cells
+        Either an embedding table from :func:`embed` (``emb_...`` columns,
+        indexed by ``cell_id``; ``model`` is then not needed), or featurized
+        patch cells covering the geometries, which are embedded with
+        ``model`` first (embed a whole area once and reuse the table when
+        querying many times).
+    model
+        Trained model (or its file), needed when ``cells`` are featurized cells.
     level
-        S2 level of the lookup; defaults to the table's (single) level and
-        must equal it.
+        S2 level of the lookup. With featurized cells: the model's patch level
+        (default) or its image level (image embeddings). With a table: its
+        level (default), which it must equal.
+    mode
+        Embedding mode when ``cells`` are featurized (see :func:`embed`).
 
     Returns
     -------
@@ -306,10 +318,25 @@ def embed_geometries(
 
     Examples
     --------
-    >>> emb = embed(cells, model)  # doctest: +SKIP
-    >>> embed_geometries(points, emb).filter(like="emb_").notna().all().all()  # doctest: +SKIP
+    >>> table = embed(cells, model)  # doctest: +SKIP
+    >>> embed_geometries(points, table).filter(like="emb_").notna().all().all()  # doctest: +SKIP
     True
     """
+    if not any(str(c).startswith(EMBEDDING_PREFIX) for c in cells.columns):
+        if model is None:
+            raise ValueError(
+                "cells hold no emb_... columns; pass model= to embed these featurized cells, "
+                "or pass an embedding table from s2vec_geo.embed"
+            )
+        m = _as_model(model)
+        wanted = m.patch_level if level is None else s2.validate_level(level)
+        if wanted not in (m.patch_level, m.image_level):
+            raise ValueError(
+                f"level {wanted} is neither the model's patch level {m.patch_level} nor its "
+                f"image level {m.image_level}; use one of them"
+            )
+        cells = embed(cells, m, mode=mode, images=wanted == m.image_level)
+    embeddings = cells
     geo = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
     if geo.crs is None:
         raise ValueError("the geometries have no CRS; set one with .set_crs(...)")
@@ -322,7 +349,7 @@ def embed_geometries(
             f"cells at level {level} first or leave level=None"
         )
     table = embeddings[cols].to_numpy(dtype=np.float64)
-    lookup = pd.Index(np.asarray(embeddings.index.to_numpy()), dtype=np.int64)
+    lookup = pd.Index(np.asarray(embeddings.index.to_numpy(), dtype=np.int64))
     values = np.full((len(geo), len(cols)), np.nan)
     n_cells = np.zeros(len(geo), dtype=np.int64)
 

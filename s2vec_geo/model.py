@@ -30,6 +30,8 @@ from torch.nn.functional import scaled_dot_product_attention
 
 from s2vec_geo.io import atomic_path
 
+MODEL_NAME = "model.pt"
+"""File name of the model inside a training run folder."""
 MODEL_FORMAT = "s2vec-model"
 MODEL_FORMAT_VERSION = 1
 
@@ -453,7 +455,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     Parameters
     ----------
     path
-        ``model.pt`` file.
+        ``model.pt`` file, or the training run folder holding it.
     device
         Where to put the network.
 
@@ -470,6 +472,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     from s2vec_geo.images import NormStats
 
     p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_NAME
     if not p.is_file():
         raise FileNotFoundError(f"model file {str(p)!r} not found; train one with `s2vec train`")
     try:

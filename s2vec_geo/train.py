@@ -19,12 +19,12 @@ count of masked tokens, so that N processes compute the same updates as one
 process (up to floating-point summation order; dropout draws differ).
 Only rank 0 writes files. On one node with 8 GPUs::
 
-    torchrun --standalone --nproc_per_node 8 -m s2vec_geo.cli train IMAGES --output RUN
+    torchrun --standalone --nproc_per_node 8 -m s2vec_geo train IMAGES --output RUN
 
 On 2 nodes, on each (``--node_rank`` 0 and 1, ``HOST`` reachable from both)::
 
     torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 \\
-        --rdzv_backend c10d --rdzv_endpoint HOST:29500 -m s2vec_geo.cli train IMAGES --output RUN
+        --rdzv_backend c10d --rdzv_endpoint HOST:29500 -m s2vec_geo train IMAGES --output RUN
 """
 
 from __future__ import annotations
@@ -47,13 +47,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from s2vec_geo.io import atomic_path
-from s2vec_geo.model import MAEConfig, MaskedAutoencoder, S2VecModel
+from s2vec_geo.model import MODEL_NAME, MAEConfig, MaskedAutoencoder, S2VecModel
 from s2vec_geo.progress import progress
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
-MODEL_NAME = "model.pt"
 HISTORY_NAME = "history.json"
 LOSS_CURVE_NAME = "loss_curve.png"
 
@@ -539,7 +538,7 @@ def _train(
             sse_sum += float(result.sse.detach())
             count_sum += float(result.count)
             bar.update(1)
-            bar.set_postfix_str(f"epoch {epoch + 1} loss {float(result.loss):.4f}")
+            bar.set_postfix_str(f"epoch {epoch + 1} loss {float(result.loss.detach()):.4f}")
         sse_sum, count_sum = ddp.sum([sse_sum, count_sum], device)
         record = {
             "epoch": epoch + 1,

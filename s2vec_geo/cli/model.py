@@ -1,0 +1,139 @@
+"""``s2vec train`` (train the masked autoencoder) and ``s2vec embed`` (cell embeddings)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+
+from s2vec_geo.embed import EMBED_MODES, embed
+from s2vec_geo.io import layer_format, write_layer
+from s2vec_geo.model import MODEL_NAME, load_model
+from s2vec_geo.plots import plot_embedding_pca
+from s2vec_geo.train import TrainConfig, resolve_device, train
+
+log = logging.getLogger(__name__)
+
+_DEFAULTS = TrainConfig()
+# CLI option -> MAEConfig field (architecture overrides, paper defaults otherwise).
+_ARCH_OPTIONS = {
+    "embed_dim": ("--embed-dim", int, "encoder width = embedding size (default 256)"),
+    "depth": ("--depth", int, "encoder blocks (default 6)"),
+    "num_heads": ("--heads", int, "attention heads (default 8)"),
+    "decoder_dim": ("--decoder-dim", int, "decoder width (default 128)"),
+    "decoder_depth": ("--decoder-depth", int, "decoder blocks (default 2)"),
+    "dropout": ("--dropout", float, "dropout (default 0.2)"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` and ``embed`` sub-commands."""
+    t = sub.add_parser(
+        "train",
+        help="train the S2Vec masked autoencoder on an image dataset",
+        description=(
+            "Train the masked autoencoder (defaults: S2Vec paper Table 1) on images built by "
+            "`s2vec images`. The output folder receives checkpoint.pt every epoch, "
+            "history.json, and at the end model.pt and loss_curve.png. Under torchrun the "
+            "run is data-parallel: torchrun --nproc_per_node N -m s2vec_geo train ..."
+        ),
+    )
+    t.add_argument("images", help="image dataset folder written by `s2vec images`")
+    t.add_argument("--output", "-o", required=True, help="run folder (model.pt goes there)")
+    t.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="default 50")
+    t.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help="default 64")
+    t.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="peak learning rate")
+    t.add_argument("--warmup-epochs", type=int, default=_DEFAULTS.warmup_epochs)
+    t.add_argument("--mask-ratio", type=float, default=_DEFAULTS.mask_ratio, help="default 0.75")
+    t.add_argument("--val-fraction", type=float, default=_DEFAULTS.val_fraction)
+    t.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    t.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    t.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
+    for dest, (flag, kind, text) in _ARCH_OPTIONS.items():
+        t.add_argument(flag, dest=dest, type=kind, help=text)
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the output folder's checkpoint.pt (same settings required)",
+    )
+    t.set_defaults(func=run_train)
+
+    e = sub.add_parser(
+        "embed",
+        help="embed featurized cells with a trained model",
+        description=(
+            "Write one row per cell with emb_000... columns (or one per image-level parent "
+            "with --images) to a GeoPackage or GeoParquet, optionally with a PNG map of the "
+            "first three principal components as RGB."
+        ),
+    )
+    e.add_argument("cells", help="cell layer (.gpkg/.parquet) written by `s2vec featurize`")
+    e.add_argument("--model", "-m", required=True, help="model.pt, or the run folder holding it")
+    e.add_argument("--output", "-o", required=True, help="output .gpkg or .parquet")
+    e.add_argument(
+        "--mode",
+        choices=EMBED_MODES,
+        default="contextual",
+        help="contextual: encoder output of the whole image (default); patch: the paper's "
+        "linear patch embedding of the cell alone",
+    )
+    e.add_argument("--images", action="store_true", help="image-level (pooled) embeddings")
+    e.add_argument("--png", help="also write a PCA-RGB map of the embeddings to this PNG")
+    e.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    e.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    e.set_defaults(func=run_embed)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Train and report where the model went."""
+    arch = {k: getattr(args, k) for k in _ARCH_OPTIONS if getattr(args, k) is not None}
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_epochs=args.warmup_epochs,
+        mask_ratio=args.mask_ratio,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        device=args.device,
+        num_workers=args.num_workers,
+        model=arch,
+    )
+    model = train(args.images, config, out=args.output, resume=args.resume)
+    last = model.history[-1]
+    log.info(
+        "trained %s; last epoch: %s; model written to %s",
+        model,
+        ", ".join(f"{k} {v:.4g}" for k, v in last.items()),
+        Path(args.output) / MODEL_NAME,
+    )
+
+
+def _read_cells(path: str) -> gpd.GeoDataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"cell layer {path!r} not found; write one with `s2vec featurize`")
+    frame = gpd.read_parquet(p) if layer_format(p) == "Parquet" else gpd.read_file(p)
+    if "cell_id" not in frame.columns:
+        raise ValueError(f"{path!r} has no cell_id column; pass a layer from `s2vec featurize`")
+    return frame.set_index("cell_id")
+
+
+def run_embed(args: argparse.Namespace) -> None:
+    """Embed a cell layer and write it (and optionally the PCA map)."""
+    layer_format(args.output)  # fail on a bad extension before any work
+    model = load_model(args.model, device=resolve_device(args.device))
+    emb = embed(
+        _read_cells(args.cells),
+        model,
+        mode=args.mode,
+        images=args.images,
+        batch_size=args.batch_size,
+    )
+    write_layer(emb, args.output)
+    log.info("wrote %d embeddings of size %d to %s", len(emb), model.embed_dim, args.output)
+    if args.png:
+        plot_embedding_pca(emb, args.png)
+        log.info("wrote the PCA map to %s", args.png)

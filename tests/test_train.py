@@ -1,0 +1,118 @@
+"""Training: learning, files, checkpoints, resume, settings."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
+
+from s2vec_geo.images import build_images
+from s2vec_geo.model import load_model
+from s2vec_geo.train import TrainConfig, evaluate, lr_factor, split_indices, train
+
+# The package re-exports the function train, which shadows the module attribute.
+train_module = importlib.import_module("s2vec_geo.train")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return build_images(synthetic_cells(n_parents=48), image_level=10)
+
+
+def _config(**overrides: object) -> TrainConfig:
+    base = {"epochs": 3, "batch_size": 8, "lr": 3e-3, "val_fraction": 0.2, "model": TINY_MODEL}
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_training_beats_the_mean_and_writes_a_run_folder(images, tmp_path) -> None:
+    model = train(images, _config(epochs=10), out=tmp_path / "run")
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} >= {
+        "checkpoint.pt",
+        "model.pt",
+        "history.json",
+        "loss_curve.png",
+    }
+    history = json.loads((run / "history.json").read_text())
+    assert [r["epoch"] for r in history] == list(range(1, 11))
+    last = history[-1]
+    assert last["train_loss"] < history[0]["train_loss"]
+    assert last["val_loss"] < 0.8 * last["val_baseline"]
+    assert last["lr"] == pytest.approx(3e-3 * 0.1)
+
+    loaded = load_model(run)
+    assert loaded.feature_names == FEATURES and loaded.taxonomy_version == "synthetic-1"
+    assert (loaded.patch_level, loaded.image_level, loaded.config.grid) == (13, 10, 8)
+    assert loaded.stats == images.stats
+    for name, value in model.module.state_dict().items():
+        assert torch.equal(value, loaded.module.state_dict()[name])
+    _, val = split_indices(len(images), 0.2, seed=0)
+    score = evaluate(loaded, images, val, baseline_mean=None)
+    assert score["loss"] < score["baseline"] and score["count"] > 0
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(images, tmp_path, monkeypatch):
+    config = _config(epochs=4, model={**TINY_MODEL, "dropout": 0.2})
+    straight = train(images, config, out=tmp_path / "straight")
+
+    saves = []
+    original = train_module._save_checkpoint
+
+    def save_then_die(path, state):
+        original(path, state)
+        saves.append(state["epoch"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # the process is killed after epoch 2's checkpoint
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(images, config, out=tmp_path / "resumed")
+    monkeypatch.setattr(train_module, "_save_checkpoint", original)
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+
+    resumed = train(images, config, out=tmp_path / "resumed", resume=True)
+    assert resumed.history == straight.history
+    for name, value in straight.module.state_dict().items():
+        assert torch.equal(value, resumed.module.state_dict()[name]), name
+
+
+def test_same_seed_same_model_other_seed_other_model(images) -> None:
+    a = train(images, _config(epochs=1))
+    b = train(images, _config(epochs=1))
+    c = train(images, _config(epochs=1, seed=1))
+    wa, wb, wc = (m.module.patch_embed.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_existing_checkpoint_needs_resume_and_same_settings(images, tmp_path) -> None:
+    train(images, _config(epochs=1), out=tmp_path)
+    with pytest.raises(ValueError, match="resume=True"):
+        train(images, _config(epochs=1), out=tmp_path)
+    with pytest.raises(ValueError, match="different settings"):
+        train(images, _config(epochs=1, lr=1e-4), out=tmp_path, resume=True)
+
+
+def test_bad_settings_raise_clear_errors(images) -> None:
+    with pytest.raises(ValueError, match="mask_ratio"):
+        TrainConfig(mask_ratio=1.0)
+    with pytest.raises(ValueError, match="cannot be set"):
+        TrainConfig(model={"grid": 4})
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        if torch.cuda.is_available():
+            pytest.skip("CUDA present")
+        train(images, _config(device="cuda"))
+    with pytest.raises(ValueError, match="ImageDataset"):
+        train(np.zeros((3, 4)), _config())
+
+
+def test_cosine_schedule_and_split() -> None:
+    assert lr_factor(0, 10, 2, 0.1) == 0.5  # warm-up
+    assert lr_factor(2, 10, 2, 0.1) == 1.0
+    assert lr_factor(10, 10, 2, 0.1) == pytest.approx(0.1)
+    train_idx, val_idx = split_indices(2, 0.1, seed=3)
+    assert len(train_idx) == 1 and len(val_idx) == 1
+    assert split_indices(1, 0.1, seed=3)[1].size == 0
