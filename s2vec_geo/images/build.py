@@ -40,6 +40,7 @@ from s2vec_geo.images.dataset import (
 from s2vec_geo.images.stats import MomentAccumulator
 from s2vec_geo.io import LAYER_SUFFIXES, atomic_path
 from s2vec_geo.progress import progress
+from s2vec_geo.s2.cover import sorted_unique
 
 MAX_LEVEL_GAP = 8
 """Largest ``patch_level - image_level``: 256 x 256 pixels per image."""
@@ -193,14 +194,6 @@ def _check_levels(ids: np.ndarray, image_level: int) -> tuple[int, int]:
     return patch_level, image_level
 
 
-def _sorted_unique_u64(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Sorted unique uint64 values (sort + mask) and whether there were duplicates."""
-    ordered = np.sort(values.view(np.uint64))
-    keep = np.ones(len(ordered), dtype=bool)
-    keep[1:] = ordered[1:] != ordered[:-1]
-    return ordered[keep], not keep.all()
-
-
 def _check_values(values: np.ndarray, names: list[str], log1p: bool) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
@@ -277,15 +270,15 @@ def build_images(
     ids = source.cell_ids()
     if len(ids) == 0:
         raise ValueError("no cells to build images from; the input is empty")
-    _, duplicated = _sorted_unique_u64(ids)
-    if duplicated:
+    if len(sorted_unique(ids)) < len(ids):
         raise ValueError(
             "the cells repeat some cell ids; a featurized layer has one row per cell: "
             "aggregate them first (cells.groupby(level='cell_id').sum())"
         )
     patch_level, image_level = _check_levels(ids, image_level)
     grid = 2 ** (patch_level - image_level)
-    parents, _ = _sorted_unique_u64(s2.cell_parent(ids, image_level))
+    # Unsigned order: the images follow S2's Hilbert curve, face by face.
+    parents = sorted_unique(s2.cell_parent(ids, image_level).view(np.uint64))
     n_images, n_pixels, n_features = len(parents), grid * grid, len(source.feature_names)
     sizes = [min(shard_size, n_images - start) for start in range(0, n_images, shard_size)]
     if out is None:

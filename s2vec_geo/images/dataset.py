@@ -80,10 +80,9 @@ class ImageDataset(Dataset):
 
     Examples
     --------
-    >>> import numpy as np, s2vec_geo as sv
-    >>> from s2vec_geo.images.dataset import ImageDataset
-    >>> ids = sv.latlng_to_cell(np.array([40.70, 40.71]), np.array([-74.0, -74.0]), 12)
-    >>> import pandas as pd
+    >>> import numpy as np, pandas as pd, s2vec_geo as sv
+    >>> parent = sv.latlng_to_cell(40.7, -74.0, 10)[0]
+    >>> ids = sv.cell_children(parent, 12)[:2]
     >>> cells = pd.DataFrame({"shops": [3, 0]}, index=pd.Index(ids, name="cell_id"))
     >>> ds = sv.build_images(cells, image_level=10)
     >>> x, mask = ds[0]
