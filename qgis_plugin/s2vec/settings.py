@@ -71,4 +71,4 @@ def engine_python() -> str:
             f"{SETTING_PATH} (or {ENGINE_PYTHON}) to point to the python executable of an "
             "environment with s2vec-geo installed (e.g. /path/to/venv/bin/python)."
         )
-    return value
+    return os.path.abspath(value)

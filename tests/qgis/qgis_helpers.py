@@ -15,7 +15,7 @@ ENGINE_ENV = "S2VEC_ENGINE_PYTHON"
 
 def engine_interpreter() -> str:
     """The engine Python: ``$S2VEC_ENGINE_PYTHON`` or the interpreter running the tests."""
-    return os.environ.get(ENGINE_ENV) or sys.executable
+    return os.path.abspath(os.environ.get(ENGINE_ENV) or sys.executable)
 
 
 def run_library(code: str) -> object:

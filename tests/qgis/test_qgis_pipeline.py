@@ -1,0 +1,235 @@
+"""Featurize, images, train, embed, join, evaluate and the whole pipeline through Processing.
+
+The steps share their outputs through module-scoped fixtures: the bundled
+Helsinki sample at patch level 16 with images at level 13, a small model
+(embedding size 16, one epoch) to keep the run short.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip(
+    "qgis.core",
+    reason="QGIS Python bindings not installed (apt-get install qgis python3-qgis "
+    "qgis-providers; see qgis_plugin/README.md)",
+)
+pytest.importorskip("pytest_qgis", reason="pytest-qgis not installed (pip install pytest-qgis)")
+
+import processing
+from qgis.core import (
+    QgsMapRendererSequentialJob,
+    QgsMapSettings,
+    QgsProcessingException,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+from qgis_helpers import REPO, engine_interpreter, field_values, run_library
+
+LEVEL, IMAGE_LEVEL, DIM = 16, 13, 16
+POIS = REPO / "examples" / "data" / "helsinki_pois.shp"
+
+
+def run(name: str, parameters: dict) -> dict:
+    return processing.run(f"s2vec:{name}", parameters)
+
+
+def open_layer(path) -> QgsVectorLayer:
+    layer = QgsVectorLayer(str(path), "layer", "ogr")
+    assert layer.isValid(), f"QGIS cannot open {path}"
+    return layer
+
+
+def table(path, fields: list[str]) -> dict[int, tuple]:
+    """cell_id -> values of ``fields``, read with QGIS."""
+    layer = open_layer(path)
+    rows = {f["cell_id"]: tuple(f[n] for n in fields) for f in layer.getFeatures()}
+    del layer
+    return rows
+
+
+def library_table(path, fields_prefix: str = "") -> dict:
+    """cell_id -> all numeric columns (or those starting with a prefix), read by the library."""
+    return run_library(
+        "import json, geopandas as gpd; "
+        f"g = gpd.read_file({str(path)!r}); "
+        f"cols = [c for c in g.columns if c.startswith({fields_prefix!r}) and c not in "
+        "('cell_id', 'token', 'geometry')]; "
+        "print(json.dumps({'columns': cols, 'rows': {str(int(r.cell_id)): "
+        "[float(getattr(r, c)) for c in cols] for r in g.itertuples()}}))"
+    )
+
+
+def engine(*args) -> None:
+    """Run the engine CLI directly (what a user of the library would run)."""
+    import subprocess
+
+    subprocess.run([engine_interpreter(), "-m", "s2vec_geo", *map(str, args)], check=True, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pipeline")
+
+
+@pytest.fixture(scope="module")
+def featurized(provider, sample_pbf, work) -> Path:
+    out = work / "features.gpkg"
+    run("featurizeosm", {"PBF": str(sample_pbf), "LEVEL": LEVEL, "OUTPUT": str(out)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def images(provider, featurized, work) -> Path:
+    out = work / "images"
+    run("images", {"CELLS": str(featurized), "IMAGE_LEVEL": IMAGE_LEVEL, "OUTPUT": str(out)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(provider, images, work) -> Path:
+    out = work / "run"
+    results = run(
+        "train",
+        {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "SEED": 0, "OUTPUT": str(out)},
+    )
+    return Path(results["MODEL"])
+
+
+@pytest.fixture(scope="module")
+def embeddings(provider, featurized, model, work) -> Path:
+    out = work / "embeddings.gpkg"
+    run("embed", {"CELLS": str(featurized), "MODEL": str(model), "OUTPUT": str(out)})
+    return out
+
+
+def test_featurize_osm_matches_library(featurized, sample_pbf, work):
+    expected_path = work / "library_features.gpkg"
+    engine("featurize", sample_pbf, "--level", LEVEL, "--output", expected_path)
+    expected = library_table(expected_path)
+    layer = open_layer(featurized)
+    assert layer.featureCount() == len(expected["rows"]) > 10
+    got = {
+        str(f["cell_id"]): [float(f[c]) for c in expected["columns"]] for f in layer.getFeatures()
+    }
+    del layer
+    assert got == expected["rows"]
+
+
+def test_featurize_layer_counts_a_category_column(provider, work):
+    out = work / "pois.gpkg"
+    run(
+        "featurizelayer",
+        {"INPUT": str(POIS), "CATEGORY": "amenity", "LEVEL": LEVEL, "OUTPUT": str(out)},
+    )
+    expected_path = work / "library_pois.gpkg"
+    engine("featurize", POIS, "--level", LEVEL, "--category-column", "amenity", "--output",
+           expected_path)  # fmt: skip
+    assert library_table(out) == library_table(expected_path)
+
+
+def test_images_and_model_are_written(images, model):
+    assert (images / "meta.json").is_file()
+    assert model.is_file() and model.name == "model.pt"
+
+
+def test_embed_matches_library_and_styles(embeddings, featurized, model, work, tmp_path):
+    got = library_table(embeddings, "emb_")
+    assert len(got["columns"]) == DIM
+    assert len(got["rows"]) == open_layer(featurized).featureCount()
+    expected_path = work / "library_embeddings.gpkg"
+    engine("embed", featurized, "--model", model, "--output", expected_path)
+    expected = library_table(expected_path, "emb_")
+    assert got["rows"].keys() == expected["rows"].keys()
+    for cell, values in got["rows"].items():
+        assert values == pytest.approx(expected["rows"][cell], abs=1e-5)
+
+    from s2vec.styles import style_embedding
+
+    layer = open_layer(embeddings)
+    style_embedding(layer)
+    assert layer.renderer().type() == "graduatedSymbol"
+    assert layer.renderer().classAttribute() == "emb_000"
+    png = tmp_path / "embeddings.png"
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setExtent(layer.extent())
+    settings.setOutputSize(QSize(200, 200))
+    settings.setBackgroundColor(QColor("white"))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    assert image.save(str(png))
+    colours = {image.pixel(x, y) for x in range(0, 200, 4) for y in range(0, 200, 4)}
+    del layer, job
+    assert png.stat().st_size > 0
+    assert len(colours) >= 4, "the styled embedding map is blank or single-coloured"
+
+
+def test_join_gives_every_feature_an_embedding(provider, embeddings, sample_polygons, work):
+    out = work / "joined.gpkg"
+    run("join", {"INPUT": str(sample_polygons), "EMBEDDINGS": str(embeddings), "OUTPUT": str(out)})
+    joined, source = open_layer(out), open_layer(sample_polygons)
+    assert joined.featureCount() == source.featureCount()
+    names = joined.fields().names()
+    assert "emb_000" in names and "osm_id" in names
+    filled = [v for v in field_values(joined, "emb_000") if v is not None]
+    del joined, source
+    assert len(filled) > 0
+
+
+def test_evaluate_writes_a_report(provider, embeddings, shared_data, work):
+    labels = shared_data / "labels" / "helsinki_population_grid_2020.gpkg"
+    out = work / "report"
+    results = run(
+        "evaluate",
+        {
+            "EMBEDDINGS": str(embeddings),
+            "LABELS": str(labels),
+            "TARGET": "population",
+            "SPLITS": 2,
+            "SEED": 0,
+            "OUTPUT": str(out),
+        },
+    )
+    assert Path(results["REPORT"]).is_file()
+    assert (
+        "R2" in Path(results["REPORT"]).read_text() or "r2" in Path(results["REPORT"]).read_text()
+    )
+
+
+def test_whole_pipeline_gives_styled_embeddings(provider, sample_pbf, featurized, work):
+    out = work / "pipeline.gpkg"
+    run(
+        "pipeline",
+        {
+            "PBF": str(sample_pbf),
+            "LEVEL": LEVEL,
+            "IMAGE_LEVEL": IMAGE_LEVEL,
+            "EPOCHS": 1,
+            "EMBED_DIM": DIM,
+            "SEED": 0,
+            "OUTPUT": str(out),
+        },
+    )
+    got = library_table(out, "emb_")
+    assert len(got["columns"]) == DIM
+    assert got["rows"].keys() == library_table(featurized)["rows"].keys()
+
+
+def test_image_level_must_be_coarser(provider, sample_pbf, work):
+    with pytest.raises(QgsProcessingException, match="must be lower than the patch level"):
+        run(
+            "pipeline",
+            {
+                "PBF": str(sample_pbf),
+                "LEVEL": 14,
+                "IMAGE_LEVEL": 14,
+                "OUTPUT": str(work / "x.gpkg"),
+            },
+        )
