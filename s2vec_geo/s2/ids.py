@@ -14,13 +14,13 @@ import numpy as np
 from s2vec_geo.s2.validation import MAX_LEVEL, as_cells, as_latlng, validate_level
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_NIBBLE_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)
+_NIBBLE_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)  # first hex digit = top 4 bits
 _MAX_CHILD_DEPTH = 12  # 4**12 = 16.8 M children (134 MB of ids)
 
 
 def _hex_values() -> np.ndarray:
     """Map byte -> nibble value; -1 for bytes that are not hex digits, 0 for NUL."""
-    table = np.full(256, -1, dtype=np.int64)
+    table = np.full(256, -1, dtype=np.int8)
     table[0] = 0  # the padding of fixed-width byte strings
     for value, char in enumerate("0123456789abcdef"):
         table[ord(char)] = value
@@ -214,13 +214,15 @@ def cell_to_token(cells: Any) -> np.ndarray:
     array(['89c25a3', '1'], dtype='<U16')
     """
     array = as_cells(cells).view(np.uint64)
-    nibbles = (array[:, None] >> _NIBBLE_SHIFTS) & np.uint64(15)
-    chars = _HEX_DIGITS[nibbles]
+    big_endian = array.astype(">u8").view(np.uint8).reshape(-1, 8)
+    chars = np.empty((array.size, 16), dtype=np.uint8)
+    chars[:, 0::2] = _HEX_DIGITS[big_endian >> 4]
+    chars[:, 1::2] = _HEX_DIGITS[big_endian & 15]
     lsb = array & (~array + np.uint64(1))
     _, exponent = np.frexp(lsb.astype(np.float64))
     length = 16 - (exponent - 1) // 4
     chars[np.arange(16) >= length[:, None]] = 0  # NUL padding: dropped by the S16 view
-    return np.ascontiguousarray(chars).view("S16").ravel().astype("U16")
+    return chars.view("S16").ravel().astype("U16")
 
 
 def token_to_cell(tokens: Any) -> np.ndarray:
@@ -240,6 +242,8 @@ def token_to_cell(tokens: Any) -> np.ndarray:
     array = np.asarray(tokens)
     if array.ndim == 0:
         array = array.reshape(1)
+    if array.shape == (0,):
+        return np.empty(0, dtype=np.int64)
     is_text = array.dtype.kind == "U" or (
         array.dtype == object and all(isinstance(t, str) for t in array)
     )
@@ -248,29 +252,33 @@ def token_to_cell(tokens: Any) -> np.ndarray:
             "tokens must be a string or a 1-D array of strings (S2 tokens such as '89c25a3'); "
             "for integer ids use the ids directly"
         )
-    try:
-        encoded = array.astype("S16" if array.size else "S1")
-        lengths = np.char.str_len(array.astype(str))
-    except UnicodeEncodeError:
-        lengths = np.full(array.shape, -1)
-    if array.size and not ((lengths >= 1) & (lengths <= 16)).all():
-        bad = np.flatnonzero(~((lengths >= 1) & (lengths <= 16)))
+    text = array.astype(str)
+    lengths = np.char.str_len(text) if text.dtype.itemsize > 64 else None
+    codes = text.astype("U16").view(np.uint32).reshape(array.size, 16)
+    if lengths is None:
+        lengths = (codes != 0).sum(axis=1)
+    bad_length = (lengths < 1) | (lengths > 16)
+    if bad_length.any():
+        bad = np.flatnonzero(bad_length)
         raise ValueError(
             f"{bad.size} of {array.size} tokens are not 1-16 hex digits "
-            f"(e.g. {array[bad[0]]!r}); S2 tokens are ids in hex without trailing zeros"
+            f"(e.g. {str(array[bad[0]])!r}); S2 tokens are ids in hex without trailing zeros"
         )
-    codes = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(array.size, -1)
-    values = _HEX_VALUES[codes]
-    bad_rows = (values < 0).any(axis=1) | (codes[:, :1] == 0).any(axis=1)
+    values = _HEX_VALUES[np.minimum(codes, 255)]
+    # A NUL is only the fixed-width padding after the token's last character.
+    bad_rows = (values < 0).any(axis=1) | (codes > 255).any(axis=1)
+    filled = codes != 0
+    bad_rows |= (filled[:, 1:] & ~filled[:, :-1]).any(axis=1)
     if bad_rows.any():
         bad = np.flatnonzero(bad_rows)
         raise ValueError(
             f"{bad.size} of {array.size} tokens contain characters other than hex digits "
-            f"(e.g. {array[bad[0]]!r}); S2 tokens look like '89c25a3'"
+            f"(e.g. {str(array[bad[0]])!r}); S2 tokens look like '89c25a3'"
         )
-    padded = np.zeros((array.size, 16), dtype=np.uint64)
-    padded[:, : values.shape[1]] = values.astype(np.uint64)
-    ids = np.bitwise_or.reduce(padded << _NIBBLE_SHIFTS, axis=1).view(np.int64)
+    ids = np.zeros(array.size, dtype=np.uint64)
+    for position, shift in enumerate(_NIBBLE_SHIFTS):
+        ids |= values[:, position].astype(np.uint64) << shift
+    ids = ids.view(np.int64)
     try:
         return as_cells(ids)
     except ValueError as exc:

@@ -79,6 +79,8 @@ def as_cells(cells: Any) -> np.ndarray:
     dtype('int64')
     """
     array = _as_1d(cells, "cell ids")
+    if array.size == 0:
+        return np.empty(0, dtype=np.int64)
     if array.dtype == np.uint64:
         array = array.view(np.int64)
     elif array.dtype == object:
