@@ -2,49 +2,66 @@
 
 The pipeline flows one way: ingest -> S2 cells -> features -> images ->
 model -> embeddings -> outputs. Importing the package registers the
-``GeoDataFrame.s2vec`` accessor.
+``GeoDataFrame.s2vec`` accessor; the public functions below load their
+modules on first use, so ``import s2vec_geo`` stays fast (torch is imported
+only when a model is touched). To add a public name, add it to ``_PUBLIC``.
 """
 
-from s2vec_geo.images import ImageDataset, NormStats, build_images, export_geotiff
-from s2vec_geo.io import write_layer
-from s2vec_geo.s2 import (
-    cell_children,
-    cell_edge_neighbors,
-    cell_level,
-    cell_parent,
-    cell_position,
-    cell_to_boundary,
-    cell_to_latlng,
-    cell_to_polygon,
-    cell_to_token,
-    cells_frame,
-    cover,
-    latlng_to_cell,
-    token_to_cell,
-    validate_level,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import s2vec_geo.accessor  # noqa: F401  (registers GeoDataFrame.s2vec)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ImageDataset",
-    "NormStats",
-    "__version__",
-    "build_images",
-    "cell_children",
-    "cell_edge_neighbors",
-    "cell_level",
-    "cell_parent",
-    "cell_position",
-    "cell_to_boundary",
-    "cell_to_latlng",
-    "cell_to_polygon",
-    "cell_to_token",
-    "cells_frame",
-    "cover",
-    "export_geotiff",
-    "latlng_to_cell",
-    "token_to_cell",
-    "validate_level",
-    "write_layer",
-]
+# public name -> module that defines it
+_PUBLIC: dict[str, str] = {
+    "EvaluationResult": "s2vec_geo.downstream",
+    "ImageDataset": "s2vec_geo.images",
+    "MAEConfig": "s2vec_geo.model",
+    "NormStats": "s2vec_geo.images",
+    "S2VecModel": "s2vec_geo.model",
+    "TrainConfig": "s2vec_geo.train",
+    "align_labels": "s2vec_geo.downstream",
+    "build_images": "s2vec_geo.images",
+    "cell_children": "s2vec_geo.s2",
+    "cell_edge_neighbors": "s2vec_geo.s2",
+    "cell_level": "s2vec_geo.s2",
+    "cell_parent": "s2vec_geo.s2",
+    "cell_position": "s2vec_geo.s2",
+    "cell_to_boundary": "s2vec_geo.s2",
+    "cell_to_latlng": "s2vec_geo.s2",
+    "cell_to_polygon": "s2vec_geo.s2",
+    "cell_to_token": "s2vec_geo.s2",
+    "cells_frame": "s2vec_geo.s2",
+    "cover": "s2vec_geo.s2",
+    "embed": "s2vec_geo.embed",
+    "embed_geometries": "s2vec_geo.embed",
+    "evaluate": "s2vec_geo.downstream",
+    "export_geotiff": "s2vec_geo.images",
+    "latlng_to_cell": "s2vec_geo.s2",
+    "load_model": "s2vec_geo.model",
+    "read_labels": "s2vec_geo.downstream",
+    "token_to_cell": "s2vec_geo.s2",
+    "train": "s2vec_geo.train",
+    "validate_level": "s2vec_geo.s2",
+    "write_layer": "s2vec_geo.io",
+}
+
+__all__ = ["__version__", *sorted(_PUBLIC)]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public function or class from its module on first access."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 's2vec_geo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
