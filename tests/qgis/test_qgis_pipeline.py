@@ -23,6 +23,7 @@ from qgis.core import (
     QgsMapRendererSequentialJob,
     QgsMapSettings,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QSize
@@ -90,13 +91,21 @@ def images(provider, featurized, work) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(provider, images, work) -> Path:
+def trained(provider, images, work) -> tuple[Path, float]:
+    """The model file and the progress the training reported to Processing."""
     out = work / "run"
-    results = run(
-        "train",
-        {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "SEED": 0, "OUTPUT": str(out)},
+    feedback = QgsProcessingFeedback()
+    results = processing.run(
+        "s2vec:train",
+        {"IMAGES": str(images), "EPOCHS": 2, "EMBED_DIM": DIM, "SEED": 0, "OUTPUT": str(out)},
+        feedback=feedback,
     )
-    return Path(results["MODEL"])
+    return Path(results["MODEL"]), feedback.progress()
+
+
+@pytest.fixture(scope="module")
+def model(trained) -> Path:
+    return trained[0]
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +140,11 @@ def test_featurize_layer_counts_a_category_column(provider, work):
     assert library_table(out) == library_table(expected_path)
 
 
-def test_images_and_model_are_written(images, model):
+def test_images_and_model_are_written(images, trained):
+    model, progress = trained
     assert (images / "meta.json").is_file()
     assert model.is_file() and model.name == "model.pt"
+    assert progress == pytest.approx(100), "the engine's progress did not reach Processing"
 
 
 def test_embed_matches_library_and_styles(embeddings, featurized, model, work, tmp_path):
