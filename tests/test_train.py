@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
@@ -10,12 +9,10 @@ import pytest
 import torch
 from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
 
+import s2vec_geo.training as train_module
 from s2vec_geo.images import build_images
 from s2vec_geo.model import load_model
-from s2vec_geo.train import TrainConfig, evaluate, lr_factor, split_indices, train
-
-# The package re-exports the function train, which shadows the module attribute.
-train_module = importlib.import_module("s2vec_geo.train")
+from s2vec_geo.training import TrainConfig, evaluate, lr_factor, split_indices, train
 
 
 @pytest.fixture(scope="module")

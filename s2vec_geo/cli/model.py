@@ -8,11 +8,11 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from s2vec_geo.embed import EMBED_MODES, embed
+from s2vec_geo.embedding import EMBED_MODES, embed
 from s2vec_geo.io import layer_format, write_layer
 from s2vec_geo.model import MODEL_NAME, load_model
 from s2vec_geo.plots import plot_embedding_pca
-from s2vec_geo.train import TrainConfig, resolve_device, train
+from s2vec_geo.training import TrainConfig, resolve_device, train
 
 log = logging.getLogger(__name__)
 
