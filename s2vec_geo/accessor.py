@@ -36,6 +36,52 @@ class S2VecAccessor:
             )
         return obj if obj.crs.equals("EPSG:4326") else obj.to_crs(4326)
 
+    def embed(
+        self,
+        model: object = None,
+        cells: pd.DataFrame | None = None,
+        level: int | None = None,
+        mode: str = "contextual",
+    ) -> gpd.GeoDataFrame:
+        """S2Vec embedding of every row: containing cell for points, weighted mean otherwise.
+
+        Points take the embedding of the cell containing them; polygons the
+        mean over their covering cells weighted by intersection area (in an
+        equal-area projection); lines by length. See
+        :func:`s2vec_geo.embedding.embed_geometries`.
+
+        Parameters
+        ----------
+        model
+            Trained model or its file; not needed when ``cells`` is an
+            embedding table.
+        cells
+            Featurized cells covering the rows (embedded with ``model``) or an
+            embedding table from :func:`s2vec_geo.embed`.
+        level
+            Lookup level: the model's patch level (default) or image level.
+        mode
+            ``"contextual"`` (default) or ``"patch"``, for featurized cells.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            Same index as the frame, ``emb_...`` columns, ``n_cells``, geometry.
+
+        Examples
+        --------
+        >>> points.s2vec.embed(model, cells).shape  # doctest: +SKIP
+        (100, 258)
+        """
+        from s2vec_geo.embedding import embed_geometries
+
+        if cells is None:
+            raise ValueError(
+                "pass cells=: featurized cells covering the rows, or an embedding table "
+                "from s2vec_geo.embed(cells, model)"
+            )
+        return embed_geometries(self._geo(), cells, model=model, level=level, mode=mode)
+
     def build_images(
         self, image_level: int = 8, out: str | os.PathLike | None = None, **kw: Any
     ) -> ImageDataset:

@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = ("images",)
+COMMAND_MODULES: tuple[str, ...] = ("model", "images", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
