@@ -217,7 +217,7 @@ def build_images(
     *,
     log1p: bool = True,
     shard_size: int = 1024,
-    chunk_size: int = 262_144,
+    chunk_size: int = 32_768,
     overwrite: bool = False,
 ) -> ImageDataset:
     """Build S2Vec images: one ``g x g x F`` image per parent cell at ``image_level``.
