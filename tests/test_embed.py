@@ -1,0 +1,194 @@
+"""Cell embeddings, geometry embeddings, layers, the PCA map and the CLI."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import torch
+from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
+
+import s2vec_geo as sv
+from s2vec_geo.cli import main
+from s2vec_geo.embedding import embed
+from s2vec_geo.images import build_images
+from s2vec_geo.model import load_model
+from s2vec_geo.plots import plot_embedding_pca
+from s2vec_geo.training import TrainConfig, train
+
+
+def _vec(frame: pd.DataFrame, cell: int) -> np.ndarray:
+    return frame.loc[cell].filter(like="emb_").to_numpy(np.float64)
+
+
+@pytest.fixture(scope="module")
+def cells() -> pd.DataFrame:
+    return synthetic_cells(n_parents=12)
+
+
+@pytest.fixture(scope="module")
+def model(cells, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    config = TrainConfig(epochs=2, batch_size=4, lr=3e-3, model=TINY_MODEL)
+    train(build_images(cells, image_level=10), config, out=run)
+    return load_model(run)
+
+
+@pytest.fixture(scope="module")
+def emb(cells, model) -> gpd.GeoDataFrame:
+    return embed(cells, model)
+
+
+def test_one_row_per_cell_in_input_order(cells, model, emb) -> None:
+    cols = [f"emb_{i:03d}" for i in range(32)]
+    assert emb.index.name == "cell_id" and (emb.index == cells.index).all()
+    assert [c for c in emb.columns if c.startswith("emb_")] == cols
+    assert (emb[cols].dtypes == np.float32).all() and np.isfinite(emb[cols]).all().all()
+    assert emb.crs.equals("EPSG:4326")
+    assert (emb["token"] == sv.cell_to_token(cells.index.to_numpy())).all()
+    centre = emb.geometry.iloc[0].centroid
+    assert sv.latlng_to_cell(centre.y, centre.x, 13)[0] == cells.index[0]
+
+
+def test_contextual_embedding_sees_neighbours_patch_embedding_does_not(cells, model, emb):
+    changed = cells.copy()
+    target = cells.index[0]
+    row, col = sv.cell_position(np.array([target]), 10)
+    neighbour = sv.cell_children(sv.cell_parent(np.array([target]), 10)[0], 13)[
+        int(row[0]) * 8 + (int(col[0]) + 1) % 8
+    ]
+    if neighbour not in changed.index:
+        pytest.skip("the neighbour cell was dropped from the synthetic area")
+    changed.loc[neighbour, "shops"] += 500
+    ctx = embed(changed, model)
+    assert not np.allclose(_vec(ctx, target), _vec(emb, target))
+    patch_before = embed(cells, model, mode="patch")
+    patch_after = embed(changed, model, mode="patch")
+    np.testing.assert_array_equal(_vec(patch_after, target), _vec(patch_before, target))
+
+
+def test_patch_mode_is_the_linear_patch_projection(cells, model) -> None:
+    out = embed(cells.iloc[:5], model, mode="patch")
+    x = torch.from_numpy(model.stats.apply(cells.iloc[:5][FEATURES].to_numpy()))
+    with torch.no_grad():
+        expected = model.module.patch_embed(x).numpy()
+    np.testing.assert_allclose(out.filter(like="emb_").to_numpy(), expected, rtol=1e-6)
+
+
+def test_chunked_equals_whole_and_columns_may_be_reordered(cells, model, emb) -> None:
+    chunked = embed(cells[FEATURES[::-1]], model, chunk_images=1, batch_size=3)
+    pd.testing.assert_frame_equal(
+        chunked.filter(like="emb_"), emb.filter(like="emb_"), check_exact=False, rtol=1e-5
+    )
+
+
+def test_image_embeddings_are_the_mean_of_their_cells(cells, model, emb) -> None:
+    images = embed(cells, model, images=True)
+    parents = sv.cell_parent(cells.index.to_numpy(), 10)
+    assert set(images.index) == set(parents)
+    assert (sv.cell_level(images.index.to_numpy()) == 10).all()
+    means = emb.filter(like="emb_").groupby(parents).mean()
+    np.testing.assert_allclose(
+        images.filter(like="emb_").loc[means.index].to_numpy(), means.to_numpy(), atol=1e-5
+    )
+    counts = pd.Series(parents).value_counts()
+    assert (images.loc[counts.index, "n_cells"].to_numpy() == counts.to_numpy()).all()
+
+
+def test_mismatched_features_or_level_are_refused(cells, model) -> None:
+    with pytest.raises(ValueError, match=r"missing \['bars'\].*extra \['cafes'\]"):
+        embed(cells.rename(columns={"bars": "cafes"}), model)
+    coarse = cells.groupby(sv.cell_parent(cells.index.to_numpy(), 12)).sum()
+    coarse.index.name = "cell_id"
+    with pytest.raises(ValueError, match="patch level 13"):
+        embed(coarse, model)
+    with pytest.raises(ValueError, match="unknown mode"):
+        embed(cells, model, mode="pixels")
+
+
+def test_points_take_their_cell_and_polygons_the_area_weighted_mean(cells, emb) -> None:
+    ids = cells.index.to_numpy()[:2]
+    lat, lng = sv.cell_to_latlng(ids)
+    a, b = (shapely.Polygon(p.exterior) for p in sv.cell_to_polygon(ids))
+    inner_a = shapely.affinity.scale(a, 0.5, 0.5)  # wholly inside cell a
+    geoms = gpd.GeoDataFrame(
+        {"name": ["pa", "pb", "far", "poly_a", "both"]},
+        geometry=[
+            shapely.Point(lng[0], lat[0]),
+            shapely.Point(lng[1], lat[1]),
+            shapely.Point(10.0, 10.0),
+            inner_a,
+            shapely.union(inner_a, shapely.affinity.scale(b, 0.25, 0.25)),
+        ],
+        index=pd.Index([10, 11, 12, 13, 14], name="site"),
+        crs=4326,
+    ).to_crs(3857)
+    out = geoms.s2vec.embed(cells=emb)
+    cols = [c for c in out.columns if c.startswith("emb_")]
+    assert (out.index == geoms.index).all() and out.crs.equals("EPSG:4326")
+    ea, eb = emb.loc[ids[0], cols].to_numpy(float), emb.loc[ids[1], cols].to_numpy(float)
+    np.testing.assert_allclose(out.loc[10, cols].to_numpy(float), ea, rtol=1e-6)
+    np.testing.assert_allclose(out.loc[11, cols].to_numpy(float), eb, rtol=1e-6)
+    assert out.loc[12, cols].isna().all() and out.loc[12, "n_cells"] == 0
+    np.testing.assert_allclose(out.loc[13, cols].to_numpy(float), ea, rtol=1e-5)
+    # Areas in cell a and cell b are 1/4 and 1/16 of a cell: weights 4:1.
+    np.testing.assert_allclose(out.loc[14, cols].to_numpy(float), 0.8 * ea + 0.2 * eb, atol=2e-3)
+    assert out.loc[14, "n_cells"] == 2
+
+
+def test_accessor_embeds_featurized_cells_with_the_model(cells, model, emb) -> None:
+    lat, lng = sv.cell_to_latlng(cells.index.to_numpy()[:3])
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lng, lat), crs=4326)
+    out = pts.s2vec.embed(model, cells)
+    np.testing.assert_allclose(
+        out.filter(like="emb_").to_numpy(), emb.filter(like="emb_").iloc[:3].to_numpy(), atol=1e-5
+    )
+    by_image = pts.s2vec.embed(model, cells, level=10)
+    assert by_image.filter(like="emb_").notna().all().all()
+    with pytest.raises(ValueError, match="cells="):
+        pts.s2vec.embed(model)
+    with pytest.raises(ValueError, match="neither the model's patch level"):
+        pts.s2vec.embed(model, cells, level=12)
+
+
+def test_layers_and_pca_map(emb, tmp_path) -> None:
+    for name in ("emb.gpkg", "emb.parquet"):
+        path = sv.write_layer(emb, tmp_path / name)
+        back = gpd.read_file(path) if name.endswith("gpkg") else gpd.read_parquet(path)
+        assert back["cell_id"].dtype == np.int64 and (back["cell_id"] == emb.index).all()
+        np.testing.assert_array_equal(
+            back.filter(like="emb_").to_numpy(np.float32), emb.filter(like="emb_").to_numpy()
+        )
+    png = plot_embedding_pca(emb, tmp_path / "map.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_train_then_embed(cells, tmp_path, capsys) -> None:
+    build_images(cells, image_level=10, out=tmp_path / "images")
+    cells_path = sv.write_layer(
+        sv.cells_frame(cells.index.to_numpy()).join(cells), tmp_path / "c.parquet"
+    )
+    args = ["train", str(tmp_path / "images"), "-o", str(tmp_path / "run"), "--epochs", "1"]
+    args += ["--batch-size", "4", "--embed-dim", "16", "--depth", "1", "--heads", "2"]
+    assert main([*args, "--decoder-dim", "8", "--decoder-depth", "1"]) == 0
+    assert (tmp_path / "run" / "model.pt").is_file()
+    out = tmp_path / "emb.gpkg"
+    code = main(
+        [
+            "embed",
+            str(cells_path),
+            "-m",
+            str(tmp_path / "run"),
+            "-o",
+            str(out),
+            "--png",
+            str(tmp_path / "m.png"),
+        ]
+    )
+    assert code == 0 and (tmp_path / "m.png").is_file()
+    layer = gpd.read_file(out)
+    assert len(layer) == len(cells) and "emb_015" in layer.columns
+    assert main(["embed", str(cells_path), "-m", str(tmp_path / "nope.pt"), "-o", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
