@@ -94,3 +94,17 @@ class S2VecAccessor:
         from s2vec_geo.images import build_images
 
         return build_images(self._obj, image_level=image_level, out=out, **kw)
+
+    def featurize(self, level: int = 12, aoi: Any = None, **kw: Any) -> gpd.GeoDataFrame:
+        """Per-cell feature counts of these features; see :func:`s2vec_geo.featurize`.
+
+        Examples
+        --------
+        >>> import s2vec_geo
+        >>> f = s2vec_geo.read_features("examples/data/helsinki.osm.pbf")
+        >>> f.s2vec.featurize(level=13).index.name
+        'cell_id'
+        """
+        from s2vec_geo.features import featurize
+
+        return featurize(self._geo(), level=level, aoi=aoi, **kw)

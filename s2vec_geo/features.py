@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 
 from s2vec_geo.ingest import read_features
+from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import (
     cell_edge_neighbors,
@@ -197,22 +198,21 @@ def _as_features(
     features: str | os.PathLike | gpd.GeoDataFrame, read_kw: dict[str, Any]
 ) -> gpd.GeoDataFrame:
     """A features frame in EPSG:4326: read it unless it already is one."""
-    if (
-        isinstance(features, gpd.GeoDataFrame)
-        and "category" in features
-        and not any(v is not None for v in read_kw.values())
-    ):
-        if features.crs is None:
-            raise ValueError(
-                "the features have no CRS; set one with gdf.set_crs(...) "
-                "(e.g. gdf.set_crs(4326) for longitude/latitude)"
-            )
-        frame = features if features.crs.equals("EPSG:4326") else features.to_crs(4326)
-        if "kind" not in frame:
-            is_line = np.isin(shapely.get_type_id(frame.geometry.values), (1, 2, 5))
-            frame = frame.assign(kind=np.where(is_line, "road", "poi"))
-        return frame
-    return read_features(features, **read_kw)
+    is_frame = isinstance(features, gpd.GeoDataFrame) and "category" in features
+    if not is_frame or read_kw["category_column"] is not None:
+        return read_features(features, **read_kw)
+    if features.crs is None:
+        raise ValueError(
+            "the features have no CRS; set one with gdf.set_crs(...) "
+            "(e.g. gdf.set_crs(4326) for longitude/latitude)"
+        )
+    frame = features if features.crs.equals("EPSG:4326") else features.to_crs(4326)
+    if "kind" not in frame:
+        is_line = np.isin(shapely.get_type_id(frame.geometry.values), (1, 2, 5))
+        frame = frame.assign(kind=np.where(is_line, "road", "poi"))
+    if read_kw["bbox"] is not None:
+        frame = clip_to_bbox(frame, validate_bbox(read_kw["bbox"]))
+    return frame
 
 
 def _feature_lists(

@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "images", "evaluate")
+COMMAND_MODULES: tuple[str, ...] = ("model", "images", "evaluate", "features")
 
 
 def build_parser() -> argparse.ArgumentParser:

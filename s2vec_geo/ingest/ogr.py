@@ -24,6 +24,7 @@ invalid geometries are repaired with ``shapely.make_valid``. Road layers get
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter
@@ -33,6 +34,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
@@ -87,7 +90,7 @@ class _Classifier:
             if category_column not in columns:
                 raise ValueError(
                     f"category column {category_column!r} is not in {name}; "
-                    f"available columns: {', '.join(columns) or '(none)'}"
+                    f"choose one of the available columns: {', '.join(columns) or '(none)'}"
                 )
         else:
             self.tags = tag_columns(columns, taxonomy)
@@ -201,7 +204,6 @@ def _file_batches(
     source_bbox = None
     if bbox is not None:
         source_bbox = Transformer.from_crs(4326, crs, always_xy=True).transform_bounds(*bbox)
-    to_wgs84 = None if crs.equals(CRS.from_epsg(4326)) else crs
     with pyogrio.open_arrow(
         path,
         layer=layer,
@@ -213,12 +215,54 @@ def _file_batches(
         geometry_name = meta["geometry_name"] or "wkb_geometry"
         bar = progress(total=total, desc=f"reading {path.name}", unit=" features")
         for batch in reader:
-            geoms = shapely.from_wkb(batch.column(geometry_name).to_numpy(zero_copy_only=False))
-            if to_wgs84 is not None:
-                geoms = np.asarray(gpd.GeoSeries(geoms, crs=to_wgs84).to_crs(4326).values)
+            geoms = _wgs84(batch.column(geometry_name), crs)
             yield geoms, batch.drop_columns([geometry_name]).to_pandas()
             bar.update(batch.num_rows)
         bar.close()
+
+
+def _wgs84(wkb: pa.Array, crs: CRS) -> np.ndarray:
+    """Shapely geometries in EPSG:4326 from a WKB column in ``crs``."""
+    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+    if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS.from_user_input("OGC:CRS84")):
+        return geoms
+    return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(4326).values)
+
+
+def _parquet_info(path: Path) -> dict:
+    """Columns, CRS and row count of a GeoParquet file (GDAL wheels lack its driver)."""
+    try:
+        parquet = pq.ParquetFile(path)
+        geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
+    except (pa.ArrowInvalid, OSError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"cannot read {str(path)!r} as GeoParquet ({exc!r}); give a GeoParquet file "
+            "(e.g. written by GeoDataFrame.to_parquet)"
+        ) from exc
+    column = geo["primary_column"]
+    spec = geo["columns"][column]
+    crs = spec.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
+    return {
+        "crs": None if crs is None else CRS.from_user_input(crs),
+        "features": parquet.metadata.num_rows,
+        "fields": [c for c in parquet.schema_arrow.names if c != column],
+        "geometry_name": column,
+    }
+
+
+def _parquet_batches(
+    path: Path, columns: list[str], info: dict
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    geometry_name = info["geometry_name"]
+    parquet = pq.ParquetFile(path)
+    bar = progress(total=info["features"], desc=f"reading {path.name}", unit=" features")
+    for batch in parquet.iter_batches(batch_size=BATCH_SIZE, columns=[*columns, geometry_name]):
+        yield (
+            _wgs84(batch.column(geometry_name), info["crs"]),
+            batch.drop_columns([geometry_name]).to_pandas(),
+        )
+        bar.update(batch.num_rows)
+    bar.close()
 
 
 def _open_info(path: Path, layer: str | int | None) -> dict:
@@ -289,7 +333,8 @@ def read_ogr(
     else:
         path = Path(source)
         name = repr(str(path)) + (f" layer {layer!r}" if layer is not None else "")
-        info = _open_info(path, layer)
+        parquet = path.suffix.lower() in (".parquet", ".geoparquet")
+        info = _parquet_info(path) if parquet else _open_info(path, layer)
         if info["crs"] is None:
             raise ValueError(
                 f"{name} has no CRS; define it (e.g. `ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`) "
@@ -299,9 +344,12 @@ def read_ogr(
             raise ValueError(f"{name} is empty (no features); give a layer that has features")
         columns = [str(c) for c in info["fields"]]
         classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name)
-        batches = _file_batches(
-            path, layer, classifier.needed_columns, CRS(info["crs"]), bbox, int(info["features"])
-        )
+        if parquet:
+            batches = _parquet_batches(path, classifier.needed_columns, info)
+        else:
+            batches = _file_batches(
+                path, layer, classifier.needed_columns, CRS(info["crs"]), bbox, info["features"]
+            )
     parts = [classifier.classify(geoms, table) for geoms, table in batches]
     frame = pd.concat(parts, ignore_index=True) if parts else None
     if frame is None or frame.empty:
