@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--holdout-bbox",
         type=_bbox,
         metavar="MINX,MINY,MAXX,MAXY",
-        help="spatial hold-out test region in lon/lat",
+        help="spatial hold-out test region in lon/lat; write --holdout-bbox=-74.02,... "
+        "when it starts with a minus sign",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--rule", choices=RULES, default="overlap", help="polygon label alignment")
