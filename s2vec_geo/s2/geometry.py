@@ -54,6 +54,22 @@ def cell_to_boundary(cells: Any) -> np.ndarray:
     return out
 
 
+def _unwrap(lng: np.ndarray) -> np.ndarray:
+    """Longitudes of rows of vertices made continuous (rows spanning over 180 degrees).
+
+    The antimeridian runs along cell edges at every level above 0, and S2 puts
+    vertices on it at +180: in a row whose other vertices are west of it,
+    +180 becomes -180. Rows that still span more than 180 degrees (level-0
+    faces) are unwrapped eastwards.
+    """
+    lng = lng.copy()
+    wraps = (lng.max(axis=-1) - lng.min(axis=-1)) > 180.0
+    lng[wraps] = np.where(lng[wraps] == 180.0, -180.0, lng[wraps])
+    wraps = (lng.max(axis=-1) - lng.min(axis=-1)) > 180.0
+    lng[wraps] = np.where(lng[wraps] < 0.0, lng[wraps] + 360.0, lng[wraps])
+    return lng
+
+
 def _polar_face_ring(face: int, lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
     """Lng/lat ring of a level-0 face that contains a pole (face 2 north, 5 south).
 
@@ -80,9 +96,7 @@ def _pole_vertex_ring(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
     k = int(np.argmax(np.abs(lat)))  # the pole vertex
     others = [(k + step) % 4 for step in (1, 2, 3)]
     lng = lng.copy()
-    span = lng[others].max() - lng[others].min()
-    if span > 180.0:
-        lng[others] = np.where(lng[others] < 0.0, lng[others] + 360.0, lng[others])
+    lng[others] = _unwrap(lng[others])
     pole = lat[k]
     nxt, prev = others[0], others[2]
     points = [(lng[prev], pole), (lng[nxt], pole)] + [(lng[o], lat[o]) for o in others]
@@ -92,10 +106,12 @@ def _pole_vertex_ring(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
 def cell_to_polygon(cells: Any) -> np.ndarray:
     """Return each cell as a shapely Polygon in lng/lat (x = lng, y = lat, EPSG:4326).
 
-    Cells crossing the antimeridian are unwrapped eastwards (longitudes up to
-    ~360 instead of a polygon across the whole map); a pole vertex becomes a
-    segment along the pole so the polygon covers the right longitudes; the
-    two level-0 faces that contain a pole are closed along the pole.
+    Cells never span the whole map: the antimeridian runs along cell edges,
+    and a cell east of it gets -180 (not S2's +180) for its vertices there;
+    the level-0 faces that cross it are unwrapped eastwards (longitudes up to
+    225). A pole vertex becomes a segment along the pole so the polygon covers
+    the right longitudes, and the two level-0 faces containing a pole are
+    closed along the pole.
 
     Examples
     --------
@@ -107,9 +123,7 @@ def cell_to_polygon(cells: Any) -> np.ndarray:
     array = as_cells(cells)
     boundary = cell_to_boundary(array)
     lat = boundary[:, :, 0]
-    lng = boundary[:, :, 1].copy()
-    wraps = (lng.max(axis=1) - lng.min(axis=1)) > 180.0
-    lng[wraps] = np.where(lng[wraps] < 0.0, lng[wraps] + 360.0, lng[wraps])
+    lng = _unwrap(boundary[:, :, 1])
     polygons = shapely.polygons(np.stack([lng, lat], axis=2))
     at_pole = np.abs(lat) > 90.0 - _POLE_TOLERANCE
     for n in np.flatnonzero(at_pole.sum(axis=1) == 1):
