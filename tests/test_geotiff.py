@@ -138,6 +138,8 @@ def test_bad_requests_are_explained(dataset: ImageDataset, tmp_path: Path) -> No
         export_geotiff(dataset, tmp_path / "all.tif")
     with pytest.raises(ValueError, match="unknown feature"):
         export_geotiff(dataset, tmp_path / "x", features=["cafes"])
+    with pytest.raises(FileNotFoundError, match="create it first"):
+        export_geotiff(dataset, tmp_path / "missing" / "tiles")
     elsewhere = cell_parent(latlng_to_cell(np.array([48.85]), np.array([2.35]), PATCH), IMAGE)
     with pytest.raises(ValueError, match="not images of this dataset"):
         export_geotiff(dataset, tmp_path / "p.tif", parents=elsewhere)

@@ -13,7 +13,7 @@ import torch
 
 import s2vec_geo.accessor  # noqa: F401  (registers gdf.s2vec)
 from s2vec_geo.cli import main
-from s2vec_geo.images import ImageDataset, NormStats, build_images
+from s2vec_geo.images import ImageDataset, NormStats, build_images, plot_image
 from s2vec_geo.io import write_layer
 from s2vec_geo.s2 import cell_children, cell_parent, cells_frame, latlng_to_cell
 
@@ -246,3 +246,13 @@ def test_accessor_builds_images(nyc: pd.DataFrame) -> None:
     layer = cells_frame(nyc.index.to_numpy()).join(nyc)
     ds = layer.s2vec.build_images(image_level=IMAGE)
     assert np.array_equal(ds.parents, build_images(nyc, image_level=IMAGE).parents)
+
+
+def test_plot_image_writes_a_png(nyc: pd.DataFrame, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    ds = build_images(nyc, image_level=IMAGE)
+    png = plot_image(ds, 1, "shops", tmp_path / "quick.png")
+    assert matplotlib.image.imread(png).shape[2] == 4
+    with pytest.raises(ValueError, match="unknown feature"):
+        plot_image(ds, 1, "cafes", tmp_path / "x.png")

@@ -209,6 +209,10 @@ def export_geotiff(
     if not single:
         if target.exists() and not target.is_dir():
             raise ValueError(f"{str(target)!r} is a file; give a folder for several GeoTIFFs")
+        if not target.parent.is_dir():
+            raise FileNotFoundError(
+                f"folder {str(target.parent)!r} does not exist; create it first"
+            )
         target.mkdir(exist_ok=True)
     written = []
     g = dataset.grid
