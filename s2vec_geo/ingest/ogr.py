@@ -376,6 +376,8 @@ def _add_intersections(
 ) -> gpd.GeoDataFrame:
     """Append ``intersections`` node rows derived from the road lines' shared vertices."""
     roads = frame["kind"] == "road"
+    if by_taxonomy and INTERSECTIONS not in taxonomy.node_features:
+        return frame
     if by_taxonomy:
         roads &= frame["category"].isin(taxonomy.intersection_classes)
     if not roads.any():

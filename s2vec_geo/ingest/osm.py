@@ -234,6 +234,8 @@ class _Collector:
     def _intersections(self) -> tuple[np.ndarray, np.ndarray]:
         """Road-graph nodes of degree >= 3 among the intersection road classes."""
         way = _np(self.rway)
+        if INTERSECTIONS not in self.tax.node_features:
+            way = way[:0]
         in_graph = np.asarray(self.rgraph, dtype=bool)[way] if len(way) else way.astype(bool)
         return intersections(
             _np(self.rref)[in_graph], way[in_graph], _np(self.rx)[in_graph], _np(self.ry)[in_graph]
