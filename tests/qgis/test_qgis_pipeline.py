@@ -57,10 +57,10 @@ def library_table(path, fields_prefix: str = "") -> dict:
     return run_library(
         "import json, geopandas as gpd; "
         f"g = gpd.read_file({str(path)!r}); "
-        f"cols = [c for c in g.columns if c.startswith({fields_prefix!r}) and c not in "
-        "('cell_id', 'token', 'geometry')]; "
-        "print(json.dumps({'columns': cols, 'rows': {str(int(r.cell_id)): "
-        "[float(getattr(r, c)) for c in cols] for r in g.itertuples()}}))"
+        "num = g.drop(columns='geometry').select_dtypes('number').columns; "
+        f"cols = [c for c in num if c.startswith({fields_prefix!r}) and c != 'cell_id']; "
+        "print(json.dumps({'columns': cols, 'rows': {str(int(r)): "
+        "[float(v) for v in row] for r, row in zip(g['cell_id'], g[cols].to_numpy())}}))"
     )
 
 
