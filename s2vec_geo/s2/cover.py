@@ -118,7 +118,14 @@ def _cover_line(line: shapely.LineString, level: int) -> np.ndarray:
     keep[1:] = (coords[1:] != coords[:-1]).any(axis=1)
     if keep.sum() < 2:
         return latlng_to_cell(coords[0, 1], coords[0, 0], level)
-    return _covering_ids(s2.S2Polyline(_s2_points(coords[keep])), level)
+    polyline = s2.S2Polyline()
+    polyline.InitFromS2Points(_s2_points(coords[keep]))
+    if not polyline.IsValid():
+        raise ValueError(
+            "a line has antipodal consecutive vertices, so its path is undefined; "
+            "add a vertex between them"
+        )
+    return _covering_ids(polyline, level)
 
 
 def _check_geometry(geom: Any) -> None:
