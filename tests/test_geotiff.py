@@ -161,3 +161,11 @@ def test_cli_exports_geotiffs(dataset: ImageDataset, tmp_path: Path) -> None:
     with rasterio.open(tif) as a, rasterio.open(tmp_path / "t" / f"{token}.tif") as b:
         assert np.array_equal(a.read(), b.read()) and a.transform == b.transform
         assert sorted(a.read(1).ravel().tolist()) == list(range(256))
+
+
+def test_export_with_machine_readable_progress(
+    dataset: ImageDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S2VEC_PROGRESS", "lines")
+    files = export_geotiff(dataset, tmp_path / "tiles", parents=dataset.parents[:1])
+    assert [f.name for f in files] == [f"{cell_to_token(dataset.parents[:1])[0]}.tif"]

@@ -13,6 +13,7 @@ import torch
 
 import s2vec_geo.accessor  # noqa: F401  (registers gdf.s2vec)
 from s2vec_geo.cli import main
+from s2vec_geo.features import feature_columns, featurize
 from s2vec_geo.images import ImageDataset, NormStats, build_images, plot_image
 from s2vec_geo.io import write_layer
 from s2vec_geo.s2 import cell_children, cell_parent, cells_frame, latlng_to_cell
@@ -256,3 +257,18 @@ def test_plot_image_writes_a_png(nyc: pd.DataFrame, tmp_path: Path) -> None:
     assert matplotlib.image.imread(png).shape[2] == 4
     with pytest.raises(ValueError, match="unknown feature"):
         plot_image(ds, 1, "cafes", tmp_path / "x.png")
+
+
+def test_real_featurized_osm_cells(sample_pbf: Path, tmp_path: Path) -> None:
+    cells = featurize(sample_pbf, level=17)
+    names = feature_columns(cells)
+    ds = build_images(cells, image_level=13)
+    assert ds.feature_names == tuple(names) and len(names) > 100
+    assert ds.taxonomy_version == cells.attrs["taxonomy_version"]
+    assert sum(int(ds.mask(i).sum()) for i in range(len(ds))) == len(cells)
+    for i in range(len(ds)):
+        mask = ds.mask(i)
+        expected = cells.loc[ds.cells(i)[mask], names].to_numpy(np.float32)
+        assert np.array_equal(ds.raw(i)[mask], expected)
+    from_file = build_images(write_layer(cells, tmp_path / "cells.gpkg"), image_level=13)
+    assert from_file.stats == ds.stats

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from s2vec_geo import s2
+from s2vec_geo.features import feature_columns
 from s2vec_geo.images.dataset import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -58,7 +59,7 @@ class _CellSource:
         self.taxonomy_version: str | None = None
         if isinstance(cells, pd.DataFrame):
             self.frame = _id_indexed(cells)
-            self.feature_names = list(_feature_columns(self.frame))
+            self.feature_names = list(feature_columns(self.frame))
             self.taxonomy_version = cells.attrs.get("taxonomy_version")
         elif isinstance(cells, (str, os.PathLike)):
             self.path = Path(cells)
@@ -79,7 +80,7 @@ class _CellSource:
                     f"{str(self.path)!r} has no cell_id column; pass a cell layer written "
                     "by `s2vec featurize` (int64 cell_id per row)"
                 )
-            self.feature_names = list(_feature_columns(empty.set_index("cell_id")))
+            self.feature_names = list(feature_columns(empty.set_index("cell_id")))
         else:
             raise ValueError(
                 f"cells must be a GeoDataFrame indexed by cell_id or a path to a cell "
@@ -130,17 +131,6 @@ class _CellSource:
             self.path, columns=columns, read_geometry=False, batch_size=size, use_pyarrow=True
         ) as (_, reader):
             yield from (_arrow_batch(b, self.feature_names) for b in reader)
-
-
-def _feature_columns(frame: pd.DataFrame) -> list[str]:
-    # Same rule as s2vec_geo.features.feature_columns (switch to it once it lands):
-    # numeric columns other than cell_id, token and the geometry.
-    skip = {"cell_id", "token", getattr(frame, "_geometry_column_name", None)}
-    return [
-        str(c)
-        for c in frame.columns
-        if c not in skip and pd.api.types.is_numeric_dtype(frame[c].dtype)
-    ]
 
 
 def _id_indexed(frame: pd.DataFrame) -> pd.DataFrame:

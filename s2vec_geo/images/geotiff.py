@@ -216,7 +216,7 @@ def export_geotiff(
         target.mkdir(exist_ok=True)
     written = []
     g = dataset.grid
-    for i in progress(rows, total=len(rows), desc="writing GeoTIFFs", unit="image"):
+    for i in progress(rows.tolist(), total=len(rows), desc="writing GeoTIFFs", unit="image"):
         parent = dataset.parents[i]
         geo = georeference(parent, dataset.patch_level)
         values = dataset[i][0].numpy() if normalized else dataset.raw(i)
