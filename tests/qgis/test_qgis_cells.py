@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,6 @@ from qgis.core import (
     QgsGeometry,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
-    QgsProcessingFeedback,
     QgsProject,
     QgsVectorLayer,
 )
@@ -124,33 +121,6 @@ def test_invalid_level_is_refused(run_algorithm, sample_polygons, tmp_path):
     with pytest.raises(QgsProcessingException, match="LEVEL"):
         run_algorithm("cover", {"INPUT": str(sample_polygons), "LEVEL": 31, "OUTPUT": str(out)})
     assert not out.exists()
-
-
-def test_cancel_stops_the_engine_and_leaves_no_output(provider, tmp_path):
-    from s2vec.algorithms.base import run_to_destination
-    from s2vec.engine import workspace
-
-    feedback = QgsProcessingFeedback()
-    out = tmp_path / "huge.gpkg"
-    # Level 22 over a 10 x 10 degree box: tens of millions of cells, minutes of work.
-    area = run_library(
-        "import json, shapely, geopandas as gpd; "
-        f"gpd.GeoDataFrame(geometry=[shapely.box(20, 55, 30, 65)], crs=4326)"
-        f".to_file({str(tmp_path / 'box.gpkg')!r}); print(json.dumps('ok'))"
-    )
-    assert area == "ok"
-    timer = threading.Timer(3.0, feedback.cancel)
-    timer.start()
-    started = time.monotonic()
-    with workspace() as folder, pytest.raises(QgsProcessingException, match="cancelled"):
-        run_to_destination(
-            "cover", [tmp_path / "box.gpkg", "--level", 22], str(out), folder, feedback
-        )
-    elapsed = time.monotonic() - started
-    assert elapsed < 12, f"cancel took {elapsed:.1f} s"
-    assert not out.exists()
-    assert not os.path.exists(folder), "work folder left behind"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["box.gpkg"]
 
 
 def test_qgis_process_runs_cover_like_a_user(engine_python, sample_polygons, tmp_path):

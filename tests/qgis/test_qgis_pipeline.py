@@ -7,6 +7,8 @@ Helsinki sample at patch level 16 with images at level 13, a small model
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from qgis.core import (
     QgsMapSettings,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingUtils,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QSize
@@ -145,6 +148,26 @@ def test_images_and_model_are_written(images, trained):
     assert (images / "meta.json").is_file()
     assert model.is_file() and model.name == "model.pt"
     assert progress == pytest.approx(100), "the engine's progress did not reach Processing"
+
+
+def test_cancel_stops_training_promptly_and_leaves_no_output(provider, images, tmp_path):
+    temp = Path(QgsProcessingUtils.tempFolder())
+    before = set(temp.glob("s2vec-*"))
+    feedback = QgsProcessingFeedback()
+    timer = threading.Timer(4.0, feedback.cancel)
+    out = tmp_path / "run"
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(QgsProcessingException, match="cancelled"):
+        processing.run(
+            "s2vec:train",
+            {"IMAGES": str(images), "EPOCHS": 5000, "EMBED_DIM": DIM, "OUTPUT": str(out)},
+            feedback=feedback,
+        )
+    elapsed = time.monotonic() - started
+    assert elapsed < 15, f"Cancel took {elapsed:.1f} s"
+    assert not out.exists(), "a cancelled run left an output"
+    assert set(temp.glob("s2vec-*")) == before, "a cancelled run left its work folder"
 
 
 def test_embed_matches_library_and_styles(embeddings, featurized, model, work, tmp_path):
