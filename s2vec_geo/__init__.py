@@ -47,6 +47,7 @@ _PUBLIC: dict[str, str] = {
     "latlng_to_cell": "s2vec_geo.s2",
     "load_model": "s2vec_geo.model",
     "load_taxonomy": "s2vec_geo.taxonomy",
+    "point_cells": "s2vec_geo.s2",
     "read_labels": "s2vec_geo.downstream",
     "read_features": "s2vec_geo.ingest",
     "token_to_cell": "s2vec_geo.s2",

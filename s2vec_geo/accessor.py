@@ -108,3 +108,36 @@ class S2VecAccessor:
         from s2vec_geo.features import featurize
 
         return featurize(self._geo(), level=level, aoi=aoi, **kw)
+
+    def cell_ids(self, level: int) -> pd.Series:
+        """The level-``level`` S2 cell of every point row; see :func:`s2vec_geo.point_cells`.
+
+        Non-point rows raise ``ValueError`` (cover them with :meth:`cover`).
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely, s2vec_geo
+        >>> pts = gpd.GeoDataFrame(geometry=[shapely.Point(24.9384, 60.1699)], crs=4326)
+        >>> pts.s2vec.cell_ids(12).name
+        'cell_id'
+        """
+        from s2vec_geo.s2 import point_cells
+
+        return point_cells(self._geo(), level)
+
+    def cover(self, level: int) -> gpd.GeoDataFrame:
+        """The level-``level`` cells covering all rows, as a cell layer.
+
+        See :func:`s2vec_geo.cover` (union of all geometries) and
+        :func:`s2vec_geo.cells_frame` (``cell_id`` index, ``token``, EPSG:4326).
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely, s2vec_geo
+        >>> area = gpd.GeoDataFrame(geometry=[shapely.box(24.9, 60.15, 24.98, 60.19)], crs=4326)
+        >>> len(area.s2vec.cover(12))
+        10
+        """
+        from s2vec_geo.s2 import cells_frame, cover
+
+        return cells_frame(cover(self._geo(), level))

@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "images", "evaluate", "features")
+COMMAND_MODULES: tuple[str, ...] = ("model", "images", "evaluate", "features", "cells")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,7 @@ from s2vec_geo.s2.ids import (
     token_to_cell,
 )
 from s2vec_geo.s2.neighbors import cell_edge_neighbors
+from s2vec_geo.s2.points import point_cells
 from s2vec_geo.s2.validation import validate_level
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "cells_frame",
     "cover",
     "latlng_to_cell",
+    "point_cells",
     "token_to_cell",
     "validate_level",
 ]
