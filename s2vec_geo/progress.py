@@ -34,7 +34,9 @@ class _LineBar:
         self._last = -1
 
     def __iter__(self) -> Iterator:
-        for item in self.iterable or ():
+        if self.iterable is None:
+            return
+        for item in self.iterable:
             yield item
             self.update(1)
 
