@@ -123,6 +123,7 @@ def main() -> dict:
             "numba": version("numba"),
             "s2geometry": version("s2geometry"),
             "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)),
+            "load_average_1min_at_end": os.getloadavg()[0],  # the machine may be shared
         },
         "points": points,
         "cover": covers,
