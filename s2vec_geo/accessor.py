@@ -141,3 +141,30 @@ class S2VecAccessor:
         from s2vec_geo.s2 import cells_frame, cover
 
         return cells_frame(cover(self._geo(), level))
+
+    def align_labels(
+        self, cells: Any, target: str, rule: str = "overlap", min_overlap: float = 0.5
+    ) -> pd.Series:
+        """One value of ``target`` per cell; see :func:`s2vec_geo.align_labels`.
+
+        ``cells`` are int64 cell ids or a cell layer indexed by ``cell_id``.
+
+        Examples
+        --------
+        >>> tracts.s2vec.align_labels(embeddings, "income").head()  # doctest: +SKIP
+        """
+        from s2vec_geo.downstream import align_labels, read_labels
+
+        ids = cells.index.to_numpy() if isinstance(cells, pd.DataFrame) else cells
+        return align_labels(read_labels(self._geo(), target), ids, target, rule, min_overlap)
+
+    def evaluate(self, labels: Any, target: str, **kw: Any) -> Any:
+        """Downstream evaluation of this embedding table; see :func:`s2vec_geo.evaluate`.
+
+        Examples
+        --------
+        >>> emb.s2vec.evaluate(tracts, "income", n_splits=20).summary()  # doctest: +SKIP
+        """
+        from s2vec_geo.downstream import evaluate
+
+        return evaluate(self._obj, labels, target, **kw)

@@ -52,7 +52,7 @@ def point_labels(cells: np.ndarray, values: np.ndarray) -> gpd.GeoDataFrame:
 def test_target_that_is_a_function_of_the_embedding_is_learned(table: gpd.GeoDataFrame) -> None:
     x = table[["emb_000", "emb_001"]].to_numpy(np.float64)
     labels = point_labels(table.index.to_numpy(), np.sin(x[:, 0]) + x[:, 1])
-    result = evaluate(table, labels, "y", n_splits=3, location=False, **FAST)
+    result = table.s2vec.evaluate(labels, "y", n_splits=3, location=False, **FAST)
     summary = result.summary()
     assert summary.loc["s2vec", "r2_mean"] > 0.9
     assert summary.loc["s2vec", "mae_mean"] < 0.05  # on the [0, 1]-scaled target

@@ -45,6 +45,8 @@ def test_points_take_the_median_of_their_cell(cells: np.ndarray) -> None:
     assert aligned.loc[cells[0]] == 2.0
     assert aligned.loc[cells[1]] == 4.0
     assert len(aligned) == 2
+    via_accessor = pts.s2vec.align_labels(cells_frame(cells), "v")
+    assert via_accessor.equals(aligned)
 
 
 def test_points_in_another_crs_are_reprojected(cells: np.ndarray) -> None:
