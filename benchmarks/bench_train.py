@@ -1,0 +1,118 @@
+"""Benchmark: training images/s and embedding cells/s, on CPU and (when present) CUDA.
+
+Images are paper-shaped -- 16 x 16 patch cells (patch level 14 in level-10
+images) with 116 features -- built from real S2 cells with random counts by
+the real pipeline (``build_images``); the model is the paper's (Table 1).
+Results go to ``benchmarks/results/bench_train.json`` with the device facts;
+a table is printed.
+
+Run: ``python benchmarks/bench_train.py [--images 96] [--gpu-images 2048]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+import s2vec_geo as sv
+from s2vec_geo.embedding import embed
+from s2vec_geo.io import atomic_path
+from s2vec_geo.training import TrainConfig, train
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_train.json"
+N_FEATURES = 116
+PATCH_LEVEL, IMAGE_LEVEL = 14, 10
+
+
+def paper_cells(n_images: int, seed: int = 0) -> pd.DataFrame:
+    """Featurized cells filling ``n_images`` level-10 images over the contiguous US."""
+    rng = np.random.default_rng(seed)
+    lat = rng.uniform(30.0, 45.0, 4 * n_images)
+    lng = rng.uniform(-120.0, -75.0, 4 * n_images)
+    parents = np.unique(sv.latlng_to_cell(lat, lng, IMAGE_LEVEL))[:n_images]
+    ids = np.concatenate([sv.cell_children(p, PATCH_LEVEL) for p in parents])
+    counts = rng.poisson(rng.gamma(0.3, 2.0, N_FEATURES), (len(ids), N_FEATURES))
+    columns = [f"f{i:03d}" for i in range(N_FEATURES)]
+    return pd.DataFrame(counts, columns=columns, index=pd.Index(ids, name="cell_id"))
+
+
+def bench_device(device: str, n_images: int) -> dict[str, Any]:
+    """Train one epoch (paper model, batch 64) and embed every cell on ``device``."""
+    cells = paper_cells(n_images)
+    images = sv.build_images(cells, image_level=IMAGE_LEVEL)
+    config = TrainConfig(epochs=1, val_fraction=0.0, device=device)
+    if device.startswith("cuda"):  # CUDA context, kernels and allocator warm-up
+        train(images, config)
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    model = train(images, config)
+    train_s = time.perf_counter() - start
+    model.module.to(device)
+    rows: dict[str, Any] = {
+        "device": device,
+        "images": len(images),
+        "grid": images.grid,
+        "features": N_FEATURES,
+        "train_images_per_s": len(images) / train_s,
+    }
+    for mode in ("contextual", "patch"):
+        start = time.perf_counter()
+        out = embed(cells, model, mode=mode)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        rows[f"embed_{mode}_cells_per_s"] = len(out) / (time.perf_counter() - start)
+    rows["cells"] = len(cells)
+    return rows
+
+
+def device_facts() -> dict[str, Any]:
+    """Where the numbers were measured."""
+    facts: dict[str, Any] = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        facts["gpu"] = torch.cuda.get_device_name(0)
+    return facts
+
+
+def main() -> None:
+    """Run the benchmark, write the JSON, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=96, help="images for the CPU run")
+    parser.add_argument("--gpu-images", type=int, default=2048, help="images for the CUDA run")
+    args = parser.parse_args()
+    runs = [bench_device("cpu", args.images)]
+    if torch.cuda.is_available():
+        runs.append(bench_device("cuda", args.gpu_images))
+    else:
+        print("no CUDA device: GPU benchmark skipped (recorded as cuda_available=false)")
+    result = {"benchmark": "bench_train", "facts": device_facts(), "runs": runs}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(RESULTS) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    header = f"{'device':8} {'images':>7} {'train img/s':>12} {'embed ctx cells/s':>18} "
+    print(header + f"{'embed patch cells/s':>20}")
+    for r in runs:
+        print(
+            f"{r['device']:8} {r['images']:7d} {r['train_images_per_s']:12.1f} "
+            f"{r['embed_contextual_cells_per_s']:18.0f} {r['embed_patch_cells_per_s']:20.0f}"
+        )
+    print(f"written to {RESULTS.name} in benchmarks/results/")
+
+
+if __name__ == "__main__":
+    main()
