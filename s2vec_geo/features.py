@@ -52,9 +52,6 @@ from s2vec_geo.taxonomy import (
     Taxonomy,
     feature_column_names,
     load_taxonomy,
-    poi_column,
-    road_count_column,
-    road_length_column,
 )
 
 log = logging.getLogger(__name__)
@@ -111,35 +108,49 @@ def haversine_m(lng0: Any, lat0: Any, lng1: Any, lat1: Any) -> np.ndarray:
 
 
 def _group_sum(
-    cells: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = None
+    cells: np.ndarray,
+    codes: np.ndarray,
+    weights: np.ndarray | None = None,
+    level: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum ``weights`` (default 1) per (cell, code); sort-based, no ``np.unique``."""
+    """Sum ``weights`` (default: count rows) per (cell, code), sorted; no ``np.unique``.
+
+    With ``level`` given and the codes small enough, each code is packed into
+    the low bits of its level-``level`` cell id (bits below the id's trailing 1
+    are zero), so one 64-bit sort does the work; otherwise a lexsort.
+    """
     if len(cells) == 0:
         return cells, codes, np.zeros(0, np.float64 if weights is not None else np.int64)
-    order = np.lexsort((codes, cells))
-    c, k = cells[order], codes[order]
-    start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])])
-    if weights is None:
-        sums = np.diff(np.r_[start, len(c)])
+    free_bits = 0 if level is None else 2 * (30 - level)
+    if free_bits > 0 and int(codes.max()) < (1 << free_bits) and int(codes.min()) >= 0:
+        keys = cells.view(np.uint64) | codes.astype(np.uint64)
+        if weights is None:
+            keys = np.sort(keys)
+        else:
+            order = np.argsort(keys)
+            keys, weights = keys[order], weights[order]
+        start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        low = np.uint64((1 << free_bits) - 1)
+        unique = keys[start]
+        group_cells, group_codes = (unique & ~low).view(np.int64), (unique & low).astype(np.int64)
     else:
-        sums = np.add.reduceat(weights[order], start)
-    return c[start], k[start], sums
+        order = np.lexsort((codes, cells))
+        c, k = cells[order], codes[order]
+        weights = None if weights is None else weights[order]
+        start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])])
+        group_cells, group_codes = c[start], k[start]
+    sums = np.diff(np.r_[start, len(cells)]) if weights is None else np.add.reduceat(weights, start)
+    return group_cells, group_codes, sums
 
 
-def _count_points(cells: np.ndarray, codes: np.ndarray, level: int) -> tuple[np.ndarray, ...]:
-    """Counts per (cell, code); packs the code into the cell id's free low bits when it fits."""
-    free_bits = 2 * (30 - level)
-    if len(codes) == 0 or free_bits < 1 or int(codes.max()) >= (1 << free_bits):
-        return _group_sum(cells, codes)
-    keys = np.sort(cells.view(np.uint64) | codes.astype(np.uint64))
-    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    low = np.uint64((1 << free_bits) - 1)
-    unique = keys[start]
-    return (
-        (unique & ~low).view(np.int64),
-        (unique & low).astype(np.int64),
-        np.diff(np.r_[start, len(keys)]),
-    )
+def _scatter(
+    block: np.ndarray, cells: np.ndarray, at: np.ndarray, column: np.ndarray, value: np.ndarray
+) -> None:
+    """Write unique (cell, column) values into ``block`` rows of the sorted ``cells``."""
+    row = np.searchsorted(cells, at)
+    hit = row < len(cells)
+    hit[hit] = cells[row[hit]] == at[hit]  # cells outside an AOI are left out
+    block[row[hit], column[hit]] = value[hit]
 
 
 def _segments(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +197,12 @@ def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray
 
 def _codes(values: pd.Series, names: tuple[str, ...] | list[str], kind: str) -> np.ndarray:
     """Position of each category in ``names``; unknown names are an error."""
-    factor, uniques = pd.factorize(values.astype(str))
+    if isinstance(values.dtype, pd.CategoricalDtype):  # no per-row strings needed
+        factor, uniques = values.cat.codes.to_numpy(), values.cat.categories.astype(str)
+    else:
+        factor, uniques = pd.factorize(values.astype(str))
+    if (factor < 0).any():
+        raise ValueError(f"{kind} features with a missing category; drop or name them first")
     position = pd.Index(list(names)).get_indexer(uniques)
     if (position < 0).any():
         unknown = sorted(str(u) for u in uniques[position < 0])
@@ -272,9 +288,9 @@ def _point_counts(
     for start in progress(range(0, len(codes), CHUNK), desc="counting points"):
         stop = start + CHUNK
         cells = latlng_to_cell(y[start:stop], x[start:stop], level)
-        parts.append(_count_points(cells, codes[start:stop], level))
+        parts.append(_group_sum(cells, codes[start:stop], level=level))
     cells, codes, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return _group_sum(cells, codes, counts.astype(np.float64))
+    return _group_sum(cells, codes, counts, level=level)
 
 
 def _road_features(
@@ -302,12 +318,13 @@ def _road_features(
         metres = np.concatenate([haversine_m(*seg[inside].T), cut_m])
         line_idx = line[seg_idx]
         road_class = classes_of[start + line_idx]
-        lengths.append(_group_sum(cells, road_class, metres))
-        pair_cells, pair_lines, _ = _group_sum(cells, line_idx)
-        counts.append(_group_sum(pair_cells, classes_of[start + pair_lines]))
-    lengths_t = tuple(np.concatenate(p) for p in zip(*lengths, strict=True))
-    counts_t = tuple(np.concatenate(p) for p in zip(*counts, strict=True))
-    return lengths_t, (*counts_t[:2], counts_t[2].astype(np.float64))
+        lengths.append(_group_sum(cells, road_class, metres, level=level))
+        pair_cells, pair_lines, _ = _group_sum(cells, line_idx, level=level)
+        counts.append(_group_sum(pair_cells, classes_of[start + pair_lines], level=level))
+    # a (cell, class) can occur in several chunks: sum the partial results
+    lengths_t = (np.concatenate(p) for p in zip(*lengths, strict=True))
+    counts_t = (np.concatenate(p) for p in zip(*counts, strict=True))
+    return _group_sum(*lengths_t, level=level), _group_sum(*counts_t, level=level)
 
 
 def featurize(
@@ -390,38 +407,33 @@ def featurize(
     else:
         cells = data_cells
     n = len(cells)
-    matrices = {}
-    for key, (c, k, v), width, dtype in (
-        ("points", (p_cell, p_code, p_count), len(point_names), np.int32),
-        ("lengths", (l_cell, l_code, l_metres), len(roads), np.float64),
-        ("counts", (r_cell, r_code, r_count), len(roads), np.int32),
-    ):
-        m = np.zeros((n, width), dtype=dtype)
-        pos = np.searchsorted(cells, c)
-        hit = pos < n
-        hit[hit] = cells[pos[hit]] == c[hit]
-        m[pos[hit], k[hit]] = v[hit]
-        matrices[key] = m
-    index = pd.Index(cells, dtype="int64", name="cell_id")
+    n_poi, n_road = len(pois), len(roads)
+    counts = np.zeros((n, n_poi + n_road), dtype=np.int32)  # poi_*, then road_count_*
+    node_counts = np.zeros((n, len(nodes)), dtype=np.int32)
+    lengths = np.zeros((n, n_road), dtype=np.float64)
+    is_poi = p_code < n_poi
+    _scatter(counts, cells, p_cell[is_poi], p_code[is_poi], p_count[is_poi])
+    _scatter(counts, cells, r_cell, n_poi + r_code, r_count)
+    _scatter(node_counts, cells, p_cell[~is_poi], p_code[~is_poi] - n_poi, p_count[~is_poi])
+    _scatter(lengths, cells, l_cell, l_code, l_metres)
+    base = cells_frame(cells)
     names = feature_column_names(pois, roads, nodes)
     blocks = [
+        base[["token"]],
+        pd.DataFrame(counts, index=base.index, columns=names[: n_poi + n_road], copy=False),
         pd.DataFrame(
-            matrices["points"][:, : len(pois)], index=index, columns=[poi_column(p) for p in pois]
+            lengths,
+            index=base.index,
+            columns=names[n_poi + n_road : n_poi + 2 * n_road],
+            copy=False,
         ),
         pd.DataFrame(
-            matrices["counts"], index=index, columns=[road_count_column(r) for r in roads]
+            node_counts, index=base.index, columns=names[n_poi + 2 * n_road :], copy=False
         ),
-        pd.DataFrame(
-            matrices["lengths"], index=index, columns=[road_length_column(r) for r in roads]
-        ),
-        pd.DataFrame(matrices["points"][:, len(pois) :], index=index, columns=list(nodes)),
+        base[[base.geometry.name]],
     ]
-    base = cells_frame(cells)
-    out = gpd.GeoDataFrame(
-        pd.concat([base[["token"]], *blocks, base[[base.geometry.name]]], axis=1),
-        geometry=base.geometry.name,
-        crs=base.crs,
-    )
+    # five blocks glued without copying: the output is the only full-size allocation
+    out = gpd.GeoDataFrame(pd.concat(blocks, axis=1), copy=False)
     out.attrs.update(
         feature_columns=names,
         level=level,

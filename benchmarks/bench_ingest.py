@@ -1,0 +1,163 @@
+"""Benchmark: OSM ingest vs pyrosm, and featurize at continental-US scale.
+
+Run from the repository root (needs ../shared/data for the ingest part)::
+
+    .venv/bin/python benchmarks/bench_ingest.py [--pois 10000000] [--roads 1000000]
+
+1. Ingest the Lower Manhattan and Liechtenstein PBFs with ``read_features``
+   (POIs, roads, road nodes in one pass) and with pyrosm (``get_pois`` +
+   ``get_network("all")``), alternating, best of ``--repeat`` runs each.
+2. Featurize ``--pois`` synthetic POIs (135 categories) and ``--roads``
+   synthetic two-vertex road segments (~200 m, 14 classes) over the
+   continental US at level 12. Points are clustered like real places: 2,000
+   towns at uniform random positions, each point normal around its town with a
+   15 km standard deviation. Seeded (``--seed``), so runs are comparable.
+
+Writes a JSON report (default ``benchmarks/results/bench_ingest.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+import s2vec_geo
+from s2vec_geo.io import atomic_path
+
+EXTRACTS = ("autark-lower-manhattan.osm.pbf", "valhalla-liechtenstein.osm.pbf")
+US = (-124.7, 24.5, -66.9, 49.4)  # continental US (lng, lat) box
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Shortest wall time of ``repeat`` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def bench_ingest(data: Path, repeat: int) -> list[dict]:
+    import pyrosm
+
+    rows = []
+    for name in EXTRACTS:
+        path = data / "osm" / name
+
+        def with_pyrosm(path: Path = path) -> tuple[int, int]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                osm = pyrosm.OSM(str(path))
+                return len(osm.get_pois()), len(osm.get_network("all"))
+
+        ours_s, ours = best_of(lambda path=path: s2vec_geo.read_features(path), repeat)
+        rosm_s, (rosm_pois, rosm_roads) = best_of(with_pyrosm, repeat)
+        kinds = ours["kind"].value_counts()
+        rows.append(
+            {
+                "file": name,
+                "s2vec_geo_s": round(ours_s, 3),
+                "pyrosm_s": round(rosm_s, 3),
+                "speedup": round(rosm_s / ours_s, 2),
+                "s2vec_geo_pois": int(kinds.get("poi", 0)),
+                "s2vec_geo_roads": int(kinds.get("road", 0)),
+                "s2vec_geo_road_nodes": int(kinds.get("node", 0)),
+                "pyrosm_pois": rosm_pois,
+                "pyrosm_roads": rosm_roads,
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def synthetic(n_pois: int, n_roads: int, seed: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Clustered synthetic POIs and road segments over the continental US."""
+    rng = np.random.default_rng(seed)
+    tax = s2vec_geo.load_taxonomy()
+    towns = np.column_stack([rng.uniform(US[0], US[2], 2_000), rng.uniform(US[1], US[3], 2_000)])
+
+    def around(n: int) -> tuple[np.ndarray, np.ndarray]:
+        town = towns[rng.integers(0, len(towns), n)]
+        lat = np.clip(town[:, 1] + rng.normal(0, 0.135, n), -89.0, 89.0)
+        lng = town[:, 0] + rng.normal(0, 0.135, n) / np.cos(np.radians(lat))
+        return lng, lat
+
+    lng, lat = around(n_pois)
+    pois = gpd.GeoDataFrame(
+        {
+            "category": pd.Categorical.from_codes(
+                rng.integers(0, len(tax.poi_categories), n_pois), tax.poi_categories
+            ),
+            "kind": pd.Categorical(["poi"]).repeat(n_pois),
+        },
+        geometry=shapely.points(lng, lat),
+        crs=4326,
+    )
+    lng, lat = around(n_roads)
+    angle = rng.uniform(0, 2 * np.pi, n_roads)
+    step = 0.0018  # ~200 m
+    ends = np.column_stack(
+        [lng + step * np.cos(angle) / np.cos(np.radians(lat)), lat + step * np.sin(angle)]
+    )
+    coords = np.stack([np.column_stack([lng, lat]), ends], axis=1)
+    roads = gpd.GeoDataFrame(
+        {
+            "category": pd.Categorical.from_codes(
+                rng.integers(0, len(tax.road_classes), n_roads), tax.road_classes
+            ),
+            "kind": pd.Categorical(["road"]).repeat(n_roads),
+        },
+        geometry=shapely.linestrings(coords),
+        crs=4326,
+    )
+    return pois, roads
+
+
+def bench_featurize(n_pois: int, n_roads: int, seed: int, level: int) -> dict:
+    pois, roads = synthetic(n_pois, n_roads, seed)
+    result = {"level": level, "pois": n_pois, "road_segments": n_roads}
+    for name, frame in (("pois", pois), ("roads", roads)):
+        frame.attrs["taxonomy_version"] = s2vec_geo.load_taxonomy().version
+        seconds, cells = best_of(lambda frame=frame: s2vec_geo.featurize(frame, level=level), 1)
+        result[f"featurize_{name}_s"] = round(seconds, 2)
+        result[f"featurize_{name}_cells"] = len(cells)
+        print(name, seconds, len(cells), flush=True)
+        del cells
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data", help="shared data folder")
+    parser.add_argument("--pois", type=int, default=10_000_000)
+    parser.add_argument("--roads", type=int, default=1_000_000)
+    parser.add_argument("--level", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--output", default="benchmarks/results/bench_ingest.json")
+    args = parser.parse_args()
+    report = {
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
+        "ingest": bench_ingest(Path(args.data), args.repeat) if Path(args.data).is_dir() else [],
+        "featurize": bench_featurize(args.pois, args.roads, args.seed, args.level),
+    }
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
