@@ -24,7 +24,12 @@ Only rank 0 writes files. On one node with 8 GPUs::
 On 2 nodes, on each (``--node_rank`` 0 and 1, ``HOST`` reachable from both)::
 
     torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 \\
-        --rdzv_backend c10d --rdzv_endpoint HOST:29500 -m s2vec_geo train IMAGES --output RUN
+        --rdzv_id s2vec --rdzv_backend c10d --rdzv_endpoint HOST:29500 \\
+        -m s2vec_geo train IMAGES --output RUN
+
+(``RUN`` on a file system all nodes share, so that ``--resume`` finds the
+checkpoint everywhere.) On CPU, e.g. to try it: ``torchrun --standalone
+--nproc_per_node 2 -m s2vec_geo train IMAGES --output RUN --device cpu``.
 """
 
 from __future__ import annotations
@@ -553,7 +558,13 @@ def _train(
             record["val_loss"] = v_sse / max(v_count, 1.0)
             record["val_baseline"] = v_base / max(v_count, 1.0)
         history.append(record)
-        logger.info("epoch %s", ", ".join(f"{k} {v:.5g}" for k, v in record.items()))
+        if ddp.main:
+            logger.info(
+                "epoch %d/%d: %s",
+                epoch + 1,
+                cfg.epochs,
+                ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch"),
+            )
         last = epoch + 1 == cfg.epochs
         if out_dir is not None and ddp.main:
             _write_history(out_dir / HISTORY_NAME, history)
