@@ -32,6 +32,9 @@ class MLPConfig:
     weight_decay: float = 1e-2
 
 
+#: Standard deviations below this count as zero when standardising inputs.
+STD_FLOOR = 1e-6
+
 #: Default sweep: learning rate x hidden units x dropout (8 configurations).
 DEFAULT_GRID: tuple[MLPConfig, ...] = tuple(
     MLPConfig(lr=lr, hidden=hidden, dropout=dropout)
@@ -62,9 +65,9 @@ class Regressor(nn.Module):
         self.means = nn.ParameterList()
         self.scales = nn.ParameterList()
         for b in blocks:
-            mean = b.mean(axis=0)
-            std = b.std(axis=0)
-            std[std == 0] = 1.0
+            mean = b.mean(axis=0, dtype=np.float64)
+            std = b.std(axis=0, dtype=np.float64)
+            std[std < STD_FLOOR] = 1.0  # constant in training: centre only, never blow up
             self.means.append(nn.Parameter(_tensor(mean), requires_grad=False))
             self.scales.append(nn.Parameter(_tensor(std), requires_grad=False))
         self.fusion, width = make_fusion(fusion, [b.shape[1] for b in blocks], config.hidden)

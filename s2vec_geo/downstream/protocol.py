@@ -27,7 +27,6 @@ import torch
 from s2vec_geo.downstream.external import (
     embeddings_for_cells,
     geoclip_cell_embeddings,
-    numeric_columns,
     read_cell_table,
 )
 from s2vec_geo.downstream.labels import align_labels, read_labels
@@ -41,6 +40,7 @@ from s2vec_geo.downstream.mlp import (
     sweep,
 )
 from s2vec_geo.downstream.splits import Region, holdout_splits, random_splits
+from s2vec_geo.features import feature_columns
 from s2vec_geo.images.stats import NormStats
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_level
@@ -141,7 +141,9 @@ def _counts_block(source: Table, cells: np.ndarray) -> pd.DataFrame:
     table = read_cell_table(source)
     if table.index.name != "cell_id":
         raise ValueError("the counts table needs an int64 cell_id column (use s2vec featurize)")
-    cols = numeric_columns(table)
+    cols = feature_columns(table)
+    if not cols:
+        raise ValueError("the counts table has no numeric feature columns; use s2vec featurize")
     stats = NormStats.from_array(table[cols].to_numpy(np.float64), log1p=True, feature_names=cols)
     counts = table[cols].reindex(cells, fill_value=0)  # cells without features count zero
     return pd.DataFrame(stats.apply(counts.to_numpy(np.float64)), index=counts.index)
