@@ -124,3 +124,52 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | Non
         else:
             frame.to_parquet(tmp, index=False)
     return target
+
+
+def read_layer(path: str | os.PathLike, layer: str | int | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer: GeoParquet, or anything GDAL/OGR reads (GeoPackage, shapefile, ...).
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        Layer name or index of a multi-layer source (ignored for GeoParquet).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely, tempfile, pathlib
+    >>> g = gpd.GeoDataFrame({"v": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
+    >>> p = write_layer(g, pathlib.Path(tempfile.mkdtemp()) / "p.parquet")
+    >>> read_layer(p).v.tolist()
+    [1]
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"input {str(p)!r} does not exist; check the path")
+    if p.suffix.lower() in (".parquet", ".geoparquet"):
+        return gpd.read_parquet(p)
+    return gpd.read_file(p, layer=layer, engine="pyogrio")
+
+
+def read_cell_layer(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """Read a cell layer written by this toolkit, indexed by its int64 ``cell_id``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from s2vec_geo.s2 import cells_frame, latlng_to_cell
+    >>> p = write_layer(cells_frame(latlng_to_cell(60.17, 24.94, 14)),
+    ...                 pathlib.Path(tempfile.mkdtemp()) / "c.gpkg")
+    >>> read_cell_layer(p).index.name
+    'cell_id'
+    """
+    frame = read_layer(path)
+    if "cell_id" not in frame.columns:
+        raise ValueError(
+            f"{str(path)!r} has no cell_id column; pass a cell layer written by "
+            "`s2vec featurize`, `s2vec cover` or `s2vec embed`"
+        )
+    frame = frame.set_index("cell_id")
+    frame.index = frame.index.astype("int64")
+    return frame

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 import geopandas as gpd
 
-from s2vec_geo.io import layer_format, write_layer
+from s2vec_geo.io import layer_format, read_layer, write_layer
 from s2vec_geo.s2 import cell_to_token, cells_frame, cover, point_cells
 
 log = logging.getLogger(__name__)
@@ -48,12 +47,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _read(args: argparse.Namespace) -> gpd.GeoDataFrame:
     layer_format(args.output)  # fail on a bad extension before the work
-    path = Path(args.input)
-    if not path.exists():
-        raise FileNotFoundError(f"input {args.input!r} does not exist; check the path")
-    if path.suffix.lower() in (".parquet", ".geoparquet"):
-        return gpd.read_parquet(path)
-    return gpd.read_file(path, layer=args.layer)
+    return read_layer(args.input, layer=args.layer)
 
 
 def run_cells(args: argparse.Namespace) -> None:

@@ -6,10 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-import geopandas as gpd
-
 from s2vec_geo.embedding import EMBED_MODES, embed
-from s2vec_geo.io import layer_format, write_layer
+from s2vec_geo.io import layer_format, read_cell_layer, write_layer
 from s2vec_geo.model import MODEL_NAME, load_model
 from s2vec_geo.plots import plot_embedding_pca
 from s2vec_geo.training import TrainConfig, resolve_device, train
@@ -42,17 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("images", help="image dataset folder written by `s2vec images`")
     t.add_argument("--output", "-o", required=True, help="run folder (model.pt goes there)")
-    t.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="default 50")
-    t.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help="default 64")
-    t.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="peak learning rate")
-    t.add_argument("--warmup-epochs", type=int, default=_DEFAULTS.warmup_epochs)
-    t.add_argument("--mask-ratio", type=float, default=_DEFAULTS.mask_ratio, help="default 0.75")
-    t.add_argument("--val-fraction", type=float, default=_DEFAULTS.val_fraction)
-    t.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    t.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    t.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
-    for dest, (flag, kind, text) in _ARCH_OPTIONS.items():
-        t.add_argument(flag, dest=dest, type=kind, help=text)
+    add_train_options(t)
     t.add_argument(
         "--resume",
         action="store_true",
@@ -86,10 +74,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_embed)
 
 
-def run_train(args: argparse.Namespace) -> None:
-    """Train and report where the model went."""
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """Add the training options shared by ``s2vec train`` and ``s2vec run``."""
+    p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="default 50")
+    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help="default 64")
+    p.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="peak learning rate")
+    p.add_argument("--warmup-epochs", type=int, default=_DEFAULTS.warmup_epochs)
+    p.add_argument("--mask-ratio", type=float, default=_DEFAULTS.mask_ratio, help="default 0.75")
+    p.add_argument("--val-fraction", type=float, default=_DEFAULTS.val_fraction)
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
+    for dest, (flag, kind, text) in _ARCH_OPTIONS.items():
+        p.add_argument(flag, dest=dest, type=kind, help=text)
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` described by parsed :func:`add_train_options` options."""
     arch = {k: getattr(args, k) for k in _ARCH_OPTIONS if getattr(args, k) is not None}
-    config = TrainConfig(
+    return TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -101,6 +104,11 @@ def run_train(args: argparse.Namespace) -> None:
         num_workers=args.num_workers,
         model=arch,
     )
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Train and report where the model went."""
+    config = train_config(args)
     model = train(args.images, config, out=args.output, resume=args.resume)
     last = model.history[-1]
     log.info(
@@ -111,22 +119,12 @@ def run_train(args: argparse.Namespace) -> None:
     )
 
 
-def _read_cells(path: str) -> gpd.GeoDataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"cell layer {path!r} not found; write one with `s2vec featurize`")
-    frame = gpd.read_parquet(p) if layer_format(p) == "Parquet" else gpd.read_file(p)
-    if "cell_id" not in frame.columns:
-        raise ValueError(f"{path!r} has no cell_id column; pass a layer from `s2vec featurize`")
-    return frame.set_index("cell_id")
-
-
 def run_embed(args: argparse.Namespace) -> None:
     """Embed a cell layer and write it (and optionally the PCA map)."""
     layer_format(args.output)  # fail on a bad extension before any work
     model = load_model(args.model, device=resolve_device(args.device))
     emb = embed(
-        _read_cells(args.cells),
+        read_cell_layer(args.cells),
         model,
         mode=args.mode,
         images=args.images,
