@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.patches import Polygon as MplPolygon
 
 from s2vec_geo.io import atomic_path
@@ -154,6 +155,7 @@ def plot_embedding_pca(
     ax.set_aspect(1.0 / max(np.cos(np.radians((miny + maxy) / 2)), 1e-6))
     ax.set_xlabel("longitude (degrees)")
     ax.set_ylabel("latitude (degrees)")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_title(
         title or f"S2Vec embeddings: first 3 principal components as RGB ({ok.sum()} cells)"
     )

@@ -13,7 +13,15 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "images", "evaluate", "features", "cells")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cells",
+    "features",
+    "images",
+    "model",
+    "join",
+    "pipeline",
+    "evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,74 @@
+"""``s2vec run``: the whole pipeline, from a features source to an embedding layer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from s2vec_geo.cli.model import add_train_options, train_config
+from s2vec_geo.embedding import EMBED_MODES
+from s2vec_geo.pipeline import run_pipeline
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``run`` sub-command."""
+    p = sub.add_parser(
+        "run",
+        help="whole pipeline: features -> cells -> images -> model -> embedding layer",
+        description=(
+            "Featurize SOURCE at --level, build --image-level images, train the masked "
+            "autoencoder and embed every cell. Writes OUTPUT (embedding layer), a PCA-RGB map "
+            "beside it (.png) and keeps the intermediate products (cells.gpkg, images/, "
+            "model/ with model.pt and loss_curve.png) in the work folder."
+        ),
+    )
+    p.add_argument("source", help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...")
+    p.add_argument("--level", type=int, default=12, help="patch S2 level (paper: 12)")
+    p.add_argument("--image-level", type=int, default=8, help="image S2 level (paper: 8)")
+    p.add_argument("--aoi", help="area of interest (vector file): every covering cell is embedded")
+    p.add_argument("--layer", help="layer of a multi-layer input")
+    p.add_argument("--category-column", help="column naming each feature's category (non-OSM)")
+    p.add_argument("--taxonomy", help="taxonomy JSON file (default: the bundled v1)")
+    p.add_argument(
+        "--bbox",
+        type=float,
+        nargs=4,
+        metavar=("MIN_LNG", "MIN_LAT", "MAX_LNG", "MAX_LAT"),
+        help="keep features inside this box (degrees)",
+    )
+    p.add_argument(
+        "--mode", choices=EMBED_MODES, default="contextual", help="embedding mode (see embed)"
+    )
+    p.add_argument("--work-dir", help="folder for intermediate products (default: OUTPUT_work)")
+    p.add_argument("--output", "-o", required=True, help="embedding layer (.gpkg or .parquet)")
+    add_train_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the pipeline and say where everything went."""
+    result = run_pipeline(
+        args.source,
+        args.output,
+        level=args.level,
+        image_level=args.image_level,
+        aoi=args.aoi,
+        config=train_config(args),
+        mode=args.mode,
+        work_dir=args.work_dir,
+        featurize_options={
+            "taxonomy": args.taxonomy,
+            "layer": args.layer,
+            "bbox": tuple(args.bbox) if args.bbox else None,
+            "category_column": args.category_column,
+        },
+    )
+    log.info(
+        "embeddings: %s; PCA map: %s; loss curve: %s; model: %s",
+        result.embeddings,
+        result.pca_map,
+        result.loss_curve,
+        result.model,
+    )
