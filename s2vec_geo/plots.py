@@ -16,8 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from matplotlib.patches import Polygon as MplPolygon
+from matplotlib.ticker import MaxNLocator
 
 from s2vec_geo.io import atomic_path
 
