@@ -419,12 +419,14 @@ def featurize(
     data_cells = sorted_unique(np.concatenate([p_cell, l_cell]))
     if aoi is not None:
         cells = _aoi_cells(aoi, level)
-        if not np.isin(data_cells, cells).any():
+        if len(data_cells) and not np.isin(data_cells, cells).any():
+            bounds = ", ".join(f"{float(v):.5f}" for v in frame.total_bounds)
             raise ValueError(
                 f"the AOI does not intersect the features (AOI: {len(cells)} level-{level} "
-                f"cells; features bounds {tuple(np.round(frame.total_bounds, 5))}); check the "
-                "AOI and its CRS"
+                f"cells; features bounds {bounds}); check the AOI and its CRS"
             )
+        if not len(data_cells):
+            log.warning("no features to count: every AOI cell is all zeros")
         outside = int(np.count_nonzero(~np.isin(data_cells, cells)))
         if outside:
             log.info("%d cell(s) with features lie outside the AOI and are left out", outside)

@@ -158,6 +158,8 @@ def test_aoi_gives_every_covering_cell(tmp_path: Path, features: gpd.GeoDataFram
     gpd.GeoDataFrame(geometry=[aoi], crs=4326).to_crs(3067).to_file(projected)
     got = s2vec_geo.featurize(features, level=15, aoi=projected).index.to_numpy()
     assert got.tolist() == cover(gpd.read_file(projected), 15).tolist()
+    empty = s2vec_geo.featurize(features.iloc[:0], level=15, aoi=aoi)  # nothing there
+    assert len(empty) == len(covering) and not empty[s2vec_geo.feature_columns(empty)].any().any()
     with pytest.raises(ValueError, match="AOI does not intersect the features"):
         s2vec_geo.featurize(features, level=15, aoi=shapely.box(-74.0, 40.7, -73.9, 40.8))
     with pytest.raises(FileNotFoundError, match="AOI file"):
