@@ -183,6 +183,8 @@ def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray
     can only enter a third cell by cutting a corner, i.e. when the two sampled
     cells are not edge neighbours; then their edge neighbours are added too.
     """
+    if len(seg) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     lengths = haversine_m(*seg.T)
     step = _MIN_EDGE_RAD * 2.0**-level * EARTH_RADIUS_M / 4.0
     samples = np.maximum(np.ceil(lengths / step).astype(np.int64), 1) + 1
@@ -340,7 +342,8 @@ def _road_features(
         seg_idx = np.concatenate([np.flatnonzero(inside), crossing[cut_seg]])
         cells = np.concatenate([c0[inside], cut_cell])
         metres = np.concatenate([haversine_m(*seg[inside].T), cut_m])
-        line_idx = line[seg_idx]
+        has_length = metres > 0  # repeated vertices add no length and no road
+        cells, metres, line_idx = cells[has_length], metres[has_length], line[seg_idx[has_length]]
         road_class = classes_of[start + line_idx]
         lengths.append(_group_sum(cells, road_class, metres, level=level))
         pair_cells, pair_lines, _ = _group_sum(cells, line_idx, level=level)

@@ -139,6 +139,10 @@ def test_road_counts_count_lines_per_cell() -> None:
     roads.attrs["taxonomy_version"] = TAX.version
     out = s2vec_geo.featurize(roads, level=12)
     home = latlng_to_cell(60.1701, 24.9401, 12)[0]
+    # the same without any line crossing a cell edge, plus a zero-length line
+    point_line = shapely.LineString([(24.95, 60.17), (24.95, 60.17)])
+    alone = s2vec_geo.featurize(roads.iloc[1:].assign(geometry=[short[0], point_line]), level=12)
+    assert alone["road_count_residential"].tolist() == [1]  # no length: no road
     assert out.loc[home, "road_count_residential"] == 2
     crossed = out.drop(index=home)
     assert len(crossed) > 3 and (crossed["road_count_residential"] == 1).all()
