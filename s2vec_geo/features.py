@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ from s2vec_geo.taxonomy import (
 )
 
 log = logging.getLogger(__name__)
+
+CellCounts = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Sparse per-cell counts: (int64 cell ids, int64 codes, values), one row per (cell, code)."""
 
 EARTH_RADIUS_M = 6_371_008.8
 #: Smallest S2 cell edge at level 0, radians (S2's kMinEdge derivative, 2*sqrt(2)/3).
@@ -142,6 +146,21 @@ def _group_sum(
         group_cells, group_codes = c[start], k[start]
     sums = np.diff(np.r_[start, len(cells)]) if weights is None else np.add.reduceat(weights, start)
     return group_cells, group_codes, sums
+
+
+def sum_counts(parts: Sequence[CellCounts], level: int) -> CellCounts:
+    """Sum partial ``(cell, code, value)`` counts of several chunks per (cell, code).
+
+    Counting is a sum, so chunks of features may be counted apart (by
+    :func:`count_chunk`, on other processes or machines) and summed here.
+
+    Examples
+    --------
+    >>> c = np.array([4611686018427387904])
+    >>> sum_counts([(c, np.array([1]), np.array([2.0]))] * 2, level=30)[2].tolist()
+    [4.0]
+    """
+    return _group_sum(*(np.concatenate(p) for p in zip(*parts, strict=True)), level=level)
 
 
 def _scatter(
@@ -349,9 +368,92 @@ def _road_features(
         pair_cells, pair_lines, _ = _group_sum(cells, line_idx, level=level)
         counts.append(_group_sum(pair_cells, classes_of[start + pair_lines], level=level))
     # a (cell, class) can occur in several chunks: sum the partial results
-    lengths_t = (np.concatenate(p) for p in zip(*lengths, strict=True))
-    counts_t = (np.concatenate(p) for p in zip(*counts, strict=True))
-    return _group_sum(*lengths_t, level=level), _group_sum(*counts_t, level=level)
+    return sum_counts(lengths, level), sum_counts(counts, level)
+
+
+def count_chunk(
+    frame: gpd.GeoDataFrame, point_names: tuple[str, ...], roads: tuple[str, ...], level: int
+) -> tuple[CellCounts, CellCounts, CellCounts]:
+    """Partial counts of one chunk of a features frame: the map step of featurizing.
+
+    Returns ``(points, road_counts, road_lengths)``, each ``(cell, code,
+    value)`` arrays summed per (cell, code); codes index ``point_names`` (POI
+    categories, then node features) or ``roads``. The counts of several chunks
+    add up (:func:`sum_counts`) to the counts of all their features.
+
+    Examples
+    --------
+    >>> import s2vec_geo
+    >>> f = s2vec_geo.read_features("examples/data/helsinki.osm.pbf")
+    >>> t = s2vec_geo.load_taxonomy()
+    >>> points, counts, lengths = count_chunk(f, t.poi_categories + t.node_features,
+    ...                                       t.road_classes, level=14)
+    >>> bool(lengths[2].sum() > 10_000)
+    True
+    """
+    lengths, counts = _road_features(frame, roads, level)
+    return _point_counts(frame, point_names, level), counts, lengths
+
+
+def cells_layer(
+    cells: np.ndarray,
+    points: CellCounts,
+    road_counts: CellCounts,
+    road_lengths: CellCounts,
+    lists: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+    taxonomy_version: str | None,
+    level: int,
+) -> gpd.GeoDataFrame:
+    """The cell layer :func:`featurize` returns, from summed counts (:func:`count_chunk`).
+
+    ``cells`` (sorted int64) are the rows; counts of other cells are left out.
+    ``lists`` are the POI categories, road classes and node features.
+
+    Examples
+    --------
+    >>> import s2vec_geo
+    >>> f = s2vec_geo.read_features("examples/data/helsinki.osm.pbf")
+    >>> t = s2vec_geo.load_taxonomy()
+    >>> lists = (t.poi_categories, t.road_classes, t.node_features)
+    >>> p, c, ln = count_chunk(f, lists[0] + lists[2], lists[1], level=13)
+    >>> cells = np.unique(np.r_[p[0], ln[0]])
+    >>> cells_layer(cells, p, c, ln, lists, t.version, 13).equals(s2vec_geo.featurize(f, 13))
+    True
+    """
+    pois, roads, nodes = lists
+    p_cell, p_code, p_count = points
+    r_cell, r_code, r_count = road_counts
+    l_cell, l_code, l_metres = road_lengths
+    n = len(cells)
+    n_poi, n_road = len(pois), len(roads)
+    counts = np.zeros((n, n_poi + n_road), dtype=np.int32)  # poi_*, then road_count_*
+    node_counts = np.zeros((n, len(nodes)), dtype=np.int32)
+    lengths = np.zeros((n, n_road), dtype=np.float64)
+    is_poi = p_code < n_poi
+    _scatter(counts, cells, p_cell[is_poi], p_code[is_poi], p_count[is_poi])
+    _scatter(counts, cells, r_cell, n_poi + r_code, r_count)
+    _scatter(node_counts, cells, p_cell[~is_poi], p_code[~is_poi] - n_poi, p_count[~is_poi])
+    _scatter(lengths, cells, l_cell, l_code, l_metres)
+    base = cells_frame(cells)
+    names = feature_column_names(pois, roads, nodes)
+    blocks = [
+        base[["token"]],
+        pd.DataFrame(counts, index=base.index, columns=names[: n_poi + n_road], copy=False),
+        pd.DataFrame(
+            lengths,
+            index=base.index,
+            columns=names[n_poi + n_road : n_poi + 2 * n_road],
+            copy=False,
+        ),
+        pd.DataFrame(
+            node_counts, index=base.index, columns=names[n_poi + 2 * n_road :], copy=False
+        ),
+        base[[base.geometry.name]],
+    ]
+    # five blocks glued without copying: the output is the only full-size allocation
+    out = gpd.GeoDataFrame(pd.concat(blocks, axis=1), copy=False)
+    out.attrs.update(feature_columns=names, level=level, taxonomy_version=taxonomy_version)
+    return out
 
 
 def featurize(
@@ -435,38 +537,14 @@ def featurize(
             log.info("%d cell(s) with features lie outside the AOI and are left out", outside)
     else:
         cells = data_cells
-    n = len(cells)
-    n_poi, n_road = len(pois), len(roads)
-    counts = np.zeros((n, n_poi + n_road), dtype=np.int32)  # poi_*, then road_count_*
-    node_counts = np.zeros((n, len(nodes)), dtype=np.int32)
-    lengths = np.zeros((n, n_road), dtype=np.float64)
-    is_poi = p_code < n_poi
-    _scatter(counts, cells, p_cell[is_poi], p_code[is_poi], p_count[is_poi])
-    _scatter(counts, cells, r_cell, n_poi + r_code, r_count)
-    _scatter(node_counts, cells, p_cell[~is_poi], p_code[~is_poi] - n_poi, p_count[~is_poi])
-    _scatter(lengths, cells, l_cell, l_code, l_metres)
-    base = cells_frame(cells)
-    names = feature_column_names(pois, roads, nodes)
-    blocks = [
-        base[["token"]],
-        pd.DataFrame(counts, index=base.index, columns=names[: n_poi + n_road], copy=False),
-        pd.DataFrame(
-            lengths,
-            index=base.index,
-            columns=names[n_poi + n_road : n_poi + 2 * n_road],
-            copy=False,
-        ),
-        pd.DataFrame(
-            node_counts, index=base.index, columns=names[n_poi + 2 * n_road :], copy=False
-        ),
-        base[[base.geometry.name]],
-    ]
-    # five blocks glued without copying: the output is the only full-size allocation
-    out = gpd.GeoDataFrame(pd.concat(blocks, axis=1), copy=False)
-    out.attrs.update(
-        feature_columns=names,
-        level=level,
-        taxonomy_version=tax.version if tax is not None else None,
+    out = cells_layer(
+        cells,
+        (p_cell, p_code, p_count),
+        (r_cell, r_code, r_count),
+        (l_cell, l_code, l_metres),
+        (pois, roads, nodes),
+        tax.version if tax is not None else None,
+        level,
     )
-    log.info("featurized %d features into %d level-%d cells", len(frame), n, level)
+    log.info("featurized %d features into %d level-%d cells", len(frame), len(cells), level)
     return out
