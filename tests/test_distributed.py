@@ -140,6 +140,15 @@ def test_embeddings_by_partition_equal_whole_area(client, partitioned, tmp_path)
     cols = [c for c in want.columns if c.startswith("emb_")]
     np.testing.assert_allclose(got[cols], want[cols], rtol=1e-5, atol=1e-5)
 
+    from s2vec_geo.cli import main
+
+    cli_out = tmp_path / "emb-cli"
+    args = ["embed", str(partitioned), "-m", str(model), "-o", str(cli_out), "--images"]
+    assert main([*args, "--scheduler", client.scheduler.address]) == 0
+    pooled = read_cells(cli_out).compute().set_index("cell_id")
+    assert read_manifest(cli_out)["level"] == 9
+    assert pooled["n_cells"].sum() == len(cells)
+
 
 def test_bad_input_is_explained(client, partitioned, tmp_path, sample_pbf) -> None:
     with pytest.raises(ValueError, match="positive integer"):
@@ -154,3 +163,25 @@ def test_bad_input_is_explained(client, partitioned, tmp_path, sample_pbf) -> No
         build_images_distributed(partitioned, 5, tmp_path / "img")
     with pytest.raises(FileNotFoundError, match="not a partitioned cell folder"):
         read_cells(tmp_path)
+
+
+def test_cli_sums_sources_and_writes_partitions(client, sample_pbf, tmp_path) -> None:
+    from s2vec_geo.cli import main
+
+    layer = tmp_path / "two.parquet"
+    assert (
+        main(["featurize", str(sample_pbf), str(sample_pbf), "--level", "14", "-o", str(layer)])
+        == 0
+    )
+    one = sv.featurize(sample_pbf, level=14)
+    got = gpd.read_parquet(layer).set_index("cell_id")
+    assert got.index.equals(one.index)
+    assert (got["poi_cafe"] == 2 * one["poi_cafe"]).all()
+
+    folder = tmp_path / "cells"
+    address = client.scheduler.address
+    args = ["featurize", str(sample_pbf), "--level", "14", "-o", str(folder)]
+    assert main([*args, "--scheduler", address]) == 0
+    assert_same_layer(read_cells(folder).compute().set_index("cell_id"), one)
+    assert main([*args, "--scheduler", address]) == 2  # the folder exists: clear error
+    assert main([*args[:-2], "--aoi", str(sample_pbf), "-o", str(tmp_path / "x")]) == 2

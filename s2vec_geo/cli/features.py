@@ -1,12 +1,13 @@
-"""``s2vec featurize``: a vector source in, a per-cell feature layer out."""
+"""``s2vec featurize``: vector sources in, a per-cell feature layer out (on Dask if asked)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from s2vec_geo.features import featurize
-from s2vec_geo.io import layer_format, write_layer
+from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "cell: int64 cell_id, token, one column per feature, the cell polygon."
         ),
     )
-    p.add_argument("source", help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...; several sources "
+        "(e.g. per-region extracts) are summed cell by cell on Dask",
+    )
     p.add_argument("--level", type=int, default=12, help="S2 cell level (default 12)")
     p.add_argument("--aoi", help="area of interest (vector file): every covering cell is written")
     p.add_argument("--layer", help="layer of a multi-layer input")
@@ -35,21 +42,59 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar=("MIN_LNG", "MIN_LAT", "MAX_LNG", "MAX_LAT"),
         help="keep features inside this box (degrees)",
     )
-    p.add_argument("--output", "-o", required=True, help="output .gpkg or .parquet")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="output .gpkg or .parquet; on Dask, a name without these extensions is a new "
+        "folder of GeoParquet partitions (for `s2vec images`/`s2vec embed` with --workers)",
+    )
+    add_dask_options(p)
     p.set_defaults(func=run_featurize)
 
 
-def run_featurize(args: argparse.Namespace) -> None:
-    """Featurize ``args.source`` and write the cell layer to ``args.output``."""
-    layer_format(args.output)  # fail on a bad extension before the work
-    cells = featurize(
-        args.source,
-        level=args.level,
-        aoi=args.aoi,
-        taxonomy=args.taxonomy,
-        layer=args.layer,
-        bbox=tuple(args.bbox) if args.bbox else None,
-        category_column=args.category_column,
+def add_dask_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--workers`` and ``--scheduler`` (run on Dask)."""
+    p.add_argument(
+        "--workers", type=int, help="run on a local Dask cluster of N single-threaded processes"
     )
+    p.add_argument("--scheduler", help="run on this Dask cluster (scheduler address host:8786)")
+
+
+def _on_dask(args: argparse.Namespace, n_sources: int) -> bool:
+    return n_sources > 1 or args.workers is not None or args.scheduler is not None
+
+
+def run_featurize(args: argparse.Namespace) -> None:
+    """Featurize ``args.sources`` and write the cell layer (or partitions) to ``args.output``."""
+    kw = {
+        "taxonomy": args.taxonomy,
+        "layer": args.layer,
+        "bbox": tuple(args.bbox) if args.bbox else None,
+        "category_column": args.category_column,
+    }
+    if not _on_dask(args, len(args.sources)):
+        layer_format(args.output)  # fail on a bad extension before the work
+        cells = featurize(args.sources[0], level=args.level, aoi=args.aoi, **kw)
+    else:
+        from s2vec_geo.distributed import featurize_distributed
+
+        if args.aoi is not None:
+            raise ValueError(
+                "--aoi is not supported on Dask (several sources, --workers or --scheduler); "
+                "featurize, then clip the cells to the area"
+            )
+        folder = Path(args.output).suffix.lower() not in LAYER_SUFFIXES
+        cells = featurize_distributed(
+            args.sources,
+            level=args.level,
+            out=args.output if folder else None,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            **kw,
+        )
+        if folder:
+            log.info("wrote cell partitions to %s", args.output)
+            return
     write_layer(cells, args.output)
     log.info("wrote %d cells x %d columns to %s", len(cells), cells.shape[1] - 2, args.output)

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from s2vec_geo.cli.features import add_dask_options
 from s2vec_geo.embedding import EMBED_MODES, embed
 from s2vec_geo.io import layer_format, read_cell_layer, write_layer
 from s2vec_geo.model import MODEL_NAME, load_model
@@ -57,7 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "first three principal components as RGB."
         ),
     )
-    e.add_argument("cells", help="cell layer (.gpkg/.parquet) written by `s2vec featurize`")
+    e.add_argument(
+        "cells",
+        help="cell layer (.gpkg/.parquet) written by `s2vec featurize`, or (with --workers or "
+        "--scheduler) a folder of cell partitions written by `s2vec featurize --workers N`",
+    )
     e.add_argument("--model", "-m", required=True, help="model.pt, or the run folder holding it")
     e.add_argument("--output", "-o", required=True, help="output .gpkg or .parquet")
     e.add_argument(
@@ -71,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--png", help="also write a PCA-RGB map of the embeddings to this PNG")
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     e.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    add_dask_options(e)
     e.set_defaults(func=run_embed)
 
 
@@ -121,6 +127,21 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_embed(args: argparse.Namespace) -> None:
     """Embed a cell layer and write it (and optionally the PCA map)."""
+    if args.workers is not None or args.scheduler is not None:
+        from s2vec_geo.distributed import embed_distributed
+
+        out = embed_distributed(
+            args.cells,
+            args.model,
+            args.output,
+            mode=args.mode,
+            images=args.images,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
+        log.info("wrote embedding partitions to %s", out)
+        return
     layer_format(args.output)  # fail on a bad extension before any work
     model = load_model(args.model, device=resolve_device(args.device))
     emb = embed(
