@@ -101,9 +101,15 @@ def main() -> None:
             for split, holdout in (("random", None), ("holdout", p["holdout"])):
                 start = time.perf_counter()
                 result = s2v.evaluate(
-                    emb, labels, target, counts=cells, geoclip=geoclip,
-                    n_splits=args.splits, holdout=holdout, seed=args.seed,
-                )  # fmt: skip
+                    emb,
+                    labels,
+                    target,
+                    counts=cells,
+                    geoclip=geoclip,
+                    n_splits=args.splits,
+                    holdout=holdout,
+                    seed=args.seed,
+                )
                 result.settings.update(
                     pairing=name,
                     image_level=args.image_level,

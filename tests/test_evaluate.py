@@ -219,7 +219,15 @@ def test_feature_constant_in_training_does_not_blow_up_predictions() -> None:
     rng = np.random.default_rng(0)
     x = np.column_stack([rng.normal(size=200), np.full(200, -0.0123)]).astype(np.float32)
     y = (x[:, 0] - x[:, 0].min()) / np.ptp(x[:, 0])
-    fitted = fit([x[:150]], y[:150], [x[150:]], y[150:], seed=0)
+    fitted = fit(
+        [x[:150]],
+        y[:150],
+        [x[150:]],
+        y[150:],
+        config=FAST["grid"][0],
+        seed=0,
+        settings=FAST["train_settings"],
+    )
     unseen = x[150:].copy()
     unseen[:, 1] = 5.0  # e.g. a POI category present only outside the training cells
     assert np.abs(fitted.predict([unseen]) - fitted.predict([x[150:]])).max() < 5.0

@@ -37,11 +37,22 @@ def files(tmp_path_factory) -> dict:
 
 def test_cli_writes_markdown_json_and_chart(files: dict) -> None:
     argv = [
-        "evaluate", "--embeddings", str(files["emb"]), "--labels", str(files["labels"]),
-        "--target", "income", "--labels-crs", "EPSG:4326", "--splits", "2",
-        "--holdout-bbox=-74.02,40.70,-74.00,40.72", "--no-location",
-        "--output", str(files["out"]),
-    ]  # fmt: skip
+        "evaluate",
+        "--embeddings",
+        str(files["emb"]),
+        "--labels",
+        str(files["labels"]),
+        "--target",
+        "income",
+        "--labels-crs",
+        "EPSG:4326",
+        "--splits",
+        "2",
+        "--holdout-bbox=-74.02,40.70,-74.00,40.72",
+        "--no-location",
+        "--output",
+        str(files["out"]),
+    ]
     assert main(argv) == 0
     result = json.loads((files["out"] / "results.json").read_text())
     assert result["settings"]["split"] == "spatial hold-out"
@@ -53,8 +64,17 @@ def test_cli_writes_markdown_json_and_chart(files: dict) -> None:
 
 
 def test_cli_reports_bad_input_in_one_line(files: dict, capsys) -> None:
-    argv = ["evaluate", "--embeddings", str(files["emb"]), "--labels", str(files["labels"]),
-            "--target", "income", "--output", str(files["out"])]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--embeddings",
+        str(files["emb"]),
+        "--labels",
+        str(files["labels"]),
+        "--target",
+        "income",
+        "--output",
+        str(files["out"]),
+    ]
     assert main(argv) == 2
     assert "--labels-crs EPSG:4326" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:

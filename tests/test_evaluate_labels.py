@@ -92,9 +92,12 @@ def test_cells_little_covered_by_polygons_are_left_out(cells: np.ndarray) -> Non
 def test_text_targets_are_converted_and_missing_values_need_consent(tmp_path) -> None:
     csv = tmp_path / "sales.csv"
     pd.DataFrame(
-        {"X_COORD": [-74.0, -74.0, -74.0], "Y_COORD": [40.7, 40.71, 40.72],
-         "price": ["100", "unknown", "250.5"]}
-    ).to_csv(csv, index=False)  # fmt: skip
+        {
+            "X_COORD": [-74.0, -74.0, -74.0],
+            "Y_COORD": [40.7, 40.71, 40.72],
+            "price": ["100", "unknown", "250.5"],
+        }
+    ).to_csv(csv, index=False)
     with pytest.raises(ValueError, match=r"1 of 3 labels .* e\.g\. 'unknown'.*drop_missing=True"):
         read_labels(csv, "price", lon_col="X_COORD", lat_col="Y_COORD")
     labels = read_labels(csv, "price", lon_col="X_COORD", lat_col="Y_COORD", drop_missing=True)

@@ -12,7 +12,8 @@ Everything is seeded: same data, configuration and seed give the same model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,24 @@ class Fitted:
             return self.model([_tensor(b) for b in blocks]).numpy().astype(np.float64)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads, restoring the previous count.
+
+    Examples
+    --------
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
@@ -111,6 +130,7 @@ def fit(
     config: MLPConfig = DEFAULT_GRID[0],
     seed: int = 0,
     settings: TrainSettings = DEFAULT_SETTINGS,
+    threads: int = 1,
 ) -> Fitted:
     """Train the MLP head with early stopping on the validation loss.
 
@@ -130,6 +150,9 @@ def fit(
         torch random state is left untouched.
     settings
         Epoch cap, patience and batch size.
+    threads
+        torch CPU threads while training (one is fastest for these small
+        models, and several threads crawl on a busy machine).
 
     Examples
     --------
@@ -139,7 +162,7 @@ def fit(
     >>> f.val_mse < 0.1
     True
     """
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(threads):
         torch.manual_seed(seed)
         model = Regressor(train, fusion, config)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -177,6 +200,7 @@ def sweep(
     grid: Sequence[MLPConfig] = DEFAULT_GRID,
     seed: int = 0,
     settings: TrainSettings = DEFAULT_SETTINGS,
+    threads: int = 1,
 ) -> tuple[MLPConfig, list[float]]:
     """Pick the configuration with the lowest validation MSE.
 

@@ -12,17 +12,15 @@ target on the test cells.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import torch
 
 from s2vec_geo.downstream.external import (
     embeddings_for_cells,
@@ -121,16 +119,6 @@ class EvaluationResult:
         }
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     ss_tot = float(((y - y.mean()) ** 2).sum())
     return 1.0 - float(((y - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
@@ -215,7 +203,8 @@ def evaluate(
     location_scales
         Number of wavelengths of the location encoding.
     threads
-        torch CPU threads while training (restored afterwards).
+        torch CPU threads while training (restored afterwards); one is fastest
+        for these small models and fair to a shared machine.
 
     Returns
     -------
@@ -282,47 +271,48 @@ def evaluate(
 
     rows, configs = [], {}
     bar = progress(total=len(variants) * (len(grid) + len(splits)), desc="evaluate")
-    with _torch_threads(threads):
-        for v in variants:
-            xs = [arrays[b] for b in v.blocks]
+    for v in variants:
+        xs = [arrays[b] for b in v.blocks]
 
-            def take(idx: np.ndarray, xs: list[np.ndarray] = xs) -> list[np.ndarray]:
-                return [x[idx] for x in xs]
+        def take(idx: np.ndarray, xs: list[np.ndarray] = xs) -> list[np.ndarray]:
+            return [x[idx] for x in xs]
 
-            first = splits[0]
-            configs[v.name], _ = sweep(
-                take(first.train),
-                y[first.train],
-                take(first.val),
-                y[first.val],
+        first = splits[0]
+        configs[v.name], _ = sweep(
+            take(first.train),
+            y[first.train],
+            take(first.val),
+            y[first.val],
+            v.fusion,
+            grid,
+            seed,
+            train_settings,
+            threads,
+        )
+        bar.update(len(grid))
+        for i, s in enumerate(splits):
+            fitted = fit(
+                take(s.train),
+                y[s.train],
+                take(s.val),
+                y[s.val],
                 v.fusion,
-                grid,
-                seed,
+                configs[v.name],
+                seed + i,
                 train_settings,
+                threads,
             )
-            bar.update(len(grid))
-            for i, s in enumerate(splits):
-                fitted = fit(
-                    take(s.train),
-                    y[s.train],
-                    take(s.val),
-                    y[s.val],
-                    v.fusion,
-                    configs[v.name],
-                    seed + i,
-                    train_settings,
-                )
-                pred = fitted.predict(take(s.test))
-                rows.append(
-                    {
-                        "variant": v.name,
-                        "split": i,
-                        "r2": _r2(y[s.test], pred),
-                        "mae": float(np.abs(y[s.test] - pred).mean()),
-                        "epochs": fitted.epochs,
-                    }
-                )
-                bar.update(1)
+            pred = fitted.predict(take(s.test))
+            rows.append(
+                {
+                    "variant": v.name,
+                    "split": i,
+                    "r2": _r2(y[s.test], pred),
+                    "mae": float(np.abs(y[s.test] - pred).mean()),
+                    "epochs": fitted.epochs,
+                }
+            )
+            bar.update(1)
     bar.close()
     settings = {
         "target": target,
