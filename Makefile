@@ -14,7 +14,8 @@ TORCH := torch==2.13.0
 $(BIN)/s2vec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH) -e '.[dev]'
+	$(BIN)/pip install -q $(TORCH) -e '.[dev,geoclip]'
+	$(BIN)/pip install -q --no-deps geoclip==1.3.0
 	touch $@
 
 demo: $(BIN)/s2vec

@@ -32,8 +32,8 @@ LEVEL = 16
 def library_cover(path: Path, level: int, where: str = "") -> set[int]:
     """Cell ids the s2vec-geo library gives for the same file."""
     ids = run_library(
-        "import json, geopandas as gpd; from s2vec_geo.s2 import cover; "
-        f"g = gpd.read_file({str(path)!r}); g = g{where}; "
+        "import json; from s2vec_geo.io import read_layer; from s2vec_geo.s2 import cover; "
+        f"g = read_layer({str(path)!r}); g = g{where}; "
         f"print(json.dumps([int(c) for c in cover(g, {level})]))"
     )
     return set(ids)
