@@ -131,8 +131,13 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | Non
     return target
 
 
-def read_layer(path: str | os.PathLike, layer: str | int | None = None) -> gpd.GeoDataFrame:
+def read_layer(
+    path: str | os.PathLike, layer: str | int | None = None, keep_missing: bool = False
+) -> gpd.GeoDataFrame:
     """Read a vector layer: GeoParquet, or anything GDAL/OGR reads (GeoPackage, shapefile, ...).
+
+    Invalid geometries are repaired and features without a usable geometry
+    skipped, with counts logged (see :func:`repair_geometries`).
 
     Parameters
     ----------
@@ -140,6 +145,10 @@ def read_layer(path: str | os.PathLike, layer: str | int | None = None) -> gpd.G
         The file.
     layer
         Layer name or index of a multi-layer source (ignored for GeoParquet).
+    keep_missing
+        Keep features whose geometry is missing, empty or unreadable (as
+        missing geometries) instead of skipping them, e.g. to join attributes
+        to every input feature.
 
     Examples
     --------
@@ -156,16 +165,18 @@ def read_layer(path: str | os.PathLike, layer: str | int | None = None) -> gpd.G
         frame = gpd.read_parquet(p)
     else:  # geometries GEOS cannot even parse (e.g. a 2-point ring) read as missing
         frame = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="ignore")
-    return repair_geometries(frame, p.name)
+    return repair_geometries(frame, p.name, keep_missing=keep_missing)
 
 
-def repair_geometries(frame: gpd.GeoDataFrame, source: str = "input") -> gpd.GeoDataFrame:
+def repair_geometries(
+    frame: gpd.GeoDataFrame, source: str = "input", keep_missing: bool = False
+) -> gpd.GeoDataFrame:
     """Repair invalid geometries and skip missing or empty ones, logging how many.
 
     Invalid geometries (self-intersecting rings, ...) are replaced by
     ``shapely.make_valid``; rows whose geometry is missing, empty or was
-    unreadable are dropped. Both counts are logged as warnings, so nothing is
-    lost silently. A frame with nothing to mend is returned as is.
+    unreadable are dropped (kept with ``keep_missing=True``). Both counts are
+    logged as warnings, so nothing is lost silently. A frame with nothing to mend is returned as is.
 
     Examples
     --------
@@ -188,10 +199,12 @@ def repair_geometries(frame: gpd.GeoDataFrame, source: str = "input") -> gpd.Geo
             "%s: repaired %d invalid geometries with shapely.make_valid", source, invalid.sum()
         )
     if missing.any():
-        out = out[~missing]
+        if not keep_missing:
+            out = out[~missing]
         log.warning(
-            "%s: skipped %d features with a missing, empty or unreadable geometry",
+            "%s: %s %d features with a missing, empty or unreadable geometry",
             source,
+            "kept" if keep_missing else "skipped",
             missing.sum(),
         )
     return out

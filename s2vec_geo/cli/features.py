@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from s2vec_geo.features import featurize
 from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
@@ -31,6 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(e.g. per-region extracts) are summed cell by cell on Dask",
     )
     p.add_argument("--level", type=int, default=12, help="S2 cell level (default 12)")
+    add_reading_options(p)
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="output .gpkg or .parquet; on Dask, a name without these extensions is a new "
+        "folder of GeoParquet partitions (for `s2vec images`/`s2vec embed` with --workers)",
+    )
+    add_dask_options(p)
+    p.set_defaults(func=run_featurize)
+
+
+def add_reading_options(p: argparse.ArgumentParser) -> None:
+    """Add the options of reading and classifying features (shared with ``s2vec run``)."""
     p.add_argument("--aoi", help="area of interest (vector file): every covering cell is written")
     p.add_argument("--layer", help="layer of a multi-layer input")
     p.add_argument("--category-column", help="column naming each feature's category (non-OSM)")
@@ -42,15 +57,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar=("MIN_LNG", "MIN_LAT", "MAX_LNG", "MAX_LAT"),
         help="keep features inside this box (degrees)",
     )
-    p.add_argument(
-        "--output",
-        "-o",
-        required=True,
-        help="output .gpkg or .parquet; on Dask, a name without these extensions is a new "
-        "folder of GeoParquet partitions (for `s2vec images`/`s2vec embed` with --workers)",
-    )
-    add_dask_options(p)
-    p.set_defaults(func=run_featurize)
+
+
+def reading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for :func:`~s2vec_geo.featurize` from :func:`add_reading_options`."""
+    return {
+        "taxonomy": args.taxonomy,
+        "layer": args.layer,
+        "bbox": tuple(args.bbox) if args.bbox else None,
+        "category_column": args.category_column,
+    }
 
 
 def add_dask_options(p: argparse.ArgumentParser) -> None:
@@ -67,12 +83,7 @@ def _on_dask(args: argparse.Namespace, n_sources: int) -> bool:
 
 def run_featurize(args: argparse.Namespace) -> None:
     """Featurize ``args.sources`` and write the cell layer (or partitions) to ``args.output``."""
-    kw = {
-        "taxonomy": args.taxonomy,
-        "layer": args.layer,
-        "bbox": tuple(args.bbox) if args.bbox else None,
-        "category_column": args.category_column,
-    }
+    kw = reading_options(args)
     if not _on_dask(args, len(args.sources)):
         layer_format(args.output)  # fail on a bad extension before the work
         cells = featurize(args.sources[0], level=args.level, aoi=args.aoi, **kw)

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_join(args: argparse.Namespace) -> None:
     """Join ``args.embeddings`` to ``args.layer`` and write the result."""
     layer_format(args.output)  # fail on a bad extension before the work
-    layer = read_layer(args.layer, layer=args.input_layer)
+    layer = read_layer(args.layer, layer=args.input_layer, keep_missing=True)
     table = read_cell_layer(args.embeddings)
     joined = embed_geometries(layer, table)
     out = layer.join(joined.drop(columns=joined.geometry.name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from s2vec_geo.cli.features import add_reading_options, reading_options
 from s2vec_geo.cli.model import add_train_options, train_config
 from s2vec_geo.embedding import EMBED_MODES
 from s2vec_geo.pipeline import run_pipeline
@@ -27,17 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...")
     p.add_argument("--level", type=int, default=12, help="patch S2 level (paper: 12)")
     p.add_argument("--image-level", type=int, default=8, help="image S2 level (paper: 8)")
-    p.add_argument("--aoi", help="area of interest (vector file): every covering cell is embedded")
-    p.add_argument("--layer", help="layer of a multi-layer input")
-    p.add_argument("--category-column", help="column naming each feature's category (non-OSM)")
-    p.add_argument("--taxonomy", help="taxonomy JSON file (default: the bundled v1)")
-    p.add_argument(
-        "--bbox",
-        type=float,
-        nargs=4,
-        metavar=("MIN_LNG", "MIN_LAT", "MAX_LNG", "MAX_LAT"),
-        help="keep features inside this box (degrees)",
-    )
+    add_reading_options(p)
     p.add_argument(
         "--mode", choices=EMBED_MODES, default="contextual", help="embedding mode (see embed)"
     )
@@ -58,12 +49,7 @@ def run(args: argparse.Namespace) -> None:
         config=train_config(args),
         mode=args.mode,
         work_dir=args.work_dir,
-        featurize_options={
-            "taxonomy": args.taxonomy,
-            "layer": args.layer,
-            "bbox": tuple(args.bbox) if args.bbox else None,
-            "category_column": args.category_column,
-        },
+        featurize_options=reading_options(args),
     )
     log.info(
         "embeddings: %s; PCA map: %s; loss curve: %s; model: %s",
