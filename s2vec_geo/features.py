@@ -243,7 +243,11 @@ def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _codes(values: pd.Series, names: tuple[str, ...] | list[str], kind: str) -> np.ndarray:
-    """Position of each category in ``names``; unknown names are an error."""
+    """Position of each row's category in ``names``; unknown names are an error.
+
+    Only the categories the rows hold matter: a Categorical may declare more
+    (e.g. one dtype shared by POI categories and road classes).
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):  # no per-row strings needed
         factor, uniques = values.cat.codes.to_numpy(), values.cat.categories.astype(str)
     else:
@@ -251,8 +255,9 @@ def _codes(values: pd.Series, names: tuple[str, ...] | list[str], kind: str) -> 
     if (factor < 0).any():
         raise ValueError(f"{kind} features with a missing category; drop or name them first")
     position = pd.Index(list(names)).get_indexer(uniques)
-    if (position < 0).any():
-        unknown = sorted(str(u) for u in uniques[position < 0])
+    unknown_at = (position < 0) & (np.bincount(factor, minlength=len(uniques)) > 0)
+    if unknown_at.any():
+        unknown = sorted(str(u) for u in uniques[unknown_at])
         raise ValueError(
             f"{kind} categories {unknown[:5]} are not in the feature list {list(names)[:5]}...; "
             "featurize with the taxonomy the features were read with (taxonomy=...)"
@@ -318,7 +323,19 @@ def _aoi_cells(aoi: Any, level: int) -> np.ndarray:
 def _point_counts(
     frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cell, code, count) of POIs and road nodes (codes index ``names``)."""
+    """(cell, code, count) of POIs and road nodes (codes index ``names``).
+
+    ``names`` are the POI categories then the node features; points are told
+    apart by category name only, so a name in both lists is an error.
+    """
+    shared = sorted({n for n in names if names.count(n) > 1})
+    if shared:
+        raise ValueError(
+            f"category {shared[0]!r} is both a POI category and a node feature, so its "
+            f"points cannot be told apart; rename the POI category (e.g. to "
+            f"'{shared[0]}_poi'), or set kind='node' on its POI rows to count them as the "
+            "node feature"
+        )
     points = frame["kind"].isin(["poi", "node"]).to_numpy()
     if not points.any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -497,7 +514,10 @@ def featurize(
     Raises
     ------
     ValueError
-        For a bad level, unknown categories, or an AOI that contains no feature.
+        For a bad level, unknown categories, a category that is both a POI
+        category and a node feature (points are told apart by name only;
+        :func:`s2vec_geo.read_features` reads points named like a node
+        feature as that feature), or an AOI that contains no feature.
 
     Examples
     --------

@@ -204,6 +204,25 @@ class Taxonomy:
         return None
 
 
+def _check_distinct(
+    pois: tuple[str, ...], roads: tuple[str, ...], nodes: tuple[str, ...], source: str
+) -> None:
+    """Reject names that would make two features share a column or a category name.
+
+    POIs and road nodes are both points, told apart by their category name
+    only, so a POI category may not be named like a node feature; and no two
+    features may get the same column (e.g. a node feature named ``poi_cafe``).
+    """
+    shared = sorted(set(pois) & set(nodes))
+    if shared:
+        raise _fail(source, f"{shared[0]!r} is both a POI category and a node feature")
+    seen: set[str] = set()
+    for column in feature_column_names(pois, roads, nodes):
+        if column in seen:
+            raise _fail(source, f"two features make the feature column {column!r} twice")
+        seen.add(column)
+
+
 def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
     if not isinstance(doc, Mapping):
         raise _fail(source, "the top level must be a JSON object")
@@ -283,6 +302,7 @@ def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
                 node_tags[key, value] = name
         if name != INTERSECTIONS and not entry.get("tags"):
             raise _fail(source, f"node feature {name!r} needs 'tags'")
+    _check_distinct(tuple(names), tuple(road_names), tuple(node_names), source)
 
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return Taxonomy(

@@ -195,6 +195,31 @@ def test_own_categories_become_columns() -> None:
     assert out.attrs["taxonomy_version"] is None
 
 
+def test_a_name_both_poi_and_node_feature_is_rejected() -> None:
+    frame = gpd.GeoDataFrame(
+        {"category": ["intersections", "intersections"], "kind": ["poi", "node"]},
+        geometry=shapely.points([(24.94, 60.17), (24.95, 60.17)]),
+        crs=4326,
+    )
+    with pytest.raises(ValueError, match=r"'intersections'.*both a POI category and a node"):
+        s2vec_geo.featurize(frame, level=12)
+
+
+def test_categorical_categories_count_only_those_present(
+    features: gpd.GeoDataFrame, cells: gpd.GeoDataFrame
+) -> None:
+    # one dtype shared by POIs, roads and nodes, declaring a category no row has
+    names = [*TAX.poi_categories, *TAX.road_classes, *TAX.node_features, "never_used"]
+    shared = features.astype({"category": pd.CategoricalDtype(names)})
+    pd.testing.assert_frame_equal(s2vec_geo.featurize(shared, level=15), cells)
+    own = gpd.GeoDataFrame(
+        {"category": pd.Categorical(["a", "b", "a"], categories=["b", "a", "road"])},
+        geometry=shapely.points([(1, 1), (1, 1), (2, 2)]),
+        crs=4326,
+    )
+    assert s2vec_geo.feature_columns(s2vec_geo.featurize(own, level=10)) == ["poi_a", "poi_b"]
+
+
 def test_sort_packing_matches_generic_group_by() -> None:
     rng = np.random.default_rng(7)
     lat, lng = rng.uniform(40, 41, 100_000), rng.uniform(-75, -74, 100_000)

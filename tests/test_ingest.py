@@ -189,6 +189,37 @@ def test_category_column_for_non_osm_data(tmp_path: Path) -> None:
         s2vec_geo.read_features(shops, category_column="shop_type")
 
 
+# Three primary roads meeting at JUNCTION (a derived intersection), a cafe and a point the
+# user labels "intersections" elsewhere.
+JUNCTION = (24.94, 60.17)
+JUNCTION_LAYER = gpd.GeoDataFrame(
+    {"type": ["cafe", "intersections", "primary", "primary", "primary"]},
+    geometry=[
+        shapely.Point(24.93, 60.175),
+        shapely.Point(24.95, 60.175),
+        shapely.LineString([(24.93, 60.16), JUNCTION]),
+        shapely.LineString([JUNCTION, (24.95, 60.16)]),
+        shapely.LineString([JUNCTION, (24.94, 60.18)]),
+    ],
+    crs=4326,
+)
+
+
+@pytest.mark.parametrize("taxonomy", [None, load_taxonomy()])
+def test_points_named_like_a_node_feature_are_that_node_feature(taxonomy) -> None:
+    f = s2vec_geo.read_features(JUNCTION_LAYER, category_column="type", taxonomy=taxonomy)
+    nodes = f[f["category"] == "intersections"]
+    # the user's point is the intersections node, never also a POI; none derived beside it
+    assert nodes["kind"].tolist() == ["node"]
+    assert nodes.geometry.iloc[0].equals(shapely.Point(24.95, 60.175))
+    cells = s2vec_geo.featurize(f, level=14, taxonomy=taxonomy)
+    assert int(cells["intersections"].sum()) == 1
+    assert "poi_intersections" not in cells
+    roads_only = s2vec_geo.read_features(JUNCTION_LAYER.iloc[2:], category_column="type")
+    derived = roads_only[roads_only["category"] == "intersections"]
+    assert derived.geometry.tolist() == [shapely.Point(JUNCTION)]
+
+
 def test_invalid_and_nan_geometries_are_repaired_or_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

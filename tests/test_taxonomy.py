@@ -150,6 +150,14 @@ def test_custom_mapping_from_file(tmp_path: Path) -> None:
             "amenity=cafe maps to both",
         ),
         (lambda d: d["poi_categories"][0].update(name="bad name"), "not a valid identifier"),
+        (
+            lambda d: d.update(node_features=[{"name": "food", "tags": {"highway": ["stop"]}}]),
+            "'food' is both a POI category and a node feature",
+        ),
+        (
+            lambda d: d.update(node_features=[{"name": "poi_food", "tags": {"highway": ["x"]}}]),
+            "feature column 'poi_food' twice",
+        ),
     ],
 )
 def test_invalid_mappings_name_the_problem(edit, message: str) -> None:

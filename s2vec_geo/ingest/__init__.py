@@ -52,7 +52,11 @@ def read_features(
     category_column
         For non-OSM data: the column naming each feature's category. Its values
         become the categories as they are, unless ``taxonomy`` is given, in
-        which case they must be names from that taxonomy.
+        which case they must be names from that taxonomy. Points whose value
+        names a road-node feature (``"intersections"``; with ``taxonomy``, any
+        of its node features) are read as that node feature, not as a POI;
+        given intersections replace those derived from the road lines. Rename
+        such a value if it means a POI category.
 
     Returns
     -------

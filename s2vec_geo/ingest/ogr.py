@@ -9,7 +9,10 @@ Categories come from one of:
 
 - ``category_column``: the column's values, as they are (for non-OSM data, e.g.
   a shapefile of shops). With an explicit taxonomy, values must be its POI
-  category, road class or node feature names.
+  category, road class or node feature names. A point whose value is a node
+  feature name (``intersections``; with a taxonomy, any of its node features
+  such as ``traffic_signals``) is that road-node feature, never a POI, so it
+  cannot collide with the node feature's column.
 - OSM-like tag columns (``amenity``, ``shop``, ``highway``, ...; also their
   10-character shapefile truncations such as ``public_tra``), classified by
   the taxonomy.
@@ -19,7 +22,8 @@ Geometry rules: points and polygons are POIs (polygons counted once, at
 rows with missing/empty geometry, NaN coordinates or no category are skipped;
 invalid geometries are repaired with ``shapely.make_valid``. Road layers get
 ``intersections`` derived from shared vertices (see
-:mod:`s2vec_geo.ingest.roadgraph`).
+:mod:`s2vec_geo.ingest.roadgraph`), unless the data gives its own
+``intersections`` points: then those are the intersections.
 """
 
 from __future__ import annotations
@@ -144,8 +148,9 @@ class _Classifier:
             rows = np.flatnonzero(ok)
             cats = values.astype(str).to_numpy()[ok]
             kinds = np.where(is_line[ok], "road", "poi").astype(object)
+            nodes = self.tax.node_features if self.taxonomy_given else (INTERSECTIONS,)
+            kinds[np.isin(cats, nodes) & (kinds == "poi")] = "node"
             if self.taxonomy_given:
-                kinds[np.isin(cats, self.tax.node_features) & (kinds == "poi")] = "node"
                 self._check_known(cats, kinds)
             return rows, cats.astype(object), kinds
         rows, cats, kinds = [], [], []
@@ -374,9 +379,17 @@ def _summary(counts: Counter[str]) -> str:
 def _add_intersections(
     frame: gpd.GeoDataFrame, taxonomy: Taxonomy, by_taxonomy: bool
 ) -> gpd.GeoDataFrame:
-    """Append ``intersections`` node rows derived from the road lines' shared vertices."""
+    """Append ``intersections`` node rows derived from the road lines' shared vertices.
+
+    Nothing is derived when the data names its own intersections (node rows
+    ``intersections``): those are used instead, so none is counted twice.
+    """
     roads = frame["kind"] == "road"
     if by_taxonomy and INTERSECTIONS not in taxonomy.node_features:
+        return frame
+    given = int(((frame["kind"] == "node") & (frame["category"] == INTERSECTIONS)).sum())
+    if given:
+        log.info("%d intersections given by the data; none derived from the road lines", given)
         return frame
     if by_taxonomy:
         roads &= frame["category"].isin(taxonomy.intersection_classes)
