@@ -15,7 +15,8 @@ import pytest
 import shapely
 
 import s2vec_geo
-from s2vec_geo.ingest import ogr, osm_header_bbox
+from s2vec_geo.ingest import ogr, osm, osm_header_bbox
+from s2vec_geo.progress import progress
 from s2vec_geo.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,6 +98,20 @@ def test_osm_xml_definitions(toy_osm: Path, caplog: pytest.LogCaptureFixture) ->
     assert restaurant.within(shapely.box(25.010, 60.010, 25.011, 60.011))
     park = f[f["category"] == "park"]
     assert park["osm_type"].tolist() == ["r"] and park.geometry.iloc[0].geom_type == "Point"
+
+
+def test_osm_progress_counts_every_object(toy_osm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bars = []
+
+    def recording(*args, **kwargs):
+        bars.append(progress(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.delenv("S2VEC_PROGRESS", raising=False)
+    monkeypatch.setattr(osm, "progress", recording)
+    s2vec_geo.read_features(toy_osm)
+    # nodes 8-11, ways 100-105 and 107, relation 500, areas of way 104 and relation 500
+    assert bars[0].n == 14
 
 
 def test_pbf_frame_contract(helsinki: gpd.GeoDataFrame) -> None:

@@ -298,15 +298,18 @@ def read_osm(
     collector = _Collector(taxonomy)
     try:
         bar = progress(desc=f"reading {path.name}", unit=" objects")
-        for i, obj in enumerate(processor):
+        seen = 0
+        for obj in processor:
             if obj.is_node():
                 collector.node(obj)
             elif obj.is_way():
                 collector.way(obj)
             elif obj.is_area():
                 collector.area(obj)
-            if i % 4096 == 4095:
+            seen += 1
+            if seen % 4096 == 0:
                 bar.update(4096)
+        bar.update(seen % 4096)
         bar.close()
     except RuntimeError as exc:
         raise ValueError(
