@@ -30,6 +30,7 @@ Dask client already active in the session, or else a new local cluster.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -73,19 +74,13 @@ _BUCKET_SHIFT = 64 - 3 - 2 * PARTITION_LEVEL  # face (3 bits) + 2 bits per level
 N_BUCKETS = 6 * 4**PARTITION_LEVEL
 MANIFEST = "_partitions.json"
 MANIFEST_FORMAT = "s2vec-cell-partitions"
-TRIPLES_PER_PARTITION = 1_000_000
-"""Default size of an output partition, in partial counts (up to ~10^6 cells: the
-dense layer a reduce task builds stays well under 1 GB)."""
+PARTITION_BYTES = 256 * 2**20
+"""Default working set of a reduce task: output partitions hold about this much."""
+_COUNT_BYTES = 64  # a partial count read, sorted and summed
+_FEATURE_BYTES = 16  # a feature of a cell in the dense layer and in its GeoParquet copy
+_CELL_BYTES = 400  # a cell's id, token and polygon
 _KINDS = ("points", "counts", "lengths")
-_TRIPLE_META = pd.DataFrame(
-    {
-        "bucket": pd.Series([], dtype=np.int32),
-        "cell_id": pd.Series([], dtype=np.int64),
-        "kind": pd.Series([], dtype=np.int8),
-        "code": pd.Series([], dtype=np.int32),
-        "value": pd.Series([], dtype=np.float64),
-    }
-)
+_COLUMNS = ("cell_id", "kind", "code", "value")
 
 FeatureLists = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], "str | None"]
 
@@ -157,84 +152,104 @@ def _run(client: Client, tasks: Sequence[Any], desc: str) -> list[Any]:
 # -- featurize ----------------------------------------------------------------
 
 
-def _buckets(cells: np.ndarray) -> np.ndarray:
-    """Level-6 ancestor of each cell as its position along S2's Hilbert curve."""
-    return (cells.view(np.uint64) >> np.uint64(_BUCKET_SHIFT)).astype(np.int32)
+def _map_counts(
+    features: Any, lists: FeatureLists, level: int, read_kw: dict[str, Any], folder: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map step: count one input, write its partial counts to ``folder``.
 
-
-def _partial_counts(
-    features: Any, lists: FeatureLists, level: int, read_kw: dict[str, Any]
-) -> pd.DataFrame:
-    """Map step: sparse ``(bucket, cell_id, kind, code, value)`` counts of one input."""
-    frame = _as_features(features, read_kw)
+    The counts are written as one ``.npy`` file per column, sorted by cell id
+    in S2 (unsigned) order, so that a reduce task reads only the slice of
+    the cells it owns. Returns the used level-6 buckets and, per bucket, the
+    number of partial counts and of cells (rows 0 and 1).
+    """
     pois, roads, nodes, _ = lists
-    parts = []
-    for kind, (cells, codes, values) in enumerate(count_chunk(frame, pois + nodes, roads, level)):
-        parts.append(
-            pd.DataFrame(
-                {
-                    "bucket": _buckets(cells),
-                    "cell_id": cells,
-                    "kind": np.full(len(cells), kind, np.int8),
-                    "code": codes.astype(np.int32),
-                    "value": values.astype(np.float64),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+    counted = count_chunk(_as_features(features, read_kw), pois + nodes, roads, level)
+    cells = np.concatenate([c for c, _, _ in counted]).view(np.uint64)
+    order = np.argsort(cells, kind="stable")
+    kinds = np.repeat(np.arange(len(_KINDS), dtype=np.int8), [len(c) for c, _, _ in counted])
+    columns = {
+        "cell_id": cells[order],
+        "kind": kinds[order],
+        "code": np.concatenate([k for _, k, _ in counted]).astype(np.int32)[order],
+        "value": np.concatenate([v for _, _, v in counted]).astype(np.float64)[order],
+    }
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        for name, values in columns.items():
+            np.save(tmp / f"{name}.npy", values)
+    buckets = columns["cell_id"] >> np.uint64(_BUCKET_SHIFT)
+    first = np.r_[True, columns["cell_id"][1:] != columns["cell_id"][:-1]]
+    used, start = np.unique(buckets, return_index=True)
+    n_counts = np.diff(np.r_[start, len(buckets)])
+    n_cells = np.add.reduceat(first.astype(np.int64), start) if len(start) else n_counts
+    return used.astype(np.int64), np.stack([n_counts, n_cells])
 
 
-def _categories(features: Any, taxonomy: Any, read_kw: dict[str, Any]) -> FeatureLists:
-    """The feature lists one input implies (its own categories without a taxonomy)."""
-    pois, roads, nodes, tax = _feature_lists(_as_features(features, read_kw), taxonomy)
-    return pois, roads, nodes, tax.version if tax is not None else None
+def _bucket_bytes(histogram: np.ndarray, level: int, n_features: int) -> np.ndarray:
+    """Estimated reduce working set of each bucket, from its partial counts and cells.
+
+    Cells found by several map tasks are counted once per task, but a bucket
+    holds at most ``4 ** (level - PARTITION_LEVEL)`` cells.
+    """
+    counts, cells = histogram
+    cells = np.minimum(cells, 4 ** max(level - PARTITION_LEVEL, 0))
+    return counts * _COUNT_BYTES + cells * (_CELL_BYTES + n_features * _FEATURE_BYTES)
 
 
-def _merge_lists(found: Sequence[FeatureLists]) -> FeatureLists:
-    versions = {f[3] for f in found}
-    if len(versions) > 1:
-        raise ValueError(
-            f"the inputs were classified with different taxonomies {sorted(map(str, versions))}; "
-            "read them all with the same taxonomy"
-        )
-    merged = [tuple(sorted(set().union(*(f[k] for f in found)))) for k in range(3)]
-    return merged[0], merged[1], merged[2], versions.pop()
+def _ranges(weight: np.ndarray, npartitions: int | None) -> list[tuple[int, int]]:
+    """Balanced ``[first, stop)`` ranges of used buckets, one per output partition.
+
+    ``npartitions`` ranges (default: one per ``PARTITION_BYTES`` of ``weight``),
+    or one per used bucket when there are fewer.
+    """
+    used = np.flatnonzero(weight)
+    total = int(weight.sum())
+    n = min(npartitions or max(1, -(-total // PARTITION_BYTES)), len(used))
+    before = np.cumsum(weight[used]) - weight[used]  # weight ahead of each bucket
+    cuts = set(np.searchsorted(before, total * np.arange(1, n) / n).clip(1, len(used) - 1))
+    # a bucket too big to split leaves fewer cuts: cut before other used buckets instead
+    spare = [i for i in range(1, len(used)) if i not in cuts]
+    cuts.update(spare[: n - 1 - len(cuts)])
+    bounds = [0, *sorted(int(c) for c in cuts), len(used)]
+    return [(int(used[a]), int(used[b - 1]) + 1) for a, b in itertools.pairwise(bounds)]
 
 
-def _bucket_histogram(part: pd.DataFrame) -> np.ndarray:
-    return np.bincount(part["bucket"].to_numpy(), minlength=N_BUCKETS)
+def _read_range(folders: Sequence[Path], buckets: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The partial counts of the cells in a bucket range, from every map output."""
+    lo, hi = (np.uint64(b) << np.uint64(_BUCKET_SHIFT) for b in buckets)
+    pieces: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+    for folder in folders:
+        cells = np.load(folder / "cell_id.npy", mmap_mode="r")
+        a, b = np.searchsorted(cells, [lo, hi])
+        for name in _COLUMNS:
+            pieces[name].append(np.array(np.load(folder / f"{name}.npy", mmap_mode="r")[a:b]))
+    return {name: np.concatenate(parts) for name, parts in pieces.items()}
 
 
-def _divisions(histogram: np.ndarray, npartitions: int | None) -> list[int]:
-    """Bucket boundaries that split the partial counts into balanced ranges."""
-    used = np.flatnonzero(histogram)
-    total = int(histogram.sum())
-    n = npartitions or max(1, -(-total // TRIPLES_PER_PARTITION))
-    cum = np.cumsum(histogram)
-    starts = np.searchsorted(cum, total * np.arange(1, n) / n, side="left") + 1
-    inner = set(starts[(starts > used[0]) & (starts <= used[-1])].tolist())
-    # a bucket too big to split leaves fewer cuts: cut at other used buckets instead
-    spare = [b for b in used[1:].tolist() if b not in inner]
-    inner.update(spare[: max(0, min(n, len(used)) - 1 - len(inner))])
-    cuts = sorted({int(used[0]), *inner, int(used[-1])})
-    return cuts if len(cuts) > 1 else cuts * 2  # one bucket: one partition [b, b]
-
-
-def _reduce(part: pd.DataFrame, lists: FeatureLists, level: int) -> gpd.GeoDataFrame:
-    """Reduce step: sum the partial counts of one output partition into a cell layer."""
-    kind = part["kind"].to_numpy()
-    cells, codes, values = (part[c].to_numpy() for c in ("cell_id", "code", "value"))
+def _reduce(
+    folders: Sequence[Path], buckets: tuple[int, int], lists: FeatureLists, level: int
+) -> gpd.GeoDataFrame:
+    """Reduce step: sum the partial counts of one bucket range into a cell layer."""
+    part = _read_range(folders, buckets)
+    cells, kind = part["cell_id"].view(np.int64), part["kind"]
     sums = []
     for k in range(len(_KINDS)):
         sel = kind == k
-        sums.append(sum_counts([(cells[sel], codes[sel].astype(np.int64), values[sel])], level))
+        codes = part["code"][sel].astype(np.int64)
+        sums.append(sum_counts([(cells[sel], codes, part["value"][sel])], level))
     owned = sorted_unique(np.concatenate([sums[0][0], sums[2][0]]))
     pois, roads, nodes, version = lists
     return cells_layer(owned, *sums, (pois, roads, nodes), version, level)
 
 
-def _write_part(part: pd.DataFrame, path: Path, lists: FeatureLists, level: int) -> dict[str, Any]:
-    layer = _reduce(part, lists, level)
+def _write_part(
+    folders: Sequence[Path],
+    buckets: tuple[int, int],
+    lists: FeatureLists,
+    level: int,
+    path: Path,
+) -> dict[str, Any]:
+    layer = _reduce(folders, buckets, lists, level)
     write_layer(layer, path)
     return {"file": path.name, "n_cells": len(layer)}
 
@@ -256,6 +271,23 @@ def _as_inputs(sources: Any) -> tuple[list[Any] | None, Any]:
 
 def _is_frame(item: Any) -> bool:
     return isinstance(item, pd.DataFrame)
+
+
+def _categories(features: Any, taxonomy: Any, read_kw: dict[str, Any]) -> FeatureLists:
+    """The feature lists one input implies (its own categories without a taxonomy)."""
+    pois, roads, nodes, tax = _feature_lists(_as_features(features, read_kw), taxonomy)
+    return pois, roads, nodes, tax.version if tax is not None else None
+
+
+def _merge_lists(found: Sequence[FeatureLists]) -> FeatureLists:
+    versions = {f[3] for f in found}
+    if len(versions) > 1:
+        raise ValueError(
+            f"the inputs were classified with different taxonomies {sorted(map(str, versions))}; "
+            "read them all with the same taxonomy"
+        )
+    merged = [tuple(sorted(set().union(*(f[k] for f in found)))) for k in range(3)]
+    return merged[0], merged[1], merged[2], versions.pop()
 
 
 def _feature_lists_of(
@@ -291,6 +323,7 @@ def featurize_distributed(
     bbox: tuple[float, float, float, float] | None = None,
     category_column: str | None = None,
     npartitions: int | None = None,
+    scratch: str | os.PathLike | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
 ) -> gpd.GeoDataFrame | Path:
@@ -317,7 +350,13 @@ def featurize_distributed(
         As for :func:`s2vec_geo.featurize`. Without a taxonomy and with the
         data's own categories, a first pass collects the categories.
     npartitions
-        Output partitions (default: one per ~4 million partial counts).
+        Output partitions (default: sized so that a reduce task works in
+        about ``PARTITION_BYTES``, 256 MB: ~10^5 cells at level 12).
+    scratch
+        Folder for the partial counts that map tasks write and reduce tasks
+        read (about 21 bytes per count; removed at the end). Default: beside
+        ``out``, or the system temp folder when ``out`` is ``None``. On a
+        cluster of several machines it must be on storage every worker reaches.
     workers, scheduler
         Where to run: see :func:`dask_client`.
 
@@ -341,38 +380,59 @@ def featurize_distributed(
     inputs, frame = _as_inputs(sources)
     read_kw = {"layer": layer, "taxonomy": taxonomy, "bbox": bbox}
     read_kw["category_column"] = category_column
-    with dask_client(workers, scheduler) as client:
+    parent = scratch if scratch is not None else target.parent if target is not None else None
+    with dask_client(workers, scheduler) as client, _scratch(".s2vec-counts-", parent) as counts:
         lists = _feature_lists_of(inputs, frame, taxonomy, category_column, read_kw, client)
-        args = (lists, level, read_kw)
-        if inputs is not None:
-            triples = dd.from_map(_partial_counts, inputs, args=args, meta=_TRIPLE_META)
-        else:
-            triples = frame.map_partitions(_partial_counts, *args, meta=_TRIPLE_META)
-        triples = client.persist(triples)
-        task = dask.delayed(_bucket_histogram)
-        hist = np.sum(_run(client, [task(p) for p in triples.to_delayed()], "counting"), axis=0)
-        if hist.sum() == 0:
+        parts = inputs if inputs is not None else frame.to_delayed()
+        folders = [counts / f"map-{k:05d}" for k in range(len(parts))]
+        task = dask.delayed(_map_counts)
+        found = _run(
+            client,
+            [task(p, lists, level, read_kw, f) for p, f in zip(parts, folders, strict=True)],
+            "counting",
+        )
+        histogram = np.zeros((2, N_BUCKETS), np.int64)
+        for buckets, n in found:
+            histogram[:, buckets] += n
+        if histogram.sum() == 0:
             raise ValueError(
                 "the sources hold no POIs, roads or road nodes; check the inputs and the bbox"
             )
-        shuffled = triples.set_index("bucket", divisions=_divisions(hist, npartitions))
-        parts = shuffled.to_delayed()
+        columns = list(feature_column_names(*lists[:3]))
+        ranges = _ranges(_bucket_bytes(histogram, level, len(columns)), npartitions)
         if target is None:
             reduce = dask.delayed(_reduce)
-            layers = _run(client, [reduce(p, lists, level) for p in parts], "summing by cell")
+            layers = _run(
+                client, [reduce(folders, r, lists, level) for r in ranges], "summing by cell"
+            )
             return _concat_layers(layers)
         with atomic_path(target) as tmp:
             tmp.mkdir()
             write = dask.delayed(_write_part)
-            files = [tmp / f"part-{k:05d}.parquet" for k in range(len(parts))]
             written = _run(
                 client,
-                [write(p, f, lists, level) for p, f in zip(parts, files, strict=True)],
+                [
+                    write(folders, r, lists, level, tmp / f"part-{k:05d}.parquet")
+                    for k, r in enumerate(ranges)
+                ],
                 "summing by cell",
             )
-            columns = list(feature_column_names(*lists[:3]))
             _write_manifest(tmp, level, columns, lists[3], written)
     return target
+
+
+@contextlib.contextmanager
+def _scratch(prefix: str, parent: str | os.PathLike | None) -> Iterator[Path]:
+    """A new folder (in ``parent``, default the system temp folder), removed on exit."""
+    if parent is not None and not Path(parent).is_dir():
+        raise FileNotFoundError(
+            f"scratch folder {str(parent)!r} does not exist; create it or pass another"
+        )
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _concat_layers(layers: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -543,8 +603,7 @@ def build_images_distributed(
     target = _new_folder(out)
     files = _part_files(cells)
     options = {"log1p": log1p, "shard_size": shard_size, "chunk_size": chunk_size}
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.parts-", dir=target.parent))
-    try:
+    with _scratch(f".{target.name}.parts-", target.parent) as scratch:
         with dask_client(workers, scheduler) as client:
             task = dask.delayed(_part_images)
             built = _run(
@@ -571,8 +630,6 @@ def build_images_distributed(
                 "shards": shards,
             }
             write_meta(tmp, merged)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return ImageDataset.open(target)
 
 
