@@ -8,16 +8,19 @@ What a user at country scale runs, end to end:
    70 % clustered around 400 "cities" (Gaussian, 2-30 km) and 30 % uniform;
    categories and road classes follow a Zipf law over the bundled taxonomy;
    roads are 50 m - 2 km long with random bearings;
-2. ``featurize_distributed(dask_geopandas.read_parquet(folder), level=12,
-   out=...)`` (map: partial counts per file; reduce: sum by cell id; GeoParquet
-   partitions out);
+2. ``featurize_distributed(dask_geopandas.read_parquet(files), level=12,
+   out=...)`` (map: partial counts per file, written to scratch files;
+   reduce: sum by cell id; GeoParquet partitions out);
 3. ``build_images_distributed(cells, 8, ...)`` (level-8 images, 16 x 16).
 
 Both steps run with ``workers=1`` and ``workers=2`` (local clusters of
-single-threaded processes). The peak resident memory of the whole process
-tree (this process and every Dask worker, sampled every 0.1 s with psutil) and
-the wall time are recorded per step. Results go to
-``benchmarks/results/bench_scale.json`` (atomically).
+single-threaded processes, started inside the timed call as a user's call
+starts them). The peak resident memory of the whole process tree (this process,
+which also runs the Dask scheduler, and every nanny and worker, sampled every
+0.1 s with psutil) and the wall time are recorded per step, with the map and
+reduce phases of featurize. To show where a map task's time goes, one input
+file is also read and counted (POIs, then roads) in a single process. Results go
+to ``benchmarks/results/bench_scale.json`` (atomically).
 
 Run: ``python benchmarks/bench_scale.py`` (about 10-20 minutes on 2 cores);
 ``--pois 2000000 --roads 200000`` for a quick check.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -45,6 +49,7 @@ import psutil
 import shapely
 
 from s2vec_geo.distributed import build_images_distributed, featurize_distributed, read_manifest
+from s2vec_geo.features import count_chunk
 from s2vec_geo.io import atomic_path
 from s2vec_geo.taxonomy import load_taxonomy
 
@@ -144,6 +149,39 @@ def write_synthetic(folder: Path, n_pois: int, n_roads: int, seed: int = 0) -> d
     return {"pois": n_pois, "road_segments": n_roads, "files": n_files}
 
 
+class Phases(logging.Handler):
+    """Wall time of each phase that ``featurize_distributed`` logs (map, reduce)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "phase"):
+            self.seconds[record.phase] = round(record.seconds, 1)
+
+
+def profile_input(path: Path) -> dict[str, float]:
+    """Seconds to read one input file and to count its POIs and its roads, in one process."""
+    tax = load_taxonomy()
+    points, roads = tax.poi_categories + tax.node_features, tax.road_classes
+    warm = gpd.read_parquet(path).iloc[:10]
+    count_chunk(warm, points, roads, LEVEL)  # load the compiled S2 kernels
+    start = time.perf_counter()
+    frame = gpd.read_parquet(path)
+    read = time.perf_counter()
+    count_chunk(frame[frame["kind"] == "poi"], points, roads, LEVEL)
+    pois = time.perf_counter()
+    count_chunk(frame[frame["kind"] == "road"], points, roads, LEVEL)
+    done = time.perf_counter()
+    return {
+        "rows": len(frame),
+        "read_s": round(read - start, 2),
+        "count_pois_s": round(pois - read, 2),
+        "count_roads_s": round(done - pois, 2),
+    }
+
+
 def timed(step: Callable[[], Any]) -> tuple[Any, float, int]:
     """(result, wall seconds, peak RSS bytes of the process tree)."""
     with PeakRSS() as mem:
@@ -159,12 +197,16 @@ def run(n_pois: int, n_roads: int, workers: list[int]) -> dict[str, Any]:
         features = scratch / "features"
         features.mkdir()
         start = time.perf_counter()
-        # generated in a child process, so its memory is not counted below
+        # generated and profiled in a child process, so its memory is not counted below
         with ProcessPoolExecutor(1) as pool:
             data = pool.submit(write_synthetic, features, n_pois, n_roads).result()
-        data["generate_s"] = round(time.perf_counter() - start, 1)
-        data["bytes_on_disk"] = sum(f.stat().st_size for f in features.iterdir())
+            data["generate_s"] = round(time.perf_counter() - start, 1)
+            data["bytes_on_disk"] = sum(f.stat().st_size for f in features.iterdir())
+            data["one_input"] = pool.submit(profile_input, min(features.iterdir())).result()
         print(f"data: {data}", flush=True)
+        phases = Phases()
+        logging.getLogger("s2vec_geo.distributed").addHandler(phases)
+        logging.getLogger("s2vec_geo.distributed").setLevel(logging.INFO)
         runs = []
         for n in workers:
             cells, images = scratch / f"cells-{n}", scratch / f"images-{n}"
@@ -185,6 +227,8 @@ def run(n_pois: int, n_roads: int, workers: list[int]) -> dict[str, Any]:
                 "workers": n,
                 "featurize_s": round(f_wall, 1),
                 "featurize_peak_rss_gb": round(f_peak / 1e9, 2),
+                "featurize_map_s": phases.seconds["map"],
+                "featurize_reduce_s": phases.seconds["reduce"],
                 "images_s": round(i_wall, 1),
                 "images_peak_rss_gb": round(i_peak / 1e9, 2),
                 "cells": manifest["n_cells"],

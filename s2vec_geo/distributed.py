@@ -5,15 +5,16 @@ Featurization is a sum of per-cell histograms, so it runs as map and reduce:
 1. **map**: every input partition (a file of a list of sources, or a
    partition of a dask-geopandas frame) is counted by the single-machine code
    (:func:`s2vec_geo.features.count_chunk`) into sparse partial counts: rows of
-   ``(cell_id, feature, value)``.
-2. **shuffle**: the partial counts move to the output partition that owns
-   their cell. Output partitions are ranges of level-6 ancestor cells in S2
-   (Hilbert) order, sized from a histogram of the partial counts, so every
-   cell -- and every image of level 6 or finer -- lives in exactly one
-   partition.
-3. **reduce**: each output partition sums its partial counts by cell
-   (:func:`s2vec_geo.features.cells_layer` builds the same layer as
-   :func:`s2vec_geo.featurize`) and writes one GeoParquet file.
+   ``(cell_id, feature, value)``, written to a scratch folder sorted by cell.
+   Workers keep nothing in memory between the steps.
+2. **partition**: output partitions are ranges of level-6 ancestor cells in S2
+   (Hilbert) order, sized from a histogram the map tasks return so that a
+   reduce task works in about :data:`PARTITION_BYTES`. Every cell -- and
+   every image of level 6 or finer -- lives in exactly one partition.
+3. **reduce**: each output partition reads its slice of every map output,
+   sums the partial counts by cell (:func:`s2vec_geo.features.cells_layer`
+   builds the same layer as :func:`s2vec_geo.featurize`) and writes one
+   GeoParquet file.
 
 The output is a folder of ``part-NNNNN.parquet`` files plus a
 ``_partitions.json`` manifest: :func:`read_cells` opens it lazily as a
@@ -36,6 +37,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -383,6 +385,7 @@ def featurize_distributed(
     parent = scratch if scratch is not None else target.parent if target is not None else None
     with dask_client(workers, scheduler) as client, _scratch(".s2vec-counts-", parent) as counts:
         lists = _feature_lists_of(inputs, frame, taxonomy, category_column, read_kw, client)
+        start = time.perf_counter()
         parts = inputs if inputs is not None else frame.to_delayed()
         folders = [counts / f"map-{k:05d}" for k in range(len(parts))]
         task = dask.delayed(_map_counts)
@@ -400,11 +403,14 @@ def featurize_distributed(
             )
         columns = list(feature_column_names(*lists[:3]))
         ranges = _ranges(_bucket_bytes(histogram, level, len(columns)), npartitions)
+        _log_phase("map", start, f"{len(parts)} inputs -> {histogram[0].sum()} partial counts")
+        start = time.perf_counter()
         if target is None:
             reduce = dask.delayed(_reduce)
             layers = _run(
                 client, [reduce(folders, r, lists, level) for r in ranges], "summing by cell"
             )
+            _log_phase("reduce", start, f"{len(ranges)} partitions")
             return _concat_layers(layers)
         with atomic_path(target) as tmp:
             tmp.mkdir()
@@ -418,7 +424,14 @@ def featurize_distributed(
                 "summing by cell",
             )
             _write_manifest(tmp, level, columns, lists[3], written)
+            _log_phase("reduce", start, f"{len(ranges)} partitions")
     return target
+
+
+def _log_phase(phase: str, start: float, what: str) -> None:
+    """Log a phase's wall time (also as the record's ``phase`` and ``seconds``)."""
+    seconds = time.perf_counter() - start
+    log.info("%s: %s in %.1f s", phase, what, seconds, extra={"phase": phase, "seconds": seconds})
 
 
 @contextlib.contextmanager
@@ -426,7 +439,8 @@ def _scratch(prefix: str, parent: str | os.PathLike | None) -> Iterator[Path]:
     """A new folder (in ``parent``, default the system temp folder), removed on exit."""
     if parent is not None and not Path(parent).is_dir():
         raise FileNotFoundError(
-            f"scratch folder {str(parent)!r} does not exist; create it or pass another"
+            f"scratch folder {str(parent)!r} (for partial counts between map and reduce) "
+            "does not exist; create it first"
         )
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     try:

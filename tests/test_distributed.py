@@ -55,11 +55,12 @@ def helsinki(sample_pbf) -> gpd.GeoDataFrame:
     return sv.read_features(sample_pbf)
 
 
-def test_dask_partitions_equal_single_machine(client, helsinki) -> None:
+def test_dask_partitions_equal_single_machine(client, helsinki, tmp_path) -> None:
     want = sv.featurize(helsinki, level=15)
     # rows split across 4 partitions: roads and POIs of one cell land in several map tasks
     ddf = dask_geopandas.from_geopandas(helsinki, npartitions=4)
-    got = featurize_distributed(ddf, level=15)
+    got = featurize_distributed(ddf, level=15, scratch=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the partial counts passed map -> reduce are gone
     assert got.attrs["taxonomy_version"] == want.attrs["taxonomy_version"]
     assert_same_layer(got, want)
     assert int(got["poi_cafe"].sum()) > 10
@@ -157,6 +158,8 @@ def test_bad_input_is_explained(client, partitioned, tmp_path, sample_pbf) -> No
         featurize_distributed([sample_pbf], level=14, workers=1, scheduler="tcp://x:1")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         featurize_distributed([tmp_path / "missing.osm.pbf"], level=14)
+    with pytest.raises(FileNotFoundError, match="scratch folder"):
+        featurize_distributed([sample_pbf], level=14, scratch=tmp_path / "none")
     with pytest.raises(ValueError, match="already exists"):
         featurize_distributed([sample_pbf], level=14, out=partitioned)
     with pytest.raises(ValueError, match="straddle"):

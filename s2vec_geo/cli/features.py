@@ -100,6 +100,7 @@ def run_featurize(args: argparse.Namespace) -> None:
             args.sources,
             level=args.level,
             out=args.output if folder else None,
+            scratch=None if folder else Path(args.output).absolute().parent,
             workers=args.workers,
             scheduler=args.scheduler,
             **kw,
