@@ -81,6 +81,10 @@ PARTITION_BYTES = 256 * 2**20
 _COUNT_BYTES = 64  # a partial count read, sorted and summed
 _FEATURE_BYTES = 16  # a feature of a cell in the dense layer and in its GeoParquet copy
 _CELL_BYTES = 400  # a cell's id, token and polygon
+SATURATION = 1.0
+"""Root tasks (inputs to read) a worker holds per thread. Dask's default, 1.1,
+rounds up to 2 for single-threaded workers: a second input frame (~0.4 GB per
+million features) would wait in memory while the first is counted."""
 _KINDS = ("points", "counts", "lengths")
 _COLUMNS = ("cell_id", "kind", "code", "value")
 
@@ -102,7 +106,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         Address of a running Dask scheduler (``tcp://host:8786``).
 
     With neither, the client already active in this session is used, or a
-    local cluster with one worker per CPU core is started.
+    local cluster with one worker per CPU core is started. Local clusters
+    started here give each worker one input at a time
+    (``distributed.scheduler.worker-saturation`` = :data:`SATURATION`); set
+    the same on the scheduler of a cluster of your own.
 
     Examples
     --------
@@ -133,6 +140,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             return
     n = workers or os.cpu_count() or 1
     with (
+        dask.config.set({"distributed.scheduler.worker-saturation": SATURATION}),
         LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
