@@ -67,7 +67,7 @@ def plot_loss_curve(history: Sequence[dict[str, float]], path: str | os.PathLike
     if not history:
         raise ValueError("the history is empty; train for at least one epoch before plotting")
     epochs = [r["epoch"] for r in history]
-    fig, ax = _figure(6, 4)
+    fig, ax = new_figure(6, 4)
     ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train (masked MSE)")
     if all("val_loss" in r for r in history):
         ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
@@ -84,7 +84,7 @@ def plot_loss_curve(history: Sequence[dict[str, float]], path: str | os.PathLike
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pca_rgb(values: np.ndarray) -> np.ndarray:
@@ -147,7 +147,7 @@ def plot_embedding_pca(
         for poly in getattr(geom, "geoms", [geom]):
             patches.append(MplPolygon(np.asarray(poly.exterior.coords), closed=True))
             colors.append(color)
-    fig, ax = _figure(7, 7)
+    fig, ax = new_figure(7, 7)
     ax.add_collection(PatchCollection(patches, facecolors=colors, edgecolors="none"))
     minx, miny, maxx, maxy = frame.total_bounds
     ax.set_xlim(minx, maxx)
@@ -160,16 +160,18 @@ def plot_embedding_pca(
         title or f"S2Vec embeddings: first 3 principal components as RGB ({ok.sum()} cells)"
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+def new_figure(width: float, height: float) -> tuple[Figure, Axes]:
+    """A figure of ``width`` x ``height`` inches on an Agg canvas (no pyplot state touched)."""
     fig = Figure(figsize=(width, height), dpi=110)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to a PNG atomically; return the path."""
     target = Path(path)
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png")

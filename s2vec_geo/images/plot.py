@@ -9,7 +9,7 @@ import numpy as np
 
 from s2vec_geo import s2
 from s2vec_geo.images.dataset import ImageDataset
-from s2vec_geo.plots import _figure, _save
+from s2vec_geo.plots import new_figure, save_figure
 
 
 def plot_image(
@@ -58,7 +58,7 @@ def plot_image(
     values = dataset[i][0].numpy()[:, k] if normalized else dataset.raw(i)[:, k]
     g = dataset.grid
     picture = np.where(dataset.mask(i), values, np.nan).reshape(g, g)
-    fig, ax = _figure(5.0, 4.2)
+    fig, ax = new_figure(5.0, 4.2)
     shown = ax.imshow(picture, cmap="viridis", interpolation="nearest")
     fig.colorbar(shown, ax=ax, label=f"{feature} ({'normalized' if normalized else 'raw'})")
     token = s2.cell_to_token(dataset.parents[[i]])[0]
@@ -66,4 +66,4 @@ def plot_image(
     ax.set_xlabel("column (S2 j)")
     ax.set_ylabel("row (S2 i)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
