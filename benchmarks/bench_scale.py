@@ -22,7 +22,7 @@ reduce phases of featurize. To show where a map task's time goes, one input
 file is also read and counted (POIs, then roads) in a single process. Results go
 to ``benchmarks/results/bench_scale.json`` (atomically).
 
-Run: ``python benchmarks/bench_scale.py`` (about 10-20 minutes on 2 cores);
+Run: ``python benchmarks/bench_scale.py`` (about 8 minutes on 2 cores);
 ``--pois 2000000 --roads 200000`` for a quick check.
 """
 
