@@ -73,17 +73,7 @@ def with_help(parameter: QgsProcessingParameterDefinition, text: str):
 
 def level_parameter(key: str, description: str, default: int, text: str):
     """An integer S2 level parameter limited to 0-30, with help text."""
-    return with_help(
-        QgsProcessingParameterNumber(
-            key,
-            description,
-            type=QgsProcessingParameterNumber.Integer,
-            defaultValue=default,
-            minValue=0,
-            maxValue=MAX_LEVEL,
-        ),
-        text,
-    )
+    return integer_parameter(key, description, default, 0, MAX_LEVEL, text)
 
 
 def integer_parameter(key: str, description: str, default: int, low: int, high: int, text: str):

@@ -54,15 +54,7 @@ class CoverLayer(S2VecAlgorithm):
                 "selection). It needs a coordinate reference system.",
             )
         )
-        self.addParameter(level_parameter(self.LEVEL, self.tr("S2 level"), 14, LEVEL_HELP))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterVectorDestination(
-                    self.OUTPUT, self.tr("S2 cells"), QgsProcessing.TypeVectorPolygon
-                ),
-                OUTPUT_HELP,
-            )
-        )
+        _add_level_and_cells(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Export the layer, run ``s2vec cover``, deliver the cells."""
@@ -95,15 +87,7 @@ class CoverExtent(S2VecAlgorithm):
                 "Rectangle to cover, in any CRS (it is reprojected to longitude/latitude).",
             )
         )
-        self.addParameter(level_parameter(self.LEVEL, self.tr("S2 level"), 14, LEVEL_HELP))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterVectorDestination(
-                    self.OUTPUT, self.tr("S2 cells"), QgsProcessing.TypeVectorPolygon
-                ),
-                OUTPUT_HELP,
-            )
-        )
+        _add_level_and_cells(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Write the extent as a polygon, run ``s2vec cover``, deliver the cells."""
@@ -120,6 +104,19 @@ class CoverExtent(S2VecAlgorithm):
             run_to_destination("cover", [area, "--level", level], destination, folder, feedback)
         style_on_load(context, destination, style_cells)
         return {self.OUTPUT: destination}
+
+
+def _add_level_and_cells(alg: S2VecAlgorithm) -> None:
+    """The S2 level and the output cell layer, shared by the covering algorithms."""
+    alg.addParameter(level_parameter(alg.LEVEL, alg.tr("S2 level"), 14, LEVEL_HELP))
+    alg.addParameter(
+        with_help(
+            QgsProcessingParameterVectorDestination(
+                alg.OUTPUT, alg.tr("S2 cells"), QgsProcessing.TypeVectorPolygon
+            ),
+            OUTPUT_HELP,
+        )
+    )
 
 
 def _write_polygon(geometry: QgsGeometry, path: str, crs, context) -> str:
