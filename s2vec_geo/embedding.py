@@ -84,7 +84,7 @@ def _feature_matrix(cells: pd.DataFrame, model: S2VecModel) -> tuple[np.ndarray,
             "cells must be indexed by cell_id (or have a cell_id column), as featurize returns"
         )
     names = list(feature_columns(frame))
-    if set(names) != set(model.feature_names):
+    if not set(model.feature_names) <= set(names):
         model.check_features(names)
     ids = np.asarray(frame.index.to_numpy(), dtype=np.int64)
     if len(ids) == 0:
@@ -204,7 +204,9 @@ def embed(
     ----------
     cells
         Featurized cells at the model's patch level: a (Geo)DataFrame indexed
-        by int64 ``cell_id`` with the model's feature columns (any order).
+        by int64 ``cell_id`` with the model's feature columns (any order;
+        other feature columns, e.g. ones left out by ``min_support``, are
+        ignored).
     model
         Trained model or the path of its file.
     mode

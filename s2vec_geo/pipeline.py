@@ -23,7 +23,7 @@ from s2vec_geo.io import layer_format, write_layer
 from s2vec_geo.model import MODEL_NAME
 from s2vec_geo.plots import plot_embedding_pca
 from s2vec_geo.s2 import validate_level
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.training import LOSS_CURVE_NAME, TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def run_pipeline(
     config: TrainConfig | None = None,
     mode: str = "contextual",
     work_dir: str | os.PathLike | None = None,
+    min_support: float = 0.0,
     featurize_options: dict[str, Any] | None = None,
 ) -> PipelineResult:
     """Run S2Vec end to end on a features source and write the embedding layer.
@@ -94,6 +95,9 @@ def run_pipeline(
         Folder for intermediate products (``cells.gpkg``, ``images/``,
         ``model/``); default :func:`work_folder` of ``output``. An existing
         image dataset there is replaced; training starts afresh.
+    min_support
+        Train on the features non-zero in at least this share of the cells
+        (see :func:`s2vec_geo.build_images`); 0 keeps all.
     featurize_options
         Extra keyword arguments for :func:`s2vec_geo.featurize` (``taxonomy``,
         ``layer``, ``bbox``, ``category_column``).
@@ -128,7 +132,9 @@ def run_pipeline(
     cells_path = write_layer(cells, work / "cells.gpkg")
 
     log.info("2/4 building level-%d images", image_level)
-    images = build_images(cells, image_level=image_level, out=work / "images", overwrite=True)
+    images = build_images(
+        cells, image_level, out=work / "images", overwrite=True, min_support=min_support
+    )
     log.info("%d images of %d x %d cells", len(images), images.grid, images.grid)
 
     log.info("3/4 training")
@@ -145,5 +151,5 @@ def run_pipeline(
         cells=cells_path,
         images=work / "images",
         model=model_dir / MODEL_NAME,
-        loss_curve=model_dir / "loss_curve.png",
+        loss_curve=model_dir / LOSS_CURVE_NAME,
     )

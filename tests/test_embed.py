@@ -192,3 +192,17 @@ def test_cli_train_then_embed(cells, tmp_path, capsys) -> None:
     assert len(layer) == len(cells) and "emb_015" in layer.columns
     assert main(["embed", str(cells_path), "-m", str(tmp_path / "nope.pt"), "-o", str(out)]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_model_trained_on_frequent_features_embeds_full_cells(cells) -> None:
+    sparse = cells.assign(rare=0)
+    sparse.iloc[:2, sparse.columns.get_loc("rare")] = 5
+    images = build_images(sparse, image_level=10, min_support=0.05)
+    assert "rare" not in images.feature_names
+    config = TrainConfig(epochs=1, batch_size=4, model=TINY_MODEL)
+    model = train(images, config)
+    assert model.feature_names == list(FEATURES)
+    # the rare column is ignored: same embeddings as the frame without it
+    pd.testing.assert_frame_equal(embed(sparse, model), embed(cells, model))
+    with pytest.raises(ValueError, match=r"missing \['bars'\]"):
+        embed(cells.drop(columns="bars"), model)

@@ -272,3 +272,24 @@ def test_real_featurized_osm_cells(sample_pbf: Path, tmp_path: Path) -> None:
         assert np.array_equal(ds.raw(i)[mask], expected)
     from_file = build_images(write_layer(cells, tmp_path / "cells.gpkg"), image_level=13)
     assert from_file.stats == ds.stats
+
+
+def test_min_support_keeps_the_features_present_in_enough_cells(
+    nyc: pd.DataFrame, tmp_path: Path
+) -> None:
+    cells = nyc.assign(rare=0, sometimes=0)
+    cells.iloc[:3, cells.columns.get_loc("rare")] = 1  # in 3 cells: under 1 %
+    cells.iloc[: len(cells) // 10, cells.columns.get_loc("sometimes")] = 2  # in 10 %
+    full = build_images(cells, image_level=IMAGE)
+    kept = build_images(cells, image_level=IMAGE, min_support=0.05)
+    assert "rare" in full.feature_names
+    assert list(kept.feature_names) == [f for f in full.feature_names if f != "rare"]
+    columns = [full.feature_names.index(f) for f in kept.feature_names]
+    np.testing.assert_array_equal(kept.raw(0), full.raw(0)[:, columns])
+    np.testing.assert_allclose(kept.stats.mean, full.stats.mean[columns])
+    # the same selection when streaming from a file
+    path = write_layer(cells_frame(cells.index.to_numpy()).join(cells), tmp_path / "c.parquet")
+    from_file = build_images(path, image_level=IMAGE, min_support=0.05)
+    assert from_file.feature_names == kept.feature_names
+    with pytest.raises(ValueError, match="lower min_support"):
+        build_images(cells.drop(columns=["ident", "shops", "roads"]), IMAGE, min_support=0.5)

@@ -11,6 +11,7 @@ from matplotlib.image import imread
 
 from s2vec_geo.cli import main
 from s2vec_geo.features import feature_columns
+from s2vec_geo.images import ImageDataset
 from s2vec_geo.io import read_cell_layer
 from s2vec_geo.model import load_model
 from s2vec_geo.s2 import latlng_to_cell
@@ -84,3 +85,15 @@ def test_join_gives_every_point_its_cell_embedding(run, tmp_path):
         emb.loc[cid].filter(like="emb_").to_numpy(np.float64),
         rtol=1e-6,
     )
+
+
+def test_images_cli_min_support_keeps_frequent_features(run, tmp_path):
+    cells_path = run.with_name("helsinki_work") / "cells.gpkg"
+    cells = read_cell_layer(cells_path)
+    out = tmp_path / "images"
+    args = ["images", str(cells_path), "--image-level", "14", "--min-support", "0.05"]
+    assert main([*args, "--output", str(out)]) == 0
+    kept = ImageDataset.open(out).feature_names
+    support = (cells[feature_columns(cells)] > 0).mean()
+    assert list(kept) == support.index[support >= 0.05].tolist()
+    assert 0 < len(kept) < len(support)

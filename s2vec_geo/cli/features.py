@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o",
         required=True,
         help="output .gpkg or .parquet; on Dask, a name without these extensions is a new "
-        "folder of GeoParquet partitions (for `s2vec images`/`s2vec embed` with --workers)",
+        "folder of GeoParquet partitions (read by `s2vec embed --workers` and "
+        "s2vec_geo.build_images_distributed)",
     )
     add_dask_options(p)
     p.set_defaults(func=run_featurize)

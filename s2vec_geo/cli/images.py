@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=True,
         help="normalize log1p(count) (default; counts are heavy-tailed) or raw values",
     )
+    add_min_support_option(p)
     p.add_argument("--shard-size", type=int, default=1024, help="images per shard file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.add_argument(
@@ -58,6 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(func=run_geotiff)
 
 
+def add_min_support_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--min-support`` (shared with ``s2vec run``)."""
+    p.add_argument(
+        "--min-support",
+        type=float,
+        default=0.0,
+        help="keep only features non-zero in at least this share of cells, e.g. 0.02 "
+        "(default 0: all features, as the paper)",
+    )
+
+
 def _parents(tokens: list[str]) -> list[str] | None:
     return None if tokens == ["all"] else tokens
 
@@ -73,6 +85,7 @@ def run_images(args: argparse.Namespace) -> None:
         log1p=args.log1p,
         shard_size=args.shard_size,
         overwrite=args.overwrite,
+        min_support=args.min_support,
     )
     log.info("wrote %d images of %dx%d to %s", len(ds), ds.grid, ds.grid, args.output)
     if args.geotiff:

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from s2vec_geo.cli.features import add_reading_options, reading_options
+from s2vec_geo.cli.images import add_min_support_option
 from s2vec_geo.cli.model import add_train_options, train_config
 from s2vec_geo.embedding import EMBED_MODES
 from s2vec_geo.pipeline import run_pipeline
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=int, default=12, help="patch S2 level (paper: 12)")
     p.add_argument("--image-level", type=int, default=8, help="image S2 level (paper: 8)")
     add_reading_options(p)
+    add_min_support_option(p)
     p.add_argument(
         "--mode", choices=EMBED_MODES, default="contextual", help="embedding mode (see embed)"
     )
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> None:
         config=train_config(args),
         mode=args.mode,
         work_dir=args.work_dir,
+        min_support=args.min_support,
         featurize_options=reading_options(args),
     )
     log.info(

@@ -17,6 +17,7 @@ whatever the size of the area.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -42,6 +43,8 @@ from s2vec_geo.images.stats import MomentAccumulator
 from s2vec_geo.io import LAYER_SUFFIXES, atomic_path
 from s2vec_geo.progress import progress
 from s2vec_geo.s2.cover import sorted_unique
+
+log = logging.getLogger(__name__)
 
 MAX_LEVEL_GAP = 8
 """Largest ``patch_level - image_level``: 256 x 256 pixels per image."""
@@ -209,6 +212,7 @@ def build_images(
     shard_size: int = 1024,
     chunk_size: int = 32_768,
     overwrite: bool = False,
+    min_support: float = 0.0,
 ) -> ImageDataset:
     """Build S2Vec images: one ``g x g x F`` image per parent cell at ``image_level``.
 
@@ -236,6 +240,13 @@ def build_images(
     overwrite
         Replace an existing image dataset at ``out`` (only a folder holding a
         ``meta.json``; other non-empty folders are never deleted).
+    min_support
+        Keep only the features that are non-zero in at least this share of
+        the cells (0 keeps all, as the paper does). Rare categories are
+        isolated spikes that a masked autoencoder cannot predict from context
+        and that dominate the loss on small areas; e.g. 0.02 keeps 43 of the
+        163 features of central Helsinki at level 18. The model records the
+        features it was trained on, and embedding ignores the others.
 
     Returns
     -------
@@ -266,6 +277,8 @@ def build_images(
             "aggregate them first (cells.groupby(level='cell_id').sum())"
         )
     patch_level, image_level = _check_levels(ids, image_level)
+    if min_support > 0.0:
+        source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
     grid = 2 ** (patch_level - image_level)
     # Unsigned order: the images follow S2's Hilbert curve, face by face.
     parents = sorted_unique(s2.cell_parent(ids, image_level).view(np.uint64))
@@ -346,6 +359,26 @@ def build_images(
         if target.exists():
             shutil.rmtree(target)
     return ImageDataset.open(target)
+
+
+def _frequent_features(
+    source: _CellSource, n_cells: int, min_support: float, chunk_size: int
+) -> list[str]:
+    """The source's features non-zero in at least ``min_support`` of its cells."""
+    if not 0.0 < min_support <= 1.0:
+        raise ValueError(f"min_support must be in [0, 1], got {min_support}")
+    nonzero = np.zeros(len(source.feature_names), dtype=np.int64)
+    for _, values in source.batches(chunk_size):
+        nonzero += np.count_nonzero(values, axis=0)
+    keep = [
+        n for n, k in zip(source.feature_names, nonzero, strict=True) if k >= min_support * n_cells
+    ]
+    if not keep:
+        raise ValueError(
+            f"no feature is non-zero in {min_support:.0%} of the cells; lower min_support"
+        )
+    log.info("min_support %.3g: %d of %d features kept", min_support, len(keep), len(nonzero))
+    return keep
 
 
 def _prepare_target(target: Path, overwrite: bool) -> Path:
