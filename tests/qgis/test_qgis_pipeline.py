@@ -7,6 +7,7 @@ Helsinki sample at patch level 16 with images at level 13, a small model
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -141,6 +142,19 @@ def test_featurize_layer_counts_a_category_column(provider, work):
     engine("featurize", POIS, "--level", LEVEL, "--category-column", "amenity", "--output",
            expected_path)  # fmt: skip
     assert library_table(out) == library_table(expected_path)
+
+
+def test_images_min_support_matches_the_engine(provider, featurized, images, work):
+    out = work / "images_frequent"
+    params = {"CELLS": str(featurized), "IMAGE_LEVEL": IMAGE_LEVEL, "MIN_SUPPORT": 0.05}
+    run("images", {**params, "OUTPUT": str(out)})
+    expected = work / "library_images_frequent"
+    engine("images", featurized, "--image-level", IMAGE_LEVEL, "--min-support", 0.05,
+           "--output", expected)  # fmt: skip
+    kept = json.loads((out / "meta.json").read_text())["feature_names"]
+    everything = json.loads((images / "meta.json").read_text())["feature_names"]
+    assert kept == json.loads((expected / "meta.json").read_text())["feature_names"]
+    assert 0 < len(kept) < len(everything)
 
 
 def test_images_and_model_are_written(images, trained):

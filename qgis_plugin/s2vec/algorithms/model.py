@@ -15,7 +15,15 @@ from ..engine import workspace
 from ..layers import export_source
 from ..styles import style_embedding, style_on_load
 from .base import S2VecAlgorithm, run_to_destination, with_help
-from .params import cell_layer, embedding_size, epochs, image_level, layer_output, seed
+from .params import (
+    cell_layer,
+    embedding_size,
+    epochs,
+    image_level,
+    layer_output,
+    min_support,
+    seed,
+)
 
 GROUP, GROUP_ID = "Model", "model"
 MODEL_FILE = "model.pt"
@@ -38,12 +46,13 @@ class BuildImages(S2VecAlgorithm):
         "the image level and writes the images (memory-mapped shards) with global "
         "normalization statistics: the training set of the model (paper section 3.2)."
     )
-    CELLS, IMAGE_LEVEL, OUTPUT = "CELLS", "IMAGE_LEVEL", "OUTPUT"
+    CELLS, IMAGE_LEVEL, MIN_SUPPORT, OUTPUT = "CELLS", "IMAGE_LEVEL", "MIN_SUPPORT", "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
         """Featurized cells, image level, output folder."""
         self.addParameter(cell_layer(self.CELLS, "Featurized cells", FEATURIZED_HELP))
         self.addParameter(image_level(self.IMAGE_LEVEL))
+        self.addParameter(min_support(self.MIN_SUPPORT))
         self.addParameter(
             with_help(
                 QgsProcessingParameterFolderDestination(self.OUTPUT, "Image dataset folder"),
@@ -57,7 +66,8 @@ class BuildImages(S2VecAlgorithm):
         destination = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         with workspace() as folder:
             cells = export_source(self, parameters, self.CELLS, context, feedback, folder)
-            args = [cells, "--image-level", level]
+            support = self.parameterAsDouble(parameters, self.MIN_SUPPORT, context)
+            args = [cells, "--image-level", level, "--min-support", support]
             run_to_destination("images", args, destination, folder, feedback)
         return {self.OUTPUT: destination}
 

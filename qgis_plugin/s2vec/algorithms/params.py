@@ -6,6 +6,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterVectorDestination,
 )
 
@@ -102,4 +103,21 @@ def embedding_size(key: str = "EMBED_DIM", default: int = 256):
         2048,
         "Length of each cell's embedding = encoder width (the paper uses 256). It must be "
         "divisible by the 8 attention heads.",
+    )
+
+
+def min_support(key: str = "MIN_SUPPORT"):
+    """Share of cells a feature must be present in to be trained on."""
+    return with_help(
+        QgsProcessingParameterNumber(
+            key,
+            "Minimum feature support",
+            type=QgsProcessingParameterNumber.Double,
+            defaultValue=0.0,
+            minValue=0.0,
+            maxValue=1.0,
+        ),
+        "Train only on the features present (non-zero) in at least this share of the cells, "
+        "e.g. 0.02. Rare categories are isolated spikes the model cannot predict on a small "
+        "area. 0 keeps every feature, as the paper does.",
     )

@@ -11,6 +11,7 @@ from .params import (
     epochs,
     image_level,
     layer_output,
+    min_support,
     patch_level,
     pbf_file,
     seed,
@@ -31,6 +32,7 @@ class WholePipeline(S2VecAlgorithm):
         "embeds every cell. The embedding layer is loaded styled by its first component."
     )
     PBF, LEVEL, IMAGE_LEVEL, AOI = "PBF", "LEVEL", "IMAGE_LEVEL", "AOI"
+    MIN_SUPPORT = "MIN_SUPPORT"
     EPOCHS, EMBED_DIM, SEED, OUTPUT = "EPOCHS", "EMBED_DIM", "SEED", "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
@@ -39,6 +41,7 @@ class WholePipeline(S2VecAlgorithm):
         self.addParameter(patch_level(self.LEVEL))
         self.addParameter(image_level(self.IMAGE_LEVEL))
         self.addParameter(area_of_interest(self.AOI))
+        self.addParameter(min_support(self.MIN_SUPPORT))
         self.addParameter(epochs(self.EPOCHS))
         self.addParameter(embedding_size(self.EMBED_DIM))
         self.addParameter(seed(self.SEED))
@@ -78,6 +81,8 @@ class WholePipeline(S2VecAlgorithm):
                 self.parameterAsInt(parameters, self.EMBED_DIM, context),
                 "--seed",
                 self.parameterAsInt(parameters, self.SEED, context),
+                "--min-support",
+                self.parameterAsDouble(parameters, self.MIN_SUPPORT, context),
                 *aoi,
             ]
             run_to_destination("run", args, destination, folder, feedback)
