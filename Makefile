@@ -28,7 +28,7 @@ lint: $(BIN)/s2vec
 	$(BIN)/ruff format --check .
 
 test-python: $(BIN)/s2vec
-	$(BIN)/pytest --ignore=tests/qgis
+	$(BIN)/pytest --ignore=tests/qgis --doctest-modules s2vec_geo tests
 
 # The QGIS plugin tests run inside QGIS's own Python (Debian's, which sees
 # qgis.core); the plugin runs the engine out of process with $(VENV)'s Python.
