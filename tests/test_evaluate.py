@@ -20,7 +20,7 @@ from s2vec_geo.downstream import (
     region_mask,
     write_report,
 )
-from s2vec_geo.s2 import cell_to_latlng, cells_frame, cover
+from s2vec_geo.s2 import cell_parent, cell_to_latlng, cells_frame, cover
 
 # Real level-15 S2 cells over Lower Manhattan; features are synthetic with a known target.
 BOX = (-74.02, 40.70, -73.97, 40.76)
@@ -231,3 +231,34 @@ def test_feature_constant_in_training_does_not_blow_up_predictions() -> None:
     unseen = x[150:].copy()
     unseen[:, 1] = 5.0  # e.g. a POI category present only outside the training cells
     assert np.abs(fitted.predict([unseen]) - fitted.predict([x[150:]])).max() < 5.0
+
+
+def test_block_splits_keep_whole_blocks_together(cells: np.ndarray) -> None:
+    blocks = cell_parent(cells, 13)
+    splits = random_splits(cells.size, n_splits=4, seed=3, groups=blocks)
+    for s in splits:
+        parts = [set(blocks[p]) for p in s]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert sorted(np.concatenate(s).tolist()) == list(range(cells.size))
+        assert abs(s.train.size / cells.size - 0.6) < 0.15
+    again = random_splits(cells.size, n_splits=4, seed=3, groups=blocks)
+    assert all((a.test == b.test).all() for a, b in zip(splits, again, strict=True))
+    with pytest.raises(ValueError, match="finer block level"):
+        random_splits(cells.size, groups=cell_parent(cells, 9))
+
+
+def test_block_splits_stop_area_constant_labels_leaking(table: gpd.GeoDataFrame) -> None:
+    """Noise constant over level-12 blocks (like a census tract) is learnable from location
+    only when neighbours of the test cells are in training; block splits remove that."""
+    ids = table.index.to_numpy()
+    blocks = cell_parent(ids, 12)
+    unique, block_of = np.unique(blocks, return_inverse=True)
+    labels = point_labels(ids, np.random.default_rng(5).normal(size=unique.size)[block_of])
+    kw = {"n_splits": 3, "variants": [Variant("location", ("location",))], **FAST}
+    leaky = evaluate(table, labels, "y", **kw).summary().loc["location", "r2_mean"]
+    result = evaluate(table, labels, "y", block_level=12, **kw)
+    blocked = result.summary().loc["location", "r2_mean"]
+    assert result.settings["split"] == "random 60/20/20 of level-12 blocks"
+    assert leaky > 0.6 and blocked < 0.3
+    with pytest.raises(ValueError, match="coarser"):
+        evaluate(table, labels, "y", block_level=15, **kw)

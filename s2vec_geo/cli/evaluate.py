@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-location", action="store_true", help="skip the location variants")
     p.add_argument("--splits", type=int, default=20, help="number of splits/runs (default 20)")
     p.add_argument(
+        "--block-level",
+        type=int,
+        help="random splits of whole blocks (the cells' ancestors at this S2 level) instead of "
+        "single cells, so area-constant labels cannot leak between neighbours",
+    )
+    p.add_argument(
         "--holdout-bbox",
         type=_bbox,
         metavar="MINX,MINY,MAXX,MAXY",
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> None:
         location=not args.no_location,
         n_splits=args.splits,
         holdout=args.holdout_bbox,
+        block_level=args.block_level,
         seed=args.seed,
         rule=args.rule,
         min_overlap=args.min_overlap,

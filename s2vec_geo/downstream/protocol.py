@@ -41,7 +41,7 @@ from s2vec_geo.downstream.splits import Region, holdout_splits, random_splits
 from s2vec_geo.features import feature_columns
 from s2vec_geo.images.stats import NormStats
 from s2vec_geo.progress import progress
-from s2vec_geo.s2 import cell_level
+from s2vec_geo.s2 import cell_level, cell_parent, validate_level
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,17 @@ def _counts_block(source: Table, cells: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(stats.apply(counts.to_numpy(np.float64)), index=counts.index)
 
 
+def _block_level(cells: np.ndarray, block_level: int) -> int:
+    """Check that blocks are coarser than the labelled cells."""
+    level = int(cell_level(cells[:1])[0])
+    if validate_level(block_level, "block_level") >= level:
+        raise ValueError(
+            f"block_level ({block_level}) must be coarser (lower) than the cells' level "
+            f"({level}), e.g. {max(level - 3, 0)}"
+        )
+    return block_level
+
+
 def evaluate(
     embeddings: Table,
     labels: str | os.PathLike | gpd.GeoDataFrame,
@@ -149,6 +160,7 @@ def evaluate(
     variants: Sequence[Variant] | None = None,
     n_splits: int = 20,
     holdout: Region | None = None,
+    block_level: int | None = None,
     seed: int = 0,
     rule: str = "overlap",
     min_overlap: float = 0.5,
@@ -189,6 +201,12 @@ def evaluate(
     holdout
         Spatial hold-out region (bounding box, polygon, or cell ids): the
         test set of every run; ``None`` for random 60/20/20 splits.
+    block_level
+        Random splits of whole blocks instead of single cells: the cells'
+        ancestors at this S2 level (coarser than the cells) are shuffled into
+        train, validation and test, so labels that are constant over an area
+        (census tracts) cannot leak between neighbouring cells. ``None`` (the
+        paper): cells are split independently.
     seed
         Seed of splits, initialisation and dropout: same seed, same scores.
     rule, min_overlap
@@ -255,11 +273,18 @@ def evaluate(
     y = (y - lo) / (hi - lo)
     arrays = {k: b.loc[common].to_numpy(np.float32) for k, b in blocks.items()}
 
-    splits = (
-        random_splits(common.size, n_splits, seed=seed)
-        if holdout is None
-        else holdout_splits(common, holdout, n_splits, seed=seed)
-    )
+    if holdout is not None and block_level is not None:
+        raise ValueError("give either a spatial hold-out or a block level, not both")
+    if holdout is not None:
+        splits = holdout_splits(common, holdout, n_splits, seed=seed)
+        split_name = "spatial hold-out"
+    elif block_level is not None:
+        blocks_of = cell_parent(common, _block_level(common, block_level))
+        splits = random_splits(common.size, n_splits, seed=seed, groups=blocks_of)
+        split_name = f"random 60/20/20 of level-{block_level} blocks"
+    else:
+        splits = random_splits(common.size, n_splits, seed=seed)
+        split_name = "random 60/20/20"
     variants = list(variants or default_variants({k: a.shape[1] for k, a in arrays.items()}))
     for v in variants:
         missing = [b for b in v.blocks if b not in arrays]
@@ -318,7 +343,7 @@ def evaluate(
         "target": target,
         "level": int(cell_level(common[:1])[0]),
         "labelled_cells": int(common.size),
-        "split": "random 60/20/20" if holdout is None else "spatial hold-out",
+        "split": split_name,
         "n_splits": len(splits),
         "test_cells": int(splits[0].test.size),
         "seed": seed,

@@ -52,6 +52,7 @@ def random_splits(
     n_splits: int = 20,
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> list[Split]:
     """Independent random train / validation / test splits of ``n`` rows.
 
@@ -65,6 +66,12 @@ def random_splits(
         Train, validation and test fractions (paper: 60/20/20).
     seed
         Seed; split ``i`` depends only on ``seed`` and ``i``.
+    groups
+        Optional group label per row (e.g. each cell's ancestor at a coarser
+        level): whole groups are shuffled into the parts, filled in turn up to
+        the fractions of rows, so no group straddles train and test. Labels
+        that are constant over areas larger than a cell (census tracts) then
+        cannot leak from a cell to its neighbour across the split.
 
     Returns
     -------
@@ -86,11 +93,39 @@ def random_splits(
             f"{n} labelled cells are too few for a {fractions} split; every part needs at "
             "least one cell: use a finer cell level or a larger labelled area"
         )
+    if groups is not None:
+        return _group_splits(np.asarray(groups), n_splits, (n_train, n_val), seed)
     splits = []
     for child in np.random.SeedSequence(seed).spawn(n_splits):
         order = np.random.default_rng(child).permutation(n)
         parts = np.split(order, [n_train, n_train + n_val])
         splits.append(Split(*(np.sort(p) for p in parts)))
+    return splits
+
+
+def _group_splits(
+    groups: np.ndarray, n_splits: int, sizes: tuple[int, int], seed: int
+) -> list[Split]:
+    """Random splits of whole groups, the parts filled in turn to ``sizes`` rows."""
+    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if labels.size < 3:
+        raise ValueError(
+            f"the labelled cells fall in {labels.size} group(s); block splits need at least "
+            "3: use a finer block level"
+        )
+    splits = []
+    for child in np.random.SeedSequence(seed).spawn(n_splits):
+        order = np.random.default_rng(child).permutation(labels.size)
+        ends = np.cumsum(counts[order])
+        # a group goes to train while the rows before it are under n_train, ...
+        part = np.searchsorted([sizes[0], sizes[0] + sizes[1]], ends - counts[order], "right")
+        part[0], part[-1] = 0, 2  # every part keeps at least one group
+        if not (part == 1).any():
+            part[-2] = 1
+        of_row = np.empty(labels.size, dtype=np.int64)
+        of_row[order] = part
+        rows = of_row[inverse]
+        splits.append(Split(*(np.flatnonzero(rows == k) for k in range(3))))
     return splits
 
 
