@@ -6,7 +6,7 @@ Two real pairings of OpenStreetMap built-environment features with labels:
   the Financial District, about 1.7 x 1.8 km) with NYC census tracts, ACS
   2008-2012: median household income (``medianinco``) and population density
   (``popdty``). Random 60/20/20 splits and a spatial hold-out of the southern
-  tip (south of 40.7045 N).
+  tip (south of 40.7045 N), and random splits of whole level-14 blocks (``blocks``).
 - ``helsinki``: the bundled central-Helsinki sample with the Helsinki 250 m
   population grid 2020 (``population``), random splits and a hold-out of the
   eastern strip (east of 24.948 E).
@@ -86,6 +86,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50, help="MAE training epochs")
     parser.add_argument("--splits", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--block-level", type=int, default=14, help="S2 level of the blocks of block splits"
+    )
+    parser.add_argument(
+        "--split-kinds",
+        nargs="+",
+        choices=("random", "blocks", "holdout"),
+        default=("random", "blocks", "holdout"),
+        help="random cells, random whole blocks, spatial hold-out",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     geoclip = importlib.util.find_spec("geoclip") is not None
@@ -98,7 +108,12 @@ def main() -> None:
         )
         for target in p["targets"]:
             labels = s2v.read_labels(p["labels"], target, crs=p["labels_crs"], drop_missing=True)
-            for split, holdout in (("random", None), ("holdout", p["holdout"])):
+            kinds = {
+                "random": {},
+                "blocks": {"block_level": args.block_level},
+                "holdout": {"holdout": p["holdout"]},
+            }
+            for split in args.split_kinds:
                 start = time.perf_counter()
                 result = s2v.evaluate(
                     emb,
@@ -107,8 +122,8 @@ def main() -> None:
                     counts=cells,
                     geoclip=geoclip,
                     n_splits=args.splits,
-                    holdout=holdout,
                     seed=args.seed,
+                    **kinds[split],
                 )
                 result.settings.update(
                     pairing=name,
