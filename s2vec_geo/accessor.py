@@ -29,12 +29,9 @@ class S2VecAccessor:
         obj = self._obj
         if not isinstance(obj, gpd.GeoDataFrame):
             raise ValueError("df.s2vec needs a GeoDataFrame with a geometry column")
-        if obj.crs is None:
-            raise ValueError(
-                "the GeoDataFrame has no CRS; set one with gdf.set_crs(...) "
-                "(e.g. gdf.set_crs(4326) for longitude/latitude)"
-            )
-        return obj if obj.crs.equals("EPSG:4326") else obj.to_crs(4326)
+        from s2vec_geo.s2.validation import to_lnglat
+
+        return to_lnglat(obj, "the GeoDataFrame's rows")
 
     def embed(
         self,

@@ -566,20 +566,6 @@ def _part_images(
     return ds.meta, acc
 
 
-def _merge_moments(parts: Sequence[MomentAccumulator]) -> MomentAccumulator:
-    """Chan et al.'s pairwise combination of per-partition moments."""
-    from s2vec_geo.images.stats import MomentAccumulator
-
-    total = MomentAccumulator(len(parts[0].mean), log1p=parts[0].log1p)
-    for part in parts:
-        n = total.count + part.count
-        delta = part.mean - total.mean
-        total.m2 = total.m2 + part.m2 + delta**2 * (total.count * part.count / n)
-        total.mean = total.mean + delta * (part.count / n)
-        total.count = n
-    return total
-
-
 def build_images_distributed(
     cells: str | os.PathLike,
     image_level: int = 8,
@@ -619,6 +605,7 @@ def build_images_distributed(
     """
     from s2vec_geo.images import ImageDataset
     from s2vec_geo.images.dataset import SHARD_KINDS, shard_files, write_meta
+    from s2vec_geo.images.stats import MomentAccumulator
 
     image_level = validate_level(image_level, "image_level")
     _aligned(cells, image_level, "images")
@@ -634,7 +621,10 @@ def build_images_distributed(
                 "building images",
             )
         metas = [m for m, _ in built]
-        stats = _merge_moments([acc for _, acc in built]).finish(metas[0]["feature_names"])
+        total = MomentAccumulator(len(metas[0]["feature_names"]), log1p=log1p)
+        for _, acc in built:
+            total.merge(acc)
+        stats = total.finish(metas[0]["feature_names"])
         with atomic_path(target) as tmp:
             tmp.mkdir()
             shards = []

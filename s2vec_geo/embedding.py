@@ -264,12 +264,10 @@ def embed(
 
 
 def _table_level(table: pd.DataFrame) -> int:
-    levels = np.unique(s2.cell_level(np.asarray(table.index.to_numpy(), dtype=np.int64)))
-    if len(levels) != 1:
-        raise ValueError(
-            f"the embedding table mixes S2 levels {levels.tolist()}; pass cells of one level"
-        )
-    return int(levels[0])
+    return s2.single_level(
+        np.asarray(table.index.to_numpy(), dtype=np.int64),
+        "the embedding table mixes S2 levels {levels}; pass cells of one level",
+    )
 
 
 def embed_geometries(
@@ -340,9 +338,7 @@ def embed_geometries(
         cells = embed(cells, m, mode=mode, images=wanted == m.image_level)
     embeddings = cells
     geo = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
-    if geo.crs is None:
-        raise ValueError("the geometries have no CRS; set one with .set_crs(...)")
-    geo = geo.to_crs(4326)
+    geo = s2.to_lnglat(geo)
     cols = embedding_columns(embeddings)
     table_level = _table_level(embeddings)
     if level is not None and s2.validate_level(level) != table_level:

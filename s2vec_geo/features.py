@@ -47,6 +47,7 @@ from s2vec_geo.s2 import (
     cells_frame,
     cover,
     latlng_to_cell,
+    to_lnglat,
     validate_level,
 )
 from s2vec_geo.s2.cover import sorted_unique
@@ -272,12 +273,7 @@ def _as_features(
     is_frame = isinstance(features, gpd.GeoDataFrame) and "category" in features
     if not is_frame or read_kw["category_column"] is not None:
         return read_features(features, **read_kw)
-    if features.crs is None:
-        raise ValueError(
-            "the features have no CRS; set one with gdf.set_crs(...) "
-            "(e.g. gdf.set_crs(4326) for longitude/latitude)"
-        )
-    frame = features if features.crs.equals("EPSG:4326") else features.to_crs(4326)
+    frame = to_lnglat(features, "the features")
     if "kind" not in frame:
         is_line = np.isin(shapely.get_type_id(frame.geometry.values), (1, 2, 5))
         frame = frame.assign(kind=np.where(is_line, "road", "poi"))

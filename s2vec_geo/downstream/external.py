@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from s2vec_geo.io import read_layer
 from s2vec_geo.progress import progress
-from s2vec_geo.s2 import cell_level, cell_parent, cell_to_latlng, latlng_to_cell
+from s2vec_geo.s2 import cell_level, cell_parent, cell_to_latlng, latlng_to_cell, single_level
 
 GEOCLIP_INSTALL = (
     "pip install --no-deps geoclip==1.3.0 && "
@@ -48,16 +49,15 @@ def read_cell_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"table {str(path)!r} does not exist; check the path")
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
+        if path.suffix.lower() == ".csv":
             frame = pd.read_csv(path)
-        elif suffix in (".parquet", ".geoparquet"):
-            try:
-                frame = gpd.read_parquet(path)
-            except ValueError:  # plain Parquet without geometry metadata
-                frame = pd.read_parquet(path)
         else:
-            frame = gpd.read_file(path)
+            try:
+                frame = read_layer(path, keep_missing=True)
+            except ValueError:  # plain Parquet without geometry metadata
+                if path.suffix.lower() not in (".parquet", ".geoparquet"):
+                    raise
+                frame = pd.read_parquet(path)
     if frame.index.name != "cell_id" and "cell_id" in frame.columns:
         frame = frame.set_index("cell_id")
     if frame.index.name == "cell_id":
@@ -138,10 +138,11 @@ def embeddings_for_cells(
             "the embedding table has neither a cell_id column nor point geometries; "
             "key it by int64 cell_id or by point"
         )
-    table_levels = np.unique(cell_level(keys)) if len(keys) else np.array([level])
-    if table_levels.size != 1:
-        raise ValueError(f"the embedding table mixes S2 levels {table_levels.tolist()}")
-    table_level = int(table_levels[0])
+    table_level = (
+        single_level(keys, "the embedding table mixes S2 levels {levels}; pass one level")
+        if len(keys)
+        else level
+    )
     if table_level > level:  # finer table: average onto the evaluated cells
         keys = cell_parent(keys, level)
     values = values.groupby(keys).mean() if table_level >= level else values.set_axis(keys)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from s2vec_geo.s2 import cell_level, cell_to_latlng, cells_frame, latlng_to_cell
+from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level
 
 log = logging.getLogger(__name__)
 
@@ -151,15 +151,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def _single_level(cells: np.ndarray) -> int:
-    levels = np.unique(cell_level(cells))
-    if levels.size != 1:
-        raise ValueError(
-            f"the embedding table mixes S2 levels {levels.tolist()}; evaluate one level at a time"
-        )
-    return int(levels[0])
-
-
 def align_labels(
     labels: gpd.GeoDataFrame,
     cells: np.ndarray,
@@ -208,7 +199,9 @@ def align_labels(
     cells = np.unique(np.asarray(cells, dtype=np.int64))
     if cells.size == 0:
         raise ValueError("there are no cells to align labels to; the embedding table is empty")
-    level = _single_level(cells)
+    level = single_level(
+        cells, "the embedding table mixes S2 levels {levels}; evaluate one level at a time"
+    )
     kinds = set(labels.geometry.geom_type.str.replace("Multi", "", regex=False))
     if kinds == {"Point"}:
         aligned = _align_points(labels, cells, target, level)

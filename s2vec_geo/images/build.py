@@ -170,13 +170,11 @@ def _arrow_batch(batch: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def _check_levels(ids: np.ndarray, image_level: int) -> tuple[int, int]:
     """Validate levels; return ``(patch_level, image_level)``."""
     image_level = s2.validate_level(image_level, "image_level")
-    levels = np.unique(s2.cell_level(ids))
-    if len(levels) != 1:
-        raise ValueError(
-            f"the cells mix S2 levels {levels.tolist()}; images need every cell at one "
-            "patch level: keep one with cells[s2vec_geo.cell_level(cells.index) == LEVEL]"
-        )
-    patch_level = int(levels[0])
+    patch_level = s2.single_level(
+        ids,
+        "the cells mix S2 levels {levels}; images need every cell at one patch level: "
+        "keep one with cells[s2vec_geo.cell_level(cells.index) == LEVEL]",
+    )
     gap = patch_level - image_level
     if not 1 <= gap <= MAX_LEVEL_GAP:
         raise ValueError(

@@ -226,9 +226,18 @@ class MomentAccumulator:
             return
         if self.log1p:
             x = np.log1p(x)
-        n_b = x.shape[0]
         mean_b = x.mean(axis=0)
-        m2_b = ((x - mean_b) ** 2).sum(axis=0)
+        self._combine(x.shape[0], mean_b, ((x - mean_b) ** 2).sum(axis=0))
+
+    def merge(self, other: MomentAccumulator) -> None:
+        """Fold the moments of another accumulator (e.g. another partition) into these."""
+        if other.log1p != self.log1p:
+            raise ValueError("cannot merge moments of log1p and raw values")
+        if other.count:
+            self._combine(other.count, other.mean, other.m2)
+
+    def _combine(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        """Chan et al.'s pairwise update with a block of ``n_b`` rows."""
         n = self.count + n_b
         delta = mean_b - self.mean
         self.mean = self.mean + delta * (n_b / n)

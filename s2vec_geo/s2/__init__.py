@@ -23,11 +23,12 @@ from s2vec_geo.s2.ids import (
     cell_position,
     cell_to_token,
     latlng_to_cell,
+    single_level,
     token_to_cell,
 )
 from s2vec_geo.s2.neighbors import cell_edge_neighbors
 from s2vec_geo.s2.points import point_cells
-from s2vec_geo.s2.validation import validate_level
+from s2vec_geo.s2.validation import to_lnglat, validate_level
 
 __all__ = [
     "cell_children",
@@ -43,6 +44,8 @@ __all__ = [
     "cover",
     "latlng_to_cell",
     "point_cells",
+    "single_level",
+    "to_lnglat",
     "token_to_cell",
     "validate_level",
 ]

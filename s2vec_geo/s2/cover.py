@@ -19,7 +19,7 @@ import shapely
 
 from s2vec_geo.progress import progress
 from s2vec_geo.s2.ids import latlng_to_cell
-from s2vec_geo.s2.validation import validate_level
+from s2vec_geo.s2.validation import to_lnglat, validate_level
 
 _MAX_CELLS = 2**31 - 1  # never let the coverer trade precision for fewer cells
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -32,14 +32,7 @@ def _geometries(geometry: Any) -> np.ndarray:
     if isinstance(geometry, gpd.GeoDataFrame):
         geometry = geometry.geometry
     if isinstance(geometry, gpd.GeoSeries):
-        if geometry.crs is None:
-            raise ValueError(
-                "the geometries have no CRS; set one with .set_crs(...) "
-                "(e.g. .set_crs(4326) for longitude/latitude)"
-            )
-        if not geometry.crs.equals("EPSG:4326"):
-            geometry = geometry.to_crs(4326)
-        return np.asarray(geometry.values, dtype=object)
+        return np.asarray(to_lnglat(geometry).values, dtype=object)
     if isinstance(geometry, shapely.Geometry):
         return np.array([geometry], dtype=object)
     if isinstance(geometry, (list, tuple, np.ndarray)) and all(

@@ -80,6 +80,23 @@ def cell_level(cells: Any) -> np.ndarray:
     return _levels(as_cells(cells))
 
 
+def single_level(cells: Any, message: str) -> int:
+    """The one S2 level of all ``cells``; ``ValueError(message)`` if they mix levels.
+
+    ``message`` names the problem and the fix; ``{levels}`` in it is replaced by
+    the sorted levels found.
+
+    Examples
+    --------
+    >>> single_level(token_to_cell(["89c25a3", "89c25a5"]), "mixed: {levels}")
+    12
+    """
+    levels = np.unique(cell_level(cells))
+    if levels.size != 1:
+        raise ValueError(message.format(levels=levels.tolist()))
+    return int(levels[0])
+
+
 def _check_coarser(cells: np.ndarray, level: int, name: str) -> None:
     """Raise if any cell is coarser than ``level`` (no ancestor at that level)."""
     levels = _levels(cells)

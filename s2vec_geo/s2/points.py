@@ -8,6 +8,7 @@ import pandas as pd
 import shapely
 
 from s2vec_geo.s2.ids import latlng_to_cell
+from s2vec_geo.s2.validation import to_lnglat
 
 
 def point_cells(points: gpd.GeoSeries | gpd.GeoDataFrame, level: int) -> pd.Series:
@@ -40,13 +41,7 @@ def point_cells(points: gpd.GeoSeries | gpd.GeoDataFrame, level: int) -> pd.Seri
             f"point_cells needs a GeoSeries or GeoDataFrame, got {type(points).__name__}; "
             "for plain coordinates use latlng_to_cell(lat, lng, level)"
         )
-    if geometry.crs is None:
-        raise ValueError(
-            "the points have no CRS; set one with .set_crs(...) "
-            "(e.g. .set_crs(4326) for longitude/latitude)"
-        )
-    if not geometry.crs.equals("EPSG:4326"):
-        geometry = geometry.to_crs(4326)
+    geometry = to_lnglat(geometry, "the points")
     values = geometry.values
     is_point = np.asarray(shapely.get_type_id(values) == 0) & ~np.asarray(shapely.is_empty(values))
     if not is_point.all():

@@ -7,11 +7,13 @@ before any kernel runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+import geopandas as gpd
 import numpy as np
 
 MAX_LEVEL = 30
+GeoT = TypeVar("GeoT", gpd.GeoSeries, gpd.GeoDataFrame)
 _VALID_LSB_MASK = np.uint64(0x1555555555555555)  # lowest set bit at an even position
 
 
@@ -51,6 +53,31 @@ def validate_level(level: Any, name: str = "level") -> int:
             "level 30 cells are ~1 cm, level 12 ~5 km2 (S2Vec's patches), level 0 a cube face"
         )
     return int(level)
+
+
+def to_lnglat(geo: GeoT, what: str = "the geometries") -> GeoT:
+    """A GeoSeries/GeoDataFrame in EPSG:4326 (longitude/latitude), reprojected if needed.
+
+    Parameters
+    ----------
+    geo
+        The geometries; a missing CRS is a ``ValueError`` naming ``what``.
+    what
+        How the error message calls the geometries.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> s = gpd.GeoSeries([shapely.Point(2776000.0, 8437000.0)], crs=3857)
+    >>> round(float(to_lnglat(s).x[0]), 3)
+    24.937
+    """
+    if geo.crs is None:
+        raise ValueError(
+            f"{what} have no CRS; set one with .set_crs(...) "
+            "(e.g. .set_crs(4326) for longitude/latitude)"
+        )
+    return geo if geo.crs.equals("EPSG:4326") else geo.to_crs(4326)
 
 
 def _as_1d(values: Any, what: str) -> np.ndarray:
