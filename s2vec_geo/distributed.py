@@ -59,7 +59,7 @@ from s2vec_geo.features import (
 )
 from s2vec_geo.io import atomic_path, write_layer
 from s2vec_geo.progress import progress
-from s2vec_geo.s2 import validate_level
+from s2vec_geo.s2 import cell_parent, validate_level
 from s2vec_geo.s2.cover import sorted_unique
 from s2vec_geo.taxonomy import feature_column_names, load_taxonomy
 
@@ -261,7 +261,7 @@ def _write_part(
 ) -> dict[str, Any]:
     layer = _reduce(folders, buckets, lists, level)
     write_layer(layer, path)
-    return {"file": path.name, "n_cells": len(layer)}
+    return {"file": path.name, "n_cells": len(layer), "buckets": [int(b) for b in buckets]}
 
 
 def _as_inputs(sources: Any) -> tuple[list[Any] | None, Any]:
@@ -648,10 +648,57 @@ def build_images_distributed(
 # -- embeddings -------------------------------------------------------------------
 
 
-def _embed_part(cells: Path, path: Path, model: Any, options: dict[str, Any]) -> dict[str, Any]:
-    from s2vec_geo.embedding import embed
+def _part_buckets(path: Path) -> tuple[int, int]:
+    """The ``[first, stop)`` level-6 bucket range of a partition file's cells."""
+    ids = pq.read_table(path, columns=["cell_id"]).column(0).to_numpy().view(np.uint64)
+    return int(ids.min() >> _BUCKET_SHIFT), int(ids.max() >> _BUCKET_SHIFT) + 1
 
-    emb = embed(gpd.read_parquet(cells).set_index("cell_id"), model, **options)
+
+def _halo(
+    own: pd.DataFrame, image_level: int, path: Path, parts: list[tuple[Path, tuple[int, int]]]
+) -> list[gpd.GeoDataFrame]:
+    """Cells of the tiles around a partition's tiles, read from the partitions holding them."""
+    from s2vec_geo.images.windows import surrounding_tiles
+
+    around = surrounding_tiles(cell_parent(own.index.to_numpy(), image_level))
+    if around.size == 0:
+        return []
+    bucket = around.view(np.uint64) >> np.uint64(_BUCKET_SHIFT)
+    half = (around & -around) - 1  # a tile's descendants: ids within half its lsb
+    frames = []
+    for other, (first, stop) in parts:
+        sel = (bucket >= first) & (bucket < stop)
+        if other == path or not sel.any():
+            continue
+        ranges = zip(around[sel] - half[sel], around[sel] + half[sel], strict=True)
+        filters = [[("cell_id", ">=", int(lo)), ("cell_id", "<=", int(hi))] for lo, hi in ranges]
+        frames.append(gpd.read_parquet(other, filters=filters).set_index("cell_id"))
+    return frames
+
+
+def _embed_part(
+    cells: Path,
+    path: Path,
+    model: Any,
+    options: dict[str, Any],
+    parts: list[tuple[Path, tuple[int, int]]],
+) -> dict[str, Any]:
+    """Embed one partition; sliding windows also read the cells around it (its halo)."""
+    from s2vec_geo.embedding import embed, model_windows
+    from s2vec_geo.model import load_model
+
+    from_model = load_model(model) if isinstance(model, (str, os.PathLike)) else model
+    own = gpd.read_parquet(cells).set_index("cell_id")
+    sliding = (options.get("windows") or model_windows(from_model)) == "sliding"
+    halo = []
+    if options["mode"] == "contextual" and sliding:
+        halo = _halo(own, from_model.image_level, cells, parts)
+    emb = embed(pd.concat([own, *halo]) if halo else own, from_model, **options)
+    if halo:
+        if options["images"]:
+            emb = emb.loc[np.unique(cell_parent(own.index.to_numpy(), from_model.image_level))]
+        else:
+            emb = emb.loc[own.index]
     write_layer(emb, path)
     return {"file": path.name, "n_cells": len(emb)}
 
@@ -664,13 +711,17 @@ def embed_distributed(
     mode: str = "contextual",
     images: bool = False,
     batch_size: int = 64,
+    windows: str | None = None,
+    stride: int | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
 ) -> Path:
     """Embed a partitioned cell folder partition by partition, on Dask.
 
-    Each partition holds whole images, so every cell is embedded exactly as
-    :func:`s2vec_geo.embed` embeds it with the whole area at once. The output
+    Each partition holds whole images, and with sliding windows its task also
+    reads the cells of the tiles around it from the neighbouring partitions,
+    so every cell is embedded exactly as :func:`s2vec_geo.embed` embeds it
+    with the whole area at once. The output
     is a new partitioned folder (one GeoParquet file per input partition and a
     manifest), readable with :func:`read_cells`.
 
@@ -683,7 +734,7 @@ def embed_distributed(
         :class:`s2vec_geo.S2VecModel`.
     out
         New folder for the embeddings.
-    mode, images, batch_size
+    mode, images, batch_size, windows, stride
         As for :func:`s2vec_geo.embed`.
     workers, scheduler
         Where to run: see :func:`dask_client`.
@@ -693,23 +744,36 @@ def embed_distributed(
     >>> embed_distributed("run/cells", "run/model.pt", "run/emb", workers=2)  # doctest: +SKIP
     PosixPath('run/emb')
     """
-    from s2vec_geo.embedding import _as_model
+    from s2vec_geo.images.windows import check_stride
+    from s2vec_geo.model import load_model
 
-    m = _as_model(model)
+    m = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     if mode == "contextual" or images:
         manifest = _aligned(cells, m.image_level, "contextual or image embeddings")
     else:
         manifest = read_manifest(cells)
+    if stride is not None:
+        check_stride(stride, m.config.grid)
     target = _new_folder(out)
     files = _part_files(cells)
-    options = {"mode": mode, "images": images, "batch_size": batch_size}
+    options = {
+        "mode": mode,
+        "images": images,
+        "batch_size": batch_size,
+        "windows": windows,
+        "stride": stride,
+    }
     source = model if isinstance(model, (str, os.PathLike)) else m
+    parts = [
+        (f, tuple(p["buckets"]) if "buckets" in p else _part_buckets(f))
+        for f, p in zip(files, manifest["parts"], strict=True)
+    ]
     with dask_client(workers, scheduler) as client, atomic_path(target) as tmp:
         tmp.mkdir()
         task = dask.delayed(_embed_part)
         written = _run(
             client,
-            [task(f, tmp / f.name, source, options) for f in files],
+            [task(f, tmp / f.name, source, options, parts) for f in files],
             "embedding",
         )
         level = m.image_level if images else m.patch_level

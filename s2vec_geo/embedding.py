@@ -12,22 +12,31 @@ patch encoder -- the linear projection of the normalized feature vector -- is
 applied to the cell's own features. It is a linear map of the cell's
 (log-)counts and sees nothing of its surroundings.
 
-``mode="contextual"`` (the default) encodes every image whole, without
-masking, and takes each valid cell's token at the encoder output. The
-embedding then reflects the cell *and* the neighbourhood the masked
-autoencoder learned to reason about, which is what the paper motivates
-("how this property varies spatially over a larger area"). Contextual
-embeddings depend on which neighbours were given: embed a whole area at once
-rather than cell by cell.
+``mode="contextual"`` (the default) encodes each cell with its neighbourhood
+visible, without masking, and takes the cell's token at the encoder output:
+the embedding reflects the cell *and* the surroundings the masked autoencoder
+learned to reason about, which is what the paper motivates ("how this
+property varies spatially over a larger area").
+
+Which neighbourhood: with ``windows="sliding"`` (the default for models
+trained on sliding windows) the area is read through ``grid x grid`` windows
+every ``stride`` cells (default ``grid / 2``), and each cell's outputs from
+the ``(grid / stride)**2`` windows holding it are averaged with weights that
+fall towards the window edges (:func:`s2vec_geo.images.windows.blend_weights`),
+as sliding-window inference in image segmentation does. Neighbouring cells
+are then read from the same windows with nearly the same weights, so
+embeddings vary smoothly across the area and image borders leave no seam.
+``windows="aligned"`` reads each cell from its own image-level tile only,
+the paper's images: cells on either side of a tile border are embedded in
+different contexts, and the tiling shows.
+Contextual embeddings depend on which neighbours were given: embed a whole
+area at once rather than cell by cell.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
-from collections.abc import Iterator
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -36,7 +45,15 @@ import shapely
 import torch
 
 from s2vec_geo import s2
-from s2vec_geo.model import S2VecModel, load_model
+from s2vec_geo.images.sampler import WINDOW_MODES
+from s2vec_geo.images.windows import (
+    LatticeIndex,
+    blend_weights,
+    cell_tokens,
+    check_stride,
+    sliding_origins,
+)
+from s2vec_geo.model import S2VecModel, autocast, load_model
 from s2vec_geo.plots import EMBEDDING_PREFIX, embedding_columns
 from s2vec_geo.progress import progress
 
@@ -101,84 +118,54 @@ def _feature_matrix(cells: pd.DataFrame, model: S2VecModel) -> tuple[np.ndarray,
     return ids, values
 
 
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def _image_chunks(ids: np.ndarray, image_level: int, chunk_images: int) -> Iterator[np.ndarray]:
-    """Positions of ``ids`` grouped by parent cell, ``chunk_images`` parents at a time."""
-    parents = s2.cell_parent(ids, image_level).view(np.uint64)
-    order = np.argsort(parents, kind="stable")
-    sorted_parents = parents[order]
-    starts = np.flatnonzero(np.r_[True, sorted_parents[1:] != sorted_parents[:-1]])
-    bounds = np.r_[starts[::chunk_images], len(order)]
-    for lo, hi in itertools.pairwise(bounds):
-        yield order[lo:hi]
+def _normalized(model: S2VecModel, values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Normalized features with one extra zero row for holes, on ``device``."""
+    x = np.zeros((len(values) + 1, values.shape[1]), dtype=np.float32)
+    x[:-1] = model.stats.apply(values)
+    return torch.from_numpy(x).to(device)
 
 
 def _contextual(
     model: S2VecModel,
     ids: np.ndarray,
     values: np.ndarray,
-    images: bool,
+    windows: str,
+    stride: int,
     batch_size: int,
-    chunk_images: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Encode whole images; returns (row ids, embeddings, valid-cell counts per row)."""
-    from s2vec_geo.images import build_images
-
+) -> np.ndarray:
+    """Encoder output of every cell, blended over the windows that hold it ``(n, D)``."""
     module = model.module
     device = next(module.parameters()).device
-    n_parents = len(np.unique(s2.cell_parent(ids, model.image_level)))
-    out_ids, out_emb, out_n = [], [], []
-    bar = progress(total=n_parents, desc="embed", unit="image")
-    for part in _image_chunks(ids, model.image_level, chunk_images):
-        frame = pd.DataFrame(
-            values[part], columns=model.feature_names, index=pd.Index(ids[part], name="cell_id")
+    grid = model.config.grid
+    face, i, j = s2.cell_face_ij(ids)
+    step = grid if windows == "aligned" else stride
+    of, oi, oj = (torch.from_numpy(a) for a in sliding_origins(face, i, j, grid, step))
+    index = LatticeIndex([ids], model.patch_level, device)
+    x_all = _normalized(model, values, device)
+    weights = blend_weights(grid, step).to(device)
+    acc = torch.zeros((len(ids), model.embed_dim), dtype=torch.float32, device=device)
+    total = torch.zeros(len(ids), dtype=torch.float32, device=device)
+    bar = progress(total=len(of), desc="embed", unit="window")
+    for start in range(0, len(of), batch_size):
+        part = slice(start, start + batch_size)
+        rows = cell_tokens(
+            index, of[part].to(device), oi[part].to(device), oj[part].to(device), grid
         )
-        ds = build_images(frame, model.image_level)
-        for start in range(0, len(ds), batch_size):
-            stop = min(start + batch_size, len(ds))
-            raw = np.stack([ds.raw(i) for i in range(start, stop)])
-            valid = np.stack([ds.mask(i) for i in range(start, stop)])
-            x = model.stats.apply(raw)
-            x[~valid] = 0.0
-            xt = torch.from_numpy(x).to(device)
-            vt = torch.from_numpy(valid).to(device)
-            with torch.no_grad(), _autocast(device):
-                h = module.encode(xt, vt).float()
-            if images:
-                pooled = (h * vt[..., None]).sum(1) / vt.sum(1, keepdim=True)
-                out_ids.append(ds.parents[start:stop])
-                out_emb.append(pooled.cpu().numpy())
-                out_n.append(valid.sum(1))
-            else:
-                cells = np.stack([ds.cells(i) for i in range(start, stop)])
-                out_ids.append(cells[valid])
-                out_emb.append(h[vt].cpu().numpy())
-            bar.update(stop - start)
+        valid = rows >= 0
+        x = x_all[torch.where(valid, rows, torch.full_like(rows, len(ids)))]
+        with torch.no_grad(), autocast(device):
+            h = module.encode(x, valid).float()
+        w = weights.expand_as(rows)[valid]
+        acc.index_add_(0, rows[valid], h[valid] * w[:, None])
+        total.index_add_(0, rows[valid], w)
+        bar.update(len(rows))
     bar.close()
-    n = np.concatenate(out_n) if images else np.ones(len(ids), dtype=np.int64)
-    return np.concatenate(out_ids), np.concatenate(out_emb), n
+    return (acc / total[:, None]).cpu().numpy()
 
 
-def _patch(
-    model: S2VecModel, ids: np.ndarray, values: np.ndarray, images: bool, batch_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear patch projection of each cell; image mode averages it per parent."""
-    module = model.module
-    device = next(module.parameters()).device
-    rows = batch_size * model.config.num_tokens
-    emb = np.empty((len(ids), model.embed_dim), dtype=np.float32)
-    for start in progress(range(0, len(ids), rows), desc="embed", unit="batch"):
-        x = torch.from_numpy(model.stats.apply(values[start : start + rows])).to(device)
-        with torch.no_grad():
-            emb[start : start + rows] = module.patch_embed(x).float().cpu().numpy()
-    if not images:
-        return ids, emb, np.ones(len(ids), dtype=np.int64)
-    parents = s2.cell_parent(ids, model.image_level)
+def _pooled(ids: np.ndarray, emb: np.ndarray, image_level: int) -> tuple[np.ndarray, ...]:
+    """Mean embedding per image-level parent: (parent ids, embeddings, cells per parent)."""
+    parents = s2.cell_parent(ids, image_level)
     keys, inverse, counts = np.unique(
         parents.view(np.uint64), return_inverse=True, return_counts=True
     )
@@ -187,13 +174,40 @@ def _patch(
     return keys.view(np.int64), (sums / counts[:, None]).astype(np.float32), counts
 
 
+def _patch(model: S2VecModel, values: np.ndarray, batch_size: int) -> np.ndarray:
+    """Linear patch projection of each cell's own normalized features ``(n, D)``."""
+    module = model.module
+    device = next(module.parameters()).device
+    rows = batch_size * model.config.num_tokens
+    emb = np.empty((len(values), model.embed_dim), dtype=np.float32)
+    for start in progress(range(0, len(values), rows), desc="embed", unit="batch"):
+        x = torch.from_numpy(model.stats.apply(values[start : start + rows])).to(device)
+        with torch.no_grad():
+            emb[start : start + rows] = module.patch_embed(x).float().cpu().numpy()
+    return emb
+
+
+def model_windows(model: S2VecModel) -> str:
+    """The windows a model was trained with (``"aligned"`` for models from before windows).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> model_windows(SimpleNamespace(train_config={}))
+    'aligned'
+    """
+    return str(model.train_config.get("windows", "aligned"))
+
+
 def embed(
     cells: pd.DataFrame,
     model: S2VecModel | str | os.PathLike,
     mode: str = "contextual",
     images: bool = False,
     batch_size: int = 64,
-    chunk_images: int = 4096,
+    *,
+    windows: str | None = None,
+    stride: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Embed featurized patch cells with a trained model.
 
@@ -204,25 +218,30 @@ def embed(
     ----------
     cells
         Featurized cells at the model's patch level: a (Geo)DataFrame indexed
-        by int64 ``cell_id`` with the model's feature columns (any order;
-        other feature columns, e.g. ones left out by ``min_support``, are
-        ignored).
+        by int64 ``cell_id`` (or with a ``cell_id`` column) with the model's
+        feature columns (any order; other feature columns, e.g. ones left out
+        by ``min_support``, are ignored).
     model
         Trained model or the path of its file.
     mode
         ``"contextual"`` (default): the encoder output of each cell's token
-        when its whole image is encoded without masking -- the embedding sees
-        the neighbourhood. ``"patch"``: the paper's literal patch embedding,
-        the linear projection of the cell's own normalized features. See the
-        module documentation.
+        with its neighbourhood visible, no masking. ``"patch"``: the paper's
+        literal patch embedding, the linear projection of the cell's own
+        normalized features. See the module documentation.
     images
-        Return image-level embeddings instead: the mean over each image's
-        valid cells, one row per parent cell at the model's image level, with
-        an ``n_cells`` column.
+        Return image-level embeddings instead: the mean over each image-level
+        parent's cells, one row per parent, with an ``n_cells`` column.
     batch_size
-        Images per forward pass.
-    chunk_images
-        Images rasterized at a time (bounds memory for large areas).
+        Windows per forward pass.
+    windows
+        Contextual mode only. ``"sliding"``: windows every ``stride`` cells,
+        each cell's outputs blended towards the window centres, so no image
+        border shows; ``"aligned"``: each cell read from its own tile only,
+        the paper's images. Default: the model's training windows.
+    stride
+        Step of sliding windows in cells, a power of two up to the grid
+        (default ``grid // 2``); each cell is encoded ``(grid / stride) ** 2``
+        times, so the cost grows with the overlap.
 
     Returns
     -------
@@ -239,22 +258,27 @@ def embed(
     """
     if mode not in EMBED_MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {EMBED_MODES}")
-    if batch_size < 1 or chunk_images < 1:
-        raise ValueError("batch_size and chunk_images must be positive integers")
+    if batch_size < 1:
+        raise ValueError("batch_size must be a positive integer")
     m = _as_model(model)
+    windows = model_windows(m) if windows is None else windows
+    if windows not in WINDOW_MODES:
+        raise ValueError(f"unknown windows {windows!r}; use one of {WINDOW_MODES}")
+    grid = m.config.grid
+    stride = check_stride(max(grid // 2, 1) if stride is None else stride, grid)
     ids, values = _feature_matrix(cells, m)
     was_training = m.module.training
     m.module.eval()
     try:
         if mode == "contextual":
-            out_ids, emb, n = _contextual(m, ids, values, images, batch_size, chunk_images)
+            emb = _contextual(m, ids, values, windows, stride, batch_size)
         else:
-            out_ids, emb, n = _patch(m, ids, values, images, batch_size)
+            emb = _patch(m, values, batch_size)
     finally:
         m.module.train(was_training)
-    if not images:  # back to the input order
-        pos = pd.Index(out_ids).get_indexer(ids)
-        out_ids, emb = ids, emb[pos]
+    out_ids, n = ids, np.ones(len(ids), dtype=np.int64)
+    if images:
+        out_ids, emb, n = _pooled(ids, emb, m.image_level)
     columns = pd.DataFrame(emb, columns=embedding_names(emb.shape[1]))
     if images:
         columns.insert(0, "n_cells", n)

@@ -104,6 +104,19 @@ class MAEConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def autocast(device: torch.device) -> torch.autocast:
+    """bfloat16 autocast on CUDA (the network's mixed precision); disabled elsewhere.
+
+    Examples
+    --------
+    >>> autocast(torch.device("cpu"))._enabled
+    False
+    """
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
 class Block(nn.Module):
     """Pre-norm Transformer block: self-attention then a GELU MLP, both residual."""
 
@@ -264,7 +277,8 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
         b, n, _ = x.shape
         if noise is None:
-            noise = torch.rand(b, n, generator=generator, device="cpu").to(x.device)
+            where = generator.device if generator is not None else x.device
+            noise = torch.rand(b, n, generator=generator, device=where).to(x.device)
         # Valid tokens sort first in random order; invalid ones get +inf and sort last.
         noise = noise.masked_fill(~valid, math.inf)
         order = torch.argsort(noise, dim=1)

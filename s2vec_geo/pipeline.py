@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 
 from s2vec_geo.embedding import embed
 from s2vec_geo.features import featurize
@@ -22,7 +24,8 @@ from s2vec_geo.images import build_images
 from s2vec_geo.io import layer_format, write_layer
 from s2vec_geo.model import MODEL_NAME
 from s2vec_geo.plots import plot_embedding_pca
-from s2vec_geo.s2 import validate_level
+from s2vec_geo.s2 import cells_frame, validate_level
+from s2vec_geo.seams import log_seams
 from s2vec_geo.training import LOSS_CURVE_NAME, TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -58,8 +61,43 @@ def work_folder(output: str | os.PathLike) -> Path:
     return out.with_name(f"{out.stem}_work")
 
 
+Source = str | os.PathLike | gpd.GeoDataFrame
+
+
+def featurize_sources(
+    sources: Sequence[Source], level: int, aoi: Any = None, **options: Any
+) -> gpd.GeoDataFrame:
+    """Featurize every source and sum them cell by cell (several areas, one cell layer).
+
+    Sources that do not overlap simply sit side by side; where two share a
+    cell, their counts add up, as ``s2vec featurize A B`` sums them on Dask.
+
+    Examples
+    --------
+    >>> cells = featurize_sources(["examples/data/helsinki.osm.pbf"], 13)  # doctest: +SKIP
+    """
+    frames = [featurize(src, level=level, aoi=aoi, **options) for src in sources]
+    if len(frames) == 1:
+        return frames[0]
+    columns = list(frames[0].attrs["feature_columns"])
+    if any(list(f.attrs["feature_columns"]) != columns for f in frames[1:]):
+        raise ValueError(
+            "the sources give different feature columns; read them all with the same "
+            "taxonomy (or the same category column)"
+        )
+    counts = pd.concat([f[columns] for f in frames]).groupby(level="cell_id", sort=True).sum()
+    frame = cells_frame(counts.index.to_numpy())
+    cells = gpd.GeoDataFrame(
+        pd.concat([frame.drop(columns=frame.geometry.name), counts], axis=1),
+        geometry=frame.geometry,
+        crs=frame.crs,
+    )
+    cells.attrs = dict(frames[0].attrs)
+    return cells
+
+
 def run_pipeline(
-    source: str | os.PathLike | gpd.GeoDataFrame,
+    source: Source | Sequence[Source],
     output: str | os.PathLike,
     level: int = 12,
     image_level: int = 8,
@@ -77,7 +115,9 @@ def run_pipeline(
     ----------
     source
         Anything :func:`s2vec_geo.read_features` reads: an ``.osm.pbf``, any
-        OGR vector source, or a GeoDataFrame.
+        OGR vector source, or a GeoDataFrame; or a list of them (several
+        areas: one model over all, normalized over all, and one layer with
+        every area's cells; see :func:`featurize_sources`).
     output
         Embedding layer to write (``.gpkg`` or ``.parquet``); the PCA map goes
         beside it with the suffix ``.png``.
@@ -127,8 +167,9 @@ def run_pipeline(
     work = Path(work_dir) if work_dir is not None else work_folder(out)
     work.mkdir(parents=True, exist_ok=True)
 
-    log.info("1/4 featurizing at level %d", level)
-    cells = featurize(source, level=level, aoi=aoi, **(featurize_options or {}))
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    log.info("1/4 featurizing %d source(s) at level %d", len(sources), level)
+    cells = featurize_sources(sources, level, aoi=aoi, **(featurize_options or {}))
     cells_path = write_layer(cells, work / "cells.gpkg")
 
     log.info("2/4 building level-%d images", image_level)
@@ -145,6 +186,7 @@ def run_pipeline(
     emb = embed(cells, model, mode=mode)
     write_layer(emb, out)
     png = plot_embedding_pca(emb, out.with_suffix(".png"))
+    log_seams(emb, image_level)
     return PipelineResult(
         embeddings=out,
         pca_map=png,

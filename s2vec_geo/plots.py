@@ -48,7 +48,8 @@ def plot_loss_curve(history: Sequence[dict[str, float]], path: str | os.PathLike
     ----------
     history
         Per-epoch records with ``epoch``, ``train_loss`` and optionally
-        ``val_loss`` and ``val_baseline`` (as in ``model.history``).
+        ``val_loss`` with its baselines ``val_mean_baseline`` and
+        ``val_neighbor_baseline`` (as in ``model.history``).
     path
         PNG file to write.
 
@@ -71,13 +72,14 @@ def plot_loss_curve(history: Sequence[dict[str, float]], path: str | os.PathLike
     ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train (masked MSE)")
     if all("val_loss" in r for r in history):
         ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
-        ax.plot(
-            epochs,
-            [r["val_baseline"] for r in history],
-            linestyle="--",
-            color="grey",
-            label="validation, per-feature mean",
+        baselines = (
+            ("val_mean_baseline", "--", "validation, per-feature mean"),
+            ("val_neighbor_baseline", ":", "validation, mean of visible neighbours"),
         )
+        for key, style, label in baselines:
+            if all(key in r for r in history):
+                values = [r[key] for r in history]
+                ax.plot(epochs, values, linestyle=style, color="grey", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("masked reconstruction loss (normalized MSE)")
     ax.set_title("S2Vec masked-autoencoder training")

@@ -1,23 +1,31 @@
 """Training the S2Vec masked autoencoder: seeded, resumable, single- or multi-process.
 
 :func:`train` runs AdamW with a per-step cosine learning-rate schedule (paper
-Table 1), holds out validation images, checkpoints every epoch and resumes
-from the last checkpoint to exactly the result of an uninterrupted run on CPU.
+Table 1) on *windows* of patch cells (:mod:`s2vec_geo.images.windows`): each
+epoch, every training tile anchors one window at a random offset, so a cell
+is seen at every position and with every neighbourhood (``windows="sliding"``,
+the default), or the tiles themselves are the images (``"aligned"``, the
+paper's recipe). One or several image datasets train one model, normalized
+over all of them. Whole tiles are held out for validation and are holes in
+every training window; each epoch scores the held-out tiles against the
+per-feature mean and neighbour interpolation (:mod:`s2vec_geo.heldout`).
+Checkpoints are written every epoch; resuming reproduces an uninterrupted run
+exactly on CPU.
 
 Reproducibility without saving random states: every source of randomness is
-re-seeded from ``(seed, epoch, ...)`` -- the shuffling at each epoch, the
-dropout at each epoch and the masking noise at each step. A checkpoint taken
-at the end of an epoch therefore holds all that is needed to continue
-(weights, optimizer, scheduler, history).
+re-seeded from ``(seed, epoch, ...)`` -- the window order and offsets, the
+dropout and the masking noise of each epoch. A checkpoint taken at the end of
+an epoch therefore holds all that is needed to continue (weights, optimizer,
+scheduler, history).
 
 Multi-process data-parallel training: launched by ``torchrun`` (``WORLD_SIZE``
 > 1), :func:`train` joins the process group (NCCL on CUDA, gloo on CPU), wraps
 the network in ``DistributedDataParallel`` and gives each process a slice of
-every global batch (``batch_size`` is the global batch). Masking noise is drawn
-for the global batch and sliced, and the loss is normalized by the global
-count of masked tokens, so that N processes compute the same updates as one
-process (up to floating-point summation order; dropout draws differ).
-Only rank 0 writes files. On one node with 8 GPUs::
+every global batch (``batch_size`` is the global batch). Windows and masking
+noise are drawn for the global batch and sliced, and the loss is normalized
+by the global count of masked tokens, so that N processes compute the same
+updates as one process (up to floating-point summation order; dropout draws
+differ). Only rank 0 writes files. On one node with 8 GPUs::
 
     torchrun --standalone --nproc_per_node 8 -m s2vec_geo train IMAGES --output RUN
 
@@ -39,7 +47,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -48,11 +56,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Subset
-from torch.utils.data.distributed import DistributedSampler
 
+from s2vec_geo.heldout import error_sums
+from s2vec_geo.images.collection import ImageCollection
+from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
 from s2vec_geo.io import atomic_path
-from s2vec_geo.model import MODEL_NAME, MAEConfig, MaskedAutoencoder, S2VecModel
+from s2vec_geo.model import MODEL_NAME, MAEConfig, MaskedAutoencoder, S2VecModel, autocast
 from s2vec_geo.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -60,23 +69,30 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
 LOSS_CURVE_NAME = "loss_curve.png"
+SMALL_DATA_CELLS = 2000
+"""Fewer valid patch cells than this is too little to learn from: training warns."""
+SMALL_DATA_WINDOWS = 16
+"""Fewer training tiles (windows per epoch) than this: training warns."""
+BEAT_MARGIN = 0.98
+"""The model must reach below this share of the better baseline's held-out error."""
 
 # Settings that may change between an interrupted run and its resumption.
-_RUNTIME_FIELDS = ("device", "num_workers", "checkpoint_every")
+_RUNTIME_FIELDS = ("device", "num_workers", "checkpoint_every", "preload")
 # Independent random streams derived from the seed.
-_STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT = range(5)
+_STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT, _STREAM_WINDOWS = range(6)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings (defaults: S2Vec paper, Table 1).
+    """Training settings (defaults: S2Vec paper, Table 1, except ``windows``).
 
     Parameters
     ----------
     epochs
-        Passes over the training images (paper: 50).
+        Passes over the training tiles (paper: 50): each epoch draws one
+        window per training tile.
     batch_size
-        Images per optimizer step, over all processes (paper: 64).
+        Windows per optimizer step, over all processes (paper: 64).
     lr
         Peak learning rate (paper: 5e-4).
     min_lr_ratio
@@ -88,19 +104,28 @@ class TrainConfig:
     clip_grad
         Gradient-norm clipping (paper: 1.0); 0 turns it off.
     mask_ratio
-        Share of each image's valid patch cells hidden from the encoder
+        Share of each window's valid patch cells hidden from the encoder
         (not stated in the paper; MAE's 0.75).
     val_fraction
-        Share of images held out for validation; at least one image when
-        there are two or more, none when 0.
+        Share of tiles held out for validation (whole tiles: blocks of
+        ``grid x grid`` cells, holes in every training window); at least one
+        tile when there are two or more, none when 0.
+    windows
+        ``"sliding"`` (default): every epoch each training tile anchors a
+        window at a random offset of up to half a tile, the random crop of
+        image models, so no cell is tied to one position or one tile.
+        ``"aligned"``: the tiles themselves, the paper's images.
     seed
-        Seed of every random choice (initialization, split, order, masks, dropout).
+        Seed of every random choice (initialization, split, windows, masks, dropout).
     device
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     num_workers
-        DataLoader worker processes.
+        Kept for compatibility; windows are assembled in the training process.
     checkpoint_every
         Write ``checkpoint.pt`` every this many epochs (and after the last).
+    preload
+        Load all tiles onto the device once (``True``), read each batch's
+        tiles from the shards (``False``), or decide by size (``None``).
     model
         Overrides of :class:`~s2vec_geo.model.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
@@ -120,10 +145,12 @@ class TrainConfig:
     clip_grad: float = 1.0
     mask_ratio: float = 0.75
     val_fraction: float = 0.1
+    windows: str = "sliding"
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
     checkpoint_every: int = 1
+    preload: bool | None = None
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -140,6 +167,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.mask_ratio must be in [0, 1), got {self.mask_ratio}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"TrainConfig.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.windows not in WINDOW_MODES:
+            raise ValueError(f"TrainConfig.windows must be one of {WINDOW_MODES}")
         settable = {f.name for f in fields(MAEConfig)} - {"num_features", "grid"}
         bad = sorted(set(self.model) - settable)
         if bad:
@@ -165,7 +194,7 @@ def derive_seed(*keys: int) -> int:
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``n`` image indices into (train, validation), both sorted.
+    """Seeded split of ``n`` tile indices into (train, validation), both sorted.
 
     Examples
     --------
@@ -257,117 +286,37 @@ def _setup_distributed(device: torch.device) -> tuple[_Dist, torch.device]:
     return _Dist(world=dist.get_world_size(), rank=dist.get_rank(), owns_group=owns), device
 
 
-def _open_images(images: Any) -> Dataset:
-    if isinstance(images, (str, os.PathLike)):
-        from s2vec_geo.images import ImageDataset
-
-        return ImageDataset.open(images)
-    for attr in ("stats", "feature_names", "patch_level", "image_level", "grid"):
-        if not hasattr(images, attr):
-            raise ValueError(
-                f"images lacks the {attr!r} attribute; pass an ImageDataset (build_images) "
-                "or the folder it was written to"
-            )
-    return images
-
-
-def _loss_sums(
-    module: MaskedAutoencoder,
-    dataset: Dataset,
-    indices: np.ndarray,
-    mask_ratio: float,
-    seed: int,
-    batch_size: int,
-    device: torch.device,
-    mean: torch.Tensor | None,
-) -> tuple[float, float, float]:
-    """(model SSE, mean-predictor SSE, masked count) on fixed, seeded masks."""
-    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False)
-    sse = base = count = 0.0
-    was_training = module.training
-    module.eval()
-    with torch.no_grad(), _autocast(device):
-        for step, (x, valid) in enumerate(loader):
-            x, valid = x.to(device), valid.to(device)
-            g = torch.Generator().manual_seed(derive_seed(seed, _STREAM_VAL, step))
-            out = module(x, valid, mask_ratio=mask_ratio, generator=g)
-            sse += float(out.sse)
-            count += float(out.count)
-            if mean is not None:
-                err = ((mean.to(device) - x.float()) ** 2).mean(dim=-1)
-                base += float((err * out.masked).sum())
-    module.train(was_training)
-    return sse, base, count
-
-
-def evaluate(
-    model: S2VecModel | MaskedAutoencoder,
-    images: Any,
-    indices: np.ndarray | None = None,
-    mask_ratio: float = 0.75,
-    seed: int = 0,
-    batch_size: int = 64,
-    baseline_mean: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Masked-reconstruction loss on images, beside the per-feature-mean predictor.
-
-    The same seeded masks score both the model and the baseline, which
-    predicts every masked token as ``baseline_mean`` (default: the mean over
-    the valid tokens of ``images`` itself, in normalized units).
-
-    Parameters
-    ----------
-    model
-        Trained model (or bare network).
-    images
-        ``ImageDataset`` (or its folder).
-    indices
-        Images to score (default: all).
-    mask_ratio, seed, batch_size
-        Masking share, mask seed and batch size.
-    baseline_mean
-        Per-feature prediction of the baseline (normalized units).
-
-    Returns
-    -------
-    dict
-        ``loss`` (model MSE), ``baseline`` (mean-predictor MSE), ``count``
-        (masked tokens scored).
+def open_images(images: Any) -> ImageCollection:
+    """An :class:`ImageCollection` of one dataset, a folder, or a list of either.
 
     Examples
     --------
-    >>> evaluate(load_model("run/model.pt"), "images/")  # doctest: +SKIP
-    {'loss': 0.41, 'baseline': 0.97, 'count': 5120.0}
+    >>> open_images(42)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: images must be ImageDatasets (build_images) or their folders, got int
     """
-    module = model.module if isinstance(model, S2VecModel) else model
-    dataset = _open_images(images)
-    idx = np.arange(len(dataset)) if indices is None else np.asarray(indices)
-    if baseline_mean is None:
-        baseline_mean = valid_mean(dataset, idx)
-    device = next(module.parameters()).device
-    mean = torch.as_tensor(np.asarray(baseline_mean, dtype=np.float32))
-    sse, base, count = _loss_sums(module, dataset, idx, mask_ratio, seed, batch_size, device, mean)
-    return {"loss": sse / max(count, 1), "baseline": base / max(count, 1), "count": count}
+    if isinstance(images, ImageCollection):
+        return images
+    if isinstance(images, Sequence) and not isinstance(images, str):
+        return ImageCollection(list(images))
+    return ImageCollection(images)
 
 
-def valid_mean(dataset: Dataset, indices: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Per-feature mean over the valid tokens of some images (normalized units)."""
-    loader = DataLoader(Subset(dataset, np.asarray(indices).tolist()), batch_size=batch_size)
-    total: torch.Tensor | None = None
+def _seeded(seed: int, *keys: int, device: torch.device | str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, *keys))
+
+
+def train_mean(sampler: WindowSampler) -> np.ndarray:
+    """Per-feature mean of the training tiles' valid cells (normalized units)."""
+    collection, tiles = sampler.store.collection, sampler.train_tiles.numpy()
+    total = np.zeros(len(collection.feature_names), dtype=np.float64)
     n = 0
-    for x, valid in loader:
-        s = (x.double() * valid[..., None]).sum(dim=(0, 1))
-        total = s if total is None else total + s
+    for start in range(0, len(tiles), 512):
+        x, valid = collection.tiles(tiles[start : start + 512])
+        total += x[valid].sum(axis=0, dtype=np.float64)
         n += int(valid.sum())
-    if total is None or n == 0:
-        raise ValueError("no valid patch cells in these images; build images from real cells")
-    return (total / n).numpy()
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return total / max(n, 1)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -386,15 +335,18 @@ def train(
     out: str | os.PathLike | None = None,
     resume: bool = False,
 ) -> S2VecModel:
-    """Train the S2Vec masked autoencoder on images.
+    """Train the S2Vec masked autoencoder on windows of one or several image datasets.
 
     Parameters
     ----------
     images
-        ``ImageDataset`` (from :func:`s2vec_geo.images.build_images`) or the
-        folder an image set was written to.
+        ``ImageDataset`` (from :func:`s2vec_geo.images.build_images`), the
+        folder an image set was written to, or a list of them (one model
+        over several areas, normalized over all of them; the features they
+        share are used).
     config
-        Training settings; defaults to paper Table 1 (:class:`TrainConfig`).
+        Training settings; defaults to paper Table 1 with sliding windows
+        (:class:`TrainConfig`).
     out
         Run folder (created when missing). Receives ``checkpoint.pt`` every
         ``checkpoint_every`` epochs, ``history.json`` every epoch, and at the
@@ -403,15 +355,18 @@ def train(
         Continue from ``out/checkpoint.pt``. Without it, an existing
         checkpoint raises ``ValueError`` rather than being overwritten. The
         checkpoint's settings must equal ``config`` (apart from ``device``,
-        ``num_workers`` and ``checkpoint_every``); on CPU the resumed result
-        equals an uninterrupted run bit for bit.
+        ``num_workers``, ``checkpoint_every`` and ``preload``); on CPU the
+        resumed result equals an uninterrupted run bit for bit.
 
     Returns
     -------
     S2VecModel
         Trained model on the CPU in eval mode; ``model.history`` lists per-epoch
-        ``train_loss``, ``val_loss``, ``val_baseline`` (masked MSE of predicting
-        the training per-feature mean) and ``lr``.
+        ``train_loss``, ``lr`` and, with held-out tiles, ``val_loss`` with its
+        baselines ``val_mean_baseline`` (predicting the training per-feature
+        mean) and ``val_neighbor_baseline`` (the mean of each masked cell's
+        visible neighbours). A warning is logged when the data are too small
+        to learn from or the model does not beat both baselines.
 
     Notes
     -----
@@ -422,11 +377,11 @@ def train(
     Examples
     --------
     >>> model = train("images/", TrainConfig(epochs=5), out="run")  # doctest: +SKIP
-    >>> model.history[-1]["val_loss"] < model.history[-1]["val_baseline"]  # doctest: +SKIP
+    >>> model.history[-1]["val_loss"] < model.history[-1]["val_mean_baseline"]  # doctest: +SKIP
     True
     """
     cfg = config or TrainConfig()
-    dataset = _open_images(images)
+    collection = open_images(images)
     out_dir = Path(out) if out is not None else None
     device = resolve_device(cfg.device)
     ddp, device = _setup_distributed(device)
@@ -437,14 +392,171 @@ def train(
         )
     try:
         with _deterministic(device.type == "cpu"):
-            return _train(dataset, cfg, out_dir, resume, device, ddp)
+            return _train(collection, cfg, out_dir, resume, device, ddp)
     finally:
         if ddp.owns_group:
             dist.destroy_process_group()
 
 
+@dataclass
+class _Run:
+    """The state of one training run: network, optimizer, schedule, data, history."""
+
+    cfg: TrainConfig
+    module: MaskedAutoencoder
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: WindowSampler
+    device: torch.device
+    ddp: _Dist
+    start_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    baseline_mean: np.ndarray | None = None
+
+    def checkpoint(self, epoch: int) -> dict[str, Any]:
+        """Everything needed to continue after ``epoch``."""
+        return {
+            "epoch": epoch,
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": self.history,
+            "train_config": _plain_config(self.cfg),
+            "baseline_mean": None
+            if self.baseline_mean is None
+            else [float(v) for v in self.baseline_mean],
+        }
+
+    def restore(self, path: Path) -> None:
+        """Load a checkpoint written with the same settings."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["train_config"] != _plain_config(self.cfg):
+            raise ValueError(
+                f"{str(path)!r} was written with different settings "
+                f"({state['train_config']}); resume with the same settings or use a new folder"
+            )
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch, self.history = int(state["epoch"]), list(state["history"])
+        if state.get("baseline_mean") is not None:
+            self.baseline_mean = np.asarray(state["baseline_mean"], dtype=np.float64)
+        logger.info("resuming from %s after epoch %d", path, self.start_epoch)
+
+
+def _new_run(
+    collection: ImageCollection, cfg: TrainConfig, device: torch.device, ddp: _Dist
+) -> _Run:
+    mae_cfg = cfg.mae_config(len(collection.feature_names), collection.grid)
+    torch.manual_seed(derive_seed(cfg.seed, _STREAM_INIT))
+    module = MaskedAutoencoder(mae_cfg).to(device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_idx, val_idx = split_indices(len(collection), cfg.val_fraction, cfg.seed)
+    sampler = WindowSampler(
+        collection, train_idx, val_idx, windows=cfg.windows, device=device, preload=cfg.preload
+    )
+    steps = sampler.steps(cfg.batch_size, ddp.world)
+    total, warmup = cfg.epochs * steps, cfg.warmup_epochs * steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, warmup, cfg.min_lr_ratio)
+    )
+    return _Run(cfg, module, optimizer, scheduler, sampler, device, ddp)
+
+
+def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[str, float]:
+    cfg, ddp, device = run.cfg, run.ddp, run.device
+    torch.manual_seed(derive_seed(cfg.seed, _STREAM_DROPOUT, epoch, ddp.rank))
+    windows = _seeded(cfg.seed, _STREAM_WINDOWS, epoch)
+    masks = _seeded(cfg.seed, _STREAM_MASK, epoch, device=device)
+    n_tokens = run.module.config.num_tokens
+    sse_sum = count_sum = 0.0
+    for x, valid in run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world):
+        noise = torch.rand(cfg.batch_size, n_tokens, generator=masks, device=device)
+        noise = noise[ddp.rank :: ddp.world][: len(x)]
+        with autocast(device):
+            result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
+        global_count = ddp.sum([float(result.count)], device)[0]
+        loss = result.sse * (ddp.world / max(global_count, 1.0))
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
+        run.optimizer.step()
+        run.scheduler.step()
+        sse_sum += float(result.sse.detach())
+        count_sum += float(result.count)
+        bar.update(1)
+        bar.set_postfix_str(f"epoch {epoch + 1} loss {float(result.loss.detach()):.4f}")
+    sse_sum, count_sum = ddp.sum([sse_sum, count_sum], device)
+    return {
+        "epoch": epoch + 1,
+        "train_loss": sse_sum / max(count_sum, 1.0),
+        "lr": run.optimizer.param_groups[0]["lr"],
+    }
+
+
+def _validate(run: _Run) -> dict[str, float]:
+    """Held-out masked error of the model and both baselines, on fixed seeded masks."""
+    mean = torch.as_tensor(run.baseline_mean, dtype=torch.float32)
+    generator = _seeded(run.cfg.seed, _STREAM_VAL, device=run.device)
+    batches = run.sampler.val_batches(run.cfg.batch_size // run.ddp.world)
+    sums = error_sums(run.module, batches, run.cfg.mask_ratio, generator, mean)
+    count = max(sums["count"], 1.0)
+    return {
+        "val_loss": sums["model"] / count,
+        "val_mean_baseline": sums["mean"] / count,
+        "val_neighbor_baseline": sums["neighbors"] / count,
+    }
+
+
+def _warn_if_small(run: _Run) -> None:
+    sampler = run.sampler
+    cells = int(sampler.store.valid.sum())
+    tiles = len(sampler.train_tiles)
+    if cells < SMALL_DATA_CELLS or tiles < SMALL_DATA_WINDOWS:
+        logger.warning(
+            "only %d cells in %d training tiles: too little data for the masked autoencoder "
+            "to learn much from; its embeddings may add little to the raw counts. Train on a "
+            "larger area or on several areas together (s2vec run A B ..., s2vec train "
+            "IMAGES_A IMAGES_B ...)",
+            cells,
+            tiles,
+        )
+
+
+def beats_baselines(record: dict[str, float]) -> bool:
+    """Whether a history record's ``val_loss`` clearly beats both baselines.
+
+    Clearly: below :data:`BEAT_MARGIN` times the better baseline.
+
+    Examples
+    --------
+    >>> beats_baselines({"val_loss": 0.5, "val_mean_baseline": 1.0, "val_neighbor_baseline": 0.8})
+    True
+    >>> beats_baselines({"val_loss": 0.5, "val_mean_baseline": 0.51, "val_neighbor_baseline": 0.9})
+    False
+    """
+    best = min(record["val_mean_baseline"], record["val_neighbor_baseline"])
+    return record["val_loss"] < BEAT_MARGIN * best
+
+
+def _warn_if_not_learned(history: list[dict[str, float]]) -> None:
+    last = history[-1] if history else {}
+    if "val_loss" not in last or beats_baselines(last):
+        return
+    logger.warning(
+        "the model does not beat its baselines on held-out cells: masked error %.4g vs "
+        "%.4g predicting the per-feature mean and %.4g the mean of the visible neighbours; "
+        "its embeddings may describe little beyond the raw counts. Train longer (--epochs), "
+        "on a larger area or several areas, or with --min-support to drop rare features",
+        last["val_loss"],
+        last["val_mean_baseline"],
+        last["val_neighbor_baseline"],
+    )
+
+
 def _train(
-    dataset: Dataset,
+    collection: ImageCollection,
     cfg: TrainConfig,
     out_dir: Path | None,
     resume: bool,
@@ -462,145 +574,58 @@ def _train(
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-
-    mae_cfg = cfg.mae_config(len(dataset.feature_names), int(dataset.grid))
-    torch.manual_seed(derive_seed(cfg.seed, _STREAM_INIT))
-    module = MaskedAutoencoder(mae_cfg).to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    train_idx, val_idx = split_indices(len(dataset), cfg.val_fraction, cfg.seed)
-    per_rank = cfg.batch_size // ddp.world
-    sampler = DistributedSampler(
-        Subset(dataset, train_idx.tolist()),
-        num_replicas=ddp.world,
-        rank=ddp.rank,
-        shuffle=True,
-        seed=derive_seed(cfg.seed, _STREAM_SPLIT) % 2**31,
-    )
-    loader = DataLoader(
-        Subset(dataset, train_idx.tolist()),
-        batch_size=per_rank,
-        sampler=sampler,
-        num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda",
-    )
-    steps_per_epoch = len(loader)
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup = cfg.warmup_epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total_steps, warmup, cfg.min_lr_ratio)
-    )
-
-    start_epoch, history = 0, []
-    baseline_mean: np.ndarray | None = None
+    run = _new_run(collection, cfg, device, ddp)
     if checkpoint_path is not None and resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state["train_config"] != _plain_config(cfg):
-            raise ValueError(
-                f"{str(checkpoint_path)!r} was written with different settings "
-                f"({state['train_config']}); resume with the same settings or use a new folder"
-            )
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, history = int(state["epoch"]), list(state["history"])
-        if state.get("baseline_mean") is not None:
-            baseline_mean = np.asarray(state["baseline_mean"], dtype=np.float64)
-        logger.info("resuming from %s after epoch %d", checkpoint_path, start_epoch)
-    if baseline_mean is None and len(val_idx) and ddp.main:
-        baseline_mean = valid_mean(dataset, train_idx)
-
-    net: torch.nn.Module = module
+        run.restore(checkpoint_path)
+    if run.baseline_mean is None:
+        run.baseline_mean = train_mean(run.sampler)
+    if ddp.main:
+        _warn_if_small(run)
+    net: torch.nn.Module = run.module
     if ddp.world > 1:
-        net = DistributedDataParallel(
-            module, device_ids=[device] if device.type == "cuda" else None
-        )
+        ids = [device] if device.type == "cuda" else None
+        net = DistributedDataParallel(run.module, device_ids=ids)
 
-    n_tokens = mae_cfg.num_tokens
-    bar = progress(
-        total=(cfg.epochs - start_epoch) * steps_per_epoch, desc="train", disable=not ddp.main
-    )
-    module.train()
-    for epoch in range(start_epoch, cfg.epochs):
-        sampler.set_epoch(epoch)
-        torch.manual_seed(derive_seed(cfg.seed, _STREAM_DROPOUT, epoch, ddp.rank))
-        sse_sum = count_sum = 0.0
-        for step, (x, valid) in enumerate(loader):
-            x = x.to(device, non_blocking=True)
-            valid = valid.to(device, non_blocking=True)
-            g = torch.Generator().manual_seed(derive_seed(cfg.seed, _STREAM_MASK, epoch, step))
-            noise = torch.rand(cfg.batch_size, n_tokens, generator=g)[ddp.rank :: ddp.world]
-            with _autocast(device):
-                result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise[: len(x)].to(device))
-            global_count = ddp.sum([float(result.count)], device)[0]
-            loss = result.sse * (ddp.world / max(global_count, 1.0))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad > 0:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.clip_grad)
-            optimizer.step()
-            scheduler.step()
-            sse_sum += float(result.sse.detach())
-            count_sum += float(result.count)
-            bar.update(1)
-            bar.set_postfix_str(f"epoch {epoch + 1} loss {float(result.loss.detach()):.4f}")
-        sse_sum, count_sum = ddp.sum([sse_sum, count_sum], device)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": sse_sum / max(count_sum, 1.0),
-            "lr": optimizer.param_groups[0]["lr"],
-        }
-        if len(val_idx) and ddp.main:
-            mean = torch.as_tensor(baseline_mean, dtype=torch.float32)
-            v_sse, v_base, v_count = _loss_sums(
-                module, dataset, val_idx, cfg.mask_ratio, cfg.seed, per_rank, device, mean
-            )
-            record["val_loss"] = v_sse / max(v_count, 1.0)
-            record["val_baseline"] = v_base / max(v_count, 1.0)
-        history.append(record)
+    steps = run.sampler.steps(cfg.batch_size, ddp.world)
+    bar = progress(total=(cfg.epochs - run.start_epoch) * steps, desc="train", disable=not ddp.main)
+    run.module.train()
+    for epoch in range(run.start_epoch, cfg.epochs):
+        record = _train_epoch(run, net, epoch, bar)
+        if len(run.sampler.val_tiles) and ddp.main:
+            record.update(_validate(run))
+        run.history.append(record)
         if ddp.main:
-            logger.info(
-                "epoch %d/%d: %s",
-                epoch + 1,
-                cfg.epochs,
-                ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch"),
-            )
-        last = epoch + 1 == cfg.epochs
+            summary = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")
+            logger.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, summary)
         if out_dir is not None and ddp.main:
-            _write_history(out_dir / HISTORY_NAME, history)
-            if last or (epoch + 1) % cfg.checkpoint_every == 0:
-                _save_checkpoint(
-                    out_dir / CHECKPOINT_NAME,
-                    {
-                        "epoch": epoch + 1,
-                        "model": module.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "history": history,
-                        "train_config": _plain_config(cfg),
-                        "baseline_mean": None
-                        if baseline_mean is None
-                        else [float(v) for v in baseline_mean],
-                    },
-                )
+            _write_history(out_dir / HISTORY_NAME, run.history)
+            if epoch + 1 == cfg.epochs or (epoch + 1) % cfg.checkpoint_every == 0:
+                _save_checkpoint(out_dir / CHECKPOINT_NAME, run.checkpoint(epoch + 1))
     bar.close()
+    return _finish(run, collection, out_dir)
 
-    result_model = S2VecModel(
-        module.cpu().eval(),
-        stats=dataset.stats,
-        feature_names=list(dataset.feature_names),
-        patch_level=int(dataset.patch_level),
-        image_level=int(dataset.image_level),
-        taxonomy_version=getattr(dataset, "taxonomy_version", None),
-        train_config=asdict(cfg),
-        history=history,
+
+def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2VecModel:
+    """Package the trained network, warn if it learned nothing, write model and curve."""
+    model = S2VecModel(
+        run.module.cpu().eval(),
+        stats=collection.stats,
+        feature_names=list(collection.feature_names),
+        patch_level=collection.patch_level,
+        image_level=collection.image_level,
+        taxonomy_version=collection.taxonomy_version,
+        train_config=asdict(run.cfg),
+        history=run.history,
     )
-    if out_dir is not None and ddp.main:
-        result_model.save(out_dir / MODEL_NAME)
+    if not run.ddp.main:
+        return model
+    _warn_if_not_learned(run.history)
+    if out_dir is not None:
+        model.save(out_dir / MODEL_NAME)
         from s2vec_geo.plots import plot_loss_curve
 
-        plot_loss_curve(history, out_dir / LOSS_CURVE_NAME)
-    return result_model
+        plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
+    return model
 
 
 def _plain_config(cfg: TrainConfig) -> dict[str, Any]:

@@ -151,6 +151,39 @@ def test_embeddings_by_partition_equal_whole_area(client, partitioned, tmp_path)
     assert pooled["n_cells"].sum() == len(cells)
 
 
+def test_sliding_windows_read_across_partition_borders(client, tmp_path) -> None:
+    """Two tiles on either side of a level-6 edge land in different partitions.
+
+    Sliding windows over the cells at that edge see both tiles; the partition
+    tasks read their neighbours' cells, so every embedding equals the one of
+    the whole area embedded at once (without the halo the cells along the edge
+    would differ).
+    """
+    rng = np.random.default_rng(0)
+    big = sv.latlng_to_cell(47.0, 9.0, 6)[0]
+    tiles = sv.cell_children(big, 9)[7::8][:1]  # a level-9 tile on one edge of the cell
+    across = [n for n in sv.cell_edge_neighbors(tiles)[0] if sv.cell_parent(n, 6) != big]
+    ids = np.concatenate([sv.cell_children(t, 13) for t in [tiles[0], across[0]]])
+    lat, lng = sv.cell_to_latlng(ids)
+    points = gpd.GeoDataFrame(
+        {"category": rng.choice(["shop", "cafe", "bar"], len(ids))},
+        geometry=gpd.points_from_xy(lng, lat),
+        crs=4326,
+    )
+    folder = tmp_path / "cells"
+    frame = dask_geopandas.from_geopandas(points, npartitions=2)
+    featurize_distributed(frame, 13, out=folder, npartitions=2)
+    assert len(read_manifest(folder)["parts"]) == 2
+    cells = read_cells(folder).compute().set_index("cell_id")
+    config = TrainConfig(epochs=1, batch_size=2, model=TINY_MODEL)
+    model = train(build_images(cells, image_level=9), config)
+    got = read_cells(embed_distributed(folder, model, tmp_path / "emb")).compute()
+    want = embed(cells, model)
+    got = got.set_index("cell_id").loc[want.index]
+    cols = [c for c in want.columns if c.startswith("emb_")]
+    np.testing.assert_allclose(got[cols], want[cols], rtol=1e-5, atol=1e-5)
+
+
 def test_bad_input_is_explained(client, partitioned, tmp_path, sample_pbf) -> None:
     with pytest.raises(ValueError, match="positive integer"):
         featurize_distributed([sample_pbf], level=14, workers=0)

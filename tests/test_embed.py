@@ -78,7 +78,7 @@ def test_patch_mode_is_the_linear_patch_projection(cells, model) -> None:
 
 
 def test_chunked_equals_whole_and_columns_may_be_reordered(cells, model, emb) -> None:
-    chunked = embed(cells[FEATURES[::-1]], model, chunk_images=1, batch_size=3)
+    chunked = embed(cells[FEATURES[::-1]], model, batch_size=3)
     pd.testing.assert_frame_equal(
         chunked.filter(like="emb_"), emb.filter(like="emb_"), check_exact=False, rtol=1e-5
     )

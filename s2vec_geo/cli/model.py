@@ -8,9 +8,11 @@ from pathlib import Path
 
 from s2vec_geo.cli.features import add_dask_options
 from s2vec_geo.embedding import EMBED_MODES, embed
+from s2vec_geo.images.sampler import WINDOW_MODES
 from s2vec_geo.io import layer_format, read_cell_layer, write_layer
 from s2vec_geo.model import MODEL_NAME, load_model
 from s2vec_geo.plots import plot_embedding_pca
+from s2vec_geo.seams import log_seams
 from s2vec_geo.training import TrainConfig, resolve_device, train
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "run is data-parallel: torchrun --nproc_per_node N -m s2vec_geo train ..."
         ),
     )
-    t.add_argument("images", help="image dataset folder written by `s2vec images`")
+    t.add_argument(
+        "images",
+        nargs="+",
+        help="image dataset folder(s) written by `s2vec images`; several folders (e.g. one "
+        "per area) train one model, normalized over all of them",
+    )
     t.add_argument("--output", "-o", required=True, help="run folder (model.pt goes there)")
     add_train_options(t)
     t.add_argument(
@@ -72,12 +79,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="contextual: encoder output of the whole image (default); patch: the paper's "
         "linear patch embedding of the cell alone",
     )
+    add_window_options(e)
     e.add_argument("--images", action="store_true", help="image-level (pooled) embeddings")
     e.add_argument("--png", help="also write a PCA-RGB map of the embeddings to this PNG")
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     e.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     add_dask_options(e)
     e.set_defaults(func=run_embed)
+
+
+def add_window_options(p: argparse.ArgumentParser, training: bool = False) -> None:
+    """Add ``--windows`` (and, for embedding, ``--stride``)."""
+    p.add_argument(
+        "--windows",
+        choices=WINDOW_MODES,
+        default="sliding" if training else None,
+        help="sliding: windows at any offset, random in training, overlapping and blended "
+        "when embedding, so image borders leave no seam (default); aligned: the paper's "
+        "fixed images" + ("" if training else " (default: the windows the model was trained with)"),
+    )
+    if not training:
+        p.add_argument(
+            "--stride",
+            type=int,
+            help="step of sliding windows in cells when embedding (default: half the image "
+            "side); cost grows with (side / stride)^2",
+        )
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -89,6 +116,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask-ratio", type=float, default=_DEFAULTS.mask_ratio, help="default 0.75")
     p.add_argument("--val-fraction", type=float, default=_DEFAULTS.val_fraction)
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    add_window_options(p, training=True)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
     for dest, (flag, kind, text) in _ARCH_OPTIONS.items():
@@ -106,6 +134,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         mask_ratio=args.mask_ratio,
         val_fraction=args.val_fraction,
         seed=args.seed,
+        windows=args.windows,
         device=args.device,
         num_workers=args.num_workers,
         model=arch,
@@ -137,6 +166,8 @@ def run_embed(args: argparse.Namespace) -> None:
             mode=args.mode,
             images=args.images,
             batch_size=args.batch_size,
+            windows=args.windows,
+            stride=args.stride,
             workers=args.workers,
             scheduler=args.scheduler,
         )
@@ -150,9 +181,13 @@ def run_embed(args: argparse.Namespace) -> None:
         mode=args.mode,
         images=args.images,
         batch_size=args.batch_size,
+        windows=args.windows,
+        stride=args.stride,
     )
     write_layer(emb, args.output)
     log.info("wrote %d embeddings of size %d to %s", len(emb), model.embed_dim, args.output)
+    if not args.images:
+        log_seams(emb, model.image_level)
     if args.png:
         plot_embedding_pca(emb, args.png)
         log.info("wrote the PCA map to %s", args.png)

@@ -21,12 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="whole pipeline: features -> cells -> images -> model -> embedding layer",
         description=(
             "Featurize SOURCE at --level, build --image-level images, train the masked "
-            "autoencoder and embed every cell. Writes OUTPUT (embedding layer), a PCA-RGB map "
+            "autoencoder and embed every cell (several SOURCEs: one model over all of them). "
+            "Writes OUTPUT (embedding layer), a PCA-RGB map "
             "beside it (.png) and keeps the intermediate products (cells.gpkg, images/, "
             "model/ with model.pt and loss_curve.png) in the work folder."
         ),
     )
-    p.add_argument("source", help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...; several sources "
+        "(e.g. one extract per city) train one model over all areas and are embedded into "
+        "one layer",
+    )
     p.add_argument("--level", type=int, default=12, help="patch S2 level (paper: 12)")
     p.add_argument("--image-level", type=int, default=8, help="image S2 level (paper: 8)")
     add_reading_options(p)
@@ -43,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run the pipeline and say where everything went."""
     result = run_pipeline(
-        args.source,
+        args.sources,
         args.output,
         level=args.level,
         image_level=args.image_level,

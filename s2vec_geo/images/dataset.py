@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,44 @@ class ImageDataset(Dataset):
         """Bool ``(g*g,)``: which pixels of image ``i`` hold a cell of the input."""
         shard, j = self._locate(i)
         return np.array(shard["mask"][j])
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw values and masks of several images: float32 ``(n, g*g, F)``, bool ``(n, g*g)``.
+
+        Reads shard by shard (each memory-mapped shard once), whatever the order.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, s2vec_geo as sv
+        >>> ids = sv.latlng_to_cell(np.array([1.29]), np.array([103.85]), 12)
+        >>> ds = sv.build_images(pd.DataFrame({"n": [4]}, index=pd.Index(ids, name="cell_id")), 11)
+        >>> raw, mask = ds.read(np.array([0, 0]))
+        >>> raw.shape, int(mask.sum()), float(raw.sum())
+        ((2, 4, 1), 2, 8.0)
+        """
+        index = np.asarray([self._index(int(i)) for i in np.atleast_1d(indices)], dtype=np.int64)
+        raw = np.empty((len(index), self.grid * self.grid, len(self.feature_names)), np.float32)
+        mask = np.empty((len(index), self.grid * self.grid), dtype=bool)
+        shard_of = np.searchsorted(self._offsets, index, side="right") - 1
+        shards = self._shards()
+        for k in np.unique(shard_of):
+            rows = np.flatnonzero(shard_of == k)
+            local = index[rows] - self._offsets[k]
+            order = np.argsort(local, kind="stable")
+            raw[rows[order]] = shards[k]["images"][local[order]]
+            mask[rows[order]] = shards[k]["mask"][local[order]]
+        return raw, mask
+
+    def masks(self) -> np.ndarray:
+        """Bool ``(n, g*g)``: the masks of all images, in dataset order."""
+        return np.concatenate([np.asarray(s["mask"]) for s in self._shards()])
+
+    def valid_values(self, chunk: int = 256) -> Iterator[np.ndarray]:
+        """Raw feature rows ``(k, F)`` of the valid pixels, ``chunk`` images at a time."""
+        for shard in self._shards():
+            for start in range(0, len(shard["mask"]), chunk):
+                mask = np.asarray(shard["mask"][start : start + chunk])
+                yield np.asarray(shard["images"][start : start + chunk])[mask]
 
     @property
     def parents(self) -> np.ndarray:

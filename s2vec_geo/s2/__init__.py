@@ -18,10 +18,12 @@ from s2vec_geo.s2.frame import cells_frame
 from s2vec_geo.s2.geometry import cell_to_boundary, cell_to_latlng, cell_to_polygon
 from s2vec_geo.s2.ids import (
     cell_children,
+    cell_face_ij,
     cell_level,
     cell_parent,
     cell_position,
     cell_to_token,
+    face_ij_to_cell,
     latlng_to_cell,
     single_level,
     token_to_cell,
@@ -33,6 +35,7 @@ from s2vec_geo.s2.validation import to_lnglat, validate_level
 __all__ = [
     "cell_children",
     "cell_edge_neighbors",
+    "cell_face_ij",
     "cell_level",
     "cell_parent",
     "cell_position",
@@ -42,6 +45,7 @@ __all__ = [
     "cell_to_token",
     "cells_frame",
     "cover",
+    "face_ij_to_cell",
     "latlng_to_cell",
     "point_cells",
     "single_level",

@@ -165,6 +165,61 @@ def cell_position(cells: Any, ancestor_level: int) -> tuple[np.ndarray, np.ndarr
     return (i >> shift) & mask, (j >> shift) & mask
 
 
+def cell_face_ij(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return each cell's cube face and its (i, j) position at its own level.
+
+    ``i`` and ``j`` count cells of the cell's level along the face's axes,
+    from 0 to ``2**level - 1``; cells of one level whose (i, j) differ by 1 in
+    one coordinate (same face) share an edge. Inverse of :func:`face_ij_to_cell`.
+
+    Examples
+    --------
+    >>> cell = latlng_to_cell(40.7128, -74.0060, 12)
+    >>> face, i, j = cell_face_ij(cell)
+    >>> bool((face_ij_to_cell(face, i, j, 12) == cell).all())
+    True
+    """
+    array = as_cells(cells)
+    face, i, j = _face_ij(array)
+    shift = MAX_LEVEL - _levels(array)
+    return face, i >> shift, j >> shift
+
+
+def face_ij_to_cell(face: Any, i: Any, j: Any, level: int) -> np.ndarray:
+    """Return the level-``level`` cells at cube ``face`` and (i, j) of that level.
+
+    ``i`` and ``j`` must lie in ``[0, 2**level)``; see :func:`cell_face_ij`.
+
+    Examples
+    --------
+    >>> cell_to_token(face_ij_to_cell(0, 0, 0, 1))
+    array(['04'], dtype='<U16')
+    """
+    from s2vec_geo.s2 import _kernels
+
+    level = validate_level(level)
+    face_a, i_a, j_a = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(v, dtype=np.int64)) for v in (face, i, j))
+    )
+    side = np.int64(1) << np.int64(level)
+    bad = (face_a < 0) | (face_a > 5) | (i_a < 0) | (i_a >= side) | (j_a < 0) | (j_a >= side)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} (face, i, j) triples are off the cube: faces are 0-5 and i, j "
+            f"run from 0 to {int(side) - 1} at level {level}"
+        )
+    shift = np.int64(MAX_LEVEL - level)
+    out = np.empty(face_a.shape[0], dtype=np.int64)
+    _kernels.face_ij_to_cells(
+        np.ascontiguousarray(face_a),
+        np.ascontiguousarray(i_a << shift),
+        np.ascontiguousarray(j_a << shift),
+        level,
+        out,
+    )
+    return out
+
+
 def cell_children(cell: Any, level: int) -> np.ndarray:
     """Return the descendants of one cell at ``level`` in raster order.
 
