@@ -96,7 +96,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=AREAS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    one = p.add_argument_group("one area")
+    _one_area_options(p.add_argument_group("one area"))
+    _areas_options(p.add_argument_group("several areas"))
+    _shared_options(p)
+    p.set_defaults(func=run)
+
+
+def _one_area_options(one: argparse._ArgumentGroup) -> None:
     one.add_argument("--embeddings", help="embedding layer from s2vec embed")
     one.add_argument("--labels", help="label file: vector layer or lon/lat CSV")
     one.add_argument("--target", help="label column to predict")
@@ -120,7 +126,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="target transform, repeatable in this order: density (polygon label / its area "
         "in km2), log (log1p)",
     )
-    several = p.add_argument_group("several areas")
+
+
+def _areas_options(several: argparse._ArgumentGroup) -> None:
     several.add_argument("--areas", type=Path, help="areas file (TOML, format below)")
     several.add_argument(
         "--leave-one-area-out",
@@ -138,6 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="leave-one-area-out: share of the training areas' cells (whole blocks) used for "
         "validation (default 0.25)",
     )
+
+
+def _shared_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.add_argument(
         "--external",
@@ -171,7 +182,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drop labels whose target is missing or not a number",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.set_defaults(func=run)
 
 
 def _shared(args: argparse.Namespace) -> dict[str, Any]:

@@ -71,7 +71,7 @@ from s2vec_geo.downstream.protocol import (
     run_settings,
     run_variant,
 )
-from s2vec_geo.downstream.splits import area_splits
+from s2vec_geo.downstream.splits import Split, area_splits
 from s2vec_geo.downstream.targets import TargetScale
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_parent, single_level
@@ -336,19 +336,40 @@ class _ModeRuns:
         self.rows += [{**base, "split": i, **s} for i, s in enumerate(runs.scores)]
 
 
-def _leave_one_area_out(
+def _plan(
     data: Sequence[CellData],
-    variants: Sequence[Variant],
+    modes: Sequence[str],
     block_level: int,
     n_splits: int,
     val_fraction: float,
+    seed: int,
+) -> dict[str, list[list[Split]]]:
+    """The splits of every mode and area (``plan[mode][k]``), made before any training."""
+    plan = {}
+    if LEAVE_ONE_AREA_OUT in modes:
+        cells = np.concatenate([d.cells for d in data])
+        area_of = np.repeat(np.arange(len(data)), [d.cells.size for d in data])
+        blocks_of = cell_parent(cells, block_level)
+        plan[LEAVE_ONE_AREA_OUT] = area_splits(
+            area_of, cells, blocks_of, n_splits, val_fraction, seed
+        )
+    if BLOCKS in modes:
+        plan[BLOCKS] = []
+        for d in data:
+            with area_errors(d.name):
+                splits, _ = make_splits(d.cells, n_splits, block_level=block_level, seed=seed)
+            plan[BLOCKS].append(splits)
+    return plan
+
+
+def _leave_one_area_out(
+    data: Sequence[CellData],
+    variants: Sequence[Variant],
+    folds: Sequence[Sequence[Split]],
     fit_kw: dict[str, Any],
 ) -> _ModeRuns:
     """Each area tested by MLPs trained on the others; see the module docs."""
     joined = CellData.concat(data)
-    area_of = np.repeat(np.arange(len(data)), [d.cells.size for d in data])
-    blocks_of = cell_parent(joined.cells, block_level)
-    folds = area_splits(area_of, joined.cells, blocks_of, n_splits, val_fraction, fit_kw["seed"])
     common = TargetScale.fit(joined.y, joined.target)  # only to pool the folds' predictions
     out = _ModeRuns(LEAVE_ONE_AREA_OUT)
     pooled: dict[str, list[list[np.ndarray]]] = {v.name: [[] for _ in folds[0]] for v in variants}
@@ -376,16 +397,14 @@ def _leave_one_area_out(
 def _blocks(
     data: Sequence[CellData],
     variants: Sequence[Variant],
-    block_level: int,
-    n_splits: int,
+    splits_of: Sequence[Sequence[Split]],
     fit_kw: dict[str, Any],
 ) -> _ModeRuns:
     """Every area on its own, random splits of whole blocks, its own target scale."""
     out = _ModeRuns(BLOCKS)
-    for d in data:
+    for d, splits in zip(data, splits_of, strict=True):
         with area_errors(d.name):
             scale = TargetScale.fit(d.y, d.target)
-            splits, _ = make_splits(d.cells, n_splits, block_level=block_level, seed=fit_kw["seed"])
             for v in variants:
                 out.add(d.name, run_variant(v, d.blocks, scale.apply(d.y), splits, **fit_kw))
         out.scales[d.name] = scale
@@ -505,16 +524,13 @@ def evaluate_areas(
         cells, max(level - 3, 0) if block_level is None else block_level
     )
     variants = check_variants(variants, data[0].widths)
+    plan = _plan(data, modes, block_level, n_splits, val_fraction, seed)
     steps = len(modes) * len(data) * len(variants) * (len(grid) + n_splits)
     bar = progress(total=steps, desc="evaluate areas")
     fit_kw = {"grid": grid, "seed": seed, "train_settings": train_settings, "threads": threads}
     fit_kw["bar"] = bar
-    done = [
-        _leave_one_area_out(data, variants, block_level, n_splits, val_fraction, fit_kw)
-        if m == LEAVE_ONE_AREA_OUT
-        else _blocks(data, variants, block_level, n_splits, fit_kw)
-        for m in modes
-    ]
+    run_mode = {LEAVE_ONE_AREA_OUT: _leave_one_area_out, BLOCKS: _blocks}
+    done = [run_mode[m](data, variants, plan[m], fit_kw) for m in modes]
     bar.close()
     settings = {
         "modes": modes,
@@ -525,12 +541,7 @@ def evaluate_areas(
         "seed": seed,
         "rule": rule,
         "min_overlap": min_overlap,
-        "areas": [_area_settings(a, d, done) for a, d in zip(areas, data, strict=True)],
-        **{
-            f"{runs.mode} pooled scale": [runs.scales[POOLED].lo, runs.scales[POOLED].hi]
-            for runs in done
-            if POOLED in runs.scales
-        },
+        **_scales(areas, data, done),
         **run_settings(data[0].widths, grid, train_settings, location_scales),
     }
     return AreasResult(
@@ -541,17 +552,25 @@ def evaluate_areas(
     )
 
 
-def _area_settings(area: Area, data: CellData, done: Sequence[_ModeRuns]) -> dict[str, Any]:
-    """What the report says about one area: target, transforms, cells and target scales."""
-    out: dict[str, Any] = {
-        "name": area.name,
-        "target": area.target,
-        "transform": list(area.transform),
-        "labelled_cells": int(data.cells.size),
-        "target_min": float(data.y.min()),
-        "target_max": float(data.y.max()),
-    }
+def _scales(
+    areas: Sequence[Area], data: Sequence[CellData], done: Sequence[_ModeRuns]
+) -> dict[str, Any]:
+    """What the report says about the areas: target, transforms, cells and target scales."""
+    out: dict[str, Any] = {"areas": []}
+    for area, d in zip(areas, data, strict=True):
+        entry = {
+            "name": area.name,
+            "target": area.target,
+            "transform": list(area.transform),
+            "labelled_cells": int(d.cells.size),
+            "target_min": float(d.y.min()),
+            "target_max": float(d.y.max()),
+        }
+        entry.update(
+            {f"{r.mode} scale": [r.scales[area.name].lo, r.scales[area.name].hi] for r in done}
+        )
+        out["areas"].append(entry)
     for runs in done:
-        scale = runs.scales[area.name]
-        out[f"{runs.mode} scale"] = [scale.lo, scale.hi]
+        if POOLED in runs.scales:
+            out[f"{runs.mode} pooled scale"] = [runs.scales[POOLED].lo, runs.scales[POOLED].hi]
     return out

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from s2vec_geo.downstream.areas import BLOCKS, LEAVE_ONE_AREA_OUT, AreasResult
@@ -130,15 +131,15 @@ def _mode_text(settings: dict[str, Any], mode: str) -> str:
     if mode == LEAVE_ONE_AREA_OUT:
         return (
             f"Each area in turn is the test set of an MLP trained on all the other areas "
-            f"({runs} runs per area); validation: {settings['val_fraction']:.0%} of the "
+            f"(runs per area: {runs}); validation: {settings['val_fraction']:.0%} of the "
             f"training areas' cells in whole level-{level} blocks; target scaled with the "
             f"training areas' min and max. *{MEAN_OVER_AREAS}*: mean ± std across the areas; "
             f"*{POOLED}*: every area's test cells scored together on one scale.\n\n"
         )
     return (
-        f"Each area on its own: {runs} random 60/20/20 splits of whole level-{level} blocks, "
-        f"target scaled with the area's own min and max. *{MEAN_OVER_AREAS}*: mean ± std "
-        "across the areas.\n\n"
+        f"Each area on its own: random 60/20/20 splits of whole level-{level} blocks (runs per "
+        f"area: {runs}), target scaled with the area's own min and max. "
+        f"*{MEAN_OVER_AREAS}*: mean ± std across the areas.\n\n"
     )
 
 
@@ -158,11 +159,15 @@ def _area_panels(result: AreasResult, axes: Any) -> None:
         summary = result.summary(mode)
         over = summary.xs(MEAN_OVER_AREAS, level="area")
         _bars(ax, over, _MODE_TITLES[mode])
-        for area in dict.fromkeys(summary.index.get_level_values("area")):
-            if area in (MEAN_OVER_AREAS, POOLED):
-                continue
+        areas = [
+            a
+            for a in dict.fromkeys(summary.index.get_level_values("area"))
+            if a not in (MEAN_OVER_AREAS, POOLED)
+        ]
+        for j, area in enumerate(areas):
             values = summary.xs(area, level="area")["r2_mean"].reindex(over.index)
-            ax.plot(range(len(over)), values, "o", markersize=4, label=area)
+            x = np.arange(len(over)) + 0.5 * (j + 0.5) / len(areas) - 0.25  # spread inside a bar
+            ax.plot(x, values, "o", markersize=4, label=area)
         ax.legend(fontsize=7)
 
 
