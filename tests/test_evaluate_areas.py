@@ -140,6 +140,39 @@ def test_block_mode_of_each_area_is_evaluate_with_a_block_level(areas: list[Area
         assert got[cols].reset_index(drop=True).equals(alone.scores[cols])
 
 
+def test_raw_counts_and_fusions_run_across_areas_too() -> None:
+    """Counts tables with different feature columns share one normalisation; an external
+    table for every area joins S2Vec in the fusion variants."""
+    small = {"nyc": (-74.01, 40.70, -73.995, 40.71), "helsinki": (24.93, 60.16, 24.95, 60.17)}
+    areas, ext = [], []
+    for seed, (name, box) in enumerate(small.items()):
+        emb = embeddings(box, seed)
+        cells = emb.index.to_numpy()
+        rng = np.random.default_rng(10 + seed)
+        counts = pd.DataFrame({"cell_id": cells, "shop": rng.poisson(5, cells.size)})
+        if name == "helsinki":
+            counts["sauna"] = rng.poisson(1, cells.size)  # a column the other area lacks
+        labels = point_labels(cells, np.log1p(counts["shop"].to_numpy()))
+        areas.append(Area(name, emb, labels, "y", counts=counts))
+        ext.append(pd.DataFrame({"cell_id": cells, "sat_0": rng.normal(size=cells.size)}))
+    result = evaluate_areas(
+        areas, external={"sat": pd.concat(ext)}, location=False, n_splits=1, **FAST
+    )
+    summary = result.summary()
+    assert list(summary.index.unique("variant")) == [
+        "counts",
+        "s2vec",
+        "sat",
+        "s2vec+sat concat",
+        "s2vec+sat proj-add",
+    ]
+    assert summary.loc[("counts", "pooled"), "spearman_mean"] > 0.9
+    assert summary.loc[("s2vec", "pooled"), "spearman_mean"] < 0.5
+    assert result.settings["blocks"] == {"counts": 2, "s2vec": 4, "sat": 1}
+    with pytest.raises(ValueError, match="counts table for every area or for none"):
+        evaluate_areas([areas[0], synthetic_area("helsinki", 1, small["helsinki"])], **FAST)
+
+
 def test_same_seed_gives_byte_identical_json(areas: list[Area], tmp_path: Path) -> None:
     kw = {"n_splits": 1, "block_level": 12, "variants": [Variant("s2vec", ("s2vec",))], **FAST}
     dumps = []
