@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _PUBLIC: dict[str, str] = {
+    "Area": "s2vec_geo.downstream",
+    "AreasResult": "s2vec_geo.downstream",
     "EvaluationResult": "s2vec_geo.downstream",
     "ImageDataset": "s2vec_geo.images",
     "MAEConfig": "s2vec_geo.model",
@@ -44,6 +46,7 @@ _PUBLIC: dict[str, str] = {
     "embed_distributed": "s2vec_geo.distributed",
     "embed_geometries": "s2vec_geo.embedding",
     "evaluate": "s2vec_geo.downstream",
+    "evaluate_areas": "s2vec_geo.downstream",
     "export_geotiff": "s2vec_geo.images",
     "feature_columns": "s2vec_geo.features",
     "featurize": "s2vec_geo.features",
@@ -53,6 +56,7 @@ _PUBLIC: dict[str, str] = {
     "load_model": "s2vec_geo.model",
     "load_taxonomy": "s2vec_geo.taxonomy",
     "point_cells": "s2vec_geo.s2",
+    "read_areas": "s2vec_geo.downstream",
     "read_labels": "s2vec_geo.downstream",
     "read_cells": "s2vec_geo.distributed",
     "read_features": "s2vec_geo.ingest",

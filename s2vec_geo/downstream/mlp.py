@@ -220,5 +220,8 @@ def sweep(
     """
     if not grid:
         raise ValueError("the hyperparameter grid is empty; pass at least one MLPConfig")
-    losses = [fit(train, y_train, val, y_val, fusion, cfg, seed, settings).val_mse for cfg in grid]
+    losses = [
+        fit(train, y_train, val, y_val, fusion, cfg, seed, settings, threads).val_mse
+        for cfg in grid
+    ]
     return grid[int(np.argmin(losses))], losses

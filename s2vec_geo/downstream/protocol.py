@@ -1,34 +1,29 @@
 """The downstream evaluation protocol of the S2Vec paper (section 5), end to end.
 
-:func:`evaluate` aligns labels to the embedded cells, builds the input blocks
-of each variant (raw normalised counts, S2Vec, location encoding, external
-embeddings, their fusions), scales the target to [0, 1] with its min and max
-over all labelled cells (as the paper does), sweeps the MLP hyperparameters
-once per variant on the validation set of the first split, then trains and
-tests that configuration on every split (20 random 60/20/20 splits, or a
-spatial hold-out) and reports R2 and mean absolute error of the scaled
-target on the test cells.
+:func:`evaluate` runs it in steps: read the inputs (align labels to the
+embedded cells and build the input blocks of each variant: raw normalised
+counts, S2Vec, location encoding, external embeddings, see :mod:`.inputs`),
+scale the target to [0, 1] with its min and max over all labelled cells (as
+the paper does), make the splits (:func:`make_splits`: 20 random 60/20/20
+splits, random splits of whole blocks, or a spatial hold-out), then for every
+variant (:func:`run_variant`) sweep the MLP hyperparameters on the validation
+set of the first split, train and test that configuration on every split and
+score the test cells: R2, mean absolute error of the scaled target and
+Spearman rank correlation. The multi-area evaluation
+(:func:`~s2vec_geo.downstream.areas.evaluate_areas`) reuses these steps.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from s2vec_geo.downstream.external import (
-    embeddings_for_cells,
-    geoclip_cell_embeddings,
-    read_cell_table,
-)
-from s2vec_geo.downstream.labels import align_labels, read_labels
-from s2vec_geo.downstream.location import cell_location_encoding
+from s2vec_geo.downstream.inputs import Area, Labels, Table, prepare_areas
+from s2vec_geo.downstream.metrics import score, summarize
 from s2vec_geo.downstream.mlp import (
     DEFAULT_GRID,
     DEFAULT_SETTINGS,
@@ -37,15 +32,10 @@ from s2vec_geo.downstream.mlp import (
     fit,
     sweep,
 )
-from s2vec_geo.downstream.splits import Region, holdout_splits, random_splits
-from s2vec_geo.features import feature_columns
-from s2vec_geo.images.stats import NormStats
+from s2vec_geo.downstream.splits import Region, Split, holdout_splits, random_splits
+from s2vec_geo.downstream.targets import TargetScale
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_level, cell_parent, validate_level
-
-log = logging.getLogger(__name__)
-
-Table = str | os.PathLike | pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -92,7 +82,7 @@ class EvaluationResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Mean and standard deviation of R2 and MAE per variant, in evaluation order.
+        """Mean and standard deviation of every metric per variant, in evaluation order.
 
         Examples
         --------
@@ -101,10 +91,7 @@ class EvaluationResult:
         >>> round(float(r.summary().loc["a", "r2_mean"]), 2)
         0.6
         """
-        order = list(dict.fromkeys(self.scores["variant"]))
-        stats = self.scores.groupby("variant", sort=False)[["r2", "mae"]].agg(["mean", "std"])
-        stats.columns = [f"{m}_{s}" for m, s in stats.columns]
-        return stats.loc[order].fillna(0.0)
+        return summarize(self.scores, ["variant"])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready results: settings, chosen configurations, summary and per-split scores."""
@@ -119,26 +106,25 @@ class EvaluationResult:
         }
 
 
-def _r2(y: np.ndarray, pred: np.ndarray) -> float:
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    return 1.0 - float(((y - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+@dataclass
+class VariantRuns:
+    """One variant trained and tested on every split of an evaluation."""
+
+    variant: Variant
+    config: MLPConfig
+    scores: list[dict[str, float]]
+    predictions: list[np.ndarray]
 
 
-def _counts_block(source: Table, cells: np.ndarray) -> pd.DataFrame:
-    """log1p + z-score counts, statistics over every cell of the featurized table."""
-    table = read_cell_table(source)
-    if table.index.name != "cell_id":
-        raise ValueError("the counts table needs an int64 cell_id column (use s2vec featurize)")
-    cols = feature_columns(table)
-    if not cols:
-        raise ValueError("the counts table has no numeric feature columns; use s2vec featurize")
-    stats = NormStats.from_array(table[cols].to_numpy(np.float64), log1p=True, feature_names=cols)
-    counts = table[cols].reindex(cells, fill_value=0)  # cells without features count zero
-    return pd.DataFrame(stats.apply(counts.to_numpy(np.float64)), index=counts.index)
+def check_block_level(cells: np.ndarray, block_level: int) -> int:
+    """Check that blocks are coarser than the labelled cells.
 
-
-def _block_level(cells: np.ndarray, block_level: int) -> int:
-    """Check that blocks are coarser than the labelled cells."""
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import latlng_to_cell
+    >>> check_block_level(latlng_to_cell([40.7], [-74.0], 15), 12)
+    12
+    """
     level = int(cell_level(cells[:1])[0])
     if validate_level(block_level, "block_level") >= level:
         raise ValueError(
@@ -148,9 +134,137 @@ def _block_level(cells: np.ndarray, block_level: int) -> int:
     return block_level
 
 
+def make_splits(
+    cells: np.ndarray,
+    n_splits: int,
+    holdout: Region | None = None,
+    block_level: int | None = None,
+    seed: int = 0,
+) -> tuple[list[Split], str]:
+    """The splits of one area and their description for the report.
+
+    Random 60/20/20 splits of the cells; of whole blocks (the cells' ancestors
+    at ``block_level``); or a spatial hold-out region as every split's test set.
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import cover
+    >>> import shapely
+    >>> cells = cover(shapely.box(-74.02, 40.70, -74.0, 40.72), 15)
+    >>> make_splits(cells, 2, block_level=13)[1]
+    'random 60/20/20 of level-13 blocks'
+    """
+    if holdout is not None and block_level is not None:
+        raise ValueError("give either a spatial hold-out or a block level, not both")
+    if holdout is not None:
+        return holdout_splits(cells, holdout, n_splits, seed=seed), "spatial hold-out"
+    if block_level is not None:
+        blocks_of = cell_parent(cells, check_block_level(cells, block_level))
+        splits = random_splits(cells.size, n_splits, seed=seed, groups=blocks_of)
+        return splits, f"random 60/20/20 of level-{block_level} blocks"
+    return random_splits(cells.size, n_splits, seed=seed), "random 60/20/20"
+
+
+def check_variants(variants: Sequence[Variant] | None, widths: Mapping[str, int]) -> list[Variant]:
+    """The variants to run (default: :func:`default_variants`); each must have its blocks.
+
+    Examples
+    --------
+    >>> [v.name for v in check_variants(None, {"s2vec": 8})]
+    ['s2vec']
+    """
+    variants = list(variants or default_variants(widths))
+    for v in variants:
+        missing = [b for b in v.blocks if b not in widths]
+        if missing:
+            raise ValueError(
+                f"variant {v.name!r} needs blocks {missing} that were not given; "
+                f"available: {list(widths)}"
+            )
+    return variants
+
+
+def run_variant(
+    variant: Variant,
+    blocks: Mapping[str, np.ndarray],
+    y: np.ndarray,
+    splits: Sequence[Split],
+    *,
+    grid: Sequence[MLPConfig] = DEFAULT_GRID,
+    seed: int = 0,
+    train_settings: TrainSettings = DEFAULT_SETTINGS,
+    threads: int = 1,
+    bar: Any = None,
+) -> VariantRuns:
+    """Sweep on the first split's validation set, then train, predict and score every split.
+
+    Parameters
+    ----------
+    variant
+        The blocks to use and their fusion.
+    blocks
+        Input blocks by name, rows aligned with ``y``.
+    y
+        The scaled target of every row.
+    splits
+        Row positions of training, validation and test per run.
+    grid, seed, train_settings, threads
+        As in :func:`evaluate`; run ``i`` trains with seed ``seed + i``.
+    bar
+        Progress bar to advance (``len(grid) + len(splits)`` steps), or ``None``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(40, 2)).astype(np.float32); y = (x[:, 0] > 0) * 1.0
+    >>> runs = run_variant(Variant("s2vec", ("s2vec",)), {"s2vec": x}, y,
+    ...     random_splits(40, 2), grid=DEFAULT_GRID[:1], train_settings=TrainSettings(20, 5))
+    >>> sorted(runs.scores[0])
+    ['epochs', 'mae', 'r2', 'spearman']
+    """
+    xs = [blocks[b] for b in variant.blocks]
+
+    def take(idx: np.ndarray) -> list[np.ndarray]:
+        return [x[idx] for x in xs]
+
+    first = splits[0]
+    config, _ = sweep(
+        take(first.train),
+        y[first.train],
+        take(first.val),
+        y[first.val],
+        variant.fusion,
+        grid,
+        seed,
+        train_settings,
+        threads,
+    )
+    if bar is not None:
+        bar.update(len(grid))
+    scores, predictions = [], []
+    for i, s in enumerate(splits):
+        fitted = fit(
+            take(s.train),
+            y[s.train],
+            take(s.val),
+            y[s.val],
+            variant.fusion,
+            config,
+            seed + i,
+            train_settings,
+            threads,
+        )
+        pred = fitted.predict(take(s.test))
+        scores.append({**score(y[s.test], pred), "epochs": fitted.epochs})
+        predictions.append(pred)
+        if bar is not None:
+            bar.update(1)
+    return VariantRuns(variant, config, scores, predictions)
+
+
 def evaluate(
     embeddings: Table,
-    labels: str | os.PathLike | gpd.GeoDataFrame,
+    labels: Labels,
     target: str,
     *,
     counts: Table | None = None,
@@ -165,7 +279,10 @@ def evaluate(
     rule: str = "overlap",
     min_overlap: float = 0.5,
     labels_crs: str | int | None = None,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
     drop_missing: bool = False,
+    transform: Sequence[str] = (),
     grid: Sequence[MLPConfig] = DEFAULT_GRID,
     train_settings: TrainSettings = DEFAULT_SETTINGS,
     location_scales: int = 16,
@@ -212,8 +329,11 @@ def evaluate(
     rule, min_overlap
         Polygon label alignment, see
         :func:`~s2vec_geo.downstream.labels.align_labels`.
-    labels_crs, drop_missing
+    labels_crs, lon_col, lat_col, drop_missing
         Passed to :func:`~s2vec_geo.downstream.labels.read_labels`.
+    transform
+        Target transforms (``"density"``, ``"log"``), see
+        :mod:`~s2vec_geo.downstream.targets`.
     grid
         Hyperparameter configurations swept on the first split's validation set.
     train_settings
@@ -232,128 +352,69 @@ def evaluate(
     Examples
     --------
     >>> result = evaluate("emb.gpkg", "tracts.gpkg", "income", n_splits=2)  # doctest: +SKIP
-    >>> result.summary()[["r2_mean", "mae_mean"]]  # doctest: +SKIP
+    >>> result.summary()[["r2_mean", "mae_mean", "spearman_mean"]]  # doctest: +SKIP
     """
-    emb = read_cell_table(embeddings)
-    if emb.index.name != "cell_id":
-        raise ValueError("the embedding table needs an int64 cell_id column (use s2vec embed)")
-    labels = read_labels(labels, target, crs=labels_crs, drop_missing=drop_missing)
-    y_all = align_labels(labels, emb.index.to_numpy(), target, rule, min_overlap)
-    cells = y_all.index.to_numpy()
-
-    blocks: dict[str, pd.DataFrame] = {}
-    if counts is not None:
-        blocks["counts"] = _counts_block(counts, cells)
-    blocks["s2vec"] = embeddings_for_cells(emb, cells, prefix="emb_")
-    if location:
-        enc = cell_location_encoding(cells, scales=location_scales)
-        blocks["location"] = pd.DataFrame(enc, index=pd.Index(cells, name="cell_id"))
-    for name, source in (external or {}).items():
-        if name in blocks:
-            raise ValueError(f"external embedding name {name!r} is reserved; rename it")
-        blocks[name] = embeddings_for_cells(source, cells)
-    if geoclip:
-        blocks["geoclip"] = geoclip_cell_embeddings(cells)
-
-    common = cells
-    for name, block in blocks.items():
-        kept = np.isin(common, block.index.to_numpy())
-        if not kept.all():
-            log.warning("%d labelled cells have no %s embedding: left out", (~kept).sum(), name)
-        common = common[kept]
-    if common.size == 0:
-        raise ValueError("no labelled cell has every embedding; check the external tables")
-    y = y_all.loc[common].to_numpy()
-    lo, hi = float(y.min()), float(y.max())
-    if hi == lo:
-        raise ValueError(
-            f"the target {target!r} is constant ({lo}) over the {y.size} labelled cells; "
-            "nothing to predict: choose another target or a larger area"
-        )
-    y = (y - lo) / (hi - lo)
-    arrays = {k: b.loc[common].to_numpy(np.float32) for k, b in blocks.items()}
-
-    if holdout is not None and block_level is not None:
-        raise ValueError("give either a spatial hold-out or a block level, not both")
-    if holdout is not None:
-        splits = holdout_splits(common, holdout, n_splits, seed=seed)
-        split_name = "spatial hold-out"
-    elif block_level is not None:
-        blocks_of = cell_parent(common, _block_level(common, block_level))
-        splits = random_splits(common.size, n_splits, seed=seed, groups=blocks_of)
-        split_name = f"random 60/20/20 of level-{block_level} blocks"
-    else:
-        splits = random_splits(common.size, n_splits, seed=seed)
-        split_name = "random 60/20/20"
-    variants = list(variants or default_variants({k: a.shape[1] for k, a in arrays.items()}))
-    for v in variants:
-        missing = [b for b in v.blocks if b not in arrays]
-        if missing:
-            raise ValueError(
-                f"variant {v.name!r} needs blocks {missing} that were not given; "
-                f"available: {list(arrays)}"
-            )
-
-    rows, configs = [], {}
+    area = Area(
+        "area",
+        embeddings,
+        labels,
+        target,
+        counts=counts,
+        transform=transform,
+        labels_crs=labels_crs,
+        lon_col=lon_col,
+        lat_col=lat_col,
+        rule=rule,
+        min_overlap=min_overlap,
+        drop_missing=drop_missing,
+    )
+    kw = {"location": location, "location_scales": location_scales, "geoclip": geoclip}
+    (data,) = prepare_areas([area], external=external, name_errors=False, **kw)
+    scale = TargetScale.fit(data.y, target)
+    splits, split_name = make_splits(data.cells, n_splits, holdout, block_level, seed)
+    variants = check_variants(variants, data.widths)
     bar = progress(total=len(variants) * (len(grid) + len(splits)), desc="evaluate")
-    for v in variants:
-        xs = [arrays[b] for b in v.blocks]
-
-        def take(idx: np.ndarray, xs: list[np.ndarray] = xs) -> list[np.ndarray]:
-            return [x[idx] for x in xs]
-
-        first = splits[0]
-        configs[v.name], _ = sweep(
-            take(first.train),
-            y[first.train],
-            take(first.val),
-            y[first.val],
-            v.fusion,
-            grid,
-            seed,
-            train_settings,
-            threads,
-        )
-        bar.update(len(grid))
-        for i, s in enumerate(splits):
-            fitted = fit(
-                take(s.train),
-                y[s.train],
-                take(s.val),
-                y[s.val],
-                v.fusion,
-                configs[v.name],
-                seed + i,
-                train_settings,
-                threads,
-            )
-            pred = fitted.predict(take(s.test))
-            rows.append(
-                {
-                    "variant": v.name,
-                    "split": i,
-                    "r2": _r2(y[s.test], pred),
-                    "mae": float(np.abs(y[s.test] - pred).mean()),
-                    "epochs": fitted.epochs,
-                }
-            )
-            bar.update(1)
+    fit_kw = {"grid": grid, "seed": seed, "train_settings": train_settings, "threads": threads}
+    y = scale.apply(data.y)
+    runs = [run_variant(v, data.blocks, y, splits, bar=bar, **fit_kw) for v in variants]
     bar.close()
+    rows = [
+        {"variant": r.variant.name, "split": i, **s} for r in runs for i, s in enumerate(r.scores)
+    ]
     settings = {
         "target": target,
-        "level": int(cell_level(common[:1])[0]),
-        "labelled_cells": int(common.size),
+        "transform": list(area.transform),
+        "level": data.level,
+        "labelled_cells": int(data.cells.size),
         "split": split_name,
         "n_splits": len(splits),
         "test_cells": int(splits[0].test.size),
         "seed": seed,
         "rule": rule,
         "min_overlap": min_overlap,
-        "target_min": lo,
-        "target_max": hi,
-        "blocks": {k: int(a.shape[1]) for k, a in arrays.items()},
+        "target_min": scale.lo,
+        "target_max": scale.hi,
+        **run_settings(data.widths, grid, train_settings, location_scales),
+    }
+    return EvaluationResult(pd.DataFrame(rows), {r.variant.name: r.config for r in runs}, settings)
+
+
+def run_settings(
+    widths: Mapping[str, int],
+    grid: Sequence[MLPConfig],
+    train_settings: TrainSettings,
+    location_scales: int,
+) -> dict[str, Any]:
+    """The settings every evaluation records: block widths, MLP grid and training limits.
+
+    Examples
+    --------
+    >>> sorted(run_settings({"s2vec": 8}, DEFAULT_GRID[:1], DEFAULT_SETTINGS, 16))
+    ['blocks', 'grid', 'location_scales', 'train_settings']
+    """
+    return {
+        "blocks": dict(widths),
         "grid": [asdict(c) for c in grid],
         "train_settings": asdict(train_settings),
         "location_scales": location_scales,
     }
-    return EvaluationResult(pd.DataFrame(rows), configs, settings)

@@ -1,7 +1,11 @@
-"""Results of an evaluation as a markdown table, a JSON file and a bar chart.
+"""Results of an evaluation as markdown tables, a JSON file and a bar chart.
 
 The bar chart follows the paper's Figure 4: one bar per variant, the mean
-test R2 over the splits with the standard deviation as an error bar.
+test R2 over the splits with the standard deviation as an error bar. A
+multi-area result (:class:`~s2vec_geo.downstream.areas.AreasResult`) gets one
+table per mode and metric (a column per area, then the mean over areas and,
+for leave-one-area-out, the pooled score) and one chart panel per mode (bars:
+mean over areas with the spread across areas; dots: the areas).
 """
 
 from __future__ import annotations
@@ -9,34 +13,46 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from s2vec_geo.downstream.areas import BLOCKS, LEAVE_ONE_AREA_OUT, AreasResult
+from s2vec_geo.downstream.inputs import MEAN_OVER_AREAS, POOLED
 from s2vec_geo.downstream.protocol import EvaluationResult
 from s2vec_geo.io import atomic_path
 
+#: Metric columns of the reports: name, heading, decimals.
+_METRIC_TABLES = (("r2", "R2", 3), ("mae", "MAE, scaled", 4), ("spearman", "Spearman", 3))
+
+
+def _mean_std(row: pd.Series, metric: str, digits: int) -> str:
+    """``mean ± std`` of a metric in a summary row, ``-`` when the result lacks it."""
+    if f"{metric}_mean" not in row:
+        return "-"
+    return f"{row[f'{metric}_mean']:.{digits}f} ± {row[f'{metric}_std']:.{digits}f}"
+
 
 def results_markdown(result: EvaluationResult) -> str:
-    """A markdown table: variant, R2 mean +- std, MAE mean +- std, chosen configuration.
+    """A markdown table: variant, R2, MAE and Spearman (mean ± std), chosen configuration.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from s2vec_geo.downstream.mlp import MLPConfig
     >>> r = EvaluationResult(pd.DataFrame({"variant": ["s2vec"], "split": [0],
-    ...     "r2": [0.5], "mae": [0.1]}), {"s2vec": MLPConfig()})
+    ...     "r2": [0.5], "mae": [0.1], "spearman": [0.7]}), {"s2vec": MLPConfig()})
     >>> print(results_markdown(r).splitlines()[2])
-    | s2vec | 0.500 ± 0.000 | 0.1000 ± 0.0000 | lr=0.001, hidden=128, dropout=0.1 |
+    | s2vec | 0.500 ± 0.000 | 0.1000 ± 0.0000 | 0.700 ± 0.000 | lr=0.001, hidden=128, dropout=0.1 |
     """
-    lines = [
-        "| variant | R2 (mean ± std) | MAE, scaled (mean ± std) | MLP (lr, hidden, dropout) |",
-        "|---|---|---|---|",
-    ]
+    heads = " | ".join(f"{label} (mean ± std)" for _, label, _ in _METRIC_TABLES)
+    lines = [f"| variant | {heads} | MLP (lr, hidden, dropout) |", "|---|---|---|---|---|"]
     for name, row in result.summary().iterrows():
         cfg = result.configs.get(name)
         cfg_text = f"lr={cfg.lr:g}, hidden={cfg.hidden}, dropout={cfg.dropout:g}" if cfg else ""
-        lines.append(
-            f"| {name} | {row.r2_mean:.3f} ± {row.r2_std:.3f} | "
-            f"{row.mae_mean:.4f} ± {row.mae_std:.4f} | {cfg_text} |"
-        )
+        cells = " | ".join(_mean_std(row, m, d) for m, _, d in _METRIC_TABLES)
+        lines.append(f"| {name} | {cells} | {cfg_text} |")
     return "\n".join(lines) + "\n"
 
 
@@ -51,8 +67,117 @@ def _header(result: EvaluationResult) -> str:
     )
 
 
-def plot_results(result: EvaluationResult, path: str | os.PathLike, title: str = "") -> Path:
+def areas_markdown(result: AreasResult) -> str:
+    """Markdown of a multi-area result: the areas, then per mode one table per metric.
+
+    Examples
+    --------
+    >>> runs = pd.DataFrame({"mode": "blocks", "area": ["a", "b"], "variant": "s2vec",
+    ...     "split": 0, "r2": [0.2, 0.6], "mae": [0.1, 0.1], "spearman": [0.5, 0.7]})
+    >>> print(areas_markdown(AreasResult(runs, pd.DataFrame(), {})).splitlines()[4])
+    | s2vec | 0.200 ± 0.000 | 0.600 ± 0.000 | 0.400 ± 0.283 |
+    """
+    parts = [_areas_table(result.settings)] if result.settings.get("areas") else []
+    for mode in result.modes:
+        parts.append(
+            f"## {_MODE_TITLES[mode]}\n\n{_mode_text(result.settings, mode)}".rstrip() + "\n"
+        )
+        summary = result.summary(mode)
+        columns = list(dict.fromkeys(summary.index.get_level_values("area")))
+        for metric, label, digits in _METRIC_TABLES:
+            lines = [
+                f"| {label}, mean ± std | {' | '.join(columns)} |",
+                "|---" * (len(columns) + 1) + "|",
+            ]
+            for variant in dict.fromkeys(summary.index.get_level_values("variant")):
+                rows = summary.loc[variant]
+                cells = [
+                    _mean_std(rows.loc[c], metric, digits) if c in rows.index else "-"
+                    for c in columns
+                ]
+                lines.append(f"| {variant} | {' | '.join(cells)} |")
+            parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+_MODE_TITLES = {
+    LEAVE_ONE_AREA_OUT: "Leave one area out",
+    BLOCKS: "Block splits within each area",
+}
+
+
+def _areas_table(settings: dict[str, Any]) -> str:
+    lines = [
+        "| area | target | transform | labelled cells | target min | target max |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in settings["areas"]:
+        lines.append(
+            f"| {a['name']} | `{a['target']}` | {', '.join(a['transform']) or 'none'} | "
+            f"{a['labelled_cells']} | {a['target_min']:.4g} | {a['target_max']:.4g} |"
+        )
+    return (
+        f"{len(settings['areas'])} areas of level-{settings['level']} cells, seed "
+        f"{settings['seed']}; scores are on the min-max scaled target.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
+def _mode_text(settings: dict[str, Any], mode: str) -> str:
+    if not settings:
+        return ""
+    runs, level = settings["n_splits"], settings["block_level"]
+    if mode == LEAVE_ONE_AREA_OUT:
+        return (
+            f"Each area in turn is the test set of an MLP trained on all the other areas "
+            f"(runs per area: {runs}); validation: {settings['val_fraction']:.0%} of the "
+            f"training areas' cells in whole level-{level} blocks; target scaled with the "
+            f"training areas' min and max. *{MEAN_OVER_AREAS}*: mean ± std across the areas; "
+            f"*{POOLED}*: every area's test cells scored together on one scale.\n\n"
+        )
+    return (
+        f"Each area on its own: random 60/20/20 splits of whole level-{level} blocks (runs per "
+        f"area: {runs}), target scaled with the area's own min and max. "
+        f"*{MEAN_OVER_AREAS}*: mean ± std across the areas.\n\n"
+    )
+
+
+def _bars(ax: Any, summary: pd.DataFrame, title: str) -> None:
+    """Mean test R2 per variant (rows of ``summary``) with std error bars."""
+    colors = ["#4c72b0" if n.startswith("s2vec") else "#999999" for n in summary.index]
+    ax.bar(range(len(summary)), summary["r2_mean"], yerr=summary["r2_std"], color=colors, capsize=3)
+    ax.set_xticks(range(len(summary)), summary.index, rotation=35, ha="right")
+    ax.set_ylabel("test R²")
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_title(title)
+
+
+def _area_panels(result: AreasResult, axes: Any) -> None:
+    """One panel per mode: bars = mean over areas, dots = each area's mean."""
+    for ax, mode in zip(axes, result.modes, strict=True):
+        summary = result.summary(mode)
+        over = summary.xs(MEAN_OVER_AREAS, level="area")
+        _bars(ax, over, _MODE_TITLES[mode])
+        areas = [
+            a
+            for a in dict.fromkeys(summary.index.get_level_values("area"))
+            if a not in (MEAN_OVER_AREAS, POOLED)
+        ]
+        for j, area in enumerate(areas):
+            values = summary.xs(area, level="area")["r2_mean"].reindex(over.index)
+            x = np.arange(len(over)) + 0.5 * (j + 0.5) / len(areas) - 0.25  # spread inside a bar
+            ax.plot(x, values, "o", markersize=4, label=area)
+        ax.legend(fontsize=7)
+
+
+def plot_results(
+    result: EvaluationResult | AreasResult, path: str | os.PathLike, title: str = ""
+) -> Path:
     """Bar chart of mean test R2 per variant with std error bars (PNG, written atomically).
+
+    A multi-area result gets one panel per mode: the mean over areas with
+    the spread across areas, and a dot per area.
 
     Examples
     --------
@@ -67,14 +192,16 @@ def plot_results(result: EvaluationResult, path: str | os.PathLike, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    summary = result.summary()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(summary) + 1.5), 4.0))
-    colors = ["#4c72b0" if n.startswith("s2vec") else "#999999" for n in summary.index]
-    ax.bar(range(len(summary)), summary["r2_mean"], yerr=summary["r2_std"], color=colors, capsize=3)
-    ax.set_xticks(range(len(summary)), summary.index, rotation=35, ha="right")
-    ax.set_ylabel("test R²")
-    ax.axhline(0.0, color="black", linewidth=0.6)
-    ax.set_title(title or _header(result).split(",")[0].replace("`", "").strip())
+    several = isinstance(result, AreasResult)
+    panels = len(result.modes) if several else 1
+    width = max(4.0, 0.9 * result.scores["variant"].nunique() + 1.5)
+    fig, axes = plt.subplots(1, panels, figsize=(width * panels, 4.0), squeeze=False)
+    if several:
+        _area_panels(result, axes[0])
+        fig.suptitle(title)
+    else:
+        default = _header(result).split(",")[0].replace("`", "").strip()
+        _bars(axes[0][0], result.summary(), title or default)
     fig.tight_layout()
     target = Path(path)
     with atomic_path(target) as tmp:
@@ -84,11 +211,13 @@ def plot_results(result: EvaluationResult, path: str | os.PathLike, title: str =
 
 
 def write_report(
-    result: EvaluationResult, output_dir: str | os.PathLike, title: str = ""
+    result: EvaluationResult | AreasResult, output_dir: str | os.PathLike, title: str = ""
 ) -> dict[str, Path]:
     """Write ``results.md``, ``results.json`` and ``results_r2.png`` into ``output_dir``.
 
-    The folder is created if needed; every file is written atomically.
+    Works for one area (:class:`EvaluationResult`) and several
+    (:class:`~s2vec_geo.downstream.areas.AreasResult`). The folder is
+    created if needed; every file is written atomically.
 
     Examples
     --------
@@ -105,10 +234,12 @@ def write_report(
         "json": out / "results.json",
         "png": out / "results_r2.png",
     }
+    if isinstance(result, AreasResult):
+        text = areas_markdown(result)
+    else:
+        text = _header(result) + results_markdown(result)
     with atomic_path(paths["markdown"]) as tmp:
-        tmp.write_text(
-            (f"# {title}\n\n" if title else "") + _header(result) + results_markdown(result)
-        )
+        tmp.write_text((f"# {title}\n\n" if title else "") + text)
     with atomic_path(paths["json"]) as tmp:
         tmp.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=True) + "\n")
     plot_results(result, paths["png"], title)

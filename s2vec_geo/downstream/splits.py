@@ -1,10 +1,13 @@
-"""Train / validation / test splits: random (paper: 20 x 60/20/20) and spatial hold-out.
+"""Train / validation / test splits: random (paper: 20 x 60/20/20), spatial hold-out
+and leave-one-area-out.
 
 A split is three disjoint arrays of row positions into the aligned label
-table. Random splits shuffle all rows; a spatial hold-out split keeps a whole
-sub-region (bounding box, polygon or list of cells) as the test set in every
-run, never seen in training or validation (the paper's "zero-shot geographic
-adaptation"), and shuffles only the remaining rows into train and validation.
+table. Random splits shuffle all rows (or whole blocks of rows); a spatial
+hold-out split keeps a whole sub-region (bounding box, polygon or list of
+cells) as the test set in every run, never seen in training or validation
+(the paper's "zero-shot geographic adaptation"), and shuffles only the
+remaining rows into train and validation. Leave-one-area-out splits
+(:func:`area_splits`) hold out each of several areas in turn.
 A cell belongs to a geometric region when its centre lies inside it, so every
 cell is on exactly one side of the boundary.
 """
@@ -107,25 +110,129 @@ def _group_splits(
     groups: np.ndarray, n_splits: int, sizes: tuple[int, int], seed: int
 ) -> list[Split]:
     """Random splits of whole groups, the parts filled in turn to ``sizes`` rows."""
-    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    if labels.size < 3:
-        raise ValueError(
-            f"the labelled cells fall in {labels.size} group(s); block splits need at least "
-            "3: use a finer block level"
-        )
+    labels, inverse, counts = _unique_groups(groups, 3, "the labelled cells", "block splits")
     splits = []
     for child in np.random.SeedSequence(seed).spawn(n_splits):
         order = np.random.default_rng(child).permutation(labels.size)
-        ends = np.cumsum(counts[order])
-        # a group goes to train while the rows before it are under n_train, ...
-        part = np.searchsorted([sizes[0], sizes[0] + sizes[1]], ends - counts[order], "right")
+        part = _fill_parts(counts[order], sizes)
         part[0], part[-1] = 0, 2  # every part keeps at least one group
         if not (part == 1).any():
             part[-2] = 1
-        of_row = np.empty(labels.size, dtype=np.int64)
-        of_row[order] = part
-        rows = of_row[inverse]
+        rows = _part_of_rows(part, order, inverse)
         splits.append(Split(*(np.flatnonzero(rows == k) for k in range(3))))
+    return splits
+
+
+def _unique_groups(
+    groups: np.ndarray, at_least: int, rows: str, parts: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Groups, each row's group number and rows per group; too few groups is an error."""
+    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if labels.size < at_least:
+        raise ValueError(
+            f"{rows} fall in {labels.size} group(s); {parts} need at least {at_least}: "
+            "use a finer block level"
+        )
+    return labels, inverse, counts
+
+
+def _fill_parts(counts: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
+    """Part of each group, groups in the given order with ``counts`` rows each.
+
+    A group goes to part 0 while the rows before it are fewer than
+    ``sizes[0]``, then to part 1 while they are fewer than ``sizes[0] +
+    sizes[1]``, and so on; the rest go to part ``len(sizes)``.
+    """
+    ends = np.cumsum(counts)
+    return np.searchsorted(np.cumsum(sizes), ends - counts, "right")
+
+
+def _part_of_rows(part: np.ndarray, order: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """Part of every row, from the part of each group in shuffled ``order``."""
+    of_group = np.empty(order.size, dtype=np.int64)
+    of_group[order] = part
+    return of_group[inverse]
+
+
+def area_splits(
+    areas: np.ndarray,
+    cells: np.ndarray,
+    groups: np.ndarray,
+    n_splits: int = 20,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+) -> list[list[Split]]:
+    """Leave-one-area-out splits: each area in turn is the test set of ``n_splits`` runs.
+
+    In the runs of area ``k`` the test rows are all of area ``k``'s rows; the
+    other areas' rows are shuffled into training and validation by whole
+    groups (e.g. the cells' ancestors at a coarser S2 level), about
+    ``val_fraction`` of those rows to validation, anew for every run. Rows
+    of other areas whose cell is also one of area ``k``'s cells (overlapping
+    areas) are left out of that area's runs, so no test cell is ever trained
+    or validated on.
+
+    Parameters
+    ----------
+    areas
+        Area number (0, 1, ...) of every row.
+    cells
+        int64 cell id of every row.
+    groups
+        Group of every row (whole groups go to training or validation).
+    n_splits
+        Runs per area.
+    val_fraction
+        Share of the training areas' rows used for validation / early stopping.
+    seed
+        Seed; the runs of area ``k`` depend only on ``seed``, ``k`` and the rows.
+
+    Returns
+    -------
+    list of list of Split
+        ``splits[k][i]``: run ``i`` with area ``k`` held out.
+
+    Examples
+    --------
+    >>> areas = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    >>> s = area_splits(areas, np.arange(8), np.arange(8) // 2, n_splits=1)
+    >>> s[1][0].test.tolist(), sorted(s[1][0].train.tolist() + s[1][0].val.tolist())
+    ([3, 4, 5], [0, 1, 2, 6, 7])
+    """
+    n_splits = _check_n_splits(n_splits)
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    areas, cells, groups = np.asarray(areas), np.asarray(cells), np.asarray(groups)
+    numbers = np.unique(areas)
+    if numbers.size < 2:
+        raise ValueError("leave-one-area-out needs at least 2 areas; add an area")
+    folds = []
+    for k, child in zip(numbers, np.random.SeedSequence(seed).spawn(numbers.size), strict=True):
+        test = np.flatnonzero(areas == k)
+        pool = np.flatnonzero((areas != k) & ~np.isin(cells, cells[test]))
+        folds.append(_pool_splits(test, pool, groups[pool], n_splits, val_fraction, child))
+    return folds
+
+
+def _pool_splits(
+    test: np.ndarray,
+    pool: np.ndarray,
+    groups: np.ndarray,
+    n_splits: int,
+    val_fraction: float,
+    seed: np.random.SeedSequence,
+) -> list[Split]:
+    """Runs with a fixed test set; ``pool`` rows go to train / validation by whole groups."""
+    who = f"the training areas' {pool.size} labelled cells"
+    labels, inverse, counts = _unique_groups(groups, 2, who, "training and validation")
+    n_train = pool.size - max(round(pool.size * val_fraction), 1)
+    splits = []
+    for child in seed.spawn(n_splits):
+        order = np.random.default_rng(child).permutation(labels.size)
+        part = _fill_parts(counts[order], (n_train,))
+        part[0], part[-1] = 0, 1  # training and validation keep at least one group each
+        rows = _part_of_rows(part, order, inverse)
+        splits.append(Split(pool[rows == 0], pool[rows == 1], test))
     return splits
 
 
