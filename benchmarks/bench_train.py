@@ -1,4 +1,4 @@
-"""Benchmark: training images/s and embedding cells/s, on CPU and (when present) CUDA.
+"""Benchmark: training images/s and embedding cells/s per window mode, on CPU and CUDA.
 
 Images are paper-shaped -- 16 x 16 patch cells (patch level 14 in level-10
 images) with 116 features -- built from real S2 cells with random counts by
@@ -15,7 +15,10 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,32 +48,58 @@ def paper_cells(n_images: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(counts, columns=columns, index=pd.Index(ids, name="cell_id"))
 
 
-def bench_device(device: str, n_images: int) -> dict[str, Any]:
-    """Train one epoch (paper model, batch 64) and embed every cell on ``device``."""
-    cells = paper_cells(n_images)
-    images = sv.build_images(cells, image_level=IMAGE_LEVEL)
-    config = TrainConfig(epochs=1, val_fraction=0.0, device=device)
-    if device.startswith("cuda"):  # CUDA context, kernels and allocator warm-up
-        train(images, config)
-        torch.cuda.synchronize()
+def _timed(fn: Any, device: str) -> tuple[Any, float]:
     start = time.perf_counter()
-    model = train(images, config)
-    train_s = time.perf_counter() - start
-    model.module.to(device)
+    result = fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
+
+
+def bench_device(device: str, n_images: int) -> dict[str, Any]:
+    """Train one epoch per window mode and data path, embed every cell per mode, on ``device``.
+
+    Training: aligned tiles (the paper's images, the previous version's only
+    path) against sliding windows, with the tiles preloaded onto the device
+    and streamed from the memory-mapped shards. Embedding: aligned windows
+    against sliding windows at strides ``grid / 2`` (the default) and
+    ``grid / 4``, and the paper's patch embedding.
+    """
+    cells = paper_cells(n_images)
+    folder = Path(tempfile.mkdtemp(prefix="bench_train-"))
+    images = sv.build_images(cells, image_level=IMAGE_LEVEL, out=folder / "images")
+    base = TrainConfig(epochs=1, val_fraction=0.0, device=device)
+    if device.startswith("cuda"):  # CUDA context, kernels and allocator warm-up
+        train(images, base)
+        torch.cuda.synchronize()
     rows: dict[str, Any] = {
         "device": device,
         "images": len(images),
         "grid": images.grid,
         "features": N_FEATURES,
-        "train_images_per_s": len(images) / train_s,
+        "cells": len(cells),
     }
-    for mode in ("contextual", "patch"):
-        start = time.perf_counter()
-        out = embed(cells, model, mode=mode)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        rows[f"embed_{mode}_cells_per_s"] = len(out) / (time.perf_counter() - start)
-    rows["cells"] = len(cells)
+    model = None
+    for name, windows, preload in (
+        ("aligned", "aligned", True),
+        ("sliding", "sliding", True),
+        ("sliding_streamed", "sliding", False),
+    ):
+        config = replace(base, windows=windows, preload=preload)
+        model, seconds = _timed(lambda c=config: train(images, c), device)
+        rows[f"train_{name}_images_per_s"] = len(images) / seconds
+    assert model is not None
+    model.module.to(device)
+    grid = images.grid
+    for name, options in (
+        ("aligned", {"windows": "aligned"}),
+        ("sliding", {"windows": "sliding", "stride": grid // 2}),
+        ("sliding_quarter", {"windows": "sliding", "stride": grid // 4}),
+        ("patch", {"mode": "patch"}),
+    ):
+        out, seconds = _timed(lambda o=options: embed(cells, model, **o), device)
+        rows[f"embed_{name}_cells_per_s"] = len(out) / seconds
+    shutil.rmtree(folder)
     return rows
 
 
@@ -104,13 +133,10 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(RESULTS) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
-    header = f"{'device':8} {'images':>7} {'train img/s':>12} {'embed ctx cells/s':>18} "
-    print(header + f"{'embed patch cells/s':>20}")
+    keys = [k for k in runs[0] if k.endswith("_per_s")]
+    print(f"{'device':8} {'images':>7} " + " ".join(f"{k[:-6]:>26}" for k in keys))
     for r in runs:
-        print(
-            f"{r['device']:8} {r['images']:7d} {r['train_images_per_s']:12.1f} "
-            f"{r['embed_contextual_cells_per_s']:18.0f} {r['embed_patch_cells_per_s']:20.0f}"
-        )
+        print(f"{r['device']:8} {r['images']:7d} " + " ".join(f"{r[k]:26.1f}" for k in keys))
     print(f"written to {RESULTS.name} in benchmarks/results/")
 
 

@@ -8,6 +8,7 @@ per input row is returned), cell geometries are EPSG:4326 polygons.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -91,6 +92,57 @@ class S2VecAccessor:
         from s2vec_geo.images import build_images
 
         return build_images(self._obj, image_level=image_level, out=out, **kw)
+
+    def train(
+        self,
+        image_level: int = 8,
+        *,
+        others: Sequence[pd.DataFrame] = (),
+        config: Any = None,
+        out: str | os.PathLike | None = None,
+        min_support: float = 0.0,
+    ) -> Any:
+        """Train one S2Vec model on these featurized cells and those of ``others``.
+
+        Each area's cells become an image dataset (in memory) at
+        ``image_level``; one model is trained over all of them, normalized
+        over all of them (see :func:`s2vec_geo.train`). With ``min_support``
+        the features are chosen over all areas' cells together.
+
+        Parameters
+        ----------
+        image_level
+            S2 level of the images (coarser than the cells).
+        others
+            Featurized cells of other areas, at the same level and taxonomy.
+        config
+            :class:`s2vec_geo.TrainConfig` (default: paper Table 1, sliding windows).
+        out
+            Run folder for the model, history and loss curve (``None``: in memory).
+        min_support
+            Keep the features non-zero in at least this share of all cells.
+
+        Returns
+        -------
+        S2VecModel
+
+        Examples
+        --------
+        >>> model = helsinki.s2vec.train(13, others=[tallinn], out="run")  # doctest: +SKIP
+        >>> emb = s2vec_geo.embed(tallinn, model)  # doctest: +SKIP
+        """
+        from s2vec_geo.features import feature_columns
+        from s2vec_geo.images import build_images
+        from s2vec_geo.training import train
+
+        areas = [self._obj, *others]
+        if min_support > 0.0:
+            union = pd.concat([a[feature_columns(a)] for a in areas])
+            keep = [c for c in union.columns if (union[c] != 0).mean() >= min_support]
+            if not keep:
+                raise ValueError(f"no feature is non-zero in {min_support:.0%} of the cells")
+            areas = [a[keep] for a in areas]
+        return train([build_images(a, image_level) for a in areas], config, out=out)
 
     def featurize(self, level: int = 12, aoi: Any = None, **kw: Any) -> gpd.GeoDataFrame:
         """Per-cell feature counts of these features; see :func:`s2vec_geo.featurize`.

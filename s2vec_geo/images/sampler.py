@@ -176,11 +176,20 @@ class WindowSampler:
         i0, j0 = t.i[anchors] * self.grid, t.j[anchors] * self.grid
         return tile_tokens(t, t.group[anchors], t.face[anchors], i0, j0, self.grid)
 
-    def _windows(self, anchors: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    def tokens(self, anchors: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Tokens of the windows at ``offsets`` from tiles ``anchors``; held-out tiles are holes."""
         t = self.tiles
         i0 = t.i[anchors] * self.grid + offsets[0]
         j0 = t.j[anchors] * self.grid + offsets[1]
         return tile_tokens(t, t.group[anchors], t.face[anchors], i0, j0, self.grid, self.allowed)
+
+    def draw(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """An epoch's anchors (training tiles, random order) and offsets ``(2, n)``, on the CPU."""
+        n = len(self.train_tiles)
+        anchors = self.train_tiles[torch.randperm(n, generator=generator)]
+        if self.windows == "sliding":
+            return anchors, draw_offsets(n, self.grid, generator)
+        return anchors, torch.zeros((2, n), dtype=torch.int64)
 
     def train_batches(
         self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1
@@ -190,13 +199,8 @@ class WindowSampler:
         ``generator`` (CPU) draws the order and the offsets, so one seed gives
         the same windows on every device and process count.
         """
-        n = len(self.train_tiles)
-        anchors = self.train_tiles[torch.randperm(n, generator=generator)]
-        if self.windows == "sliding":
-            offsets = draw_offsets(n, self.grid, generator)
-        else:
-            offsets = torch.zeros((2, n), dtype=torch.int64)
-        pad = -(-n // world) * world - n  # as DistributedSampler: repeat the first anchors
+        anchors, offsets = self.draw(generator)
+        pad = -(-len(anchors) // world) * world - len(anchors)  # as DistributedSampler
         anchors = torch.cat([anchors, anchors[:pad]]).to(self.device)
         offsets = torch.cat([offsets, offsets[:, :pad]], dim=1).to(self.device)
         for start in range(0, len(anchors), batch_size):
@@ -206,7 +210,7 @@ class WindowSampler:
     def _batch(
         self, anchors: torch.Tensor, offsets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self._windows(anchors, offsets)
+        tokens = self.tokens(anchors, offsets)
         empty = ~self.store.validity(tokens).any(dim=1)
         if self.windows == "sliding" and bool(empty.any()):
             # A window that caught no cell falls back to its anchor tile (never empty).

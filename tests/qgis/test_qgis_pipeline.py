@@ -164,6 +164,45 @@ def test_images_and_model_are_written(images, trained):
     assert progress == pytest.approx(100), "the engine's progress did not reach Processing"
 
 
+def test_train_over_two_areas_matches_the_engine(provider, sample_pbf, images, work):
+    """Two image datasets (two halves of the sample) train one model, as `s2vec train A B`."""
+    north_cells, north = work / "north.gpkg", work / "images_north"
+    engine("featurize", sample_pbf, "--level", LEVEL, "--bbox", "24.93", "60.172", "24.96",
+           "60.18", "--output", north_cells)  # fmt: skip
+    engine("images", north_cells, "--image-level", IMAGE_LEVEL, "--output", north)
+    out = work / "run_two"
+    settings = {"EPOCHS": 1, "EMBED_DIM": DIM, "SEED": 0, "WINDOWS": 1}
+    run("train", {"IMAGES": str(images), "MORE_IMAGES": [str(north / "meta.json")],
+                  **settings, "OUTPUT": str(out)})  # fmt: skip
+    expected = work / "library_run_two"
+    engine("train", images, north, "--epochs", 1, "--embed-dim", DIM, "--seed", 0,
+           "--windows", "aligned", "--output", expected)  # fmt: skip
+    got = json.loads((out / "history.json").read_text())
+    assert got == json.loads((expected / "history.json").read_text())
+    assert len(got) == 1 and "val_neighbor_baseline" in got[0]
+
+
+def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, work):
+    monaco = shared_data / "osm" / "srai-monaco.osm.pbf"
+    out = work / "two_areas.gpkg"
+    run(
+        "pipeline",
+        {
+            "PBF": str(sample_pbf),
+            "MORE_PBF": [str(monaco)],
+            "LEVEL": 15,
+            "IMAGE_LEVEL": 12,
+            "EPOCHS": 1,
+            "EMBED_DIM": DIM,
+            "OUTPUT": str(out),
+        },
+    )
+    layer = open_layer(out)
+    latitudes = {round(f.geometry().centroid().asPoint().y()) for f in layer.getFeatures()}
+    del layer
+    assert latitudes == {44, 60}, "both areas are embedded into the one layer"
+
+
 def test_cancel_stops_training_promptly_and_leaves_no_output(provider, images, tmp_path):
     temp = Path(QgsProcessingUtils.tempFolder())
     before = set(temp.glob("s2vec-*"))

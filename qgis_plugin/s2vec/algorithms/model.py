@@ -16,13 +16,19 @@ from ..layers import export_source
 from ..styles import style_embedding, style_on_load
 from .base import S2VecAlgorithm, run_to_destination, with_help
 from .params import (
+    WINDOW_MODES,
     cell_layer,
     embedding_size,
+    embedding_window_choice,
+    embedding_windows,
     epochs,
     image_level,
     layer_output,
     min_support,
+    more_files,
     seed,
+    stride,
+    windows,
 )
 
 GROUP, GROUP_ID = "Model", "model"
@@ -81,10 +87,12 @@ class TrainModel(S2VecAlgorithm):
     HELP = (
         "Trains the S2Vec masked autoencoder (paper Table 1) on an image dataset written by "
         "'Build images'. The run folder receives model.pt (weights, configuration and "
-        "normalization statistics) and the training history. Uses the engine's GPU when it "
-        "has one."
+        "normalization statistics) and the training history. With more image datasets (e.g. "
+        "other cities built at the same levels), one model is trained over all of them, "
+        "normalized over all of them. Uses the engine's GPU when it has one."
     )
-    IMAGES, EPOCHS, EMBED_DIM, SEED = "IMAGES", "EPOCHS", "EMBED_DIM", "SEED"
+    IMAGES, MORE_IMAGES, EPOCHS, EMBED_DIM = "IMAGES", "MORE_IMAGES", "EPOCHS", "EMBED_DIM"
+    SEED, WINDOWS = "SEED", "WINDOWS"
     OUTPUT, MODEL = "OUTPUT", "MODEL"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
@@ -97,6 +105,15 @@ class TrainModel(S2VecAlgorithm):
                 "Folder written by 'Build images'.",
             )
         )
+        self.addParameter(
+            more_files(
+                self.MORE_IMAGES,
+                "More image datasets (their meta.json files)",
+                "Optional further image datasets, e.g. other areas built at the same levels: "
+                "pick the meta.json file in each dataset folder.",
+            )
+        )
+        self.addParameter(windows(self.WINDOWS))
         self.addParameter(epochs(self.EPOCHS))
         self.addParameter(embedding_size(self.EMBED_DIM))
         self.addParameter(seed(self.SEED))
@@ -111,8 +128,12 @@ class TrainModel(S2VecAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         """Run ``s2vec train``."""
         images = self.parameterAsFile(parameters, self.IMAGES, context)
+        more = self.parameterAsFileList(parameters, self.MORE_IMAGES, context)
         args = [
             images,
+            *(os.path.dirname(p) if os.path.isfile(p) else p for p in more if p),
+            "--windows",
+            WINDOW_MODES[self.parameterAsEnum(parameters, self.WINDOWS, context)],
             "--epochs",
             self.parameterAsInt(parameters, self.EPOCHS, context),
             "--embed-dim",
@@ -137,6 +158,7 @@ class EmbedCells(S2VecAlgorithm):
         "section 3.3). The layer is loaded styled by its first embedding component."
     )
     CELLS, MODEL, MODE, OUTPUT = "CELLS", "MODEL", "MODE", "OUTPUT"
+    WINDOWS, STRIDE = "WINDOWS", "STRIDE"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
         """Featurized cells, model file, output embeddings."""
@@ -154,10 +176,12 @@ class EmbedCells(S2VecAlgorithm):
                 QgsProcessingParameterEnum(
                     self.MODE, "Embedding", options=list(EMBED_MODES), defaultValue=0
                 ),
-                "contextual: the encoder's output for the cell within its whole image "
+                "contextual: the encoder's output for the cell with its neighbourhood visible "
                 "(default); patch: the paper's linear patch embedding of the cell alone.",
             )
         )
+        self.addParameter(embedding_windows(self.WINDOWS))
+        self.addParameter(stride(self.STRIDE))
         self.addParameter(layer_output(self.OUTPUT, "Cell embeddings", EMBEDDING_HELP))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
@@ -168,6 +192,9 @@ class EmbedCells(S2VecAlgorithm):
             cells = export_source(self, parameters, self.CELLS, context, feedback, folder)
             mode = EMBED_MODES[self.parameterAsEnum(parameters, self.MODE, context)]
             args = [cells, "--model", model, "--mode", mode]
+            args += embedding_window_choice(self.parameterAsEnum(parameters, self.WINDOWS, context))
+            step = self.parameterAsInt(parameters, self.STRIDE, context)
+            args += ["--stride", step] if step else []
             run_to_destination("embed", args, destination, folder, feedback)
         style_on_load(context, destination, style_embedding)
         return {self.OUTPUT: destination}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterVectorDestination,
 )
@@ -45,6 +47,65 @@ def pbf_file(key: str = "PBF"):
         "OpenStreetMap extract, e.g. from download.geofabrik.de. Points of interest and roads "
         "are read from it with the S2Vec taxonomy.",
     )
+
+
+WINDOW_MODES = ("sliding", "aligned")
+WINDOWS_HELP = (
+    "sliding: windows at any offset (random offsets in training, overlapping windows blended "
+    "towards their centres when embedding), so neighbouring cells across an image border are "
+    "read in the same context and the map shows no tiling (default); aligned: the paper's fixed "
+    "images, one per image-level cell."
+)
+
+
+def windows(key: str = "WINDOWS"):
+    """How training windows are placed: sliding (default) or aligned (the paper's)."""
+    return with_help(
+        QgsProcessingParameterEnum(key, "Windows", options=list(WINDOW_MODES), defaultValue=0),
+        WINDOWS_HELP,
+    )
+
+
+def embedding_windows(key: str = "WINDOWS"):
+    """Windows used when embedding: those of training (default), sliding or aligned."""
+    return with_help(
+        QgsProcessingParameterEnum(
+            key, "Windows", options=["as trained", *WINDOW_MODES], defaultValue=0
+        ),
+        WINDOWS_HELP + " 'as trained' uses the windows the model was trained with.",
+    )
+
+
+def embedding_window_choice(index: int) -> list[str]:
+    """Engine arguments for the :func:`embedding_windows` choice ``index``.
+
+    Examples
+    --------
+    >>> embedding_window_choice(0), embedding_window_choice(2)
+    ([], ['--windows', 'aligned'])
+    """
+    return [] if index == 0 else ["--windows", WINDOW_MODES[index - 1]]
+
+
+def stride(key: str = "STRIDE"):
+    """Step of sliding windows when embedding (0: half an image side)."""
+    return integer_parameter(
+        key,
+        "Sliding-window stride (cells)",
+        0,
+        0,
+        256,
+        "Step between overlapping windows when embedding, a power of two up to the image "
+        "side; 0 uses half the image side. Each cell is encoded (side / stride)^2 times.",
+    )
+
+
+def more_files(key: str, description: str, text: str):
+    """Optional extra input files (several areas trained as one model)."""
+    parameter = QgsProcessingParameterMultipleLayers(
+        key, description, layerType=QgsProcessing.TypeFile, optional=True
+    )
+    return with_help(parameter, text)
 
 
 def area_of_interest(key: str = "AOI"):

@@ -6,15 +6,18 @@ from ..engine import workspace
 from ..styles import style_embedding, style_on_load
 from .base import S2VecAlgorithm, optional_source, run_to_destination
 from .params import (
+    WINDOW_MODES,
     area_of_interest,
     embedding_size,
     epochs,
     image_level,
     layer_output,
     min_support,
+    more_files,
     patch_level,
     pbf_file,
     seed,
+    windows,
 )
 
 GROUP, GROUP_ID = "Pipeline", "pipeline"
@@ -29,19 +32,30 @@ class WholePipeline(S2VecAlgorithm):
     HELP = (
         "Runs every S2Vec step on an OpenStreetMap file: counts points of interest and roads "
         "per patch cell, builds images at the image level, trains the masked autoencoder and "
-        "embeds every cell. The embedding layer is loaded styled by its first component."
+        "embeds every cell. With more OpenStreetMap files, one model is trained over all the "
+        "areas (normalized over all of them) and every area is embedded into the one layer. "
+        "The embedding layer is loaded styled by its first component."
     )
-    PBF, LEVEL, IMAGE_LEVEL, AOI = "PBF", "LEVEL", "IMAGE_LEVEL", "AOI"
-    MIN_SUPPORT = "MIN_SUPPORT"
+    PBF, MORE_PBF, LEVEL, IMAGE_LEVEL, AOI = "PBF", "MORE_PBF", "LEVEL", "IMAGE_LEVEL", "AOI"
+    MIN_SUPPORT, WINDOWS = "MIN_SUPPORT", "WINDOWS"
     EPOCHS, EMBED_DIM, SEED, OUTPUT = "EPOCHS", "EMBED_DIM", "SEED", "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
         """OSM file, levels, area, training settings, output embeddings."""
         self.addParameter(pbf_file(self.PBF))
+        self.addParameter(
+            more_files(
+                self.MORE_PBF,
+                "More OpenStreetMap files (one model over all areas)",
+                "Optional further extracts, e.g. other cities: the model is trained on all of "
+                "them together and every area is embedded.",
+            )
+        )
         self.addParameter(patch_level(self.LEVEL))
         self.addParameter(image_level(self.IMAGE_LEVEL))
         self.addParameter(area_of_interest(self.AOI))
         self.addParameter(min_support(self.MIN_SUPPORT))
+        self.addParameter(windows(self.WINDOWS))
         self.addParameter(epochs(self.EPOCHS))
         self.addParameter(embedding_size(self.EMBED_DIM))
         self.addParameter(seed(self.SEED))
@@ -71,6 +85,7 @@ class WholePipeline(S2VecAlgorithm):
             aoi = optional_source(self, parameters, self.AOI, context, feedback, folder, "--aoi")
             args = [
                 self.parameterAsFile(parameters, self.PBF, context),
+                *(p for p in self.parameterAsFileList(parameters, self.MORE_PBF, context) if p),
                 "--level",
                 self.parameterAsInt(parameters, self.LEVEL, context),
                 "--image-level",
@@ -83,6 +98,8 @@ class WholePipeline(S2VecAlgorithm):
                 self.parameterAsInt(parameters, self.SEED, context),
                 "--min-support",
                 self.parameterAsDouble(parameters, self.MIN_SUPPORT, context),
+                "--windows",
+                WINDOW_MODES[self.parameterAsEnum(parameters, self.WINDOWS, context)],
                 *aoi,
             ]
             run_to_destination("run", args, destination, folder, feedback)
