@@ -13,9 +13,10 @@ import pytest
 import shapely
 
 import s2vec_geo
+from s2vec_geo.cell_counts import group_sum
 from s2vec_geo.cli import main
-from s2vec_geo.features import _group_sum, haversine_m
 from s2vec_geo.s2 import cell_to_polygon, cell_to_token, cover, latlng_to_cell
+from s2vec_geo.segments import haversine_m
 from s2vec_geo.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,8 +227,8 @@ def test_sort_packing_matches_generic_group_by() -> None:
     codes = rng.integers(0, 135, 100_000)
     for level in (8, 12, 20):
         cells = latlng_to_cell(lat, lng, level)
-        fast = _group_sum(cells, codes, level=level)
-        slow = _group_sum(cells, codes)
+        fast = group_sum(cells, codes, level=level)
+        slow = group_sum(cells, codes)
         for a, b in zip(fast, slow, strict=True):
             np.testing.assert_array_equal(a, b)
     deep = s2vec_geo.featurize(
