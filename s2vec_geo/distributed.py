@@ -337,6 +337,7 @@ def featurize_distributed(
     layer: str | int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     category_column: str | None = None,
+    polygons: str = "poi",
     npartitions: int | None = None,
     scratch: str | os.PathLike | None = None,
     workers: int | None = None,
@@ -362,7 +363,7 @@ def featurize_distributed(
         A new folder to write the cells to, as GeoParquet partitions with a
         manifest (read it with :func:`read_cells`); ``None`` returns one
         GeoDataFrame, for areas that fit in memory.
-    taxonomy, layer, bbox, category_column
+    taxonomy, layer, bbox, category_column, polygons
         As for :func:`s2vec_geo.featurize`. Without a taxonomy and with the
         data's own categories, a first pass collects the categories.
     npartitions
@@ -398,7 +399,7 @@ def featurize_distributed(
     target = _new_folder(out) if out is not None else None
     inputs, frame = _as_inputs(sources)
     read_kw = {"layer": layer, "taxonomy": taxonomy, "bbox": bbox}
-    read_kw["category_column"] = category_column
+    read_kw.update(category_column=category_column, polygons=polygons)
     parent = scratch if scratch is not None else target.parent if target is not None else None
     with dask_client(workers, scheduler) as client, _scratch(".s2vec-counts-", parent) as counts:
         lists = _feature_lists_of(inputs, frame, taxonomy, category_column, read_kw, client)

@@ -342,6 +342,7 @@ def featurize(
     layer: str | int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     category_column: str | None = None,
+    polygons: str = "poi",
     max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
 ) -> gpd.GeoDataFrame:
     """Count features per S2 cell: one row per cell, one column per feature.
@@ -358,7 +359,7 @@ def featurize(
         Area of interest: a shapely geometry (lng/lat), GeoSeries/GeoDataFrame
         (any CRS) or a vector file. Every cell covering it appears, zeros
         included, and only those cells. ``None``: the cells holding features.
-    taxonomy, layer, bbox, category_column
+    taxonomy, layer, bbox, category_column, polygons
         Passed to :func:`s2vec_geo.read_features` when ``features`` must be read.
         ``taxonomy`` (``"v1"``, the default; ``"v2"`` adds buildings and land
         use; a JSON file) also fixes the columns (default: the one the
@@ -404,6 +405,7 @@ def featurize(
         "taxonomy": taxonomy,
         "bbox": bbox,
         "category_column": category_column,
+        "polygons": polygons,
     }
     frame = as_features(features, read_kw)
     lists = feature_lists(frame, taxonomy)

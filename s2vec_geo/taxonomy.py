@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -308,15 +309,38 @@ class Taxonomy:
         found = self._areas.classify_building(tags)
         return None if found is None else (found, self._areas.building_levels(tags, found))
 
-    def default_levels(self, building_class: str) -> float:
-        """Estimated floor levels of a building class when nothing else is known.
+    def building_levels(self, tags: Mapping[str, str], building_class: str) -> float:
+        """Floor levels of a building of a known class: tagged, from its height, or estimated.
 
         Examples
         --------
-        >>> load_taxonomy("v2").default_levels("residential")
-        2.0
+        >>> tax = load_taxonomy("v2")
+        >>> tax.building_levels({"height": "10 m"}, "civic"), tax.building_levels({}, "civic")
+        (3.0, 2.0)
         """
-        return self._areas.default_levels(building_class)
+        return self._areas.building_levels(tags, building_class)
+
+    @property
+    def levels_tags(self) -> tuple[str, str]:
+        """The tags holding a building's floor levels and its height (``building:levels``, ...)."""
+        return self._areas.levels_tag, self._areas.height_tag
+
+    def classify_areas(self, tags: Mapping[str, str]) -> list[tuple[str, str, float]]:
+        """``(kind, class, floor levels)`` of a polygon: a building, land use, both or neither.
+
+        Examples
+        --------
+        >>> load_taxonomy("v2").classify_areas({"building": "house", "landuse": "residential"})
+        [('building', 'residential', 2.0), ('landuse', 'residential', nan)]
+        """
+        found: list[tuple[str, str, float]] = []
+        building = self.classify_building(tags)
+        if building is not None:
+            found.append(("building", *building))
+        landuse = self.classify_landuse(tags)
+        if landuse is not None:
+            found.append(("landuse", landuse, math.nan))
+        return found
 
     def classify_landuse(self, tags: Mapping[str, str]) -> str | None:
         """The land-use class of a polygon's tags, or ``None`` when it is no land use.

@@ -115,10 +115,6 @@ class AreaRules:
         by_value = self.levels_by_value.get(tags.get("building", ""))
         if by_value is not None:
             return by_value
-        return self.default_levels(building_class)
-
-    def default_levels(self, building_class: str) -> float:
-        """The estimated floor levels of a class when nothing else is known (1 if unlisted)."""
         return self.levels_by_class.get(building_class, 1.0)
 
     def classify_landuse(self, tags: Mapping[str, str]) -> str | None:

@@ -59,13 +59,19 @@ def shapefile_features() -> gpd.GeoDataFrame:
     return frame
 
 
-@pytest.mark.parametrize(("name", "level"), [("helsinki_pbf", 15), ("helsinki_shapefiles", 13)])
-def test_matches_stored_expected_output(sample_pbf: Path, name: str, level: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "level", "taxonomy"),
+    [("helsinki_pbf", 15, "v1"), ("helsinki_shapefiles", 13, "v1"), ("helsinki_pbf", 15, "v2")],
+)
+def test_matches_stored_expected_output(
+    sample_pbf: Path, name: str, level: int, taxonomy: str
+) -> None:
     # Stored per taxonomy version: a new taxonomy version needs new, reviewed files
     # (regenerate with S2VEC_UPDATE_EXPECTED=1 and inspect the diff).
-    path = EXPECTED / f"{name}_level{level}_taxonomy{TAX.version}.csv"
+    version = load_taxonomy(taxonomy).version
+    path = EXPECTED / f"{name}_level{level}_taxonomy{version}.csv"
     source = sample_pbf if name == "helsinki_pbf" else shapefile_features()
-    got = sparse(s2vec_geo.featurize(source, level=level))
+    got = sparse(s2vec_geo.featurize(source, level=level, taxonomy=taxonomy))
     if UPDATE:
         got.to_csv(path, index=False)
     expected = pd.read_csv(path)

@@ -8,7 +8,6 @@ only the polygonal parts of a repaired geometry are kept.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -77,16 +76,7 @@ class AreaPolygons:
 
     def classes(self, tags: Mapping[str, str]) -> list[tuple[str, str, float]]:
         """(kind, class, floor levels) of an object's tags: a building, land use, both or none."""
-        if not self.enabled:
-            return []
-        found = []
-        building = self.tax.classify_building(tags)
-        if building is not None:
-            found.append(("building", *building))
-        landuse = self.tax.classify_landuse(tags)
-        if landuse is not None:
-            found.append(("landuse", landuse, math.nan))
-        return found
+        return self.tax.classify_areas(tags) if self.enabled else []
 
     def add(
         self,
