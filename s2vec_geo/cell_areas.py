@@ -54,7 +54,7 @@ from s2vec_geo.equal_area import (
     rings_area,
     to_equal_area,
 )
-from s2vec_geo.s2 import cell_to_latlng, cell_to_polygon, latlng_to_cell
+from s2vec_geo.s2 import cell_to_boundary, cell_to_latlng, cell_to_polygon, latlng_to_cell
 from s2vec_geo.s2.cover import sorted_unique
 from s2vec_geo.segments import (
     EARTH_RADIUS_M,
@@ -96,7 +96,7 @@ class PolygonParts:
     area: np.ndarray
 
     def largest(self) -> np.ndarray:
-        """Row of every polygon's largest part (ties: the first), in polygon order.
+        """Row of every polygon's largest part (ties: the first), sorted.
 
         Examples
         --------
@@ -104,9 +104,11 @@ class PolygonParts:
         >>> parts.largest().tolist()
         [1, 2]
         """
-        order = np.lexsort((-self.area, self.owner))
-        first = np.r_[True, self.owner[order][1:] != self.owner[order][:-1]]
-        return order[first]
+        alone = np.bincount(self.owner)[self.owner] == 1  # most: no sort needed
+        shared = np.flatnonzero(~alone)
+        order = shared[np.lexsort((-self.area[shared], self.owner[shared]))]
+        first = np.r_[True, self.owner[order][1:] != self.owner[order][:-1]][: len(order)]
+        return np.sort(np.r_[np.flatnonzero(alone), order[first]])
 
 
 def check_polygon_cells(
@@ -163,22 +165,28 @@ def _batches(weights: np.ndarray, size: int = BATCH) -> list[slice]:
 def _cell_quads(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """EPSG:6933 corners ``(n, 4, 2)`` of cells, and which are convex counter-clockwise quads.
 
-    The others (cells with a pole as vertex, distorted level-0 to 2 cells) are
-    measured with GEOS instead.
+    The others (cells with a pole as vertex or on the antimeridian, distorted
+    level-0 to 2 cells) are measured with GEOS on :func:`cell_to_polygon` instead.
     """
-    polygons = cell_to_polygon(cells)
-    quads = np.full((len(cells), 4, 2), np.nan)
-    ok = shapely.get_num_coordinates(polygons) == 5
-    corners = shapely.get_coordinates(polygons[ok]).reshape(-1, 5, 2)[:, :4].reshape(-1, 2)
-    quads[ok] = np.column_stack(to_equal_area(corners[:, 0], corners[:, 1])).reshape(-1, 4, 2)
-    ok[ok] = convex_ccw(quads[ok])
-    return quads, ok
+    lat, lng = np.moveaxis(cell_to_boundary(cells), 2, 0)
+    x, y = to_equal_area(lng.ravel(), lat.ravel())
+    quads = np.stack([x, y], axis=1).reshape(-1, 4, 2)
+    plain = (np.abs(lat).max(axis=1) < 89.0) & (np.ptp(lng, axis=1) < 90.0)
+    return quads, plain & convex_ccw(quads)
 
 
 def _quad_areas(
-    rings: Rings, xy: tuple[np.ndarray, np.ndarray], owner: np.ndarray, quads: np.ndarray
+    rings: Rings,
+    xy: tuple[np.ndarray, np.ndarray],
+    orient: np.ndarray,
+    owner: np.ndarray,
+    quads: np.ndarray,
 ) -> np.ndarray:
-    """Area of each pair's polygon (``owner``) inside its quadrilateral, all rings at once."""
+    """Area of each pair's polygon (``owner``) inside its quadrilateral, all rings at once.
+
+    ``orient`` (per ring) turns each ring's signed clipped area into area: +1 for
+    counter-clockwise outer rings and clockwise holes, -1 for the others.
+    """
     ring_count = np.bincount(rings.owner)[owner]
     pair = np.repeat(np.arange(len(owner)), ring_count)
     pair_ring = _runs(np.searchsorted(rings.owner, owner), ring_count)
@@ -189,8 +197,6 @@ def _quad_areas(
     origin = quads[pair, 0]  # local coordinates keep the products precise
     x, y = xy[0][vertex] - origin[piece, 0], xy[1][vertex] - origin[piece, 1]
     inside = quad_clip_areas(x, y, piece, quads[pair] - origin[:, None, :])
-    orient = np.sign(ring_areas(*xy, rings.ring, len(rings.owner)))
-    orient[rings.hole] *= -1.0
     return np.bincount(pair, weights=inside * orient[pair_ring], minlength=len(owner))
 
 
@@ -198,6 +204,7 @@ def _clip_areas(
     polygons: np.ndarray,
     rings: Rings,
     xy: tuple[np.ndarray, np.ndarray],
+    orient: np.ndarray,
     owner: np.ndarray,
     cells: np.ndarray,
 ) -> np.ndarray:
@@ -210,7 +217,7 @@ def _clip_areas(
     vertices = np.bincount(rings.vertex_owner, minlength=len(polygons))[owner[fast]]
     for batch in _batches(vertices):
         at = fast[batch]
-        area[at] = _quad_areas(rings, xy, owner[at], quads[index[at]])
+        area[at] = _quad_areas(rings, xy, orient, owner[at], quads[index[at]])
     slow = np.flatnonzero(~ok[index])
     if len(slow):
         shapes = project(polygons[owner[slow]])
@@ -297,6 +304,7 @@ def _crossing_parts(
     polygons: np.ndarray,
     rings: Rings,
     xy: tuple[np.ndarray, np.ndarray],
+    signed: np.ndarray,
     area: np.ndarray,
     cut: np.ndarray,
     home: np.ndarray,
@@ -311,7 +319,8 @@ def _crossing_parts(
     inner = _interior_cells(polygons, cut[wide], bounds[wide], (owner, cells), level)
     away = cells != home[owner]
     owner, cells = owner[away], cells[away]
-    clipped = _clip_areas(polygons, rings, xy, owner, cells)
+    orient = np.sign(signed) * np.where(rings.hole, -1.0, 1.0)
+    clipped = _clip_areas(polygons, rings, xy, orient, owner, cells)
     clipped[clipped < SLIVER * area[owner]] = 0.0
     parts = [
         PolygonParts(owner, cells, clipped),
@@ -371,13 +380,14 @@ def split_polygons(
     crossing = np.zeros(n, dtype=bool)
     crossing[vertex_owner[vertex_cell != home[vertex_owner]]] = True
     one = np.flatnonzero(located & ~crossing)
-    area = rings_area(rings, n, xy)
+    signed = ring_areas(*xy, rings.ring, len(rings.owner))
+    area = rings_area(rings, n, signed)
     parts = [PolygonParts(one, home[one], area[one])]
     cut = np.flatnonzero(crossing)
     if len(cut):
         picked = None if ids is None else np.asarray(ids)[cut]
         check_polygon_cells(shapely.bounds(polygons[cut]), level, max_polygon_cells, what, picked)
-        parts += _crossing_parts(polygons, rings, xy, area, cut, home, level)
+        parts += _crossing_parts(polygons, rings, xy, signed, area, cut, home, level)
     piece = np.concatenate([p.area for p in parts])
     keep = piece > 0
     return PolygonParts(

@@ -23,7 +23,6 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from s2vec_geo.convex_clip import signed_ring_areas
 from s2vec_geo.segments import EARTH_RADIUS_M, haversine_m
 
 EQUAL_AREA_CRS = "EPSG:6933"
@@ -113,7 +112,9 @@ def polygon_rings(polygons: np.ndarray) -> Rings:
 
 
 def ring_areas(x: np.ndarray, y: np.ndarray, ring: np.ndarray, n_rings: int) -> np.ndarray:
-    """Signed shoelace area of every ring (counter-clockwise positive), about its first vertex.
+    """Signed shoelace area of every closed ring (counter-clockwise positive).
+
+    Each ring is summed about its first vertex, so products stay small.
 
     Examples
     --------
@@ -121,22 +122,24 @@ def ring_areas(x: np.ndarray, y: np.ndarray, ring: np.ndarray, n_rings: int) -> 
     array([3.])
     """
     first = np.searchsorted(ring, np.arange(n_rings)).clip(0, max(len(ring) - 1, 0))
-    return signed_ring_areas(x - x[first][ring], y - y[first][ring], ring, n_rings)
+    dx, dy = x - x[first][ring], y - y[first][ring]
+    same = ring[1:] == ring[:-1]  # closed rings: consecutive vertices are the edges
+    cross = dx[:-1] * dy[1:] - dx[1:] * dy[:-1]
+    return np.bincount(ring[:-1][same], weights=cross[same], minlength=n_rings) / 2.0
 
 
-def rings_area(rings: Rings, n: int, xy: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Area (m2) of each of ``n`` polygons from their rings; ``xy``: vertices already projected.
+def rings_area(rings: Rings, n: int, signed: np.ndarray) -> np.ndarray:
+    """Area (m2) of each of ``n`` polygons from the signed areas of their rings.
 
     Examples
     --------
-    >>> square = shapely.box(0, 0, 0.001, 0.001)
-    >>> round(float(rings_area(polygon_rings(np.array([square])), 1)[0]))
+    >>> r = polygon_rings(np.array([shapely.box(0, 0, 0.001, 0.001)]))
+    >>> round(float(rings_area(r, 1, ring_areas(*to_equal_area(*r.coords.T), r.ring, 1))[0]))
     12309
     """
-    x, y = xy if xy is not None else to_equal_area(rings.coords[:, 0], rings.coords[:, 1])
-    signed = np.abs(ring_areas(x, y, rings.ring, len(rings.owner)))
-    signed[rings.hole] *= -1.0
-    return np.bincount(rings.owner, weights=signed, minlength=n)
+    area = np.abs(signed)
+    area[rings.hole] *= -1.0
+    return np.bincount(rings.owner, weights=area, minlength=n)
 
 
 def polygon_areas(polygons: np.ndarray) -> np.ndarray:
@@ -151,7 +154,9 @@ def polygon_areas(polygons: np.ndarray) -> np.ndarray:
     >>> bool(abs(ours / gpd.GeoSeries([ring], crs=4326).to_crs(6933).area[0] - 1) < 1e-12)
     True
     """
-    return rings_area(polygon_rings(np.asarray(polygons, dtype=object)), len(polygons))
+    rings = polygon_rings(np.asarray(polygons, dtype=object))
+    signed = ring_areas(*to_equal_area(*rings.coords.T), rings.ring, len(rings.owner))
+    return rings_area(rings, len(polygons), signed)
 
 
 def mean_cell_area_m2(level: int) -> float:
