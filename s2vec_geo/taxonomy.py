@@ -371,18 +371,8 @@ def _check_distinct(lists: FeatureLists, source: str) -> None:
         seen.add(column)
 
 
-def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
-    if not isinstance(doc, Mapping):
-        raise _fail(source, "the top level must be a JSON object")
-    for required in ("name", "version", "poi_keys", "poi_categories", "road_classes"):
-        if required not in doc:
-            raise _fail(source, f"missing field {required!r}")
-    version = doc["version"]
-    if not isinstance(version, str) or not version:
-        raise _fail(source, "'version' must be a non-empty string")
-    poi_keys = _str_list(doc["poi_keys"], "'poi_keys'", source)
-    ignore = frozenset(_str_list(doc.get("ignore_values", []), "'ignore_values'", source))
-
+def _poi_rules(doc: Mapping[str, Any], poi_keys: tuple[str, ...], source: str) -> dict[str, Any]:
+    """:class:`Taxonomy` fields of the POI categories."""
     names: list[str] = []
     poi_tags: dict[tuple[str, str], str] = {}
     poi_other: dict[str, str] = {}
@@ -416,7 +406,16 @@ def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
     missing_other = [k for k in poi_keys if k not in poi_other]
     if missing_other:
         raise _fail(source, f"poi_keys {missing_other} have no '<key>_other' category")
+    return {
+        "poi_categories": tuple(names),
+        "_poi_tags": poi_tags,
+        "_poi_other": poi_other,
+        "_tag_key_order": tuple(key_order),
+    }
 
+
+def _road_rules(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """:class:`Taxonomy` fields of the road classes."""
     road_names: list[str] = []
     road_values: dict[str, str] = {}
     road_other: str | None = None
@@ -437,7 +436,16 @@ def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
             if value in road_values:
                 raise _fail(source, f"highway={value} is in two road classes")
             road_values[value] = name
+    return {
+        "road_classes": tuple(road_names),
+        "intersection_classes": frozenset(intersection_classes),
+        "_road_values": road_values,
+        "_road_other": road_other,
+    }
 
+
+def _node_rules(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """:class:`Taxonomy` fields of the node features."""
     node_names: list[str] = []
     node_tags: dict[tuple[str, str], str] = {}
     for entry in doc.get("node_features", []):
@@ -450,37 +458,44 @@ def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
                 node_tags[key, value] = name
         if name != INTERSECTIONS and not entry.get("tags"):
             raise _fail(source, f"node feature {name!r} needs 'tags'")
-    areas = parse_area_rules(doc, ignore, lambda problem: _fail(source, problem))
-    _check_distinct(
-        FeatureLists(
-            tuple(names),
-            tuple(road_names),
-            tuple(node_names),
-            areas.building_classes,
-            areas.landuse_classes,
-        ),
-        source,
-    )
+    return {"node_features": tuple(node_names), "_node_tags": node_tags}
 
+
+def _parse(doc: Mapping[str, Any], source: str) -> Taxonomy:
+    if not isinstance(doc, Mapping):
+        raise _fail(source, "the top level must be a JSON object")
+    for required in ("name", "version", "poi_keys", "poi_categories", "road_classes"):
+        if required not in doc:
+            raise _fail(source, f"missing field {required!r}")
+    version = doc["version"]
+    if not isinstance(version, str) or not version:
+        raise _fail(source, "'version' must be a non-empty string")
+    poi_keys = _str_list(doc["poi_keys"], "'poi_keys'", source)
+    ignore = frozenset(_str_list(doc.get("ignore_values", []), "'ignore_values'", source))
+    fields = {
+        **_poi_rules(doc, poi_keys, source),
+        **_road_rules(doc, source),
+        **_node_rules(doc, source),
+    }
+    areas = parse_area_rules(doc, ignore, lambda problem: _fail(source, problem))
+    lists = FeatureLists(
+        fields["poi_categories"],
+        fields["road_classes"],
+        fields["node_features"],
+        areas.building_classes,
+        areas.landuse_classes,
+    )
+    _check_distinct(lists, source)
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return Taxonomy(
         name=str(doc["name"]),
         version=version,
         poi_keys=poi_keys,
-        poi_categories=tuple(names),
-        road_classes=tuple(road_names),
-        node_features=tuple(node_names),
-        intersection_classes=frozenset(intersection_classes),
         ignore_values=ignore,
         road_exclude=frozenset(_str_list(doc.get("road_exclude", []), "'road_exclude'", source)),
         digest=hashlib.sha256(canonical).hexdigest(),
-        _poi_tags=poi_tags,
-        _poi_other=poi_other,
-        _tag_key_order=tuple(key_order),
-        _road_values=road_values,
-        _road_other=road_other,
-        _node_tags=node_tags,
         _areas=areas,
+        **fields,
     )
 
 
