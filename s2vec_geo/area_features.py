@@ -40,11 +40,11 @@ def _polygons(
     polygons = np.asarray(frame.geometry.values[rows], dtype=object)
     not_polygon = ~np.isin(shapely.get_type_id(polygons), POLYGONAL)
     if not_polygon.any():
-        example = shapely.get_type_id(polygons[not_polygon][:1])
+        example = polygons[not_polygon][0]
         raise ValueError(
-            f"{int(not_polygon.sum())} {kind} row(s) are not polygons (shapely type id "
-            f"{int(example[0])}); give {kind} features as polygons, or set kind='poi' to count "
-            "them as points of interest"
+            f"{int(not_polygon.sum())} {kind} row(s) are not polygons (e.g. a "
+            f"{getattr(example, 'geom_type', 'missing geometry')}); give {kind} features as "
+            "polygons, or set kind='poi' to count them as points of interest"
         )
     codes = category_codes(frame["category"].iloc[rows], names, kind)
     ids = frame["osm_id"].to_numpy()[rows] if "osm_id" in frame else None

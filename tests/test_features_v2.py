@@ -149,3 +149,12 @@ def test_selecting_v1_gives_the_default(sample_pbf: Path) -> None:
     default = s2vec_geo.featurize(sample_pbf, level=15)
     pd.testing.assert_frame_equal(s2vec_geo.featurize(sample_pbf, level=15, taxonomy="v1"), default)
     assert default.attrs["feature_columns"] == s2vec_geo.load_taxonomy().feature_columns()
+
+
+def test_v2_cells_build_images_that_record_the_feature_set(cells: gpd.GeoDataFrame) -> None:
+    from s2vec_geo.images import build_images
+
+    images = build_images(cells, image_level=12)
+    assert images.taxonomy_version == "2"
+    assert list(images.feature_names) == V2.feature_columns()
+    assert len(images) > 0
