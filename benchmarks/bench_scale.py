@@ -163,16 +163,15 @@ class Phases(logging.Handler):
 
 def profile_input(path: Path) -> dict[str, float]:
     """Seconds to read one input file and to count its POIs and its roads, in one process."""
-    tax = load_taxonomy()
-    points, roads = tax.poi_categories + tax.node_features, tax.road_classes
+    lists = load_taxonomy().feature_lists()
     warm = gpd.read_parquet(path).iloc[:10]
-    count_chunk(warm, points, roads, LEVEL)  # load the compiled S2 kernels
+    count_chunk(warm, lists, LEVEL)  # load the compiled S2 kernels
     start = time.perf_counter()
     frame = gpd.read_parquet(path)
     read = time.perf_counter()
-    count_chunk(frame[frame["kind"] == "poi"], points, roads, LEVEL)
+    count_chunk(frame[frame["kind"] == "poi"], lists, LEVEL)
     pois = time.perf_counter()
-    count_chunk(frame[frame["kind"] == "road"], points, roads, LEVEL)
+    count_chunk(frame[frame["kind"] == "road"], lists, LEVEL)
     done = time.perf_counter()
     return {
         "rows": len(frame),

@@ -50,18 +50,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, LocalCluster, as_completed
 
-from s2vec_geo.features import (
-    _as_features,
-    _feature_lists,
-    cells_layer,
-    count_chunk,
-    sum_counts,
-)
+from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS
+from s2vec_geo.cell_counts import sum_counts
+from s2vec_geo.features import as_features, cells_layer, count_chunk, feature_lists
 from s2vec_geo.io import atomic_path, write_layer
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_parent, validate_level
 from s2vec_geo.s2.cover import sorted_unique
-from s2vec_geo.taxonomy import feature_column_names, load_taxonomy
+from s2vec_geo.taxonomy import FeatureLists, taxonomy_for
 
 if TYPE_CHECKING:  # images import torch: loaded only where images are built
     from s2vec_geo.images import ImageDataset
@@ -85,10 +81,16 @@ SATURATION = 1.0
 """Root tasks (inputs to read) a worker holds per thread. Dask's default, 1.1,
 rounds up to 2 for single-threaded workers: a second input frame (~0.4 GB per
 million features) would wait in memory while the first is counted."""
-_KINDS = ("points", "counts", "lengths")
+_KINDS = (
+    "points",
+    "road_counts",
+    "road_lengths",
+    "building_counts",
+    "building_areas",
+    "building_floor_areas",
+    "landuse_areas",
+)
 _COLUMNS = ("cell_id", "kind", "code", "value")
-
-FeatureLists = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], "str | None"]
 
 
 # -- cluster ------------------------------------------------------------------
@@ -163,7 +165,12 @@ def _run(client: Client, tasks: Sequence[Any], desc: str) -> list[Any]:
 
 
 def _map_counts(
-    features: Any, lists: FeatureLists, level: int, read_kw: dict[str, Any], folder: Path
+    features: Any,
+    lists: FeatureLists,
+    level: int,
+    read_kw: dict[str, Any],
+    folder: Path,
+    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Map step: count one input, write its partial counts to ``folder``.
 
@@ -172,8 +179,7 @@ def _map_counts(
     the cells it owns. Returns the used level-6 buckets and, per bucket, the
     number of partial counts and of cells (rows 0 and 1).
     """
-    pois, roads, nodes, _ = lists
-    counted = count_chunk(_as_features(features, read_kw), pois + nodes, roads, level)
+    counted = count_chunk(as_features(features, read_kw), lists, level, max_polygon_cells)
     cells = np.concatenate([c for c, _, _ in counted]).view(np.uint64)
     order = np.argsort(cells, kind="stable")
     kinds = np.repeat(np.arange(len(_KINDS), dtype=np.int8), [len(c) for c, _, _ in counted])
@@ -247,9 +253,8 @@ def _reduce(
         sel = kind == k
         codes = part["code"][sel].astype(np.int64)
         sums.append(sum_counts([(cells[sel], codes, part["value"][sel])], level))
-    owned = sorted_unique(np.concatenate([sums[0][0], sums[2][0]]))
-    pois, roads, nodes, version = lists
-    return cells_layer(owned, *sums, (pois, roads, nodes), version, level)
+    owned = sorted_unique(np.concatenate([cell for cell, _, _ in sums]))
+    return cells_layer(owned, sums, lists, level)
 
 
 def _write_part(
@@ -285,19 +290,19 @@ def _is_frame(item: Any) -> bool:
 
 def _categories(features: Any, taxonomy: Any, read_kw: dict[str, Any]) -> FeatureLists:
     """The feature lists one input implies (its own categories without a taxonomy)."""
-    pois, roads, nodes, tax = _feature_lists(_as_features(features, read_kw), taxonomy)
-    return pois, roads, nodes, tax.version if tax is not None else None
+    return feature_lists(as_features(features, read_kw), taxonomy)
 
 
 def _merge_lists(found: Sequence[FeatureLists]) -> FeatureLists:
-    versions = {f[3] for f in found}
+    versions = {f.version for f in found}
     if len(versions) > 1:
         raise ValueError(
             f"the inputs were classified with different taxonomies {sorted(map(str, versions))}; "
             "read them all with the same taxonomy"
         )
-    merged = [tuple(sorted(set().union(*(f[k] for f in found)))) for k in range(3)]
-    return merged[0], merged[1], merged[2], versions.pop()
+    kinds = ("pois", "roads", "nodes", "buildings", "landuse")
+    merged = {k: tuple(sorted(set().union(*(getattr(f, k) for f in found)))) for k in kinds}
+    return FeatureLists(**merged, version=versions.pop())
 
 
 def _feature_lists_of(
@@ -315,8 +320,8 @@ def _feature_lists_of(
         or any("category" in f and not f.attrs.get("taxonomy_version") for f in frames)
     )
     if not own:
-        tax = load_taxonomy(taxonomy)
-        return tax.poi_categories, tax.road_classes, tax.node_features, tax.version
+        versions = sorted({str(f.attrs.get("taxonomy_version")) for f in frames} - {"None"})
+        return taxonomy_for(taxonomy, versions[0] if versions else None).feature_lists()
     parts = inputs if inputs is not None else frame.to_delayed()
     task = dask.delayed(_categories)
     found = _run(client, [task(p, taxonomy, read_kw) for p in parts], "finding categories")
@@ -332,10 +337,12 @@ def featurize_distributed(
     layer: str | int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     category_column: str | None = None,
+    polygons: str = "poi",
     npartitions: int | None = None,
     scratch: str | os.PathLike | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
 ) -> gpd.GeoDataFrame | Path:
     """Featurize on Dask: partial counts per input partition, summed by cell id.
 
@@ -356,7 +363,7 @@ def featurize_distributed(
         A new folder to write the cells to, as GeoParquet partitions with a
         manifest (read it with :func:`read_cells`); ``None`` returns one
         GeoDataFrame, for areas that fit in memory.
-    taxonomy, layer, bbox, category_column
+    taxonomy, layer, bbox, category_column, polygons
         As for :func:`s2vec_geo.featurize`. Without a taxonomy and with the
         data's own categories, a first pass collects the categories.
     npartitions
@@ -369,6 +376,9 @@ def featurize_distributed(
         cluster of several machines it must be on storage every worker reaches.
     workers, scheduler
         Where to run: see :func:`dask_client`.
+    max_polygon_cells
+        Size guard for building and land-use polygons, checked in each map
+        task (see :func:`s2vec_geo.featurize`).
 
     Returns
     -------
@@ -389,7 +399,7 @@ def featurize_distributed(
     target = _new_folder(out) if out is not None else None
     inputs, frame = _as_inputs(sources)
     read_kw = {"layer": layer, "taxonomy": taxonomy, "bbox": bbox}
-    read_kw["category_column"] = category_column
+    read_kw.update(category_column=category_column, polygons=polygons)
     parent = scratch if scratch is not None else target.parent if target is not None else None
     with dask_client(workers, scheduler) as client, _scratch(".s2vec-counts-", parent) as counts:
         lists = _feature_lists_of(inputs, frame, taxonomy, category_column, read_kw, client)
@@ -399,7 +409,10 @@ def featurize_distributed(
         task = dask.delayed(_map_counts)
         found = _run(
             client,
-            [task(p, lists, level, read_kw, f) for p, f in zip(parts, folders, strict=True)],
+            [
+                task(p, lists, level, read_kw, f, max_polygon_cells)
+                for p, f in zip(parts, folders, strict=True)
+            ],
             "counting",
         )
         histogram = np.zeros((2, N_BUCKETS), np.int64)
@@ -407,9 +420,10 @@ def featurize_distributed(
             histogram[:, buckets] += n
         if histogram.sum() == 0:
             raise ValueError(
-                "the sources hold no POIs, roads or road nodes; check the inputs and the bbox"
+                "the sources hold no POIs, roads, road nodes, buildings or land use; check the "
+                "inputs and the bbox"
             )
-        columns = list(feature_column_names(*lists[:3]))
+        columns = lists.columns()
         ranges = _ranges(_bucket_bytes(histogram, level, len(columns)), npartitions)
         _log_phase("map", start, f"{len(parts)} inputs -> {histogram[0].sum()} partial counts")
         start = time.perf_counter()
@@ -431,7 +445,7 @@ def featurize_distributed(
                 ],
                 "summing by cell",
             )
-            _write_manifest(tmp, level, columns, lists[3], written)
+            _write_manifest(tmp, level, columns, lists.version, written)
             _log_phase("reduce", start, f"{len(ranges)} partitions")
     return target
 

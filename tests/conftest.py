@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,15 @@ def shared_data() -> Path:
 def sample_pbf() -> Path:
     """The bundled central-Helsinki OSM extract (ODbL, OpenStreetMap contributors)."""
     return SAMPLE_PBF
+
+
+@pytest.fixture(scope="session")
+def osm_xml(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
+    """``osm_xml(name, text)`` writes an OSM XML document to a temporary file: its path."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path_factory.mktemp("osm") / name
+        path.write_text(text)
+        return path
+
+    return write

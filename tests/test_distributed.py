@@ -36,16 +36,16 @@ def client():
 
 
 def assert_same_layer(got: gpd.GeoDataFrame, want: gpd.GeoDataFrame) -> None:
-    """Same cells, columns, counts and polygons; lengths to summation order."""
+    """Same cells, columns, counts and polygons; lengths and areas to summation order."""
     got = got.sort_index()
     assert got.index.name == "cell_id" and got.index.dtype == np.int64
     assert got.index.equals(want.index)
     assert list(got.columns) == list(want.columns)
     assert feature_columns(got) == feature_columns(want)
-    lengths = [c for c in feature_columns(want) if c.startswith("road_length_m_")]
-    exact = [c for c in want.columns if c not in lengths and c != want.geometry.name]
+    sums = [c for c in feature_columns(want) if want[c].dtype == np.float64]
+    exact = [c for c in want.columns if c not in sums and c != want.geometry.name]
     pd.testing.assert_frame_equal(got[exact], want[exact])
-    np.testing.assert_allclose(got[lengths], want[lengths], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(got[sums], want[sums], rtol=1e-9, atol=1e-6)
     assert got.geometry.geom_equals_exact(want.geometry, tolerance=0).all()
     assert got.crs.equals(want.crs)
 
@@ -64,6 +64,25 @@ def test_dask_partitions_equal_single_machine(client, helsinki, tmp_path) -> Non
     assert got.attrs["taxonomy_version"] == want.attrs["taxonomy_version"]
     assert_same_layer(got, want)
     assert int(got["poi_cafe"].sum()) > 10
+
+
+def test_v2_buildings_and_landuse_on_dask_equal_single_machine(
+    client, sample_pbf, shared_data, tmp_path
+) -> None:
+    features = sv.read_features(sample_pbf, taxonomy="v2")
+    want = sv.featurize(features, level=16)
+    assert want["building_area_m2_other"].sum() > 10_000
+    ddf = dask_geopandas.from_geopandas(features, npartitions=4)
+    got = featurize_distributed(ddf, level=16, scratch=tmp_path)
+    assert got.attrs["taxonomy_version"] == "2"
+    assert_same_layer(got, want)
+    # whole files, one map task each, summed cell by cell: the same as reading them together
+    sources = [sample_pbf, shared_data / "osm" / "graphhopper-krems.osm.pbf"]
+    folder = featurize_distributed(sources, level=15, out=tmp_path / "cells", taxonomy="v2")
+    both = pd.concat([sv.read_features(p, taxonomy="v2") for p in sources], ignore_index=True)
+    both.attrs["taxonomy_version"] = "2"
+    assert_same_layer(read_cells(folder).compute().set_index("cell_id"), sv.featurize(both, 15))
+    assert read_manifest(folder)["taxonomy_version"] == "2"
 
 
 def test_sources_are_summed_cell_by_cell(client, sample_pbf, shared_data) -> None:

@@ -13,9 +13,10 @@ import pytest
 import shapely
 
 import s2vec_geo
+from s2vec_geo.cell_counts import group_sum
 from s2vec_geo.cli import main
-from s2vec_geo.features import _group_sum, haversine_m
 from s2vec_geo.s2 import cell_to_polygon, cell_to_token, cover, latlng_to_cell
+from s2vec_geo.segments import haversine_m
 from s2vec_geo.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,13 +59,19 @@ def shapefile_features() -> gpd.GeoDataFrame:
     return frame
 
 
-@pytest.mark.parametrize(("name", "level"), [("helsinki_pbf", 15), ("helsinki_shapefiles", 13)])
-def test_matches_stored_expected_output(sample_pbf: Path, name: str, level: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "level", "taxonomy"),
+    [("helsinki_pbf", 15, "v1"), ("helsinki_shapefiles", 13, "v1"), ("helsinki_pbf", 15, "v2")],
+)
+def test_matches_stored_expected_output(
+    sample_pbf: Path, name: str, level: int, taxonomy: str
+) -> None:
     # Stored per taxonomy version: a new taxonomy version needs new, reviewed files
     # (regenerate with S2VEC_UPDATE_EXPECTED=1 and inspect the diff).
-    path = EXPECTED / f"{name}_level{level}_taxonomy{TAX.version}.csv"
+    version = load_taxonomy(taxonomy).version
+    path = EXPECTED / f"{name}_level{level}_taxonomy{version}.csv"
     source = sample_pbf if name == "helsinki_pbf" else shapefile_features()
-    got = sparse(s2vec_geo.featurize(source, level=level))
+    got = sparse(s2vec_geo.featurize(source, level=level, taxonomy=taxonomy))
     if UPDATE:
         got.to_csv(path, index=False)
     expected = pd.read_csv(path)
@@ -226,8 +233,8 @@ def test_sort_packing_matches_generic_group_by() -> None:
     codes = rng.integers(0, 135, 100_000)
     for level in (8, 12, 20):
         cells = latlng_to_cell(lat, lng, level)
-        fast = _group_sum(cells, codes, level=level)
-        slow = _group_sum(cells, codes)
+        fast = group_sum(cells, codes, level=level)
+        slow = group_sum(cells, codes)
         for a, b in zip(fast, slow, strict=True):
             np.testing.assert_array_equal(a, b)
     deep = s2vec_geo.featurize(

@@ -68,10 +68,8 @@ TOY_OSM = """<?xml version='1.0' encoding='UTF-8'?>
 
 
 @pytest.fixture(scope="module")
-def toy_osm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("osm") / "toy.osm"
-    path.write_text(TOY_OSM)
-    return path
+def toy_osm(osm_xml) -> Path:
+    return osm_xml("toy.osm", TOY_OSM)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import s2vec_geo
 from s2vec_geo.taxonomy import load_taxonomy
 
 EXPECTED = Path(__file__).parent / "expected" / "taxonomy.json"
+EXPECTED_V2 = Path(__file__).parent / "expected" / "taxonomy_v2.json"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,65 @@ def test_content_change_requires_version_change(tax: s2vec_geo.Taxonomy) -> None
         "taxonomy content changed without a version bump: raise 'version' in "
         "taxonomy_v1.json and regenerate tests/expected (S2VEC_UPDATE_EXPECTED=1)"
     )
+
+
+def test_v2_is_pinned_to_its_content_and_keeps_v1_rules(tax: s2vec_geo.Taxonomy) -> None:
+    v2 = load_taxonomy("v2")
+    expected = json.loads(EXPECTED_V2.read_text())
+    assert (v2.version, v2.digest) == (expected["version"], expected["sha256"]), (
+        "taxonomy_v2.json changed without a version bump: raise 'version' and regenerate "
+        "tests/expected/taxonomy_v2.json"
+    )
+    assert load_taxonomy("v1").digest == tax.digest  # "v1" is the default
+    v1_columns = tax.feature_columns()
+    assert v2.feature_columns()[: len(v1_columns)] == v1_columns
+    added = v2.feature_columns()[len(v1_columns) :]
+    assert added[:2] == ["building_count_residential", "building_count_commercial"]
+    assert "building_floor_area_m2_civic" in added and added[-1] == "landuse_area_m2_other"
+    for tags in ({"amenity": "cafe"}, {"shop": "yes"}, {"highway": "bus_stop"}):
+        assert v2.classify_poi(tags) == tax.classify_poi(tags)
+    assert v2.tag_keys[: len(tax.tag_keys)] == tax.tag_keys
+    assert tax.building_classes == tax.landuse_classes == ()
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"building": "apartments"}, ("residential", 4.0)),  # levels estimated by value
+        ({"building": "apartments", "building:levels": "7"}, ("residential", 7.0)),
+        ({"building": "house", "building:levels": "2;3"}, ("residential", 2.0)),  # first number
+        ({"building": "retail", "height": "13.5 m"}, ("commercial", 5.0)),  # 13.5 / 3 -> 4.5 -> 5
+        ({"building": "warehouse", "height": "30'"}, ("industrial", 3.0)),  # feet
+        ({"building": "yes", "amenity": "school"}, ("civic", 2.0)),  # refined by other tags
+        ({"building": "yes", "shop": "bakery"}, ("commercial", 2.0)),  # "*": any shop
+        ({"building": "yes", "shop": "no"}, ("other", 1.0)),  # ignore_values never refine
+        ({"building": "yes", "building:levels": "0"}, ("other", 1.0)),  # < 1 is not a level
+        ({"building": "garage"}, ("other", 1.0)),
+        ({"building": "no"}, None),
+        ({"amenity": "school"}, None),
+    ],
+)
+def test_v2_building_classes_and_floor_levels(tags: dict, expected: tuple | None) -> None:
+    assert load_taxonomy("v2").classify_building(tags) == expected
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"landuse": "forest"}, "forest"),
+        ({"natural": "wood"}, "forest"),
+        ({"landuse": "residential", "leisure": "park"}, "residential"),  # landuse_keys order
+        ({"leisure": "park"}, "grass"),
+        ({"natural": "water", "water": "lake"}, "water"),
+        ({"landuse": "meadow"}, "farmland"),
+        ({"landuse": "military"}, "other"),  # any other landuse value
+        ({"natural": "scrub"}, "other"),
+        ({"natural": "tree_row"}, None),  # unlisted natural values are no land use
+        ({"building": "yes"}, None),
+    ],
+)
+def test_v2_landuse_classes(tags: dict, expected: str | None) -> None:
+    assert load_taxonomy("v2").classify_landuse(tags) == expected
 
 
 def test_covers_paper_scale_poi_categories_and_road_features(tax: s2vec_geo.Taxonomy) -> None:
@@ -167,9 +228,58 @@ def test_invalid_mappings_name_the_problem(edit, message: str) -> None:
         load_taxonomy(doc)
 
 
+AREAS = {
+    "building_classes": [
+        {"name": "home", "building": ["house"]},
+        {"name": "rest", "other": True},
+    ],
+    "building_tag_order": ["amenity"],
+    "landuse_keys": ["landuse"],
+    "landuse_classes": [{"name": "wood", "tags": {"landuse": ["forest"]}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["building_classes"].pop(), 'exactly one class with "other": true'),
+        (
+            lambda d: d["building_classes"].insert(0, {"name": "x", "building": ["house"]}),
+            "building=house is in two building classes",
+        ),
+        (
+            lambda d: d["building_classes"][0].update(tags={"shop": ["*"]}),
+            "uses key 'shop', which is not in",
+        ),
+        (
+            lambda d: d["landuse_classes"].append({"name": "wood", "tags": {}}),
+            "'wood' is invalid or repeated",
+        ),
+        (
+            lambda d: d.update(building_levels={"default_levels_by_class": {"castle": 3}}),
+            "unknown building classes ['castle']",
+        ),
+        (
+            lambda d: d["landuse_classes"].append({"name": "poi_food", "tags": {}}),
+            None,  # a distinct name is fine
+        ),
+    ],
+)
+def test_invalid_area_rules_name_the_problem(edit, message: str | None) -> None:
+    doc = json.loads(json.dumps({**TINY, **AREAS}))
+    edit(doc)
+    if message is None:
+        assert load_taxonomy(doc).landuse_classes == ("wood", "poi_food")
+        return
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_taxonomy(doc)
+
+
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_taxonomy(tmp_path / "nope.json")
+    with pytest.raises(FileNotFoundError, match=r"give a bundled taxonomy \(v1, v2\)"):
+        load_taxonomy("v3")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):

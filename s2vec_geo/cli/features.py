@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS
 from s2vec_geo.features import featurize
+from s2vec_geo.ingest import POLYGON_KINDS
 from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
 
 log = logging.getLogger(__name__)
@@ -17,11 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``featurize`` sub-command."""
     p = sub.add_parser(
         "featurize",
-        help="count POIs, roads and road nodes per S2 cell",
+        help="count POIs, roads, road nodes (v2: buildings, land use) per S2 cell",
         description=(
             "Read an OSM file (.osm.pbf/.osm) or any OGR vector source, classify its "
             "features with the taxonomy (or a category column) and write one row per S2 "
-            "cell: int64 cell_id, token, one column per feature, the cell polygon."
+            "cell: int64 cell_id, token, one column per feature, the cell polygon. "
+            "--taxonomy v2 adds building footprints (count, footprint and floor area per "
+            "class) and land-use areas, cut exactly at cell edges."
         ),
     )
     p.add_argument(
@@ -50,7 +54,26 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aoi", help="area of interest (vector file): every covering cell is written")
     p.add_argument("--layer", help="layer of a multi-layer input")
     p.add_argument("--category-column", help="column naming each feature's category (non-OSM)")
-    p.add_argument("--taxonomy", help="taxonomy JSON file (default: the bundled v1)")
+    p.add_argument(
+        "--polygons",
+        choices=POLYGON_KINDS,
+        default="poi",
+        help="with --category-column: what the layer's polygons are: points of interest "
+        "(default), building footprints (the column names the building class) or land use",
+    )
+    p.add_argument(
+        "--taxonomy",
+        help="v1 (default: POIs, roads, road nodes), v2 (v1 plus buildings and land use) or "
+        "a taxonomy JSON file",
+    )
+    p.add_argument(
+        "--max-polygon-cells",
+        type=int,
+        default=DEFAULT_MAX_POLYGON_CELLS,
+        metavar="N",
+        help="refuse a building or land-use polygon estimated to cover more than N cells "
+        f"(default {DEFAULT_MAX_POLYGON_CELLS:,}; 0: no limit)",
+    )
     p.add_argument(
         "--bbox",
         type=float,
@@ -67,6 +90,8 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
         "layer": args.layer,
         "bbox": tuple(args.bbox) if args.bbox else None,
         "category_column": args.category_column,
+        "polygons": args.polygons,
+        "max_polygon_cells": args.max_polygon_cells or None,
     }
 
 

@@ -4,9 +4,10 @@ Every reader returns a *features frame*: a GeoDataFrame in EPSG:4326 with
 
 - ``category``: a POI category, a road class or a node feature name,
 - ``kind``: ``"poi"`` (a point; polygons are reduced to a representative
-  point), ``"road"`` (a LineString) or ``"node"`` (a point road feature such
-  as ``intersections`` or ``traffic_signals``),
-- optionally ``osm_id``,
+  point), ``"road"`` (a LineString), ``"node"`` (a point road feature such
+  as ``intersections`` or ``traffic_signals``), and with taxonomy v2 (or
+  ``polygons=``) ``"building"`` or ``"landuse"`` (a polygon),
+- optionally ``osm_id``, and ``levels`` (a building's floor levels),
 
 and ``attrs["taxonomy_version"]`` when the categories come from a taxonomy.
 :func:`s2vec_geo.featurize` turns it into per-cell feature vectors.
@@ -23,9 +24,12 @@ import geopandas as gpd
 from s2vec_geo.ingest.bbox import BBox, validate_bbox
 from s2vec_geo.ingest.ogr import read_ogr
 from s2vec_geo.ingest.osm import is_osm_path, osm_header_bbox, read_osm
+from s2vec_geo.ingest.polygons import AREA_KINDS
 from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["osm_header_bbox", "read_features"]
+
+POLYGON_KINDS = ("poi", *AREA_KINDS)
 
 
 def read_features(
@@ -34,8 +38,9 @@ def read_features(
     taxonomy: str | os.PathLike | dict[str, Any] | Taxonomy | None = None,
     bbox: BBox | None = None,
     category_column: str | None = None,
+    polygons: str = "poi",
 ) -> gpd.GeoDataFrame:
-    """Read POIs, roads and road nodes from a file or GeoDataFrame as a features frame.
+    """Read POIs, roads, road nodes (v2: buildings, land use) as a features frame.
 
     Parameters
     ----------
@@ -45,7 +50,8 @@ def read_features(
     layer
         Layer name or index for multi-layer OGR sources.
     taxonomy
-        Tag mapping (see :func:`s2vec_geo.load_taxonomy`); default: the bundled v1.
+        Tag mapping (see :func:`s2vec_geo.load_taxonomy`): ``"v1"`` (the
+        default), ``"v2"`` (adds building footprints and land use), a JSON file.
     bbox
         ``(min_lng, min_lat, max_lng, max_lat)`` in degrees: keep features in
         it, cut roads to it.
@@ -57,6 +63,10 @@ def read_features(
         of its node features) are read as that node feature, not as a POI;
         given intersections replace those derived from the road lines. Rename
         such a value if it means a POI category.
+    polygons
+        With ``category_column``: what the layer's polygons are, ``"poi"``
+        (the default: counted at a point), ``"building"`` (footprints; the
+        column names the building class) or ``"landuse"`` (land-use areas).
 
     Returns
     -------
@@ -79,11 +89,25 @@ def read_features(
     (4326, '1')
     >>> int((f["category"] == "cafe").sum()) > 10
     True
+    >>> v2 = s2vec_geo.read_features("examples/data/helsinki.osm.pbf", taxonomy="v2")
+    >>> int((v2["kind"] == "building").sum()) > 400
+    True
     """
     tax = load_taxonomy(taxonomy)
     bbox = validate_bbox(bbox)
+    if polygons not in POLYGON_KINDS:
+        raise ValueError(
+            f"polygons={polygons!r} is not one of {', '.join(POLYGON_KINDS)}; say what the "
+            "layer's polygons are"
+        )
+    if polygons != "poi" and category_column is None:
+        raise ValueError(
+            f"polygons={polygons!r} applies to layers read with category_column=; OSM data "
+            "and OSM tag columns are classified by their tags (taxonomy='v2' reads buildings "
+            "and land use)"
+        )
     if isinstance(source, gpd.GeoDataFrame):
-        frame = read_ogr(source, tax, None, bbox, category_column, taxonomy is not None)
+        frame = read_ogr(source, tax, None, bbox, category_column, taxonomy is not None, polygons)
     else:
         path = Path(source)
         if not path.exists():
@@ -96,7 +120,9 @@ def read_features(
                 )
             frame = read_osm(path, tax, bbox)
         else:
-            frame = read_ogr(path, tax, layer, bbox, category_column, taxonomy is not None)
+            frame = read_ogr(
+                path, tax, layer, bbox, category_column, taxonomy is not None, polygons
+            )
     if category_column is None or taxonomy is not None:
         frame.attrs["taxonomy_version"] = tax.version
         frame.attrs["taxonomy_name"] = tax.name

@@ -1,4 +1,9 @@
-"""Bounding boxes in degrees: validation and clipping of feature frames."""
+"""Bounding boxes in degrees: validation and clipping of feature frames.
+
+Points are kept when inside; roads are cut to the box, and so are building
+and land-use polygons (their part inside the box; what has no area there is
+dropped).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import math
 import geopandas as gpd
 import numpy as np
 import shapely
+
+from s2vec_geo.ingest.polygons import AREA_KINDS
 
 BBox = tuple[float, float, float, float]
 
@@ -38,26 +45,30 @@ def validate_bbox(bbox: BBox | None) -> BBox | None:
 
 
 def clip_to_bbox(frame: gpd.GeoDataFrame, bbox: BBox) -> gpd.GeoDataFrame:
-    """Keep features inside ``bbox``; roads (``kind == "road"``) are cut to it.
+    """Keep features inside ``bbox``; roads, buildings and land use are cut to it.
 
     Examples
     --------
     >>> import geopandas as gpd, shapely
-    >>> g = gpd.GeoDataFrame({"kind": ["poi", "road"]}, crs=4326,
-    ...     geometry=[shapely.Point(5, 5), shapely.LineString([(0, 1), (2, 1)])])
+    >>> g = gpd.GeoDataFrame({"kind": ["poi", "road", "landuse"]}, crs=4326,
+    ...     geometry=[shapely.Point(5, 5), shapely.LineString([(0, 1), (2, 1)]),
+    ...               shapely.box(2, 2, 4, 4)])
     >>> clip_to_bbox(g, (1, 0, 3, 3)).geometry.to_wkt().tolist()
-    ['LINESTRING (1 1, 2 1)']
+    ['LINESTRING (1 1, 2 1)', 'POLYGON ((2 2, 2 3, 3 3, 3 2, 2 2))']
     """
     geom = frame.geometry.values
     is_line = (frame["kind"] == "road").to_numpy()
+    is_area = frame["kind"].isin(AREA_KINDS).to_numpy()
     clipped = np.asarray(geom, dtype=object).copy()
+    box = shapely.box(*bbox)
     if is_line.any():
         clipped[is_line] = shapely.clip_by_rect(clipped[is_line], *bbox)
-    box = shapely.box(*bbox)
+    if is_area.any():
+        clipped[is_area] = shapely.intersection(clipped[is_area], box)
     inside = np.where(
         is_line,
         ~shapely.is_empty(clipped),
-        shapely.intersects(clipped, box),
+        np.where(is_area, shapely.area(clipped) > 0, shapely.intersects(clipped, box)),
     )
     out = frame.loc[inside].copy()
     out["geometry"] = gpd.GeoSeries(clipped[inside], index=out.index, crs=frame.crs)

@@ -18,8 +18,14 @@ Categories come from one of:
   the taxonomy.
 
 Geometry rules: points and polygons are POIs (polygons counted once, at
-``shapely.point_on_surface``), lines are roads. Cleaning, logged with counts:
-rows with missing/empty geometry, NaN coordinates or no category are skipped;
+``shapely.point_on_surface``), lines are roads. Polygons are also kept as
+buildings or land use (areas): by their tags when the taxonomy has building
+and land-use classes (v2; floor levels from ``building:levels`` or
+``height`` columns, else the taxonomy's estimate), or, with
+``category_column``, when ``polygons="building"`` or ``"landuse"`` says what
+the layer's polygons are (building levels from those columns when present).
+Cleaning, logged with counts: rows with missing/empty geometry, NaN
+coordinates or no category are skipped;
 invalid geometries are repaired with ``shapely.make_valid``. Road layers get
 ``intersections`` derived from shared vertices (see
 :mod:`s2vec_geo.ingest.roadgraph`), unless the data gives its own
@@ -32,7 +38,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -45,6 +51,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
+from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
 from s2vec_geo.progress import progress
 from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
@@ -55,19 +62,26 @@ BATCH_SIZE = 65_536
 _LINE_TYPES = (1, 2, 5)  # LineString, LinearRing, MultiLineString
 
 
-def tag_columns(columns: list[str], taxonomy: Taxonomy) -> dict[str, str]:
-    """Map taxonomy tag keys to the columns holding them (shapefile truncation aware).
+def tag_columns(columns: list[str], taxonomy: Taxonomy | Sequence[str]) -> dict[str, str]:
+    """Map tag keys (a taxonomy's, or given) to the columns holding them.
+
+    A key matches a column of the same name in any case, its 10-character
+    shapefile truncation, and both with ``:`` written as ``_``.
 
     Examples
     --------
     >>> from s2vec_geo.taxonomy import load_taxonomy
     >>> tag_columns(["name", "AMENITY", "public_tra"], load_taxonomy())
     {'amenity': 'AMENITY', 'public_transport': 'public_tra'}
+    >>> tag_columns(["building_levels"], ["building:levels"])
+    {'building:levels': 'building_levels'}
     """
+    keys = taxonomy.tag_keys if isinstance(taxonomy, Taxonomy) else taxonomy
     found: dict[str, str] = {}
     lowered = {c.lower(): c for c in columns}
-    for key in taxonomy.tag_keys:
-        for candidate in (key, key[:10]):
+    for key in keys:
+        plain = key.replace(":", "_")
+        for candidate in (key, key[:10], plain, plain[:10]):
             if candidate in lowered:
                 found[key] = lowered[candidate]
                 break
@@ -84,10 +98,12 @@ class _Classifier:
         category_column: str | None,
         taxonomy_given: bool,
         name: str,
+        polygons: str = "poi",
     ) -> None:
         self.tax = taxonomy
         self.category_column = category_column
         self.taxonomy_given = taxonomy_given
+        self.polygons = polygons
         self.counts: Counter[str] = Counter()
         self.tags: dict[str, str] = {}
         if category_column is not None:
@@ -96,6 +112,8 @@ class _Classifier:
                     f"category column {category_column!r} is not in {name}; "
                     f"choose one of the available columns: {', '.join(columns) or '(none)'}"
                 )
+            if polygons == "building":  # floor levels from the usual tags, when present
+                self.tags = tag_columns(columns, taxonomy.levels_tags)
         else:
             self.tags = tag_columns(columns, taxonomy)
             if not self.tags:
@@ -104,11 +122,13 @@ class _Classifier:
                     f"({', '.join(taxonomy.tag_keys)}); pass category_column= naming the "
                     f"column with each feature's category (available: {', '.join(columns)})"
                 )
+        self.levels = bool(taxonomy.building_classes) or polygons == "building"
         self.osm_id = next((c for c in columns if c.lower() == "osm_id"), None)
 
     @property
     def needed_columns(self) -> list[str]:
-        cols = [self.category_column] if self.category_column else list(self.tags.values())
+        cols = [self.category_column] if self.category_column else []
+        cols += [c for c in self.tags.values() if c not in cols]
         return cols + ([self.osm_id] if self.osm_id else [])
 
     def classify(self, geoms: np.ndarray, table: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -122,65 +142,103 @@ class _Classifier:
         self.counts["NaN coordinates"] += int(has_nan.sum())
         keep &= ~has_nan
         geoms, table = geoms[keep], table.loc[keep].reset_index(drop=True)
+        types = shapely.get_type_id(geoms)
         invalid = ~shapely.is_valid(geoms)
         if invalid.any():
             self.counts["invalid geometry, repaired"] += int(invalid.sum())
             geoms = geoms.copy()
             geoms[invalid] = shapely.make_valid(geoms[invalid])
-        is_line = np.isin(shapely.get_type_id(geoms), _LINE_TYPES)
-        rows, categories, kinds = self._categories(table, is_line)
+        is_line = np.isin(types, _LINE_TYPES)
+        is_polygon = np.isin(types, POLYGONAL)
+        rows, categories, kinds, levels = self._categories(table, is_line, is_polygon)
         self.counts["no category"] += int(len(geoms) - len(set(rows)))
         g = geoms[rows]
         line = is_line[rows]
         g = np.where(line, g, shapely.point_on_surface(g)) if len(g) else g
+        area = np.isin(kinds, AREA_KINDS)
+        if area.any():
+            g[area] = repair_polygons(geoms[rows[area]])[0]
+        has_area = ~area | np.array([x is not None for x in g], dtype=bool)
+        self.counts["polygon with no area left"] += int((~has_area).sum())
         data = {"category": categories, "kind": kinds}
         if self.osm_id:
             data["osm_id"] = pd.to_numeric(table[self.osm_id], errors="coerce").to_numpy()[rows]
-        return gpd.GeoDataFrame(data, geometry=g, crs="EPSG:4326")
+        if self.levels:
+            data["levels"] = levels
+        data = {k: v[has_area] for k, v in data.items()}
+        return gpd.GeoDataFrame(data, geometry=g[has_area], crs="EPSG:4326")
 
     def _categories(
-        self, table: pd.DataFrame, is_line: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row index, category, kind) triples; a row may yield two (POI and node)."""
+        self, table: pd.DataFrame, is_line: np.ndarray, is_polygon: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(row index, category, kind, floor levels); a row may yield several (POI and node)."""
         if self.category_column is not None:
-            values = table[self.category_column]
-            ok = values.notna().to_numpy()
-            rows = np.flatnonzero(ok)
-            cats = values.astype(str).to_numpy()[ok]
-            kinds = np.where(is_line[ok], "road", "poi").astype(object)
-            nodes = self.tax.node_features if self.taxonomy_given else (INTERSECTIONS,)
-            kinds[np.isin(cats, nodes) & (kinds == "poi")] = "node"
-            if self.taxonomy_given:
-                self._check_known(cats, kinds)
-            return rows, cats.astype(object), kinds
-        rows, cats, kinds = [], [], []
+            return self._by_column(table, is_line, is_polygon)
+        rows, cats, kinds, levels = [], [], [], []
         keys = list(self.tags)
         values = table[list(self.tags.values())].astype(object)
         for i, record in enumerate(values.itertuples(index=False, name=None)):
-            tags = {k: v for k, v in zip(keys, record, strict=True) if isinstance(v, str) and v}
+            tags = self._tag_dict(keys, record)
             if is_line[i]:
-                found = [("road", self.tax.classify_road(tags.get("highway")))]
+                found = [("road", self.tax.classify_road(tags.get("highway")), np.nan)]
             else:
                 found = [
-                    ("poi", self.tax.classify_poi(tags)),
-                    ("node", self.tax.classify_node(tags)),
+                    ("poi", self.tax.classify_poi(tags), np.nan),
+                    ("node", self.tax.classify_node(tags), np.nan),
                 ]
-            for kind, category in found:
+                if is_polygon[i]:
+                    found += self.tax.classify_areas(tags)
+            for kind, category, floors in found:
                 if category is not None:
                     rows.append(i)
                     cats.append(category)
                     kinds.append(kind)
+                    levels.append(floors)
         return (
             np.asarray(rows, dtype=np.int64),
             np.asarray(cats, dtype=object),
             np.asarray(kinds, dtype=object),
+            np.asarray(levels, dtype=np.float64),
         )
+
+    def _by_column(
+        self, table: pd.DataFrame, is_line: np.ndarray, is_polygon: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows classified by the category column; polygons are ``self.polygons``."""
+        values = table[self.category_column]
+        ok = values.notna().to_numpy()
+        rows = np.flatnonzero(ok)
+        cats = values.astype(str).to_numpy()[ok]
+        kinds = np.where(is_line[ok], "road", "poi").astype(object)
+        if self.polygons != "poi":
+            kinds[is_polygon[ok]] = self.polygons
+        nodes = self.tax.node_features if self.taxonomy_given else (INTERSECTIONS,)
+        kinds[np.isin(cats, nodes) & (kinds == "poi")] = "node"
+        if self.taxonomy_given:
+            self._check_known(cats, kinds)
+        levels = np.full(len(rows), np.nan)
+        tag_values = table[list(self.tags.values())].astype(object).to_numpy()[rows]
+        for k in np.flatnonzero(kinds == "building"):
+            tags = self._tag_dict(list(self.tags), tag_values[k])
+            levels[k] = self.tax.building_levels(tags, cats[k])
+        return rows, cats.astype(object), kinds, levels
+
+    def _tag_dict(self, keys: list[str], record: Sequence[object]) -> dict[str, str]:
+        """Tags of one row: non-empty strings; floor levels and heights may be numbers."""
+        tags = {k: v for k, v in zip(keys, record, strict=True) if isinstance(v, str) and v}
+        for key in self.tax.levels_tags:
+            value = record[keys.index(key)] if key in keys else None
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                tags[key] = str(value)
+        return tags
 
     def _check_known(self, cats: np.ndarray, kinds: np.ndarray) -> None:
         allowed = {
             "poi": set(self.tax.poi_categories),
             "road": set(self.tax.road_classes),
             "node": set(self.tax.node_features),
+            "building": set(self.tax.building_classes),
+            "landuse": set(self.tax.landuse_classes),
         }
         for kind, names in allowed.items():
             unknown = sorted(set(cats[kinds == kind]) - names)
@@ -228,7 +286,9 @@ def _file_batches(
 
 def _wgs84(wkb: pa.Array, crs: CRS) -> np.ndarray:
     """Shapely geometries in EPSG:4326 from a WKB column in ``crs``."""
-    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+    # unreadable geometries (e.g. a ring of two points) become missing ones, counted and
+    # skipped, as io.read_layer does
+    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False), on_invalid="ignore")
     if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS.from_user_input("OGC:CRS84")):
         return geoms
     return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(4326).values)
@@ -292,6 +352,7 @@ def read_ogr(
     bbox: BBox | None = None,
     category_column: str | None = None,
     taxonomy_given: bool = False,
+    polygons: str = "poi",
 ) -> gpd.GeoDataFrame:
     """Read and classify features from an OGR source or a GeoDataFrame.
 
@@ -310,11 +371,15 @@ def read_ogr(
         Column holding each feature's category; ``None`` looks for OSM tag columns.
     taxonomy_given
         Whether the caller chose the taxonomy, so category names must belong to it.
+    polygons
+        With ``category_column``: what the layer's polygons are, ``"poi"``
+        (counted at a point), ``"building"`` or ``"landuse"`` (kept as areas).
 
     Returns
     -------
     GeoDataFrame
-        Features frame (``category``, ``kind``, optional ``osm_id``, geometry), EPSG:4326.
+        Features frame (``category``, ``kind``, optional ``osm_id``, ``levels``
+        for buildings, geometry), EPSG:4326.
 
     Examples
     --------
@@ -333,7 +398,7 @@ def read_ogr(
         if len(source) == 0:
             raise ValueError("the GeoDataFrame is empty; give one with features to read")
         columns = [str(c) for c in source.columns if c != source.geometry.name]
-        classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name)
+        classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name, polygons)
         batches = _frame_batches(source, classifier.needed_columns)
     else:
         path = Path(source)
@@ -348,7 +413,7 @@ def read_ogr(
         if info["features"] == 0:
             raise ValueError(f"{name} is empty (no features); give a layer that has features")
         columns = [str(c) for c in info["fields"]]
-        classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name)
+        classifier = _Classifier(taxonomy, columns, category_column, taxonomy_given, name, polygons)
         if parquet:
             batches = _parquet_batches(path, classifier.needed_columns, info)
         else:

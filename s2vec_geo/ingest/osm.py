@@ -18,6 +18,10 @@ Definitions (see the taxonomy's ``description``):
 - ``intersections``: road-graph nodes of degree >= 3 among road classes marked
   ``"intersections": true`` (an interior way node adds 2, a way end adds 1).
 - node features such as ``traffic_signals``: nodes with the listed tags.
+- buildings and land use (taxonomy v2): closed ways and multipolygon
+  relations the taxonomy assigns a building or land-use class, kept as
+  polygons (repaired like POI polygons, see :mod:`s2vec_geo.ingest.polygons`)
+  with the building's floor ``levels``.
 
 Ways referencing nodes missing from the file lose those nodes; ways left with
 fewer than two located nodes are skipped, and the count is logged.
@@ -36,6 +40,7 @@ import osmium
 import shapely
 
 from s2vec_geo.ingest.bbox import BBox, clip_to_bbox, validate_bbox
+from s2vec_geo.ingest.polygons import AreaPolygons
 from s2vec_geo.ingest.roadgraph import intersections
 from s2vec_geo.progress import progress
 from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
@@ -99,6 +104,8 @@ class _Collector:
         self.rcat: list[str] = []
         self.rid = array("q")
         self.rgraph: list[bool] = []
+        # buildings and land use, as polygons
+        self.areas = AreaPolygons(taxonomy)
         self.skipped_ways = 0
         self.missing_nodes = 0
         self.wkb = osmium.geom.WKBFactory()
@@ -124,7 +131,8 @@ class _Collector:
         tags = obj.tags
         road = None if tags.get("area") == "yes" else self.tax.classify_road(tags.get("highway"))
         poi = self.tax.classify_poi(tags)
-        if road is None and poi is None:
+        areas = self.areas.classes(tags)
+        if road is None and poi is None and not areas:
             return
         xs, ys, refs = [], [], []
         for nd in obj.nodes:
@@ -146,24 +154,30 @@ class _Collector:
             self.rcat.append(road)
             self.rid.append(obj.id)
             self.rgraph.append(road in self.tax.intersection_classes)
-        if poi is not None:
+        closed = len(refs) >= 4 and refs[0] == refs[-1]
+        if poi is not None or (areas and closed):
             coords = np.column_stack([xs, ys])
-            closed = len(refs) >= 4 and refs[0] == refs[-1]
             shape = shapely.Polygon(coords) if closed else shapely.LineString(coords)
-            self._shape(shape, poi, obj.id, "w")
+            if poi is not None:
+                self._shape(shape, poi, obj.id, "w")
+            if areas and closed:  # open ways have no area
+                self.areas.add(shape, areas, obj.id, "w")
 
     def area(self, obj: osmium.osm.Area) -> None:
         if obj.from_way():  # closed ways are handled in way()
             return
         poi = self.tax.classify_poi(obj.tags)
-        if poi is None:
+        areas = self.areas.classes(obj.tags)
+        if poi is None and not areas:
             return
         try:
             shape = shapely.from_wkb(self.wkb.create_multipolygon(obj), on_invalid="fix")
         except RuntimeError:  # an unassemblable multipolygon: no geometry
             self.skipped_ways += 1
             return
-        self._shape(shape, poi, obj.orig_id(), "r")
+        if poi is not None:
+            self._shape(shape, poi, obj.orig_id(), "r")
+        self.areas.add(shape, areas, obj.orig_id(), "r")
 
     def _shape(self, shape: shapely.Geometry, category: str, osm_id: int, osm_type: str) -> None:
         self.shapes.append(shape)
@@ -199,17 +213,23 @@ class _Collector:
                 ["n"] * len(inter[0]),
             ),
         ]
+        n_other = sum(len(p[0]) for p in parts)
+        if self.areas.enabled:
+            areas = self.areas.rows()
+            if self.areas.repaired:
+                log.info("repaired %d invalid building/land-use polygon(s)", self.areas.repaired)
+            names = ("geometry", "category", "kind", "osm_id", "osm_type")
+            parts.append(tuple(areas[name] for name in names))
         geometry = np.concatenate([np.asarray(p[0], dtype=object) for p in parts])
-        frame = gpd.GeoDataFrame(
-            {
-                "category": np.concatenate([np.asarray(p[1], dtype=object) for p in parts]),
-                "kind": np.concatenate([np.asarray(p[2], dtype=object) for p in parts]),
-                "osm_id": np.concatenate([p[3] for p in parts]).astype(np.int64),
-                "osm_type": np.concatenate([np.asarray(p[4], dtype=object) for p in parts]),
-            },
-            geometry=geometry,
-            crs="EPSG:4326",
-        )
+        columns = {
+            "category": np.concatenate([np.asarray(p[1], dtype=object) for p in parts]),
+            "kind": np.concatenate([np.asarray(p[2], dtype=object) for p in parts]),
+            "osm_id": np.concatenate([p[3] for p in parts]).astype(np.int64),
+            "osm_type": np.concatenate([np.asarray(p[4], dtype=object) for p in parts]),
+        }
+        if self.tax.building_classes:  # floor levels of buildings, NaN for the rest
+            columns["levels"] = np.r_[np.full(n_other, np.nan), areas["levels"]]
+        frame = gpd.GeoDataFrame(columns, geometry=geometry, crs="EPSG:4326")
         if bbox is not None:
             frame = clip_to_bbox(frame, bbox)
         return frame
@@ -253,7 +273,7 @@ def read_osm(
     taxonomy: Taxonomy,
     bbox: BBox | None = None,
 ) -> gpd.GeoDataFrame:
-    """Read POIs, roads and road nodes from an OSM file (``.osm.pbf`` or ``.osm`` XML).
+    """Read POIs, roads, road nodes (and v2 areas) from an OSM file (``.osm.pbf``, ``.osm``).
 
     Parameters
     ----------
@@ -269,8 +289,10 @@ def read_osm(
     -------
     GeoDataFrame
         EPSG:4326, columns ``category``, ``kind`` (``poi``, ``road``,
-        ``node``), ``osm_id``, ``osm_type`` (``n``, ``w``, ``r``) and geometry
-        (points; LineStrings for roads).
+        ``node``; with taxonomy v2 also ``building`` and ``landuse``),
+        ``osm_id``, ``osm_type`` (``n``, ``w``, ``r``), ``levels`` (floor
+        levels of buildings, NaN otherwise; taxonomy v2 only) and geometry
+        (points; LineStrings for roads; polygons for buildings and land use).
 
     Raises
     ------
@@ -292,7 +314,7 @@ def read_osm(
     processor = (
         osmium.FileProcessor(str(path))
         .with_locations()
-        .with_areas(osmium.filter.KeyFilter(*taxonomy.poi_keys))
+        .with_areas(osmium.filter.KeyFilter(*taxonomy.area_keys))
         .with_filter(keys)
     )
     collector = _Collector(taxonomy)
@@ -326,8 +348,8 @@ def read_osm(
         )
     frame = collector.frame(bbox)
     log.info(
-        "%s: %d POIs, %d roads, %d road nodes",
+        "%s: %d POIs, %d roads, %d road nodes, %d buildings, %d land-use polygons",
         path.name,
-        *(int((frame["kind"] == k).sum()) for k in ("poi", "road", "node")),
+        *(int((frame["kind"] == k).sum()) for k in ("poi", "road", "node", "building", "landuse")),
     )
     return frame

@@ -108,6 +108,67 @@ def more_files(key: str, description: str, text: str):
     return with_help(parameter, text)
 
 
+TAXONOMIES = ("v1", "v2")
+TAXONOMY_LABELS = (
+    "v1: points of interest, roads, road nodes",
+    "v2: v1 plus building footprints and land use",
+)
+TAXONOMY_HELP = (
+    "The feature taxonomy, stored with the cells and every model trained on them. v1 (the "
+    "default) counts points of interest by category, road ways and lengths by class, "
+    "intersections and traffic signals. v2 keeps all of v1 and adds, per cell, building count, "
+    "footprint area and floor area per building class (residential, commercial, industrial, "
+    "civic, other) and land-use area per class (residential, commercial, industrial, farmland, "
+    "forest, grass, water, other), with polygons cut exactly at cell edges."
+)
+POLYGON_KINDS = ("poi", "building", "landuse")
+
+
+def taxonomy(key: str = "TAXONOMY", own_categories: bool = False):
+    """The taxonomy choice; with ``own_categories`` the first option is the layer's own."""
+    labels = list(TAXONOMY_LABELS)
+    text = TAXONOMY_HELP
+    if own_categories:
+        labels.insert(0, "The layer's own categories (one column per value)")
+        text += (
+            " With the layer's own categories (the default) every value of the category field "
+            "becomes a column; with v1 or v2 the values must be that taxonomy's names."
+        )
+    return with_help(
+        QgsProcessingParameterEnum(key, "Feature taxonomy", options=labels, defaultValue=0), text
+    )
+
+
+def taxonomy_args(index: int, own_categories: bool = False) -> list[str]:
+    """``--taxonomy`` arguments for the engine from the chosen option."""
+    if own_categories:
+        if index == 0:
+            return []
+        index -= 1
+    return ["--taxonomy", TAXONOMIES[index]]
+
+
+def polygon_kind(key: str = "POLYGONS"):
+    """What the polygons of a featurized layer are."""
+    return with_help(
+        QgsProcessingParameterEnum(
+            key,
+            "Polygons are",
+            options=[
+                "Points of interest (counted once, at a point inside)",
+                "Building footprints (count, footprint and floor area per cell)",
+                "Land use (area per cell)",
+            ],
+            defaultValue=0,
+        ),
+        "What the layer's polygons are. Buildings and land use are cut exactly at cell edges, "
+        "so each cell gets the area inside it (square metres, equal-area EPSG:6933); the "
+        "category field names the building or land-use class. Building floor area uses a "
+        "'building:levels' or 'height' field when the layer has one, else 1 level (v2: the "
+        "class's estimate).",
+    )
+
+
 def area_of_interest(key: str = "AOI"):
     """An optional area-of-interest polygon layer."""
     return with_help(

@@ -1,0 +1,110 @@
+"""Areas of rings inside convex quadrilaterals: Sutherland-Hodgman clipping in NumPy.
+
+Clipping a closed ring by the four half-planes of a convex quadrilateral,
+one half-plane at a time, gives a ring whose signed shoelace area is the
+signed area of the original ring inside the quadrilateral, for any simple
+ring, convex or not (the clipped ring may run along the edge twice; that
+adds no area). Thousands of (ring, quadrilateral) pairs are clipped together
+with a handful of array operations, with no geometry objects: many times
+faster than one GEOS intersection per pair.
+
+Rings are given as *open* vertex runs (no repeated closing vertex), grouped
+by ring id; coordinates should be local (near the quadrilateral) so products
+keep their precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _next_in_ring(ring: np.ndarray) -> np.ndarray:
+    """Index of each vertex's successor, wrapping at the end of its ring."""
+    index = np.arange(len(ring))
+    first = np.r_[True, ring[1:] != ring[:-1]][: len(ring)]
+    last = np.r_[ring[1:] != ring[:-1], True][-len(ring) :] if len(ring) else first
+    start = np.maximum.accumulate(np.where(first, index, 0))
+    return np.where(last, start, index + 1)
+
+
+def _clip_half_plane(
+    x: np.ndarray, y: np.ndarray, ring: np.ndarray, edge: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep each ring's part left of (or on) its edge ``(ax, ay, bx, by)`` per ring row."""
+    if len(x) == 0:
+        return x, y, ring
+    nxt = _next_in_ring(ring)
+    ax, ay, bx, by = (edge[ring, k] for k in range(4))
+    side = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+    inside = side >= 0.0
+    crossing = inside != inside[nxt]
+    count = inside.astype(np.int64) + crossing
+    at = np.cumsum(count) - count
+    out_x, out_y = np.empty(int(count.sum())), np.empty(int(count.sum()))
+    out_x[at[inside]], out_y[at[inside]] = x[inside], y[inside]
+    c = np.flatnonzero(crossing)
+    t = side[c] / (side[c] - side[nxt[c]])
+    out_x[at[c] + inside[c]] = x[c] + t * (x[nxt[c]] - x[c])
+    out_y[at[c] + inside[c]] = y[c] + t * (y[nxt[c]] - y[c])
+    return out_x, out_y, np.repeat(ring, count)
+
+
+def signed_ring_areas(x: np.ndarray, y: np.ndarray, ring: np.ndarray, n: int) -> np.ndarray:
+    """Signed shoelace area of each of ``n`` open rings (counter-clockwise positive).
+
+    Examples
+    --------
+    >>> signed_ring_areas(np.array([0., 2, 2]), np.array([0., 0, 3]), np.zeros(3, int), 1)
+    array([3.])
+    """
+    nxt = _next_in_ring(ring)
+    cross = x * y[nxt] - x[nxt] * y
+    return np.bincount(ring, weights=cross, minlength=n) / 2.0
+
+
+def quad_clip_areas(
+    x: np.ndarray, y: np.ndarray, ring: np.ndarray, quads: np.ndarray
+) -> np.ndarray:
+    """Signed area of each open ring inside its convex quadrilateral.
+
+    Parameters
+    ----------
+    x, y
+        Vertices of open rings, ring after ring.
+    ring
+        Ring id of each vertex, ``0 .. len(quads) - 1``, in contiguous runs.
+    quads
+        ``(n, 4, 2)`` corners of each ring's convex quadrilateral, counter-clockwise.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per ring: the area of the ring inside its quadrilateral, signed like
+        the ring (positive for a counter-clockwise ring).
+
+    Examples
+    --------
+    >>> square = np.array([[[0., 0], [2, 0], [2, 2], [0, 2]]])
+    >>> quad_clip_areas(np.array([1., 3, 3, 1]), np.array([1., 1, 3, 3]), np.zeros(4, int), square)
+    array([1.])
+    """
+    for k in range(4):
+        edge = np.concatenate([quads[:, k], quads[:, (k + 1) % 4]], axis=1)
+        x, y, ring = _clip_half_plane(x, y, ring, edge)
+    return signed_ring_areas(x, y, ring, len(quads))
+
+
+def convex_ccw(quads: np.ndarray) -> np.ndarray:
+    """Whether each ``(4, 2)`` quadrilateral is strictly convex and counter-clockwise.
+
+    Examples
+    --------
+    >>> convex_ccw(np.array([[[0., 0], [1, 0], [1, 1], [0, 1]], [[0., 0], [0, 1], [1, 1], [1, 0]]]))
+    array([ True, False])
+    """
+    edge = np.roll(quads, -1, axis=1) - quads
+    turn = (
+        edge[:, :, 0] * np.roll(edge, -1, axis=1)[:, :, 1]
+        - edge[:, :, 1] * np.roll(edge, -1, axis=1)[:, :, 0]
+    )
+    return (turn > 0).all(axis=1)
