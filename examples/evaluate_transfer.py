@@ -29,9 +29,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import osmium
+import pandas as pd
 import shapely
 
 import s2vec_geo as sv
+from s2vec_geo.downstream import Area, evaluate_areas
+from s2vec_geo.downstream.protocol import Variant
+from s2vec_geo.downstream.report import write_report
 from s2vec_geo.io import read_cell_layer, write_layer
 from s2vec_geo.seams import seams
 from s2vec_geo.training import TrainConfig
@@ -43,7 +47,7 @@ log = logging.getLogger("evaluate_transfer")
 
 
 @dataclass(frozen=True)
-class Area:
+class Extract:
     """An OSM extract, its population labels and the box where its features are."""
 
     pbf: Path
@@ -53,49 +57,56 @@ class Area:
     labels_crs: str | None = None
 
 
-AREAS = {
-    "helsinki": Area(
+AREAS: dict[str, Extract] = {
+    "helsinki": Extract(
         REPO / "examples" / "data" / "helsinki.osm.pbf",
         SHARED / "labels" / "helsinki_population_grid_2020.gpkg",
         "population",
     ),
-    "manhattan": Area(
+    "manhattan": Extract(
         SHARED / "osm" / "autark-lower-manhattan.osm.pbf",
         SHARED / "labels" / "nyc_tract_acs" / "NYC_Tract_ACS2008_12.shp",
         "poptot",
         box=(-74.02, 40.70, -74.00, 40.716),
         labels_crs="EPSG:4326",
     ),
-    "andorra": Area(
+    "andorra": Extract(
         SHARED / "osm" / "graphhopper-andorra.osm.pbf",
         KONTUR / "kontur_population_andorra.gpkg",
         "population",
     ),
-    "liechtenstein": Area(
+    "liechtenstein": Extract(
         SHARED / "osm" / "valhalla-liechtenstein.osm.pbf",
         KONTUR / "kontur_population_liechtenstein.gpkg",
         "population",
     ),
-    "monaco": Area(
+    "monaco": Extract(
         SHARED / "osm" / "srai-monaco.osm.pbf",
         KONTUR / "kontur_population_monaco.gpkg",
         "population",
     ),
-    "krems": Area(
+    "krems": Extract(
         SHARED / "osm" / "graphhopper-krems.osm.pbf",
         KONTUR / "kontur_population_krems.gpkg",
         "population",
     ),
 }
+MODELS = {
+    # name: (training windows, min_support over all areas' cells)
+    "sliding": ("sliding", 0.0),
+    "aligned": ("aligned", 0.0),
+    "sliding_support": ("sliding", 0.01),
+}
 EMBEDDINGS = {
-    # name: (model trained with these windows, embed mode, embed windows)
+    # name: (model, embed mode, embed windows)
     "s2vec": ("sliding", "contextual", "sliding"),
     "s2vec_aligned": ("aligned", "contextual", "aligned"),
     "s2vec_patch": ("sliding", "patch", None),
+    "s2vec_support": ("sliding_support", "contextual", "sliding"),
 }
 
 
-def labels_of(area: Area) -> gpd.GeoDataFrame:
+def labels_of(area: Extract) -> gpd.GeoDataFrame:
     """The area's label polygons inside its extract's box, in EPSG:4326."""
     labels = gpd.read_file(area.labels)
     if labels.crs is None:
@@ -124,18 +135,30 @@ def featurize_areas(out: Path, level: int) -> dict[str, Path]:
     return paths
 
 
+def frequent_features(cells: dict[str, Path], min_support: float) -> list[str] | None:
+    """Features non-zero in at least ``min_support`` of all areas' cells (None: all)."""
+    if min_support <= 0:
+        return None
+    frames = [read_cell_layer(p) for p in cells.values()]
+    columns = sv.feature_columns(frames[0])
+    share = pd.concat([f[columns] for f in frames]).ne(0).mean()
+    return [c for c in columns if share[c] >= min_support]
+
+
 def train_models(out: Path, cells: dict[str, Path], image_level: int, cfg: TrainConfig) -> None:
-    """One model over all areas per window mode (one image dataset per area)."""
-    for windows in ("sliding", "aligned"):
-        run = out / f"model_{windows}"
+    """One model over all areas per entry of MODELS (one image dataset per area)."""
+    for model_name, (windows, min_support) in MODELS.items():
+        run = out / f"model_{model_name}"
         if (run / "model.pt").exists():
             continue
+        keep = frequent_features(cells, min_support)
         images = []
         for name, path in cells.items():
-            folder = out / "images" / name
+            folder = out / f"images_{min_support:g}" / name
             folder.parent.mkdir(parents=True, exist_ok=True)
             if not (folder / "meta.json").exists():
-                sv.build_images(read_cell_layer(path), image_level, out=folder)
+                layer = read_cell_layer(path)
+                sv.build_images(layer if keep is None else layer[keep], image_level, out=folder)
             images.append(folder)
         config = TrainConfig(**{**cfg.__dict__, "windows": windows})
         sv.train(images, config, out=run, resume=(run / "checkpoint.pt").exists())
@@ -166,6 +189,44 @@ def embed_areas(out: Path, cells: dict[str, Path], image_level: int) -> dict:
     return ratios
 
 
+VARIANTS = [
+    Variant("counts", ("counts",)),
+    Variant("s2vec", ("s2vec",)),
+    Variant("s2vec_aligned", ("s2vec_aligned",)),
+    Variant("s2vec_patch", ("s2vec_patch",)),
+    Variant("s2vec_support", ("s2vec_support",)),
+    Variant("location", ("location",)),
+    Variant("s2vec+location", ("s2vec", "location")),
+    Variant("geoclip", ("geoclip",)),
+    Variant("s2vec+geoclip proj-add", ("s2vec", "geoclip"), "proj-add"),
+]
+
+
+def evaluate_all(out: Path, cells: dict[str, Path], n_splits: int, block_level: int) -> None:
+    """Leave-one-area-out over all areas, block splits inside every area big enough."""
+    areas = []
+    for name, area in AREAS.items():
+        emb = out / "embeddings"
+        areas.append(
+            Area(
+                name,
+                emb / "s2vec" / f"{name}.parquet",
+                labels_of(area),
+                area.target,
+                counts=cells[name],
+                transform=("density", "log"),
+                external={v: emb / v / f"{name}.parquet" for v in EMBEDDINGS if v != "s2vec"},
+            )
+        )
+    options = {"geoclip": True, "variants": VARIANTS, "block_level": block_level, "seed": 0}
+    for mode, chosen in (("leave-one-area-out", areas), ("blocks", areas)):
+        target = out / f"eval_{mode}"
+        if (target / "results.json").exists():
+            continue
+        result = evaluate_areas(chosen, mode, n_splits=n_splits, **options)
+        write_report(result, target, title=f"{mode}: log population density")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "transfer")
@@ -173,6 +234,8 @@ def main() -> None:
     parser.add_argument("--image-level", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", type=int, default=10, help="runs per area and mode")
+    parser.add_argument("--block-level", type=int, default=13, help="blocks of the splits")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = args.out / f"L{args.level}_{args.image_level}_e{args.epochs}_s{args.seed}"
@@ -182,6 +245,7 @@ def main() -> None:
     ratios = embed_areas(out, cells, args.image_level)
     (out / "seams.json").write_text(json.dumps(ratios, indent=1))
     log.info("seam ratios: %s", json.dumps(ratios, indent=1))
+    evaluate_all(out, cells, args.splits, args.block_level)
 
 
 if __name__ == "__main__":

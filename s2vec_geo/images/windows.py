@@ -241,10 +241,13 @@ def sliding_origins(
     base_j = (j // stride) * stride
     oi = (base_i[:, None, None] - steps[None, :, None]).repeat(len(steps), axis=2)
     oj = (base_j[:, None, None] - steps[None, None, :]).repeat(len(steps), axis=1)
-    of = np.broadcast_to(face[:, None, None], oi.shape)
-    table = np.stack([of.ravel(), oi.ravel(), oj.ravel()], axis=1)
-    table = np.unique(table, axis=0)
-    return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy()
+    of = np.broadcast_to(face[:, None, None], oi.shape).ravel()
+    oi, oj = oi.ravel(), oj.ravel()
+    order = np.lexsort((oj, oi, of))
+    of, oi, oj = of[order], oi[order], oj[order]
+    first = np.ones(len(of), dtype=bool)
+    first[1:] = (np.diff(of) != 0) | (np.diff(oi) != 0) | (np.diff(oj) != 0)
+    return of[first], oi[first], oj[first]
 
 
 def blend_weights(grid: int, stride: int) -> torch.Tensor:
