@@ -23,6 +23,7 @@ from s2vec_geo.downstream import (
     read_areas,
     write_report,
 )
+from s2vec_geo.downstream.inputs import counts_blocks
 from s2vec_geo.io import write_layer
 from s2vec_geo.s2 import cell_parent, cell_to_latlng, cells_frame, cover
 
@@ -171,6 +172,15 @@ def test_raw_counts_and_fusions_run_across_areas_too() -> None:
     assert result.settings["blocks"] == {"counts": 2, "s2vec": 4, "sat": 1}
     with pytest.raises(ValueError, match="counts table for every area or for none"):
         evaluate_areas([areas[0], synthetic_area("helsinki", 1, small["helsinki"])], **FAST)
+
+
+def test_counts_layers_with_geometry_and_missing_cells_count_zero() -> None:
+    """A featurized layer (cell polygons) that lacks some labelled cells: those count zero."""
+    cells = cover(shapely.box(-74.01, 40.70, -74.005, 40.705), 17)
+    layer = cells_frame(cells[::2]).assign(shop=1)  # every other cell has a feature row
+    (block,) = counts_blocks([layer], [cells])
+    assert block.index.tolist() == cells.tolist()
+    np.testing.assert_array_equal(block[0].to_numpy() > 0, np.isin(cells, cells[::2]))
 
 
 def test_same_seed_gives_byte_identical_json(areas: list[Area], tmp_path: Path) -> None:

@@ -244,7 +244,10 @@ def counts_blocks(sources: Sequence[Table], cells: Sequence[np.ndarray]) -> list
     stats = NormStats.from_array(every, log1p=True, feature_names=cols)
     blocks = []
     for table, ids in zip(tables, cells, strict=True):
-        counts = table.reindex(index=ids, columns=cols, fill_value=0)  # no features: zero
+        # cells without features count zero (a plain frame: no geometry to fill)
+        counts = pd.DataFrame(table.reindex(columns=cols, fill_value=0)).reindex(
+            index=ids, fill_value=0
+        )
         blocks.append(pd.DataFrame(stats.apply(counts.to_numpy(np.float64)), index=counts.index))
     return blocks
 
