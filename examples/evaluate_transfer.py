@@ -33,7 +33,7 @@ import pandas as pd
 import shapely
 
 import s2vec_geo as sv
-from s2vec_geo.downstream import Area, evaluate_areas
+from s2vec_geo.downstream import Area, MLPConfig, TrainSettings, evaluate_areas
 from s2vec_geo.downstream.protocol import Variant
 from s2vec_geo.downstream.report import write_report
 from s2vec_geo.io import read_cell_layer, write_layer
@@ -202,8 +202,17 @@ VARIANTS = [
 ]
 
 
+GRID = [MLPConfig(lr=lr, hidden=256, dropout=d) for lr in (1e-3, 1e-2) for d in (0.0, 0.3)]
+SETTINGS = TrainSettings(max_epochs=300, patience=20)
+
+
 def evaluate_all(out: Path, cells: dict[str, Path], n_splits: int, block_level: int) -> None:
-    """Leave-one-area-out over all areas, block splits inside every area big enough."""
+    """Leave-one-area-out over all areas and block splits inside every area.
+
+    The MLP sweep is four configurations (learning rate x dropout, 256 hidden
+    units) with at most 300 epochs and patience 20, to keep the two modes x
+    eight variants x six areas within an hour on two CPU cores.
+    """
     areas = []
     for name, area in AREAS.items():
         emb = out / "embeddings"
@@ -218,7 +227,14 @@ def evaluate_all(out: Path, cells: dict[str, Path], n_splits: int, block_level: 
                 external={v: emb / v / f"{name}.parquet" for v in EMBEDDINGS if v != "s2vec"},
             )
         )
-    options = {"geoclip": True, "variants": VARIANTS, "block_level": block_level, "seed": 0}
+    options = {
+        "geoclip": True,
+        "variants": VARIANTS,
+        "block_level": block_level,
+        "seed": 0,
+        "grid": GRID,
+        "train_settings": SETTINGS,
+    }
     for mode, chosen in (("leave-one-area-out", areas), ("blocks", areas)):
         target = out / f"eval_{mode}"
         if (target / "results.json").exists():
@@ -234,7 +250,7 @@ def main() -> None:
     parser.add_argument("--image-level", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--splits", type=int, default=10, help="runs per area and mode")
+    parser.add_argument("--splits", type=int, default=5, help="runs per area and mode")
     parser.add_argument("--block-level", type=int, default=13, help="blocks of the splits")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
