@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint test-python test-qgis plugin-zip clean
+.PHONY: demo test lint test-python test-slow test-qgis plugin-zip clean
 
 $(BIN)/s2vec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(BIN)/s2vec
 
 test-python: $(BIN)/s2vec
 	$(BIN)/pytest --ignore=tests/qgis --doctest-modules s2vec_geo tests
+
+# Tests marked slow (real signals and concurrent writers, about a minute).
+test-slow: $(BIN)/s2vec
+	$(BIN)/pytest --ignore=tests/qgis -m slow tests
 
 # The QGIS plugin tests run inside QGIS's own Python (Debian's, which sees
 # qgis.core); the plugin runs the engine out of process with $(VENV)'s Python.

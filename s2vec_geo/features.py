@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from s2vec_geo.guards import LAYER_CELL_BYTES, check_cells
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.progress import progress
@@ -50,7 +51,7 @@ from s2vec_geo.s2 import (
     to_lnglat,
     validate_level,
 )
-from s2vec_geo.s2.cover import sorted_unique
+from s2vec_geo.s2.cover import estimate_cells, sorted_unique
 from s2vec_geo.taxonomy import (
     Taxonomy,
     feature_column_names,
@@ -66,6 +67,7 @@ EARTH_RADIUS_M = 6_371_008.8
 #: Smallest S2 cell edge at level 0, radians (S2's kMinEdge derivative, 2*sqrt(2)/3).
 _MIN_EDGE_RAD = 2.0 * np.sqrt(2.0) / 3.0
 CHUNK = 1 << 20
+ROAD_PIECE_BYTES = 600  # a road's piece in one cell, while roads are cut (samples included)
 _NON_FEATURES = {"cell_id", "token"}
 
 
@@ -303,7 +305,7 @@ def _feature_lists(
     return lists[0], lists[1], lists[2], None
 
 
-def _aoi_cells(aoi: Any, level: int) -> np.ndarray:
+def _aoi_cells(aoi: Any, level: int, max_cells: int | None = None) -> np.ndarray:
     if isinstance(aoi, (str, os.PathLike)):
         path = Path(aoi)
         if not path.exists():
@@ -313,7 +315,7 @@ def _aoi_cells(aoi: Any, level: int) -> np.ndarray:
             raise ValueError(
                 f"AOI file {str(path)!r} has no CRS; define one (e.g. EPSG:4326) and retry"
             )
-    return cover(aoi, level)
+    return cover(aoi, level, max_cells=max_cells)
 
 
 def _point_counts(
@@ -352,7 +354,7 @@ def _point_counts(
 
 
 def _road_features(
-    frame: gpd.GeoDataFrame, classes: tuple[str, ...], level: int
+    frame: gpd.GeoDataFrame, classes: tuple[str, ...], level: int, max_cells: int | None = None
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """((cell, class, metres), (cell, class, number of lines)) of road lines."""
     roads = (frame["kind"] == "road").to_numpy()
@@ -361,6 +363,14 @@ def _road_features(
         return empty, empty
     sub = frame.loc[roads]
     lines = np.asarray(sub.geometry.values, dtype=object)
+    check_cells(
+        estimate_cells(lines, level),
+        f"cutting roads at the cell edges of level {level}",
+        bytes_per_cell=ROAD_PIECE_BYTES,
+        max_cells=max_cells,
+        level=level,
+        per_level=2.0,
+    )
     classes_of = _codes(sub["category"], classes, "road")
     lengths, counts = [], []
     step = CHUNK // 8
@@ -478,6 +488,7 @@ def featurize(
     layer: str | int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     category_column: str | None = None,
+    max_cells: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Count features per S2 cell: one row per cell, one column per feature.
 
@@ -498,6 +509,9 @@ def featurize(
         ``taxonomy`` also fixes the columns (default: the one the features were
         read with; features with their own categories get one column per
         category found, sorted).
+    max_cells
+        Refuse work that would make more cells (AOI cells, road pieces, rows),
+        estimated before it is done (see :mod:`s2vec_geo.guards`).
 
     Returns
     -------
@@ -535,11 +549,13 @@ def featurize(
     pois, roads, nodes, tax = _feature_lists(frame, taxonomy)
     point_names = pois + nodes
     p_cell, p_code, p_count = _point_counts(frame, point_names, level)
-    (l_cell, l_code, l_metres), (r_cell, r_code, r_count) = _road_features(frame, roads, level)
+    (l_cell, l_code, l_metres), (r_cell, r_code, r_count) = _road_features(
+        frame, roads, level, max_cells
+    )
 
     data_cells = sorted_unique(np.concatenate([p_cell, l_cell]))
     if aoi is not None:
-        cells = _aoi_cells(aoi, level)
+        cells = _aoi_cells(aoi, level, max_cells)
         if len(data_cells) and not np.isin(data_cells, cells).any():
             bounds = ", ".join(f"{float(v):.5f}" for v in frame.total_bounds)
             raise ValueError(
@@ -553,6 +569,15 @@ def featurize(
             log.info("%d cell(s) with features lie outside the AOI and are left out", outside)
     else:
         cells = data_cells
+    n_columns = len(pois) + 2 * len(roads) + len(nodes)
+    check_cells(
+        len(cells),
+        f"a level-{level} layer of {n_columns} features",
+        level=level,
+        bytes_per_cell=LAYER_CELL_BYTES + 8 * n_columns,
+        max_cells=max_cells,
+        fix="a coarser level, or Dask: s2vec featurize --workers N --output FOLDER",
+    )
     out = cells_layer(
         cells,
         (p_cell, p_code, p_count),

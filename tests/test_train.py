@@ -10,9 +10,9 @@ import torch
 from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
 
 import s2vec_geo.training as train_module
+from s2vec_geo.heldout import heldout_error
 from s2vec_geo.images import build_images
 from s2vec_geo.model import load_model
-from s2vec_geo.heldout import heldout_error
 from s2vec_geo.training import TrainConfig, lr_factor, split_indices, train
 
 

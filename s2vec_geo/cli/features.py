@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.features import featurize
 from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
 
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "s2vec_geo.build_images_distributed)",
     )
     add_dask_options(p)
+    add_max_cells_option(p)
     p.set_defaults(func=run_featurize)
 
 
@@ -87,7 +89,9 @@ def run_featurize(args: argparse.Namespace) -> None:
     kw = reading_options(args)
     if not _on_dask(args, len(args.sources)):
         layer_format(args.output)  # fail on a bad extension before the work
-        cells = featurize(args.sources[0], level=args.level, aoi=args.aoi, **kw)
+        cells = featurize(
+            args.sources[0], level=args.level, aoi=args.aoi, max_cells=args.max_cells, **kw
+        )
     else:
         from s2vec_geo.distributed import featurize_distributed
 
