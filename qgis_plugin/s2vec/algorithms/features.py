@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterField,
 )
 
-from ..engine import workspace
+from ..engine import option, workspace
 from ..layers import export_source
 from .base import S2VecAlgorithm, optional_source, run_to_destination, with_help
 from .params import area_of_interest, layer_output, patch_level, pbf_file
@@ -47,7 +47,7 @@ class FeaturizeOsm(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             aoi = optional_source(self, parameters, self.AOI, context, feedback, folder, "--aoi")
-            args = [pbf, "--level", level, *aoi]
+            args = [pbf, option("--level", level), *aoi]
             run_to_destination("featurize", args, destination, folder, feedback)
         return {self.OUTPUT: destination}
 
@@ -99,6 +99,6 @@ class FeaturizeLayer(S2VecAlgorithm):
         with workspace() as folder:
             source = export_source(self, parameters, self.INPUT, context, feedback, folder)
             aoi = optional_source(self, parameters, self.AOI, context, feedback, folder, "--aoi")
-            args = [source, "--level", level, "--category-column", category, *aoi]
+            args = [source, option("--level", level), option("--category-column", category), *aoi]
             run_to_destination("featurize", args, destination, folder, feedback)
         return {self.OUTPUT: destination}
