@@ -137,12 +137,12 @@ def remove_stale_temporaries(folder: str | os.PathLike, target: str | None = Non
     if not root.is_dir():
         return []
     removed = []
-    me = host_tag()
-    for entry in root.iterdir():
+    prefix = f".{target}.{TEMPORARY_TAG}-{host_tag()}-" if target is not None else "."
+    with os.scandir(root) as entries:  # a name test first: folders may hold many files
+        candidates = [Path(e.path) for e in entries if e.name.startswith(prefix)]
+    for entry in candidates:
         owner = temporary_owner(entry.name)
-        if owner is None or owner[0] != me or process_alive(owner[1]):
-            continue
-        if target is not None and _TEMPORARY.match(entry.name)["name"] != target:
+        if owner is None or owner[0] != host_tag() or process_alive(owner[1]):
             continue
         _remove(entry)
         removed.append(entry)

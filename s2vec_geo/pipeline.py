@@ -41,6 +41,8 @@ from s2vec_geo.workfolder import PRODUCTS, WorkFolder, fingerprint
 
 log = logging.getLogger(__name__)
 
+CELLS_NAME, IMAGES_NAME, MODEL_DIR = PRODUCTS
+
 
 @dataclass(frozen=True)
 class PipelineResult:
@@ -224,9 +226,6 @@ def run_pipeline(
         model=work / MODEL_DIR / MODEL_NAME,
         loss_curve=work / MODEL_DIR / LOSS_CURVE_NAME,
     )
-
-
-CELLS_NAME, IMAGES_NAME, MODEL_DIR = PRODUCTS
 
 
 def _as_file(value: Any) -> Any:

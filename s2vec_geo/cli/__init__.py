@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline",
     "evaluate",
 )
+DEBUG_HELP = "show the traceback of a failure (for bug reports)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
             "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
         )
     return parser
-
-
-DEBUG_HELP = "show the traceback of a failure (for bug reports)"
 
 
 def add_max_cells_option(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.features import featurize
+from s2vec_geo.guards import DEFAULT_MAX_CELLS
 from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ def run_featurize(args: argparse.Namespace) -> None:
                 "--aoi is not supported on Dask (several sources, --workers or --scheduler); "
                 "featurize, then clip the cells to the area"
             )
+        if args.max_cells != DEFAULT_MAX_CELLS:
+            log.warning("--max-cells does not reach Dask: each input is held to the default")
         folder = Path(args.output).suffix.lower() not in LAYER_SUFFIXES
         cells = featurize_distributed(
             args.sources,
