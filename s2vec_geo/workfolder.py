@@ -6,7 +6,8 @@
 levels, area, training and embedding settings -- and the stages finished so
 far. The record gives ``run`` its contract (:meth:`WorkFolder.open`):
 
-- a new or empty folder starts a run;
+- a new or empty folder starts a run (with ``resume`` too: a run stopped
+  before its first stage ended left nothing to continue);
 - ``resume`` continues the recorded run when the settings are unchanged,
   reusing its finished stages (and training's checkpoint);
 - ``overwrite`` starts afresh, replacing the products as it goes;
@@ -119,13 +120,8 @@ class WorkFolder:
             raise ValueError("--resume and --overwrite exclude each other: continue or replace")
         record = cls._read(root)
         fresh = cls(root, settings)
-        if record is None:
+        if record is None:  # a new folder, or a run stopped before its first stage ended
             products = [name for name in PRODUCTS if (root / name).exists()]
-            if resume:
-                raise ValueError(
-                    f"nothing to resume in {str(root)!r}: it holds no run record ({RUN_FILE}); "
-                    "run without --resume"
-                )
             if products and not overwrite:
                 raise ValueError(
                     f"{str(root)!r} holds {', '.join(products)} that no recorded run wrote; "

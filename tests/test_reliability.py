@@ -542,6 +542,14 @@ def test_run_interrupted_by_sigint_resumes(made, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_run_killed_in_its_first_stage_resumes(tmp_path, capsys):
+    Spawned([*RUN, "-o", "emb.gpkg"], tmp_path, hang_on="cells.gpkg").stop_at_hang(signal.SIGKILL)
+    assert [p for p in hidden(tmp_path) if ".cells.gpkg.s2tmp-" in p]
+    assert cli([*RUN, "-o", tmp_path / "emb.gpkg", "--resume"], capsys)[0] == 0
+    assert hidden(tmp_path) == [] and (tmp_path / "emb_work" / "run.json").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.5, 1.5])
 def test_ctrl_c_while_the_cli_starts_is_one_line(delay, tmp_path):
     proc = subprocess.Popen(
