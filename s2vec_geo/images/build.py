@@ -293,14 +293,7 @@ def build_images(
     # Unsigned order: the images follow S2's Hilbert curve, face by face.
     parents = sorted_unique(s2.cell_parent(ids, image_level).view(np.uint64))
     n_images, n_pixels, n_features = len(parents), grid * grid, len(source.feature_names)
-    check_cells(
-        n_images * n_pixels,
-        f"{n_images:,} images of {grid}x{grid} cells",
-        bytes_per_cell=4 * n_features + 1,
-        max_cells=max_cells,
-        fix=f"a finer image level than {image_level} (smaller images hold fewer empty cells)",
-        memory_as="in memory" if target is None else "on disk",
-    )
+    _check_pixels(n_images, grid, n_features, image_level, max_cells, on_disk=target is not None)
     sizes = [min(shard_size, n_images - start) for start in range(0, n_images, shard_size)]
     if out is None:
         n_bytes = n_images * n_pixels * n_features * 4
@@ -376,6 +369,25 @@ def build_images(
         if target.exists():
             shutil.rmtree(target)
     return ImageDataset.open(target)
+
+
+def _check_pixels(
+    n_images: int,
+    grid: int,
+    n_features: int,
+    image_level: int,
+    max_cells: int | None,
+    on_disk: bool,
+) -> None:
+    """The size guard of a dataset: every pixel is a patch cell, empty ones included."""
+    check_cells(
+        n_images * grid * grid,
+        f"{n_images:,} images of {grid}x{grid} cells",
+        bytes_per_cell=4 * n_features + 1,
+        max_cells=max_cells,
+        fix=f"a finer image level than {image_level} (smaller images hold fewer empty cells)",
+        memory_as="on disk" if on_disk else "in memory",
+    )
 
 
 def _frequent_features(
