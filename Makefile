@@ -20,7 +20,7 @@ $(BIN)/s2vec: pyproject.toml
 
 demo: $(BIN)/s2vec
 	$(BIN)/s2vec run examples/data/helsinki.osm.pbf --level 18 --image-level 15 \
-		--epochs 50 --output out/helsinki.gpkg
+		--epochs 50 --output out/helsinki.gpkg --resume
 	@echo "embeddings: out/helsinki.gpkg   PCA map: out/helsinki.png   run folder: out/helsinki_work/"
 
 lint: $(BIN)/s2vec
