@@ -327,7 +327,7 @@ def test_oversize_requests_are_refused_with_the_estimate_and_the_fix():
 def test_roads_at_level_30_are_refused_before_they_are_cut():
     with pytest.raises(TooManyCellsError, match=r"cutting roads .* level 30 .*level 28"):
         featurize(PBF, level=30)
-    cells = featurize(PBF, level=30, bbox=(24.938, 60.168, 24.942, 60.171))
+    cells = featurize(PBF, level=30, bbox=(24.9450, 60.1680, 24.9456, 60.1683))
     assert len(cells) > 0  # a small area at level 30 is fine
 
 
@@ -452,10 +452,21 @@ def test_work_dir_with_the_users_files_is_refused(made, tmp_path, capsys, monkey
 # -- locks, temporaries and other writers ------------------------------------------------
 
 
-def test_a_second_writer_is_refused(made, tmp_path, capsys):
-    run = tmp_path / "run"
-    with hold(run):
-        status, err = cli(["train", made["images"], "-o", run, *TINY], capsys)
+SECOND_WRITERS = {
+    "train": lambda m: ["train", m["images"], "-o", "out", *TINY],
+    "run": lambda m: [*RUN, "-o", "out.gpkg", "--work-dir", "out"],
+    "evaluate": lambda m: [
+        *("evaluate", "--embeddings", m["emb"], "--labels", m["labels"], "--target", "target"),
+        *("--output", "out"),
+    ],
+}
+
+
+@pytest.mark.parametrize("command", list(SECOND_WRITERS))
+def test_a_second_writer_is_refused(command, made, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with hold(tmp_path / "out"):  # another s2vec process is writing there
+        status, err = cli(SECOND_WRITERS[command](made), capsys)
     assert status == 2 and f"being written by s2vec process {os.getpid()}" in one_error(err)
     assert list(tmp_path.iterdir()) == []
 
@@ -516,11 +527,20 @@ def test_featurize_killed_mid_write_leaves_nothing_after_the_rerun(tmp_path, cap
 
 
 @pytest.mark.slow
-def test_sigint_during_featurize_is_one_line_and_leaves_nothing(tmp_path):
-    run = Spawned(["featurize", PBF, "--level", "17", "-o", "out.gpkg"], tmp_path, "out.gpkg")
-    status, err = run.stop_at_hang(signal.SIGINT)
-    assert status == 130 and err.strip().splitlines()[-1] == "s2vec featurize: interrupted"
-    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize(
+    ("argv", "hang_on"),
+    [
+        (["featurize", PBF, "--level", "17", "-o", "out.gpkg"], "out.gpkg"),
+        (["train", "IMAGES", "-o", "out", *TINY], "checkpoint.pt"),
+    ],
+    ids=["featurize", "train"],
+)
+def test_sigint_is_one_line_and_leaves_no_temporary(argv, hang_on, made, tmp_path):
+    argv = [made["images"] if a == "IMAGES" else a for a in argv]
+    status, err = Spawned(argv, tmp_path, hang_on).stop_at_hang(signal.SIGINT)
+    assert status == 130 and err.strip().splitlines()[-1] == f"s2vec {argv[0]}: interrupted"
+    assert "Traceback" not in err and hidden(tmp_path) == []
+    assert not (tmp_path / hang_on).exists() and not (tmp_path / "out" / hang_on).exists()
 
 
 @pytest.mark.slow
