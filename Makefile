@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint test-python test-qgis plugin-zip clean
+.PHONY: demo test lint test-python test-slow test-qgis plugin-zip clean
 
 $(BIN)/s2vec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(BIN)/s2vec: pyproject.toml
 
 demo: $(BIN)/s2vec
 	$(BIN)/s2vec run examples/data/helsinki.osm.pbf --level 18 --image-level 15 \
-		--epochs 50 --output out/helsinki.gpkg
+		--epochs 50 --output out/helsinki.gpkg --resume
 	@echo "embeddings: out/helsinki.gpkg   PCA map: out/helsinki.png   run folder: out/helsinki_work/"
 
 lint: $(BIN)/s2vec
@@ -29,6 +29,10 @@ lint: $(BIN)/s2vec
 
 test-python: $(BIN)/s2vec
 	$(BIN)/pytest --ignore=tests/qgis --doctest-modules s2vec_geo tests
+
+# Tests marked slow (real signals and concurrent writers, about a minute).
+test-slow: $(BIN)/s2vec
+	$(BIN)/pytest --ignore=tests/qgis -m slow tests
 
 # The QGIS plugin tests run inside QGIS's own Python (Debian's, which sees
 # qgis.core); the plugin runs the engine out of process with $(VENV)'s Python.

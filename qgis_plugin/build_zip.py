@@ -5,22 +5,32 @@ Usage (any Python 3.10+, standard library only)::
     python qgis_plugin/build_zip.py              # writes dist/s2vec-<version>.zip
     python qgis_plugin/build_zip.py --output-dir /somewhere
 
-The zip holds one top-level folder ``s2vec/`` (the plugin package) without
-caches; its version is read from ``metadata.txt``.
+The zip holds one top-level folder ``s2vec/`` (the plugin package) with an
+explicit allow-list of files (:data:`PACKED`: Python modules, metadata, icons
+and styles); hidden files and folders (``.env``, ``.git/``, ``.DS_Store``),
+editor backups and caches are never packed, and a symbolic link stops the
+build (a link would pack the contents of whatever it points to). The version
+is read from ``metadata.txt``.
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import fnmatch
 import os
+import re
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "s2vec"
-EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
-EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+PACKED = ("*.py", "metadata.txt", "*.svg", "*.png", "*.qml", "*.ui", "LICENSE*", "*.md")
+"""File-name patterns of what goes into the zip; nothing else does."""
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+"""Names of packed files and folders: no hidden files, backups (``x.py~``, ``#x.py#``)."""
+PACKAGE_DIR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def plugin_version(plugin_dir: Path = PLUGIN_DIR) -> str:
@@ -36,8 +46,31 @@ def plugin_version(plugin_dir: Path = PLUGIN_DIR) -> str:
     return metadata["general"]["version"]
 
 
+def is_packed(name: str) -> bool:
+    """Whether a file of this name goes into the zip.
+
+    Examples
+    --------
+    >>> [is_packed(n) for n in ("engine.py", ".env", "engine.py~", "x.pyc", "icon.svg")]
+    [True, False, False, False, True]
+    """
+    return bool(PLAIN_NAME.match(name)) and any(fnmatch.fnmatch(name, p) for p in PACKED)
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise ValueError(
+            f"{path} is a symbolic link; the plugin zip packs only regular files (a link "
+            "would pack what it points to): replace it with the file or remove it"
+        )
+
+
 def plugin_files(plugin_dir: Path = PLUGIN_DIR) -> list[Path]:
     """Files that go into the zip, relative to ``plugin_dir``, sorted.
+
+    Only package folders (Python identifiers, so no hidden or cache folders)
+    are searched, and only :func:`is_packed` files are taken. A symbolic link
+    (other than a hidden one, never packed) raises ``ValueError``.
 
     Examples
     --------
@@ -46,11 +79,11 @@ def plugin_files(plugin_dir: Path = PLUGIN_DIR) -> list[Path]:
     """
     files = []
     for root, dirs, names in os.walk(plugin_dir):
-        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS)
-        for name in names:
-            path = Path(root, name)
-            if path.suffix not in EXCLUDED_SUFFIXES:
-                files.append(path.relative_to(plugin_dir))
+        for name in [*dirs, *names]:
+            if not name.startswith("."):
+                _refuse_link(Path(root, name))
+        dirs[:] = sorted(d for d in dirs if PACKAGE_DIR.match(d) and d != "__pycache__")
+        files += [Path(root, n).relative_to(plugin_dir) for n in names if is_packed(n)]
     return sorted(files)
 
 
@@ -65,13 +98,14 @@ def build_zip(output_dir: Path, plugin_dir: Path = PLUGIN_DIR) -> Path:
     >>> build_zip(Path(tempfile.mkdtemp())).name
     's2vec-0.1.0.zip'
     """
+    files = plugin_files(plugin_dir)  # refuses links before anything is written
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{plugin_dir.name}-{plugin_version(plugin_dir)}.zip"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".zip", dir=output_dir)
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_DEFLATED) as archive:
-            for relative in plugin_files(plugin_dir):
+            for relative in files:
                 info = zipfile.ZipInfo(f"{plugin_dir.name}/{relative.as_posix()}")
                 info.date_time = (2025, 1, 1, 0, 0, 0)
                 info.compress_type = zipfile.ZIP_DEFLATED
@@ -93,7 +127,12 @@ def main() -> None:
         default=Path(__file__).resolve().parents[1] / "dist",
         help="folder for the zip (default: dist/ at the repository root)",
     )
-    print(build_zip(parser.parse_args().output_dir))
+    output_dir = parser.parse_args().output_dir
+    try:
+        print(build_zip(output_dir))
+    except (ValueError, OSError) as exc:
+        print(f"build_zip: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

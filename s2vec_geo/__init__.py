@@ -10,7 +10,13 @@ only when a model is touched). To add a public name, add it to ``_PUBLIC``.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
+
+if sys.argv[:1] == ["-m"] or sys.argv[0].endswith("s2vec"):  # the command line is starting
+    from s2vec_geo.cli import quiet_interrupts
+
+    quiet_interrupts()  # Ctrl-C while the libraries below load: one line, no traceback
 
 import s2vec_geo.accessor  # noqa: F401  (registers GeoDataFrame.s2vec)
 

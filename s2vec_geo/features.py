@@ -51,6 +51,7 @@ from s2vec_geo.cell_counts import (
     scatter,
     sum_counts,
 )
+from s2vec_geo.guards import LAYER_CELL_BYTES, check_cells
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.progress import progress
@@ -62,13 +63,14 @@ from s2vec_geo.s2 import (
     to_lnglat,
     validate_level,
 )
-from s2vec_geo.s2.cover import sorted_unique
+from s2vec_geo.s2.cover import estimate_cells, sorted_unique
 from s2vec_geo.segments import haversine_m, segment_cells, segments
 from s2vec_geo.taxonomy import FeatureLists, Taxonomy, taxonomy_for
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+ROAD_PIECE_BYTES = 600  # a road's piece in one cell, while roads are cut (samples included)
 _NON_FEATURES = {"cell_id", "token"}
 
 
@@ -179,7 +181,7 @@ def feature_lists(frame: gpd.GeoDataFrame, taxonomy: Any) -> FeatureLists:
     return FeatureLists(*names)
 
 
-def _aoi_cells(aoi: Any, level: int) -> np.ndarray:
+def _aoi_cells(aoi: Any, level: int, max_cells: int | None = None) -> np.ndarray:
     if isinstance(aoi, (str, os.PathLike)):
         path = Path(aoi)
         if not path.exists():
@@ -189,7 +191,7 @@ def _aoi_cells(aoi: Any, level: int) -> np.ndarray:
             raise ValueError(
                 f"AOI file {str(path)!r} has no CRS; define one (e.g. EPSG:4326) and retry"
             )
-    return cover(aoi, level)
+    return cover(aoi, level, max_cells=max_cells)
 
 
 def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -> CellCounts:
@@ -226,7 +228,7 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
 
 
 def _road_features(
-    frame: gpd.GeoDataFrame, classes: tuple[str, ...], level: int
+    frame: gpd.GeoDataFrame, classes: tuple[str, ...], level: int, max_cells: int | None = None
 ) -> tuple[CellCounts, CellCounts]:
     """((cell, class, metres), (cell, class, number of lines)) of road lines."""
     roads = (frame["kind"] == "road").to_numpy()
@@ -234,6 +236,14 @@ def _road_features(
         return empty_counts(), empty_counts()
     sub = frame.loc[roads]
     lines = np.asarray(sub.geometry.values, dtype=object)
+    check_cells(
+        estimate_cells(lines, level),
+        f"cutting roads at the cell edges of level {level}",
+        bytes_per_cell=ROAD_PIECE_BYTES,
+        max_cells=max_cells,
+        level=level,
+        per_level=2.0,
+    )
     classes_of = category_codes(sub["category"], classes, "road")
     lengths, counts = [], []
     step = CHUNK // 8
@@ -262,6 +272,7 @@ def count_chunk(
     lists: FeatureLists,
     level: int,
     max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells: int | None = None,
 ) -> tuple[CellCounts, ...]:
     """Partial counts of one chunk of a features frame: the map step of featurizing.
 
@@ -280,7 +291,7 @@ def count_chunk(
     >>> len(counted), bool(counted[2][2].sum() > 10_000)
     (7, True)
     """
-    lengths, counts = _road_features(frame, lists.roads, level)
+    lengths, counts = _road_features(frame, lists.roads, level, max_cells)
     buildings = building_counts(frame, lists.buildings, level, max_polygon_cells)
     landuse = landuse_areas(frame, lists.landuse, level, max_polygon_cells)
     return (_point_counts(frame, lists.points, level), counts, lengths, *buildings, landuse)
@@ -344,6 +355,7 @@ def featurize(
     category_column: str | None = None,
     polygons: str = "poi",
     max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Count features per S2 cell: one row per cell, one column per feature.
 
@@ -369,6 +381,9 @@ def featurize(
         Size guard for building and land-use polygons: refuse any polygon
         estimated (from its bounding box) to cover more cells, with a message
         giving the estimate and the fix; ``None`` or 0: no limit.
+    max_cells
+        Refuse work that would make more cells (AOI cells, road pieces, rows),
+        estimated before it is done (see :mod:`s2vec_geo.guards`).
 
     Returns
     -------
@@ -409,10 +424,10 @@ def featurize(
     }
     frame = as_features(features, read_kw)
     lists = feature_lists(frame, taxonomy)
-    counted = count_chunk(frame, lists, level, max_polygon_cells)
+    counted = count_chunk(frame, lists, level, max_polygon_cells, max_cells)
     data_cells = sorted_unique(np.concatenate([c for c, _, _ in counted]))
     if aoi is not None:
-        cells = _aoi_cells(aoi, level)
+        cells = _aoi_cells(aoi, level, max_cells)
         if len(data_cells) and not np.isin(data_cells, cells).any():
             bounds = ", ".join(f"{float(v):.5f}" for v in frame.total_bounds)
             raise ValueError(
@@ -426,6 +441,15 @@ def featurize(
             log.info("%d cell(s) with features lie outside the AOI and are left out", outside)
     else:
         cells = data_cells
+    n_columns = len(lists.columns())
+    check_cells(
+        len(cells),
+        f"a level-{level} layer of {n_columns} features",
+        level=level,
+        bytes_per_cell=LAYER_CELL_BYTES + 8 * n_columns,
+        max_cells=max_cells,
+        fix="a coarser level, or Dask: s2vec featurize --workers N --output FOLDER",
+    )
     out = cells_layer(cells, counted, lists, level)
     log.info("featurized %d features into %d level-%d cells", len(frame), len(cells), level)
     return out

@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import shapely
+
+from s2vec_geo.errors import reading, table_without_geometry
+from s2vec_geo.locks import remove_stale_temporaries, temporary_name
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +46,29 @@ def layer_format(path: str | os.PathLike) -> str:
             f"cannot write a layer to {str(path)!r}: unknown extension {suffix!r}; "
             "use .gpkg (GeoPackage) or .parquet (GeoParquet)"
         )
+    if LAYER_SUFFIXES[suffix] == "GPKG" and ";" in str(path):
+        raise ValueError(
+            f"cannot write a GeoPackage to {str(path)!r}: GDAL cannot open paths containing "
+            "';'; choose a name without it"
+        )
     return LAYER_SUFFIXES[suffix]
+
+
+SQLITE_SIDECARS = ("-journal", "-wal", "-shm")
+"""Files SQLite (GeoPackage) keeps beside a database while writing it."""
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
-    The temporary file keeps the target's extension so that format drivers
-    recognise it. On any exception the temporary file is removed and the
-    target is left untouched.
+    The single place the toolkit makes temporaries. The temporary is named
+    after its target and this process (:func:`s2vec_geo.locks.temporary_name`:
+    ``.<name>.s2tmp-<host>-<pid>-<random><suffix>``) and keeps the target's
+    extension so that format drivers recognise it. On any exception,
+    Ctrl-C included, the temporary (and SQLite's journal beside it) is
+    removed and the target is left untouched; temporaries of the same
+    target left by a killed process are removed first.
 
     Examples
     --------
@@ -60,31 +76,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
     >>> with atomic_path(target) as tmp:
     ...     _ = tmp.write_text("done")
-    >>> target.read_text()
-    'done'
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['a.txt'])
     """
     target = Path(path)
     if target.parent != Path("") and not target.parent.exists():
         raise FileNotFoundError(
             f"output folder {str(target.parent)!r} does not exist; create it first"
         )
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent or "."
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # drivers want to create the file themselves
+    folder = target.parent or Path(".")
+    remove_stale_temporaries(folder, target.name)
+    tmp = folder / temporary_name(target)
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            if tmp.is_dir():
-                import shutil
-
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink()
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in SQLITE_SIDECARS)):
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            elif leftover.exists():
+                leftover.unlink()
 
 
 def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | None = None) -> Path:
@@ -158,13 +169,13 @@ def read_layer(
     >>> read_layer(p).v.tolist()
     [1]
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"input {str(p)!r} does not exist; check the path")
-    if p.suffix.lower() in (".parquet", ".geoparquet"):
-        frame = gpd.read_parquet(p)
-    else:  # geometries GEOS cannot even parse (e.g. a 2-point ring) read as missing
-        frame = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="ignore")
+    with reading(path) as p:
+        if p.suffix.lower() in (".parquet", ".geoparquet"):
+            frame = gpd.read_parquet(p)
+        else:  # geometries GEOS cannot even parse (e.g. a 2-point ring) read as missing
+            frame = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="ignore")
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise table_without_geometry(repr(str(p)))
     return repair_geometries(frame, p.name, keep_missing=keep_missing)
 
 

@@ -460,6 +460,35 @@ class S2VecModel:
         return target
 
 
+def read_torch_file(path: Path, what: str) -> Any:
+    """``torch.load`` with ``weights_only=True``: plain data and tensors, never code.
+
+    A file that is not a torch file, is truncated, or holds other objects
+    (which could run code when loaded) is a ``ValueError`` naming ``what``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> bad = Path(tempfile.mkdtemp()) / "model.pt"
+    >>> _ = bad.write_bytes(b"not a model")
+    >>> read_torch_file(bad, "s2vec model file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...model.pt' is not a readable s2vec model file: it is damaged, truncated or ...
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if "unsupported global" in str(exc).lower():  # weights_only refused a class or function
+            problem = (
+                "it holds Python objects besides plain data and tensors, which s2vec never "
+                "loads (they could run code); use a file written by s2vec"
+            )
+        else:
+            problem = "it is damaged, truncated or not a torch file; write it again"
+        raise ValueError(f"{str(path)!r} is not a readable {what}: {problem}") from exc
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S2VecModel:
     """Read a model file written by :func:`s2vec_geo.train`.
 
@@ -490,10 +519,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
         p = p / MODEL_NAME
     if not p.is_file():
         raise FileNotFoundError(f"model file {str(p)!r} not found; train one with `s2vec train`")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{str(p)!r} is not a readable s2vec model file ({exc})") from exc
+    data = read_torch_file(p, "s2vec model file")
     if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
         raise ValueError(f"{str(p)!r} is not an s2vec model file; train one with `s2vec train`")
     if data["format_version"] > MODEL_FORMAT_VERSION:
@@ -501,16 +527,26 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
             f"{str(p)!r} has model format {data['format_version']}, newer than this "
             f"s2vec-geo supports ({MODEL_FORMAT_VERSION}); upgrade s2vec-geo"
         )
-    module = MaskedAutoencoder(MAEConfig.from_dict(data["mae_config"]))
-    module.load_state_dict(data["state_dict"])
+    try:  # a file with missing keys or tensors of other shapes is damaged, not a bug
+        module = MaskedAutoencoder(MAEConfig.from_dict(data["mae_config"]))
+        module.load_state_dict(data["state_dict"])
+        model = S2VecModel(
+            module,
+            stats=NormStats.from_dict(data["stats"]),
+            feature_names=data["feature_names"],
+            patch_level=data["patch_level"],
+            image_level=data["image_level"],
+            taxonomy_version=data.get("taxonomy_version"),
+            train_config=data.get("train_config"),
+            history=data.get("history"),
+        )
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        raise ValueError(
+            f"{str(p)!r} is a damaged s2vec model file ({detail}); train the model again "
+            "(`s2vec train`) or use another copy of the file"
+        ) from exc
     module.to(device).eval()
-    return S2VecModel(
-        module,
-        stats=NormStats.from_dict(data["stats"]),
-        feature_names=data["feature_names"],
-        patch_level=data["patch_level"],
-        image_level=data["image_level"],
-        taxonomy_version=data.get("taxonomy_version"),
-        train_config=data.get("train_config"),
-        history=data.get("history"),
-    )
+    return model

@@ -3,7 +3,9 @@
 :func:`run_pipeline` chains the core functions exactly as a user would call
 them one by one, keeps every intermediate product in a work folder (so each
 stage can be inspected or re-run on its own), and writes the embedding layer
-and its PCA map last.
+and its PCA map last. The work folder's record (:mod:`s2vec_geo.workfolder`)
+makes a run resumable and refuses, before any stage, to mix runs of
+different settings or to replace files no run wrote.
 """
 
 from __future__ import annotations
@@ -18,17 +20,28 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from s2vec_geo.embedding import embed
+from s2vec_geo.embedding import EMBED_MODES, embed
 from s2vec_geo.features import featurize
-from s2vec_geo.images import build_images
-from s2vec_geo.io import layer_format, write_layer
-from s2vec_geo.model import MODEL_NAME
+from s2vec_geo.images import ImageDataset, build_images
+from s2vec_geo.images.build import MAX_LEVEL_GAP, check_min_support
+from s2vec_geo.io import layer_format, read_cell_layer, write_layer
+from s2vec_geo.locks import hold
+from s2vec_geo.model import MODEL_NAME, S2VecModel, load_model
 from s2vec_geo.plots import plot_embedding_pca
 from s2vec_geo.s2 import cells_frame, validate_level
 from s2vec_geo.seams import log_seams
-from s2vec_geo.training import LOSS_CURVE_NAME, TrainConfig, train
+from s2vec_geo.training import (
+    CHECKPOINT_NAME,
+    LOSS_CURVE_NAME,
+    TrainConfig,
+    resumable_settings,
+    train,
+)
+from s2vec_geo.workfolder import PRODUCTS, WorkFolder, fingerprint
 
 log = logging.getLogger(__name__)
+
+CELLS_NAME, IMAGES_NAME, MODEL_DIR = PRODUCTS
 
 
 @dataclass(frozen=True)
@@ -108,8 +121,17 @@ def run_pipeline(
     work_dir: str | os.PathLike | None = None,
     min_support: float = 0.0,
     featurize_options: dict[str, Any] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    max_cells: int | None = None,
 ) -> PipelineResult:
     """Run S2Vec end to end on a features source and write the embedding layer.
+
+    Every check that can fail on the request itself (levels, image size,
+    output format, min_support, sources, the work folder's state, a second
+    writer) runs before the first stage; the work folder records the
+    settings and the finished stages (:mod:`s2vec_geo.workfolder`), so an
+    interrupted run continues with ``resume=True``.
 
     Parameters
     ----------
@@ -120,7 +142,7 @@ def run_pipeline(
         every area's cells; see :func:`featurize_sources`).
     output
         Embedding layer to write (``.gpkg`` or ``.parquet``); the PCA map goes
-        beside it with the suffix ``.png``.
+        beside it with the suffix ``.png``. Both are replaced when they exist.
     level, image_level
         Patch and image S2 levels (paper: 12 and 8; for a city centre rather
         e.g. 17 and 14).
@@ -133,19 +155,34 @@ def run_pipeline(
         Embedding mode for :func:`s2vec_geo.embed`.
     work_dir
         Folder for intermediate products (``cells.gpkg``, ``images/``,
-        ``model/``); default :func:`work_folder` of ``output``. An existing
-        image dataset there is replaced; training starts afresh.
+        ``model/``) and the run record ``run.json``; default
+        :func:`work_folder` of ``output``. Locked while the run writes it.
     min_support
         Train on the features non-zero in at least this share of the cells
         (see :func:`s2vec_geo.build_images`); 0 keeps all.
     featurize_options
         Extra keyword arguments for :func:`s2vec_geo.featurize` (``taxonomy``,
         ``layer``, ``bbox``, ``category_column``).
+    resume
+        Continue the run recorded in the work folder (same sources and
+        settings): finished stages are reused, training continues from its
+        checkpoint. Changed settings are refused.
+    overwrite
+        Start afresh in a work folder that holds an earlier run (or products
+        no recorded run wrote), replacing them; other files are kept.
+    max_cells
+        Size guard for featurizing and the images (see :mod:`s2vec_geo.guards`).
 
     Returns
     -------
     PipelineResult
         Paths of everything written.
+
+    Raises
+    ------
+    ValueError
+        Before any stage, for a bad request or a work folder that holds a
+        run (or files) the call did not ask to continue or replace.
 
     Examples
     --------
@@ -155,43 +192,150 @@ def run_pipeline(
     >>> res.embeddings.name  # doctest: +SKIP
     'hki.gpkg'
     """
-    layer_format(output)  # a bad extension fails before any work
-    validate_level(level, "level")
-    validate_level(image_level, "image_level")
-    if image_level >= level:
-        raise ValueError(
-            f"image_level ({image_level}) must be lower than the patch level ({level}); "
-            "e.g. --level 12 --image-level 8 as in the paper"
-        )
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    config = config or TrainConfig()
+    options = dict(featurize_options or {})
+    _check_request(sources, output, level, image_level, aoi, mode, min_support)
     out = Path(output)
     work = Path(work_dir) if work_dir is not None else work_folder(out)
-    work.mkdir(parents=True, exist_ok=True)
-
-    sources = list(source) if isinstance(source, (list, tuple)) else [source]
-    log.info("1/4 featurizing %d source(s) at level %d", len(sources), level)
-    cells = featurize_sources(sources, level, aoi=aoi, **(featurize_options or {}))
-    cells_path = write_layer(cells, work / "cells.gpkg")
-
-    log.info("2/4 building level-%d images", image_level)
-    images = build_images(
-        cells, image_level, out=work / "images", overwrite=True, min_support=min_support
+    settings = fingerprint(
+        {
+            "sources": [_as_file(s) for s in sources],
+            "level": level,
+            "image_level": image_level,
+            "aoi": _as_file(aoi),
+            "featurize": {**options, "taxonomy": _as_file(options.get("taxonomy"))},
+            "min_support": min_support,
+            "train": resumable_settings(config),
+            "mode": mode,
+        }
     )
-    log.info("%d images of %d x %d cells", len(images), images.grid, images.grid)
-
-    log.info("3/4 training")
-    model_dir = work / "model"
-    model = train(images, config, out=model_dir)
-
-    log.info("4/4 embedding %d cells (%s mode)", len(cells), mode)
-    emb = embed(cells, model, mode=mode)
-    write_layer(emb, out)
-    png = plot_embedding_pca(emb, out.with_suffix(".png"))
-    log_seams(emb, image_level)
+    for folder in {out.parent, work.parent}:
+        folder.mkdir(parents=True, exist_ok=True)
+    with hold(work), hold(out):
+        run = WorkFolder.open(work, settings, resume, overwrite)
+        cells = _cells_stage(run, sources, level, aoi, options, max_cells)
+        images = _images_stage(run, cells, image_level, min_support, max_cells)
+        model = _train_stage(run, images, config, resume)
+        png = _embed_stage(run, cells, model, out, mode)
     return PipelineResult(
         embeddings=out,
         pca_map=png,
-        cells=cells_path,
-        images=work / "images",
-        model=model_dir / MODEL_NAME,
-        loss_curve=model_dir / LOSS_CURVE_NAME,
+        cells=work / CELLS_NAME,
+        images=work / IMAGES_NAME,
+        model=work / MODEL_DIR / MODEL_NAME,
+        loss_curve=work / MODEL_DIR / LOSS_CURVE_NAME,
     )
+
+
+def _as_file(value: Any) -> Any:
+    """A path given as text, as a Path (fingerprinted as a file, not as its name)."""
+    return Path(value) if isinstance(value, str) else value
+
+
+def _check_request(
+    sources: list[Source],
+    output: str | os.PathLike,
+    level: int,
+    image_level: int,
+    aoi: Any,
+    mode: str,
+    min_support: float,
+) -> None:
+    """Every check of the request that needs no stage to have run."""
+    layer_format(output)
+    validate_level(level, "level")
+    validate_level(image_level, "image_level")
+    gap = level - image_level
+    if not 1 <= gap <= MAX_LEVEL_GAP:
+        raise ValueError(
+            f"image_level ({image_level}) must be lower than the patch level ({level}) by 1 to "
+            f"{MAX_LEVEL_GAP} levels (2x2 to 256x256 cells per image); e.g. --level 12 "
+            "--image-level 8 as in the paper"
+        )
+    if mode not in EMBED_MODES:
+        raise ValueError(f"unknown embedding mode {mode!r}; use one of {EMBED_MODES}")
+    check_min_support(min_support)
+    if not sources:
+        raise ValueError("no sources given; pass at least one features file or GeoDataFrame")
+    for path in [s for s in [*sources, aoi] if isinstance(s, (str, os.PathLike))]:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"input {str(path)!r} does not exist; check the path")
+
+
+def _cells_stage(
+    run: WorkFolder,
+    sources: list[Source],
+    level: int,
+    aoi: Any,
+    options: dict[str, Any],
+    max_cells: int | None,
+) -> gpd.GeoDataFrame:
+    path = run.root / CELLS_NAME
+    if "featurize" in run.done:
+        log.info("1/4 reusing the featurized cells of %s", path)
+        cells = read_cell_layer(path)
+        cells.attrs.update(run.extra["cells"])
+        return cells
+    log.info("1/4 featurizing %d source(s) at level %d", len(sources), level)
+    cells = featurize_sources(sources, level, aoi=aoi, max_cells=max_cells, **options)
+    run.root.mkdir(exist_ok=True)  # the first stage to succeed makes the work folder
+    write_layer(cells, path)
+    attrs = {k: cells.attrs.get(k) for k in ("feature_columns", "level", "taxonomy_version")}
+    run.mark("featurize", cells=attrs)
+    return cells
+
+
+def _images_stage(
+    run: WorkFolder,
+    cells: gpd.GeoDataFrame,
+    image_level: int,
+    min_support: float,
+    max_cells: int | None,
+) -> ImageDataset:
+    folder = run.root / IMAGES_NAME
+    if "images" in run.done:
+        log.info("2/4 reusing the images in %s", folder)
+        return ImageDataset.open(folder)
+    log.info("2/4 building level-%d images", image_level)
+    images = build_images(
+        cells,
+        image_level,
+        out=folder,
+        overwrite=True,
+        min_support=min_support,
+        max_cells=max_cells,
+    )
+    log.info("%d images of %d x %d cells", len(images), images.grid, images.grid)
+    run.mark("images")
+    return images
+
+
+def _train_stage(
+    run: WorkFolder, images: ImageDataset, config: TrainConfig, resume: bool
+) -> S2VecModel:
+    folder = run.root / MODEL_DIR
+    if "train" in run.done:
+        log.info("3/4 reusing the model in %s", folder)
+        return load_model(folder)
+    proceed = resume and (folder / CHECKPOINT_NAME).exists()
+    log.info("3/4 training%s", " (resuming from the checkpoint)" if proceed else "")
+    model = train(images, config, out=folder, resume=proceed, overwrite=not proceed)
+    run.mark("train")
+    return model
+
+
+def _embed_stage(
+    run: WorkFolder, cells: gpd.GeoDataFrame, model: S2VecModel, out: Path, mode: str
+) -> Path:
+    png = out.with_suffix(".png")
+    if "embed" in run.done and out.exists() and png.exists():
+        log.info("4/4 the run is complete: %s", out)
+        return png
+    log.info("4/4 embedding %d cells (%s mode)", len(cells), mode)
+    emb = embed(cells, model, mode=mode)
+    write_layer(emb, out)
+    plot_embedding_pca(emb, png)
+    log_seams(emb, model.image_level)
+    run.mark("embed")
+    return png

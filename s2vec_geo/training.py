@@ -61,7 +61,15 @@ from s2vec_geo.heldout import error_sums
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
 from s2vec_geo.io import atomic_path
-from s2vec_geo.model import MODEL_NAME, MAEConfig, MaskedAutoencoder, S2VecModel, autocast
+from s2vec_geo.locks import hold
+from s2vec_geo.model import (
+    MODEL_NAME,
+    MAEConfig,
+    MaskedAutoencoder,
+    S2VecModel,
+    autocast,
+    read_torch_file,
+)
 from s2vec_geo.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -334,6 +342,7 @@ def train(
     config: TrainConfig | None = None,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> S2VecModel:
     """Train the S2Vec masked autoencoder on windows of one or several image datasets.
 
@@ -351,12 +360,19 @@ def train(
         Run folder (created when missing). Receives ``checkpoint.pt`` every
         ``checkpoint_every`` epochs, ``history.json`` every epoch, and at the
         end ``model.pt`` and ``loss_curve.png``. ``None`` trains in memory.
+        The folder is locked while training (:func:`s2vec_geo.locks.hold`):
+        a second run into it is refused.
     resume
-        Continue from ``out/checkpoint.pt``. Without it, an existing
-        checkpoint raises ``ValueError`` rather than being overwritten. The
-        checkpoint's settings must equal ``config`` (apart from ``device``,
-        ``num_workers``, ``checkpoint_every`` and ``preload``); on CPU the
-        resumed result equals an uninterrupted run bit for bit.
+        Continue from ``out/checkpoint.pt``. Without it (or ``overwrite``),
+        an existing checkpoint raises ``ValueError`` rather than being
+        overwritten. The checkpoint's settings must equal ``config`` (apart
+        from ``device``, ``num_workers``, ``checkpoint_every`` and
+        ``preload``); on CPU the resumed result equals an uninterrupted run
+        bit for bit.
+    overwrite
+        Start afresh in a folder holding an earlier run (its files are
+        replaced as the new run writes them), or holding a ``model.pt``,
+        ``history.json`` or ``loss_curve.png`` that no run there wrote.
 
     Returns
     -------
@@ -390,12 +406,47 @@ def train(
             f"batch_size {cfg.batch_size} is not divisible by the {ddp.world} processes; "
             "choose a multiple of the process count"
         )
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: continue a run or replace it")
     try:
-        with _deterministic(device.type == "cpu"):
+        with contextlib.ExitStack() as stack:
+            if out_dir is not None and ddp.main:
+                out_dir.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(hold(out_dir))
+                _check_run_folder(out_dir, resume, overwrite)
+            stack.enter_context(_deterministic(device.type == "cpu"))
             return _train(collection, cfg, out_dir, resume, device, ddp)
     finally:
         if ddp.owns_group:
             dist.destroy_process_group()
+
+
+RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
+"""Files a training run writes beside its checkpoint."""
+
+
+def _check_run_folder(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to replace a checkpoint, or files no run in ``out_dir`` wrote, unasked.
+
+    With ``resume`` the folder is the caller's run: without a checkpoint (a run
+    stopped before its first one) training starts afresh there.
+    """
+    if overwrite:
+        return
+    if (out_dir / CHECKPOINT_NAME).exists():
+        if not resume:
+            raise ValueError(
+                f"{str(out_dir / CHECKPOINT_NAME)!r} exists from an earlier run; resume it with "
+                "resume=True (CLI: --resume), start afresh with overwrite=True (--overwrite) "
+                "or choose another output folder"
+            )
+        return
+    foreign = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if foreign and not resume:
+        raise ValueError(
+            f"{str(out_dir)!r} holds {', '.join(foreign)} but no checkpoint of a run that wrote "
+            "them; replace them with overwrite=True (CLI: --overwrite) or choose another folder"
+        )
 
 
 @dataclass
@@ -421,7 +472,7 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "history": self.history,
-            "train_config": _plain_config(self.cfg),
+            "train_config": resumable_settings(self.cfg),
             "baseline_mean": None
             if self.baseline_mean is None
             else [float(v) for v in self.baseline_mean],
@@ -429,16 +480,23 @@ class _Run:
 
     def restore(self, path: Path) -> None:
         """Load a checkpoint written with the same settings."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["train_config"] != _plain_config(self.cfg):
+        state = read_torch_file(path, "training checkpoint")
+        try:
+            settings = state["train_config"]
+            if settings != resumable_settings(self.cfg):
+                raise ValueError(
+                    f"{str(path)!r} was written with different settings ({settings}); resume "
+                    "with the same settings, start afresh with --overwrite or use a new folder"
+                )
+            self.module.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.start_epoch, self.history = int(state["epoch"]), list(state["history"])
+        except (KeyError, TypeError, RuntimeError) as exc:
             raise ValueError(
-                f"{str(path)!r} was written with different settings "
-                f"({state['train_config']}); resume with the same settings or use a new folder"
-            )
-        self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.start_epoch, self.history = int(state["epoch"]), list(state["history"])
+                f"{str(path)!r} is a damaged training checkpoint ({type(exc).__name__}); start "
+                "afresh with overwrite=True (CLI: --overwrite) or use a new folder"
+            ) from exc
         if state.get("baseline_mean") is not None:
             self.baseline_mean = np.asarray(state["baseline_mean"], dtype=np.float64)
         logger.info("resuming from %s after epoch %d", path, self.start_epoch)
@@ -540,6 +598,19 @@ def beats_baselines(record: dict[str, float]) -> bool:
     return record["val_loss"] < BEAT_MARGIN * best
 
 
+def _warn_if_nothing_to_learn(history: list[dict[str, float]]) -> None:
+    """Warn when the data are constant (the mean predicts held-out cells perfectly) or no
+    cell was ever masked (a loss of 0 in every epoch)."""
+    constant = bool(history) and history[-1].get("val_mean_baseline") == 0.0
+    if not constant and any(record["train_loss"] > 0.0 for record in history):
+        return
+    logger.warning(
+        "the data hold nothing to predict: every feature is constant (e.g. all zero) or "
+        "there are too few cells for any to be masked, so the embeddings carry no "
+        "information; check the cells (s2vec featurize) and train on a larger area"
+    )
+
+
 def _warn_if_not_learned(history: list[dict[str, float]]) -> None:
     last = history[-1] if history else {}
     if "val_loss" not in last or beats_baselines(last):
@@ -564,11 +635,6 @@ def _train(
     ddp: _Dist,
 ) -> S2VecModel:
     checkpoint_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
-    if checkpoint_path is not None and checkpoint_path.exists() and not resume:
-        raise ValueError(
-            f"{str(checkpoint_path)!r} exists from an earlier run; resume it with "
-            "resume=True (CLI: --resume) or choose another output folder"
-        )
     if out_dir is not None and ddp.main:
         out_dir.mkdir(parents=True, exist_ok=True)
     if device.type == "cuda":
@@ -619,6 +685,7 @@ def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2V
     )
     if not run.ddp.main:
         return model
+    _warn_if_nothing_to_learn(run.history)
     _warn_if_not_learned(run.history)
     if out_dir is not None:
         model.save(out_dir / MODEL_NAME)
@@ -628,8 +695,14 @@ def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2V
     return model
 
 
-def _plain_config(cfg: TrainConfig) -> dict[str, Any]:
-    """The settings a checkpoint must share with the run that resumes it (plain JSON)."""
+def resumable_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings a checkpoint must share with the run that resumes it (plain JSON).
+
+    Examples
+    --------
+    >>> "device" in resumable_settings(TrainConfig()), resumable_settings(TrainConfig())["epochs"]
+    (False, 50)
+    """
     d = asdict(cfg)
     for name in _RUNTIME_FIELDS:
         d.pop(name)

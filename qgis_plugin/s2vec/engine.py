@@ -64,6 +64,17 @@ def engine_command(command: str, args: Sequence[str], python: str | None = None)
     return [python or engine_python(), "-m", "s2vec_geo", command, *map(str, args)]
 
 
+def option(flag: str, value: object) -> str:
+    """One ``--flag=value`` engine argument: a value starting with ``-`` stays a value.
+
+    Examples
+    --------
+    >>> option("--category-column", "-kind")
+    '--category-column=-kind'
+    """
+    return f"{flag}={value}"
+
+
 def engine_environment() -> dict[str, str]:
     """Return the environment for the engine: progress lines on, QGIS's GDAL/PROJ paths off."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
@@ -127,7 +138,7 @@ def _failure(python: str, status: int, output: list[str]) -> QgsProcessingExcept
             f"{SETTING_PATH} (or {ENGINE_PYTHON}) to a working environment."
         )
     errors = [line for line in output if ERROR_MARKER in line]
-    if status == 2 and errors:
+    if errors:  # the engine's own one-line message (bad input: status 2; else 1)
         return QgsProcessingException(errors[-1])
     tail = "\n".join(output[-15:])
     return QgsProcessingException(f"The S2Vec engine failed (exit status {status}):\n{tail}")

@@ -4,6 +4,13 @@ Each sub-command lives in a module of this package that defines
 ``register(subparsers)``; the module adds its parser and sets ``func`` to a
 callable taking the parsed arguments. The commands mirror the QGIS
 Processing algorithms and call the same core functions.
+
+:func:`main` is the one error boundary: a failure that is the user's to fix
+(:func:`s2vec_geo.errors.known_failures`: bad values, missing or unreadable
+files, a full disk, a refused size, a locked output) ends with one line
+``s2vec <command>: error: ...`` and exit status 2; Ctrl-C with
+``s2vec <command>: interrupted`` and 130; anything else with one line and
+status 1, and its traceback under ``--debug``.
 """
 
 from __future__ import annotations
@@ -12,6 +19,10 @@ import argparse
 import importlib
 import logging
 import sys
+from types import TracebackType
+
+from s2vec_geo.errors import known_failures, one_line
+from s2vec_geo.guards import DEFAULT_MAX_CELLS, MAX_CELLS_HELP
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cells",
@@ -22,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline",
     "evaluate",
 )
+DEBUG_HELP = "show the traceback of a failure (for bug reports)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,29 +42,72 @@ def build_parser() -> argparse.ArgumentParser:
         prog="s2vec", description="S2Vec embeddings of the built environment on S2 cells."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"s2vec_geo.cli.{name}").register(sub)
+    for command in sub.choices.values():  # also accepted after the command's name
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
     return parser
+
+
+def add_max_cells_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--max-cells`` (the size guard's limit, :mod:`s2vec_geo.guards`)."""
+    p.add_argument(
+        "--max-cells", type=int, default=DEFAULT_MAX_CELLS, metavar="N", help=MAX_CELLS_HELP
+    )
+
+
+def _interrupted(command: str) -> int:
+    print(f"s2vec{' ' + command if command else ''}: interrupted", file=sys.stderr)
+    return 130
+
+
+def quiet_interrupts() -> None:
+    """Make Ctrl-C while the libraries load end with one line instead of a traceback.
+
+    Called when ``s2vec_geo`` is imported to run the command line (before
+    :func:`main` can catch anything); other exceptions keep the default hook.
+    """
+    default = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            _interrupted("")
+        else:
+            default(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``s2vec`` command line; returns the process exit status.
 
-    Bad input (``ValueError``, ``FileNotFoundError``) ends with a one-line
-    message naming the problem and status 2, never a traceback.
+    Failures that are the user's to fix end with a one-line message naming
+    the problem and status 2, never a traceback; others with one line and
+    status 1 (the traceback with ``--debug``); Ctrl-C with status 130.
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return _interrupted("")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"s2vec {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"s2vec {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(args.command)
+    except Exception as exc:
+        if args.debug:
+            raise
+        known = isinstance(exc, known_failures())
+        hint = "" if known else f"unexpected {type(exc).__name__}: "
+        print(f"s2vec {args.command}: error: {hint}{one_line(exc)}", file=sys.stderr)
+        if not known:
+            print("(run again with --debug for the traceback, and report it)", file=sys.stderr)
+        return 2 if known else 1
     return 0

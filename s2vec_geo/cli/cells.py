@@ -7,6 +7,7 @@ import logging
 
 import geopandas as gpd
 
+from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.io import layer_format, read_layer, write_layer
 from s2vec_geo.s2 import cell_to_token, cells_frame, cover, point_cells
 
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     _add_common(p)
+    add_max_cells_option(p)
     p.set_defaults(func=run_cover)
 
 
@@ -61,6 +63,6 @@ def run_cells(args: argparse.Namespace) -> None:
 
 def run_cover(args: argparse.Namespace) -> None:
     """Write the level-``args.level`` covering of ``args.input`` to ``args.output``."""
-    frame = cells_frame(cover(_read(args), args.level))
+    frame = cells_frame(cover(_read(args), args.level, max_cells=args.max_cells))
     write_layer(frame, args.output)
     log.info("wrote %d level-%d cells to %s", len(frame), args.level, args.output)

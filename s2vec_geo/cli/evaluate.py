@@ -10,8 +10,9 @@ from typing import Any
 from s2vec_geo.downstream.areas import BLOCKS, LEAVE_ONE_AREA_OUT, AreasResult, evaluate_areas
 from s2vec_geo.downstream.labels import RULES
 from s2vec_geo.downstream.protocol import EvaluationResult, evaluate
-from s2vec_geo.downstream.report import write_report
+from s2vec_geo.downstream.report import check_report_folder, write_report
 from s2vec_geo.downstream.targets import TRANSFORMS
+from s2vec_geo.locks import hold
 
 AREAS_HELP = """\
 several areas (--areas FILE): a TOML file with one [[area]] table per area.
@@ -151,6 +152,12 @@ def _areas_options(several: argparse._ArgumentGroup) -> None:
 def _shared_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace results.md/.json/_r2.png in --output even if no evaluation wrote them "
+        "(other files there are always kept)",
+    )
+    p.add_argument(
         "--external",
         action="append",
         type=_external,
@@ -221,7 +228,7 @@ def _run_areas(args: argparse.Namespace) -> None:
         val_fraction=0.25 if args.val_fraction is None else args.val_fraction,
         **_shared(args),
     )
-    _report(result, args.output, f"s2vec evaluate: {args.areas.name}")
+    _report(result, args, f"s2vec evaluate: {args.areas.name}")
 
 
 def _run_single(args: argparse.Namespace) -> None:
@@ -246,17 +253,23 @@ def _run_single(args: argparse.Namespace) -> None:
         transform=args.transform or (),
         **_shared(args),
     )
-    _report(result, args.output, f"s2vec evaluate: {args.target}")
+    _report(result, args, f"s2vec evaluate: {args.target}")
 
 
-def _report(result: EvaluationResult | AreasResult, output: Path, title: str) -> None:
-    paths = write_report(result, output, title=title)
+def _report(result: EvaluationResult | AreasResult, args: argparse.Namespace, title: str) -> None:
+    paths = write_report(result, args.output, title=title, overwrite=args.overwrite)
     print(paths["markdown"].read_text())
 
 
 def run(args: argparse.Namespace) -> None:
-    """Run the evaluation of one area or of several, and write the report."""
-    if args.areas is not None:
-        _run_areas(args)
-    else:
-        _run_single(args)
+    """Run the evaluation of one area or of several, and write the report.
+
+    The output folder is locked and checked before the evaluation starts.
+    """
+    args.output.absolute().parent.mkdir(parents=True, exist_ok=True)
+    with hold(args.output):
+        check_report_folder(args.output, args.overwrite)
+        if args.areas is not None:
+            _run_areas(args)
+        else:
+            _run_single(args)

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS
+from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.features import featurize
+from s2vec_geo.guards import DEFAULT_MAX_CELLS
 from s2vec_geo.ingest import POLYGON_KINDS
 from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
 
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "s2vec_geo.build_images_distributed)",
     )
     add_dask_options(p)
+    add_max_cells_option(p)
     p.set_defaults(func=run_featurize)
 
 
@@ -112,7 +115,9 @@ def run_featurize(args: argparse.Namespace) -> None:
     kw = reading_options(args)
     if not _on_dask(args, len(args.sources)):
         layer_format(args.output)  # fail on a bad extension before the work
-        cells = featurize(args.sources[0], level=args.level, aoi=args.aoi, **kw)
+        cells = featurize(
+            args.sources[0], level=args.level, aoi=args.aoi, max_cells=args.max_cells, **kw
+        )
     else:
         from s2vec_geo.distributed import featurize_distributed
 
@@ -121,6 +126,8 @@ def run_featurize(args: argparse.Namespace) -> None:
                 "--aoi is not supported on Dask (several sources, --workers or --scheduler); "
                 "featurize, then clip the cells to the area"
             )
+        if args.max_cells != DEFAULT_MAX_CELLS:
+            log.warning("--max-cells does not reach Dask: each input is held to the default")
         folder = Path(args.output).suffix.lower() not in LAYER_SUFFIXES
         cells = featurize_distributed(
             args.sources,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.images import ImageDataset, build_images, export_geotiff
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_min_support_option(p)
     p.add_argument("--shard-size", type=int, default=1024, help="images per shard file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    add_max_cells_option(p)
     p.add_argument(
         "--geotiff",
         metavar="PARENT",
@@ -86,6 +88,7 @@ def run_images(args: argparse.Namespace) -> None:
         shard_size=args.shard_size,
         overwrite=args.overwrite,
         min_support=args.min_support,
+        max_cells=args.max_cells,
     )
     log.info("wrote %d images of %dx%d to %s", len(ds), ds.grid, ds.grid, args.output)
     if args.geotiff:

@@ -54,6 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue from the output folder's checkpoint.pt (same settings required)",
     )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a folder holding an earlier run (or a model.pt no run there "
+        "wrote); its files are replaced",
+    )
     t.set_defaults(func=run_train)
 
     e = sub.add_parser(
@@ -144,7 +150,9 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> None:
     """Train and report where the model went."""
     config = train_config(args)
-    model = train(args.images, config, out=args.output, resume=args.resume)
+    model = train(
+        args.images, config, out=args.output, resume=args.resume, overwrite=args.overwrite
+    )
     last = model.history[-1]
     log.info(
         "trained %s; last epoch: %s; model written to %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.cli.features import add_reading_options, reading_options
 from s2vec_geo.cli.images import add_min_support_option
 from s2vec_geo.cli.model import add_train_options, train_config
@@ -24,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "autoencoder and embed every cell (several SOURCEs: one model over all of them). "
             "Writes OUTPUT (embedding layer), a PCA-RGB map "
             "beside it (.png) and keeps the intermediate products (cells.gpkg, images/, "
-            "model/ with model.pt and loss_curve.png) in the work folder."
+            "model/ with model.pt and loss_curve.png) in the work folder, with run.json "
+            "recording the sources, settings and finished stages. A work folder holding a "
+            "run is continued with --resume (same sources and settings) or replaced with "
+            "--overwrite; without either the run stops before touching anything."
         ),
     )
     p.add_argument(
@@ -44,6 +48,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--work-dir", help="folder for intermediate products (default: OUTPUT_work)")
     p.add_argument("--output", "-o", required=True, help="embedding layer (.gpkg or .parquet)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted (or reuse the finished) run in the work folder; its "
+        "sources and settings must be unchanged",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a work folder holding a run (or files no run wrote there), "
+        "replacing cells.gpkg, images/ and model/; other files are kept",
+    )
+    add_max_cells_option(p)
     add_train_options(p)
     p.set_defaults(func=run)
 
@@ -61,6 +78,9 @@ def run(args: argparse.Namespace) -> None:
         work_dir=args.work_dir,
         min_support=args.min_support,
         featurize_options=reading_options(args),
+        resume=args.resume,
+        overwrite=args.overwrite,
+        max_cells=args.max_cells,
     )
     log.info(
         "embeddings: %s; PCA map: %s; loss curve: %s; model: %s",

@@ -193,7 +193,8 @@ def read_keyed_table(
     """
     table = read_cell_table(source)
     if table.index.name != "cell_id":
-        raise ValueError(f"the {what} table needs an int64 cell_id column (use {made_by})")
+        name = "" if isinstance(source, pd.DataFrame) else f" {str(source)!r}"
+        raise ValueError(f"the {what} table{name} needs an int64 cell_id column (use {made_by})")
     return table
 
 

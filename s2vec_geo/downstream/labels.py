@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from s2vec_geo.errors import reading
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ def read_labels(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"labels file {str(path)!r} does not exist; check the path")
-        frame = gpd.read_file(path)
+        with reading(path, "labels file"):
+            frame = gpd.read_file(path)
     if crs is not None:
         frame = frame.set_crs(crs, allow_override=True)
     if frame.crs is None:

@@ -210,14 +210,61 @@ def plot_results(
     return target
 
 
+REPORT_FILES = {"markdown": "results.md", "json": "results.json", "png": "results_r2.png"}
+_REPORT_KEYS = {"settings", "configs", "summary", "scores"}
+
+
+def _written_by_evaluation(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and set(data) >= _REPORT_KEYS
+
+
+def check_report_folder(output_dir: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse a folder holding report files no evaluation wrote, unless ``overwrite``.
+
+    A new folder, one with other files only (they are kept), or an earlier
+    evaluation's report (recognised by its ``results.json``) may receive a
+    report.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = (out / "results.md").write_text("my notes")
+    >>> check_report_folder(out)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ... holds results.md that no s2vec evaluation wrote; choose another ...
+    """
+    out = Path(output_dir)
+    if overwrite or not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"output {str(out)!r} is a file; give a folder for the report")
+    present = [name for name in REPORT_FILES.values() if (out / name).exists()]
+    if present and not _written_by_evaluation(out / REPORT_FILES["json"]):
+        raise ValueError(
+            f"{str(out)!r} holds {', '.join(present)} that no s2vec evaluation wrote; choose "
+            "another --output, or pass --overwrite to replace them (other files are kept)"
+        )
+
+
 def write_report(
-    result: EvaluationResult | AreasResult, output_dir: str | os.PathLike, title: str = ""
+    result: EvaluationResult | AreasResult,
+    output_dir: str | os.PathLike,
+    title: str = "",
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write ``results.md``, ``results.json`` and ``results_r2.png`` into ``output_dir``.
 
     Works for one area (:class:`EvaluationResult`) and several
     (:class:`~s2vec_geo.downstream.areas.AreasResult`). The folder is
-    created if needed; every file is written atomically.
+    created if needed; every file is written atomically. Files of those
+    names that no evaluation wrote are replaced only with ``overwrite``
+    (:func:`check_report_folder`); other files in the folder are kept.
 
     Examples
     --------
@@ -227,13 +274,10 @@ def write_report(
     >>> sorted(write_report(r, tempfile.mkdtemp()))
     ['json', 'markdown', 'png']
     """
+    check_report_folder(output_dir, overwrite)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "markdown": out / "results.md",
-        "json": out / "results.json",
-        "png": out / "results_r2.png",
-    }
+    paths = {kind: out / name for kind, name in REPORT_FILES.items()}
     if isinstance(result, AreasResult):
         text = areas_markdown(result)
     else:

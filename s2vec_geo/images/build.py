@@ -30,7 +30,9 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from s2vec_geo import s2
+from s2vec_geo.errors import reading
 from s2vec_geo.features import feature_columns
+from s2vec_geo.guards import check_cells
 from s2vec_geo.images.dataset import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 MAX_LEVEL_GAP = 8
 """Largest ``patch_level - image_level``: 256 x 256 pixels per image."""
 
+CELLS_FIX = "pass the GeoPackage or GeoParquet written by `s2vec featurize`"
 IN_MEMORY_LIMIT_BYTES = 2**31
 """Above this size ``build_images(out=None)`` refuses and asks for a folder."""
 
@@ -66,10 +69,11 @@ class _CellSource:
             self.taxonomy_version = cells.attrs.get("taxonomy_version")
         elif isinstance(cells, (str, os.PathLike)):
             self.path = Path(cells)
-            if not self.path.is_file():
-                raise FileNotFoundError(
-                    f"cell layer {str(self.path)!r} not found; pass the GeoPackage or "
-                    "GeoParquet written by `s2vec featurize`"
+            if self.path.is_dir():
+                raise ValueError(
+                    f"cell layer {str(self.path)!r} is a folder; pass the GeoPackage or "
+                    "GeoParquet written by `s2vec featurize` (a folder of partitions: "
+                    "s2vec_geo.build_images_distributed)"
                 )
             suffix = self.path.suffix.lower()
             if suffix not in LAYER_SUFFIXES:
@@ -77,7 +81,8 @@ class _CellSource:
                     f"cannot read cells from {str(self.path)!r}: unknown extension "
                     f"{suffix!r}; use a .gpkg or .parquet cell layer"
                 )
-            empty = self._read_empty()
+            with reading(self.path, "cell layer", missing=CELLS_FIX):
+                empty = self._read_empty()
             if "cell_id" not in empty.columns:
                 raise ValueError(
                     f"{str(self.path)!r} has no cell_id column; pass a cell layer written "
@@ -106,13 +111,13 @@ class _CellSource:
     def cell_ids(self) -> np.ndarray:
         """All cell ids, int64 (only this column is read from a file)."""
         if self.frame is not None:
-            ids = self.frame.index.to_numpy()
-        elif self._is_parquet():
-            ids = pq.read_table(self.path, columns=["cell_id"]).column(0).to_numpy()
-        else:
-            ids = pyogrio.read_dataframe(self.path, columns=["cell_id"], read_geometry=False)[
-                "cell_id"
-            ].to_numpy()
+            return _as_int64(self.frame.index.to_numpy())
+        with reading(self.path, "cell layer") as path:
+            if self._is_parquet():
+                ids = pq.read_table(path, columns=["cell_id"]).column(0).to_numpy()
+            else:
+                ids = pyogrio.read_dataframe(path, columns=["cell_id"], read_geometry=False)
+                ids = ids["cell_id"].to_numpy()
         return _as_int64(ids)
 
     def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -211,6 +216,7 @@ def build_images(
     chunk_size: int = 32_768,
     overwrite: bool = False,
     min_support: float = 0.0,
+    max_cells: int | None = None,
 ) -> ImageDataset:
     """Build S2Vec images: one ``g x g x F`` image per parent cell at ``image_level``.
 
@@ -245,6 +251,10 @@ def build_images(
         and that dominate the loss on small areas; e.g. 0.02 keeps 43 of the
         163 features of central Helsinki at level 18. The model records the
         features it was trained on, and embedding ignores the others.
+    max_cells
+        Refuse datasets of more pixels (patch cells, empty ones included:
+        ``images x grid x grid``; sparse data in large images are mostly
+        empty pixels); default :data:`~s2vec_geo.guards.DEFAULT_MAX_CELLS`.
 
     Returns
     -------
@@ -265,6 +275,7 @@ def build_images(
     """
     if shard_size < 1 or chunk_size < 1:
         raise ValueError("shard_size and chunk_size must be positive integers")
+    check_min_support(min_support)
     source = _CellSource(cells)
     ids = source.cell_ids()
     if len(ids) == 0:
@@ -275,12 +286,14 @@ def build_images(
             "aggregate them first (cells.groupby(level='cell_id').sum())"
         )
     patch_level, image_level = _check_levels(ids, image_level)
+    target = None if out is None else _prepare_target(Path(out), overwrite)
     if min_support > 0.0:
         source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
     grid = 2 ** (patch_level - image_level)
     # Unsigned order: the images follow S2's Hilbert curve, face by face.
     parents = sorted_unique(s2.cell_parent(ids, image_level).view(np.uint64))
     n_images, n_pixels, n_features = len(parents), grid * grid, len(source.feature_names)
+    _check_pixels(n_images, grid, n_features, image_level, max_cells, on_disk=target is not None)
     sizes = [min(shard_size, n_images - start) for start in range(0, n_images, shard_size)]
     if out is None:
         n_bytes = n_images * n_pixels * n_features * 4
@@ -335,7 +348,6 @@ def build_images(
         ]
         return ImageDataset(fill(arrays), arrays=arrays)
 
-    target = _prepare_target(Path(out), overwrite)
     with atomic_path(target) as tmp:
         tmp.mkdir()
         files = [shard_files(k) for k in range(len(sizes))]
@@ -359,12 +371,29 @@ def build_images(
     return ImageDataset.open(target)
 
 
+def _check_pixels(
+    n_images: int,
+    grid: int,
+    n_features: int,
+    image_level: int,
+    max_cells: int | None,
+    on_disk: bool,
+) -> None:
+    """The size guard of a dataset: every pixel is a patch cell, empty ones included."""
+    check_cells(
+        n_images * grid * grid,
+        f"{n_images:,} images of {grid}x{grid} cells",
+        bytes_per_cell=4 * n_features + 1,
+        max_cells=max_cells,
+        fix=f"a finer image level than {image_level} (smaller images hold fewer empty cells)",
+        memory_as="on disk" if on_disk else "in memory",
+    )
+
+
 def _frequent_features(
     source: _CellSource, n_cells: int, min_support: float, chunk_size: int
 ) -> list[str]:
     """The source's features non-zero in at least ``min_support`` of its cells."""
-    if not 0.0 < min_support <= 1.0:
-        raise ValueError(f"min_support must be in [0, 1], got {min_support}")
     nonzero = np.zeros(len(source.feature_names), dtype=np.int64)
     for _, values in source.batches(chunk_size):
         nonzero += np.count_nonzero(values, axis=0)
@@ -377,6 +406,23 @@ def _frequent_features(
         )
     log.info("min_support %.3g: %d of %d features kept", min_support, len(keep), len(nonzero))
     return keep
+
+
+def check_min_support(min_support: float) -> float:
+    """Return ``min_support`` after checking it is a share of cells, 0 to 1.
+
+    Examples
+    --------
+    >>> check_min_support(-0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: min_support must be a share of cells from 0 to 1 (e.g. 0.02), got -0.5
+    """
+    if not 0.0 <= min_support <= 1.0:  # also refuses NaN
+        raise ValueError(
+            f"min_support must be a share of cells from 0 to 1 (e.g. 0.02), got {min_support}"
+        )
+    return min_support
 
 
 def _prepare_target(target: Path, overwrite: bool) -> Path:

@@ -112,6 +112,8 @@ def read_features(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"input {str(path)!r} does not exist; check the path")
+        if is_osm_path(path) and path.is_dir():
+            raise ValueError(f"input {str(path)!r} is a folder, not an OSM file; give the file")
         if is_osm_path(path):
             if category_column is not None:
                 raise ValueError(

@@ -50,6 +50,7 @@ import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
+from s2vec_geo.errors import table_without_geometry
 from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
@@ -405,6 +406,8 @@ def read_ogr(
         name = repr(str(path)) + (f" layer {layer!r}" if layer is not None else "")
         parquet = path.suffix.lower() in (".parquet", ".geoparquet")
         info = _parquet_info(path) if parquet else _open_info(path, layer)
+        if not parquet and info["geometry_type"] is None:
+            raise table_without_geometry(name)
         if info["crs"] is None:
             raise ValueError(
                 f"{name} has no CRS; define it (e.g. `ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`) "

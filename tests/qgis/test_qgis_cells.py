@@ -135,6 +135,17 @@ def test_invalid_level_is_refused(run_algorithm, sample_polygons, tmp_path):
     assert not out.exists()
 
 
+def test_engine_refusals_are_one_line_in_processing(run_algorithm, tmp_path):
+    out = tmp_path / "cells.gpkg"
+    extent = "-18,52,-35,38 [EPSG:4326]"  # Africa's box, at level 20: ~7.6e11 cells
+    with pytest.raises(QgsProcessingException) as refused:
+        run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 20, "OUTPUT": str(out)})
+    message = str(refused.value)
+    assert message.startswith("s2vec cover: error: covering the geometries at level 20")
+    assert "--max-cells" in message and "\n" not in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_qgis_process_runs_cover_like_a_user(engine_python, sample_polygons, tmp_path):
     qgis_process = "/usr/bin/qgis_process.bin"
     if not os.path.exists(qgis_process):

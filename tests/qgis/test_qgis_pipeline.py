@@ -144,6 +144,21 @@ def test_featurize_layer_counts_a_category_column(provider, work):
     assert library_table(out) == library_table(expected_path)
 
 
+def test_a_category_field_starting_with_a_dash(provider, work):
+    dashed = work / "dashed_pois.gpkg"
+    run_library(
+        "import geopandas as gpd; "
+        f"g = gpd.read_file({str(POIS)!r}); g['-kind'] = g['amenity']; "
+        f"g.to_file({str(dashed)!r}); print('[]')"
+    )
+    out = work / "dashed.gpkg"
+    run(
+        "featurizelayer",
+        {"INPUT": str(dashed), "CATEGORY": "-kind", "LEVEL": LEVEL, "OUTPUT": str(out)},
+    )
+    assert library_table(out) == library_table(work / "pois.gpkg")
+
+
 def test_images_min_support_matches_the_engine(provider, featurized, images, work):
     out = work / "images_frequent"
     params = {"CELLS": str(featurized), "IMAGE_LEVEL": IMAGE_LEVEL, "MIN_SUPPORT": 0.05}

@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..engine import workspace
+from ..engine import option, workspace
 from ..layers import export_source
 from ..styles import style_embedding, style_on_load
 from .base import S2VecAlgorithm, integer_parameter, run_to_destination, with_help
@@ -62,7 +62,7 @@ class JoinEmbeddings(S2VecAlgorithm):
         with workspace() as folder:
             layer = export_source(self, parameters, self.INPUT, context, feedback, folder)
             cells = export_source(self, parameters, self.EMBEDDINGS, context, feedback, folder)
-            args = [layer, "--embeddings", cells]
+            args = [layer, option("--embeddings", cells)]
             run_to_destination("join", args, destination, folder, feedback)
         style_on_load(context, destination, style_embedding)
         return {self.OUTPUT: destination}
@@ -128,16 +128,11 @@ class EvaluateEmbeddings(S2VecAlgorithm):
             cells = export_source(self, parameters, self.EMBEDDINGS, context, feedback, folder)
             labels = export_source(self, parameters, self.LABELS, context, feedback, folder)
             args = [
-                "--embeddings",
-                cells,
-                "--labels",
-                labels,
-                "--target",
-                target,
-                "--splits",
-                self.parameterAsInt(parameters, self.SPLITS, context),
-                "--seed",
-                self.parameterAsInt(parameters, self.SEED, context),
+                option("--embeddings", cells),
+                option("--labels", labels),
+                option("--target", target),
+                option("--splits", self.parameterAsInt(parameters, self.SPLITS, context)),
+                option("--seed", self.parameterAsInt(parameters, self.SEED, context)),
             ]
             run_to_destination("evaluate", args, destination, folder, feedback)
         results = {key: os.path.join(destination, name) for key, name in REPORT_FILES.items()}

@@ -12,7 +12,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import deliver, run_engine
+from ..engine import deliver, option, run_engine
 from ..layers import export_source
 from ..provider_icon import ICON_PATH
 
@@ -112,14 +112,14 @@ def run_to_destination(command: str, args: list, destination: str, folder: str, 
     moved to ``destination`` (nothing appears there on failure or Cancel).
     """
     produced = engine_output(folder, destination)
-    run_engine(command, [*args, "--output", produced], feedback)
+    run_engine(command, [*args, option("--output", produced)], feedback)
     return deliver(produced, destination)
 
 
 def optional_source(
     algorithm: QgsProcessingAlgorithm, parameters, name, context, feedback, folder, flag: str
 ) -> list[str]:
-    """``[flag, exported file]`` for an optional layer parameter, or ``[]`` when not given."""
+    """``[flag=exported file]`` for an optional layer parameter, or ``[]`` when not given."""
     if parameters.get(name) is None:
         return []
-    return [flag, export_source(algorithm, parameters, name, context, feedback, folder)]
+    return [option(flag, export_source(algorithm, parameters, name, context, feedback, folder))]

@@ -17,7 +17,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..engine import workspace
+from ..engine import option, workspace
 from ..layers import export_source
 from ..styles import style_cells, style_on_load
 from .base import S2VecAlgorithm, level_parameter, run_to_destination, with_help
@@ -62,7 +62,8 @@ class CoverLayer(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             area = export_source(self, parameters, self.INPUT, context, feedback, folder)
-            run_to_destination("cover", [area, "--level", level], destination, folder, feedback)
+            args = [area, option("--level", level)]
+            run_to_destination("cover", args, destination, folder, feedback)
         style_on_load(context, destination, style_cells)
         return {self.OUTPUT: destination}
 
@@ -101,7 +102,8 @@ class CoverExtent(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             area = _write_polygon(extent, os.path.join(folder, "extent.gpkg"), wgs84, context)
-            run_to_destination("cover", [area, "--level", level], destination, folder, feedback)
+            args = [area, option("--level", level)]
+            run_to_destination("cover", args, destination, folder, feedback)
         style_on_load(context, destination, style_cells)
         return {self.OUTPUT: destination}
 

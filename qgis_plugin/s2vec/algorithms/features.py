@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterField,
 )
 
-from ..engine import workspace
+from ..engine import option, workspace
 from ..layers import export_source
 from .base import S2VecAlgorithm, optional_source, run_to_destination, with_help
 from .params import (
@@ -59,7 +59,7 @@ class FeaturizeOsm(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             aoi = optional_source(self, parameters, self.AOI, context, feedback, folder, "--aoi")
-            args = [pbf, "--level", level, *chosen, *aoi]
+            args = [pbf, option("--level", level), *chosen, *aoi]
             run_to_destination("featurize", args, destination, folder, feedback)
         return {self.OUTPUT: destination}
 
@@ -119,6 +119,7 @@ class FeaturizeLayer(S2VecAlgorithm):
         with workspace() as folder:
             source = export_source(self, parameters, self.INPUT, context, feedback, folder)
             aoi = optional_source(self, parameters, self.AOI, context, feedback, folder, "--aoi")
-            args = [source, "--level", level, "--category-column", category, *options, *aoi]
+            args = [source, option("--level", level), option("--category-column", category)]
+            args += [*options, *aoi]
             run_to_destination("featurize", args, destination, folder, feedback)
         return {self.OUTPUT: destination}

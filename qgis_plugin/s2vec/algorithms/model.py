@@ -11,7 +11,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
-from ..engine import workspace
+from ..engine import option, workspace
 from ..layers import export_source
 from ..styles import style_embedding, style_on_load
 from .base import S2VecAlgorithm, run_to_destination, with_help
@@ -73,7 +73,7 @@ class BuildImages(S2VecAlgorithm):
         with workspace() as folder:
             cells = export_source(self, parameters, self.CELLS, context, feedback, folder)
             support = self.parameterAsDouble(parameters, self.MIN_SUPPORT, context)
-            args = [cells, "--image-level", level, "--min-support", support]
+            args = [cells, option("--image-level", level), option("--min-support", support)]
             run_to_destination("images", args, destination, folder, feedback)
         return {self.OUTPUT: destination}
 
@@ -129,17 +129,14 @@ class TrainModel(S2VecAlgorithm):
         """Run ``s2vec train``."""
         images = self.parameterAsFile(parameters, self.IMAGES, context)
         more = self.parameterAsFileList(parameters, self.MORE_IMAGES, context)
+        windows = self.parameterAsEnum(parameters, self.WINDOWS, context)
         args = [
             images,
             *(os.path.dirname(p) if os.path.isfile(p) else p for p in more if p),
-            "--windows",
-            WINDOW_MODES[self.parameterAsEnum(parameters, self.WINDOWS, context)],
-            "--epochs",
-            self.parameterAsInt(parameters, self.EPOCHS, context),
-            "--embed-dim",
-            self.parameterAsInt(parameters, self.EMBED_DIM, context),
-            "--seed",
-            self.parameterAsInt(parameters, self.SEED, context),
+            option("--windows", WINDOW_MODES[windows]),
+            option("--epochs", self.parameterAsInt(parameters, self.EPOCHS, context)),
+            option("--embed-dim", self.parameterAsInt(parameters, self.EMBED_DIM, context)),
+            option("--seed", self.parameterAsInt(parameters, self.SEED, context)),
         ]
         destination = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         with workspace() as folder:
@@ -191,10 +188,10 @@ class EmbedCells(S2VecAlgorithm):
         with workspace() as folder:
             cells = export_source(self, parameters, self.CELLS, context, feedback, folder)
             mode = EMBED_MODES[self.parameterAsEnum(parameters, self.MODE, context)]
-            args = [cells, "--model", model, "--mode", mode]
+            args = [cells, option("--model", model), option("--mode", mode)]
             args += embedding_window_choice(self.parameterAsEnum(parameters, self.WINDOWS, context))
             step = self.parameterAsInt(parameters, self.STRIDE, context)
-            args += ["--stride", step] if step else []
+            args += [option("--stride", step)] if step else []
             run_to_destination("embed", args, destination, folder, feedback)
         style_on_load(context, destination, style_embedding)
         return {self.OUTPUT: destination}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine import workspace
+from ..engine import option, workspace
 from ..styles import style_embedding, style_on_load
 from .base import S2VecAlgorithm, optional_source, run_to_destination
 from .params import (
@@ -83,23 +83,22 @@ class WholePipeline(S2VecAlgorithm):
         destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         with workspace() as folder:
             aoi = optional_source(self, parameters, self.AOI, context, feedback, folder, "--aoi")
+            integers = {
+                "--level": self.LEVEL,
+                "--image-level": self.IMAGE_LEVEL,
+                "--epochs": self.EPOCHS,
+                "--embed-dim": self.EMBED_DIM,
+                "--seed": self.SEED,
+            }
+            values = {f: self.parameterAsInt(parameters, k, context) for f, k in integers.items()}
+            support = self.parameterAsDouble(parameters, self.MIN_SUPPORT, context)
+            windows = self.parameterAsEnum(parameters, self.WINDOWS, context)
             args = [
                 self.parameterAsFile(parameters, self.PBF, context),
                 *(p for p in self.parameterAsFileList(parameters, self.MORE_PBF, context) if p),
-                "--level",
-                self.parameterAsInt(parameters, self.LEVEL, context),
-                "--image-level",
-                self.parameterAsInt(parameters, self.IMAGE_LEVEL, context),
-                "--epochs",
-                self.parameterAsInt(parameters, self.EPOCHS, context),
-                "--embed-dim",
-                self.parameterAsInt(parameters, self.EMBED_DIM, context),
-                "--seed",
-                self.parameterAsInt(parameters, self.SEED, context),
-                "--min-support",
-                self.parameterAsDouble(parameters, self.MIN_SUPPORT, context),
-                "--windows",
-                WINDOW_MODES[self.parameterAsEnum(parameters, self.WINDOWS, context)],
+                *(option(flag, value) for flag, value in values.items()),
+                option("--min-support", support),
+                option("--windows", WINDOW_MODES[windows]),
                 *aoi,
             ]
             run_to_destination("run", args, destination, folder, feedback)
