@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS, split_polygons
+from s2vec_geo.cell_areas import DEFAULT_MAX_CELLS_PER_POLYGON, split_polygons
 from s2vec_geo.cell_counts import CellCounts, category_codes, empty_counts, group_sum
 from s2vec_geo.ingest.polygons import POLYGONAL
 
@@ -55,7 +55,7 @@ def building_counts(
     frame: gpd.GeoDataFrame,
     classes: tuple[str, ...],
     level: int,
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
 ) -> tuple[CellCounts, CellCounts, CellCounts]:
     """(count, footprint m2, floor m2) per (cell, class) of the frame's ``building`` rows.
 
@@ -76,7 +76,7 @@ def building_counts(
     levels = np.ones(len(rows))
     if "levels" in frame:
         levels = np.nan_to_num(frame["levels"].to_numpy(np.float64)[rows], nan=1.0)
-    parts = split_polygons(polygons, level, max_polygon_cells, "building", ids)
+    parts = split_polygons(polygons, level, max_cells_per_polygon, "building", ids)
     cls = codes[parts.owner]
     home = parts.largest()
     return (
@@ -90,7 +90,7 @@ def landuse_areas(
     frame: gpd.GeoDataFrame,
     classes: tuple[str, ...],
     level: int,
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
 ) -> CellCounts:
     """Square metres per (cell, class) of the frame's ``landuse`` rows.
 
@@ -106,5 +106,5 @@ def landuse_areas(
     if not (frame["kind"] == "landuse").any():
         return empty_counts()
     _, polygons, codes, ids = _polygons(frame, "landuse", classes)
-    parts = split_polygons(polygons, level, max_polygon_cells, "land-use", ids)
+    parts = split_polygons(polygons, level, max_cells_per_polygon, "land-use", ids)
     return group_sum(parts.cell, codes[parts.owner], parts.area, level=level)

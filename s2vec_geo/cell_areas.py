@@ -31,7 +31,7 @@ not supported (split them).
 
 **Size guard**: before anything is allocated per cell, each polygon's cells
 are estimated from its bounding box (:func:`s2vec_geo.equal_area.estimate_cells`);
-one over ``max_polygon_cells`` stops the work with one line naming the
+one over ``max_cells_per_polygon`` stops the work with one line naming the
 estimate and the fix (a coarser level or a smaller area).
 """
 
@@ -54,6 +54,7 @@ from s2vec_geo.equal_area import (
     rings_area,
     to_equal_area,
 )
+from s2vec_geo.options import MAX_CELLS_PER_POLYGON
 from s2vec_geo.s2 import cell_to_boundary, cell_to_latlng, cell_to_polygon, latlng_to_cell
 from s2vec_geo.s2.cover import sorted_unique
 from s2vec_geo.segments import (
@@ -65,7 +66,7 @@ from s2vec_geo.segments import (
     unique_pairs,
 )
 
-DEFAULT_MAX_POLYGON_CELLS = 1_000_000
+DEFAULT_MAX_CELLS_PER_POLYGON: int = MAX_CELLS_PER_POLYGON.default
 """Default limit of the cells one polygon may cover (estimated from its bounding box)."""
 SMALL_SHARE = 0.9
 """A polygon whose bounding-box diagonal is under this share of the shortest cell edge
@@ -129,8 +130,8 @@ def check_polygon_cells(
     ...
     ValueError: land-use polygon #0 would cover about 16,321,602 level-20 cells (1 polygon(s) \
 over the limit of 1,000,000 cells per polygon); use a coarser level (level 17 or below fits) or \
-a smaller area (bbox=), or raise the limit (max_polygon_cells=, --max-polygon-cells; 0 for no \
-limit)
+a smaller area (bbox=), or raise the limit (max_cells_per_polygon=, --max-cells-per-polygon; \
+0 for no limit)
     """
     if not limit or len(bounds) == 0:
         return
@@ -145,7 +146,7 @@ limit)
         f"{what} polygon {name} would cover about {estimate[worst]:,.0f} level-{level} cells "
         f"({int(over.sum())} polygon(s) over the limit of {limit:,} cells per polygon); use a "
         f"coarser level (level {max(fits, 0)} or below fits) or a smaller area (bbox=), or "
-        "raise the limit (max_polygon_cells=, --max-polygon-cells; 0 for no limit)"
+        "raise the limit (max_cells_per_polygon=, --max-cells-per-polygon; 0 for no limit)"
     )
 
 
@@ -334,7 +335,7 @@ def _crossing_parts(
 def split_polygons(
     polygons: np.ndarray,
     level: int,
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
     what: str = "area",
     ids: np.ndarray | None = None,
 ) -> PolygonParts:
@@ -346,7 +347,7 @@ def split_polygons(
         Valid shapely Polygons/MultiPolygons in lng/lat degrees.
     level
         S2 level of the cells.
-    max_polygon_cells
+    max_cells_per_polygon
         Refuse any polygon estimated to cover more cells (``None`` or 0: no limit).
     what, ids
         Name the polygons in the size guard's message (``ids``: one per polygon).
@@ -386,7 +387,9 @@ def split_polygons(
     cut = np.flatnonzero(crossing)
     if len(cut):
         picked = None if ids is None else np.asarray(ids)[cut]
-        check_polygon_cells(shapely.bounds(polygons[cut]), level, max_polygon_cells, what, picked)
+        check_polygon_cells(
+            shapely.bounds(polygons[cut]), level, max_cells_per_polygon, what, picked
+        )
         parts += _crossing_parts(polygons, rings, xy, signed, area, cut, home, level)
     piece = np.concatenate([p.area for p in parts])
     keep = piece > 0

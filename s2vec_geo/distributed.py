@@ -50,7 +50,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, LocalCluster, as_completed
 
-from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS
+from s2vec_geo.cell_areas import DEFAULT_MAX_CELLS_PER_POLYGON
 from s2vec_geo.cell_counts import sum_counts
 from s2vec_geo.features import as_features, cells_layer, count_chunk, feature_lists
 from s2vec_geo.io import atomic_path, write_layer
@@ -61,7 +61,7 @@ from s2vec_geo.taxonomy import FeatureLists, taxonomy_for
 
 if TYPE_CHECKING:  # images import torch: loaded only where images are built
     from s2vec_geo.images import ImageDataset
-    from s2vec_geo.images.stats import MomentAccumulator
+    from s2vec_geo.normalization import MomentAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _map_counts(
     level: int,
     read_kw: dict[str, Any],
     folder: Path,
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Map step: count one input, write its partial counts to ``folder``.
 
@@ -179,7 +179,7 @@ def _map_counts(
     the cells it owns. Returns the used level-6 buckets and, per bucket, the
     number of partial counts and of cells (rows 0 and 1).
     """
-    counted = count_chunk(as_features(features, read_kw), lists, level, max_polygon_cells)
+    counted = count_chunk(as_features(features, read_kw), lists, level, max_cells_per_polygon)
     cells = np.concatenate([c for c, _, _ in counted]).view(np.uint64)
     order = np.argsort(cells, kind="stable")
     kinds = np.repeat(np.arange(len(_KINDS), dtype=np.int8), [len(c) for c, _, _ in counted])
@@ -342,7 +342,7 @@ def featurize_distributed(
     scratch: str | os.PathLike | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
 ) -> gpd.GeoDataFrame | Path:
     """Featurize on Dask: partial counts per input partition, summed by cell id.
 
@@ -376,7 +376,7 @@ def featurize_distributed(
         cluster of several machines it must be on storage every worker reaches.
     workers, scheduler
         Where to run: see :func:`dask_client`.
-    max_polygon_cells
+    max_cells_per_polygon
         Size guard for building and land-use polygons, checked in each map
         task (see :func:`s2vec_geo.featurize`).
 
@@ -410,7 +410,7 @@ def featurize_distributed(
         found = _run(
             client,
             [
-                task(p, lists, level, read_kw, f, max_polygon_cells)
+                task(p, lists, level, read_kw, f, max_cells_per_polygon)
                 for p, f in zip(parts, folders, strict=True)
             ],
             "counting",
@@ -568,7 +568,7 @@ def _part_images(
 ) -> tuple[dict[str, Any], MomentAccumulator]:
     """Build one partition's images; also return its unfinished moments."""
     from s2vec_geo.images import build_images
-    from s2vec_geo.images.stats import MomentAccumulator
+    from s2vec_geo.normalization import MomentAccumulator
 
     ds = build_images(cells, image_level, out, **options)
     acc = MomentAccumulator(len(ds.feature_names), log1p=options["log1p"])
@@ -619,7 +619,7 @@ def build_images_distributed(
     """
     from s2vec_geo.images import ImageDataset
     from s2vec_geo.images.dataset import SHARD_KINDS, shard_files, write_meta
-    from s2vec_geo.images.stats import MomentAccumulator
+    from s2vec_geo.normalization import MomentAccumulator
 
     image_level = validate_level(image_level, "image_level")
     _aligned(cells, image_level, "images")

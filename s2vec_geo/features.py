@@ -42,7 +42,7 @@ import pandas as pd
 import shapely
 
 from s2vec_geo.area_features import building_counts, landuse_areas
-from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS
+from s2vec_geo.cell_areas import DEFAULT_MAX_CELLS_PER_POLYGON
 from s2vec_geo.cell_counts import (
     CellCounts,
     category_codes,
@@ -54,6 +54,7 @@ from s2vec_geo.cell_counts import (
 from s2vec_geo.guards import LAYER_CELL_BYTES, check_cells
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
+from s2vec_geo.options import DEFAULT_LEVEL
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import (
     cell_to_polygon,
@@ -64,6 +65,7 @@ from s2vec_geo.s2 import (
     validate_level,
 )
 from s2vec_geo.s2.cover import estimate_cells, sorted_unique
+from s2vec_geo.schema import FEATURE_COLUMNS_ATTR, TOKEN
 from s2vec_geo.segments import haversine_m, segment_cells, segments
 from s2vec_geo.taxonomy import FeatureLists, Taxonomy, taxonomy_for
 
@@ -71,33 +73,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 ROAD_PIECE_BYTES = 600  # a road's piece in one cell, while roads are cut (samples included)
-_NON_FEATURES = {"cell_id", "token"}
-
-
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """The feature columns of a cell layer, in order.
-
-    ``frame.attrs["feature_columns"]`` when :func:`featurize` made the frame;
-    otherwise (e.g. a layer read back from disk) its numeric columns other
-    than ``cell_id``, ``token`` and the geometry, in column order.
-
-    Examples
-    --------
-    >>> import s2vec_geo
-    >>> cells = s2vec_geo.featurize("examples/data/helsinki.osm.pbf", level=13)
-    >>> cols = feature_columns(cells)
-    >>> cols[0], len(cols)
-    ('poi_restaurant', 163)
-    """
-    stored = frame.attrs.get("feature_columns")
-    if stored is not None and all(c in frame.columns for c in stored):
-        return list(stored)
-    skip = _NON_FEATURES | {getattr(frame, "_geometry_column_name", None)}
-    return [
-        str(c)
-        for c in frame.columns
-        if c not in skip and pd.api.types.is_numeric_dtype(frame[c].dtype)
-    ]
 
 
 def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -271,7 +246,7 @@ def count_chunk(
     frame: gpd.GeoDataFrame,
     lists: FeatureLists,
     level: int,
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
     max_cells: int | None = None,
 ) -> tuple[CellCounts, ...]:
     """Partial counts of one chunk of a features frame: the map step of featurizing.
@@ -292,8 +267,8 @@ def count_chunk(
     (7, True)
     """
     lengths, counts = _road_features(frame, lists.roads, level, max_cells)
-    buildings = building_counts(frame, lists.buildings, level, max_polygon_cells)
-    landuse = landuse_areas(frame, lists.landuse, level, max_polygon_cells)
+    buildings = building_counts(frame, lists.buildings, level, max_cells_per_polygon)
+    landuse = landuse_areas(frame, lists.landuse, level, max_cells_per_polygon)
     return (_point_counts(frame, lists.points, level), counts, lengths, *buildings, landuse)
 
 
@@ -331,7 +306,7 @@ def cells_layer(
     ]
     base = cells_frame(cells)
     names = lists.columns()
-    frames, at = [base[["token"]]], 0
+    frames, at = [base[[TOKEN]]], 0
     for block_names, dtype, block_counts in blocks:
         block = np.zeros((len(cells), len(block_names)), dtype=dtype)
         scatter(block, cells, block_counts)
@@ -340,13 +315,15 @@ def cells_layer(
         at += len(block_names)
     # blocks glued without copying: the output is the only full-size allocation
     out = gpd.GeoDataFrame(pd.concat([*frames, base[[base.geometry.name]]], axis=1), copy=False)
-    out.attrs.update(feature_columns=names, level=level, taxonomy_version=lists.version)
+    out.attrs.update(
+        {FEATURE_COLUMNS_ATTR: names, "level": level, "taxonomy_version": lists.version}
+    )
     return out
 
 
 def featurize(
     features: str | os.PathLike | gpd.GeoDataFrame,
-    level: int = 12,
+    level: int = DEFAULT_LEVEL,
     aoi: Any = None,
     *,
     taxonomy: str | os.PathLike | dict[str, Any] | Taxonomy | None = None,
@@ -354,7 +331,7 @@ def featurize(
     bbox: tuple[float, float, float, float] | None = None,
     category_column: str | None = None,
     polygons: str = "poi",
-    max_polygon_cells: int | None = DEFAULT_MAX_POLYGON_CELLS,
+    max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
     max_cells: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Count features per S2 cell: one row per cell, one column per feature.
@@ -366,7 +343,7 @@ def featurize(
         ``read_features`` reads (a path, or a GeoDataFrame with tag columns or
         a category column).
     level
-        S2 level of the cells (paper: 12, about 5 km2).
+        S2 level of the cells (default 16, about 150 m; the paper: 12, about 5 km2).
     aoi
         Area of interest: a shapely geometry (lng/lat), GeoSeries/GeoDataFrame
         (any CRS) or a vector file. Every cell covering it appears, zeros
@@ -377,7 +354,7 @@ def featurize(
         use; a JSON file) also fixes the columns (default: the one the
         features were read with; features with their own categories get one
         column per category found, sorted).
-    max_polygon_cells
+    max_cells_per_polygon
         Size guard for building and land-use polygons: refuse any polygon
         estimated (from its bounding box) to cover more cells, with a message
         giving the estimate and the fix; ``None`` or 0: no limit.
@@ -400,7 +377,7 @@ def featurize(
         category and a node feature (points are told apart by name only;
         :func:`s2vec_geo.read_features` reads points named like a node
         feature as that feature), an AOI that contains no feature, or a
-        polygon over ``max_polygon_cells``.
+        polygon over ``max_cells_per_polygon``.
 
     Examples
     --------
@@ -424,7 +401,7 @@ def featurize(
     }
     frame = as_features(features, read_kw)
     lists = feature_lists(frame, taxonomy)
-    counted = count_chunk(frame, lists, level, max_polygon_cells, max_cells)
+    counted = count_chunk(frame, lists, level, max_cells_per_polygon, max_cells)
     data_cells = sorted_unique(np.concatenate([c for c, _, _ in counted]))
     if aoi is not None:
         cells = _aoi_cells(aoi, level, max_cells)

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import math
 
-DEFAULT_MAX_CELLS = 5_000_000
-"""Default limit: the continental-US box at level 12 (3.1 M cells) passes."""
+from s2vec_geo.options import MAX_CELLS
 
-MAX_CELLS_HELP = (
-    f"refuse requests that would make more than N cells (default {DEFAULT_MAX_CELLS:,}; each "
-    "cell of a featurized layer takes about 1-2 KB of memory); raise it if you mean it"
-)
+DEFAULT_MAX_CELLS: int = MAX_CELLS.default
+"""Default limit: the continental-US box at level 12 (3.1 M cells) passes."""
 
 LAYER_CELL_BYTES = 1000
 """Memory of one row of a cell layer: id, token and polygon (plus 8 bytes a feature column)."""
@@ -46,9 +43,9 @@ def limit(max_cells: int | None) -> int:
     """
     if max_cells is None:
         return DEFAULT_MAX_CELLS
-    if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells < 1:
+    if not isinstance(max_cells, int):
         raise ValueError(f"max_cells must be a positive integer, got {max_cells!r}")
-    return max_cells
+    return MAX_CELLS.check(max_cells)
 
 
 def avg_cell_area(level: int) -> float:

@@ -27,7 +27,8 @@ from torch.nn.functional import conv2d
 
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.sampler import WindowSampler
-from s2vec_geo.model import MaskedAutoencoder, S2VecModel, autocast
+from s2vec_geo.model import S2VecModel
+from s2vec_geo.network import MaskedAutoencoder, autocast
 
 ERROR_KEYS = ("model", "mean", "neighbors")
 """The predictors scored by :func:`error_sums`, in report order."""

@@ -21,6 +21,7 @@ import shapely
 
 from s2vec_geo.errors import reading, table_without_geometry
 from s2vec_geo.locks import remove_stale_temporaries, temporary_name
+from s2vec_geo.schema import CELL_ID
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,9 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | Non
     """
     fmt = layer_format(path)
     frame = gdf
-    if frame.index.name == "cell_id":
+    if frame.index.name == CELL_ID:
         frame = frame.reset_index()
-        frame["cell_id"] = frame["cell_id"].astype("int64")
+        frame[CELL_ID] = frame[CELL_ID].astype("int64")
     target = Path(path)
     with atomic_path(target) as tmp:
         if fmt == "GPKG":
@@ -234,11 +235,11 @@ def read_cell_layer(path: str | os.PathLike) -> gpd.GeoDataFrame:
     'cell_id'
     """
     frame = read_layer(path)
-    if "cell_id" not in frame.columns:
+    if CELL_ID not in frame.columns:
         raise ValueError(
             f"{str(path)!r} has no cell_id column; pass a cell layer written by "
             "`s2vec featurize`, `s2vec cover` or `s2vec embed`"
         )
-    frame = frame.set_index("cell_id")
+    frame = frame.set_index(CELL_ID)
     frame.index = frame.index.astype("int64")
     return frame

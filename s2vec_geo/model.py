@@ -1,318 +1,31 @@
-"""The S2Vec masked autoencoder and the model file that packages it.
+"""The model file: a trained network with everything needed to use it on new data.
 
-:class:`MaskedAutoencoder` follows He et al. (2022) as the S2Vec paper does
-(section 3.2): one token per patch cell, a linear patch projection plus
-learned position embeddings, a Transformer encoder on the visible tokens
-only, a light decoder that sees the encoded tokens and learned mask tokens,
-and a mean squared error on the masked tokens. Unlike photographs, S2Vec
-images have holes (patch cells outside the area of interest): such invalid
-tokens are never visible to the encoder, never masked targets, and are
-excluded from attention with a key-padding mask.
-
-:class:`S2VecModel` bundles the trained network with what is needed to use
-it on new data: the normalization statistics, the feature names and
-taxonomy version, the S2 levels and the configurations. :func:`load_model`
-reads it back.
+:class:`S2VecModel` bundles the trained :class:`~s2vec_geo.network.MaskedAutoencoder`
+with the normalization statistics, the feature names and taxonomy version,
+the S2 levels and the configurations; :meth:`S2VecModel.save` writes it as
+plain data and tensors and :func:`load_model` reads it back
+(``weights_only=True``: a model file cannot run code).
 """
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn.functional import scaled_dot_product_attention
 
 from s2vec_geo.io import atomic_path
+from s2vec_geo.network import MAEConfig, MaskedAutoencoder
+from s2vec_geo.normalization import NormStats
+from s2vec_geo.version import __version__
 
 MODEL_NAME = "model.pt"
 """File name of the model inside a training run folder."""
 MODEL_FORMAT = "s2vec-model"
 MODEL_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class MAEConfig:
-    """Architecture of the masked autoencoder (defaults: S2Vec paper, Table 1).
-
-    Parameters
-    ----------
-    num_features
-        Features per patch cell (the paper: 116).
-    grid
-        Image side in patch cells, ``2 ** (patch_level - image_level)``.
-    embed_dim
-        Encoder width, which is also the embedding size (paper: 256).
-    depth
-        Encoder Transformer blocks (paper: 6).
-    num_heads
-        Attention heads in encoder and decoder (paper: 8).
-    decoder_dim
-        Decoder width (paper: 128).
-    decoder_depth
-        Decoder Transformer blocks (paper: 2).
-    mlp_ratio
-        Hidden size of each block's MLP relative to its width.
-    dropout
-        Dropout on the attention and MLP outputs of every block (paper: 0.2).
-
-    Examples
-    --------
-    >>> MAEConfig(num_features=116, grid=16).embed_dim
-    256
-    """
-
-    num_features: int
-    grid: int
-    embed_dim: int = 256
-    depth: int = 6
-    num_heads: int = 8
-    decoder_dim: int = 128
-    decoder_depth: int = 2
-    mlp_ratio: float = 4.0
-    dropout: float = 0.2
-
-    def __post_init__(self) -> None:
-        for name in ("num_features", "grid", "embed_dim", "depth", "num_heads", "decoder_dim"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"MAEConfig.{name} must be >= 1, got {getattr(self, name)!r}")
-        for dim_name in ("embed_dim", "decoder_dim"):
-            if getattr(self, dim_name) % self.num_heads:
-                raise ValueError(
-                    f"MAEConfig.{dim_name}={getattr(self, dim_name)} is not divisible by "
-                    f"num_heads={self.num_heads}; choose a multiple of num_heads"
-                )
-        if self.decoder_depth < 0:
-            raise ValueError(f"MAEConfig.decoder_depth must be >= 0, got {self.decoder_depth}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"MAEConfig.dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def num_tokens(self) -> int:
-        """Tokens per image, ``grid * grid``."""
-        return self.grid * self.grid
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MAEConfig:
-        """Build a config from :func:`dataclasses.asdict` output, ignoring unknown keys."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def autocast(device: torch.device) -> torch.autocast:
-    """bfloat16 autocast on CUDA (the network's mixed precision); disabled elsewhere.
-
-    Examples
-    --------
-    >>> autocast(torch.device("cpu"))._enabled
-    False
-    """
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-class Block(nn.Module):
-    """Pre-norm Transformer block: self-attention then a GELU MLP, both residual."""
-
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, dropout: float) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.norm1 = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
-        """Apply the block; ``key_valid`` (B, L) is False for padding tokens."""
-        b, n, d = x.shape
-        qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        attn = scaled_dot_product_attention(q, k, v, attn_mask=key_valid[:, None, None, :])
-        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, n, d)))
-        return x + self.drop(self.mlp(self.norm2(x)))
-
-
-@dataclass
-class MAEOutput:
-    """Result of one masked-autoencoder pass.
-
-    Attributes
-    ----------
-    loss
-        Mean squared error over masked valid tokens (mean over features).
-    sse
-        Sum over masked valid tokens of the per-token mean squared error.
-    count
-        Number of masked valid tokens (``loss = sse / count``).
-    pred
-        Reconstruction of every token, (B, L, F).
-    masked
-        Bool (B, L), True for the masked valid tokens the loss is taken on.
-    """
-
-    loss: torch.Tensor
-    sse: torch.Tensor
-    count: torch.Tensor
-    pred: torch.Tensor
-    masked: torch.Tensor
-
-
-class MaskedAutoencoder(nn.Module):
-    """Masked autoencoder over S2 images, one token per patch cell.
-
-    Parameters
-    ----------
-    config
-        Architecture; see :class:`MAEConfig`.
-
-    Examples
-    --------
-    >>> cfg = MAEConfig(num_features=5, grid=4, embed_dim=16, depth=1, num_heads=2,
-    ...                 decoder_dim=8, decoder_depth=1)
-    >>> mae = MaskedAutoencoder(cfg)
-    >>> x, valid = torch.randn(2, 16, 5), torch.ones(2, 16, dtype=torch.bool)
-    >>> out = mae(x, valid, mask_ratio=0.75, generator=torch.Generator().manual_seed(0))
-    >>> tuple(out.pred.shape), int(out.masked.sum())
-    ((2, 16, 5), 24)
-    """
-
-    def __init__(self, config: MAEConfig) -> None:
-        super().__init__()
-        c = config
-        self.config = c
-        self.patch_embed = nn.Linear(c.num_features, c.embed_dim)
-        self.pos_embed = nn.Parameter(torch.zeros(1, c.num_tokens, c.embed_dim))
-        self.blocks = nn.ModuleList(
-            Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.dropout) for _ in range(c.depth)
-        )
-        self.norm = nn.LayerNorm(c.embed_dim)
-        self.decoder_embed = nn.Linear(c.embed_dim, c.decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, c.decoder_dim))
-        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, c.num_tokens, c.decoder_dim))
-        self.decoder_blocks = nn.ModuleList(
-            Block(c.decoder_dim, c.num_heads, c.mlp_ratio, c.dropout)
-            for _ in range(c.decoder_depth)
-        )
-        self.decoder_norm = nn.LayerNorm(c.decoder_dim)
-        self.decoder_pred = nn.Linear(c.decoder_dim, c.num_features)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """MAE's initialization: small normal position/mask tokens, Xavier linears."""
-        for p in (self.pos_embed, self.decoder_pos_embed, self.mask_token):
-            nn.init.normal_(p, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def _check(self, x: torch.Tensor, valid: torch.Tensor) -> None:
-        c = self.config
-        if x.ndim != 3 or x.shape[1:] != (c.num_tokens, c.num_features):
-            raise ValueError(
-                f"expected images of shape (batch, {c.num_tokens}, {c.num_features}), got "
-                f"{tuple(x.shape)}; build images with the model's grid and features"
-            )
-        if valid.shape != x.shape[:2] or valid.dtype != torch.bool:
-            raise ValueError(
-                f"valid must be a bool tensor of shape {tuple(x.shape[:2])}, got "
-                f"{valid.dtype} {tuple(valid.shape)}"
-            )
-        if not bool(valid.any(dim=1).all()):
-            raise ValueError("every image needs at least one valid token; drop empty images")
-
-    def encode(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Encode whole images without masking: (B, L, F) -> (B, L, embed_dim).
-
-        Invalid tokens take no part in attention; their outputs are meaningless.
-        """
-        self._check(x, valid)
-        h = self.patch_embed(x) + self.pos_embed
-        for blk in self.blocks:
-            h = blk(h, valid)
-        return self.norm(h)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        valid: torch.Tensor,
-        mask_ratio: float = 0.75,
-        generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-    ) -> MAEOutput:
-        """Mask, encode, decode and score a batch of images.
-
-        Parameters
-        ----------
-        x
-            Normalized images, (B, L, F).
-        valid
-            Bool (B, L), True where a patch cell exists.
-        mask_ratio
-            Share of each image's valid tokens hidden from the encoder; at
-            least one valid token per image stays visible.
-        generator
-            Random generator for the masking noise (reproducible masks).
-        noise
-            Explicit masking noise (B, L) in [0, 1), overriding ``generator``.
-
-        Returns
-        -------
-        MAEOutput
-        """
-        self._check(x, valid)
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
-        b, n, _ = x.shape
-        if noise is None:
-            where = generator.device if generator is not None else x.device
-            noise = torch.rand(b, n, generator=generator, device=where).to(x.device)
-        # Valid tokens sort first in random order; invalid ones get +inf and sort last.
-        noise = noise.masked_fill(~valid, math.inf)
-        order = torch.argsort(noise, dim=1)
-        n_valid = valid.sum(dim=1)
-        n_keep = (n_valid.float() * (1.0 - mask_ratio)).round().long().clamp(min=1)
-        n_keep = torch.minimum(n_keep, n_valid)
-        k = int(n_keep.max())
-        rank = torch.arange(n, device=x.device).expand(b, n)
-        keep_idx = order[:, :k]
-        keep_valid = rank[:, :k] < n_keep[:, None]
-
-        h = self.patch_embed(x) + self.pos_embed
-        h = torch.gather(h, 1, keep_idx[..., None].expand(-1, -1, h.shape[-1]))
-        for blk in self.blocks:
-            h = blk(h, keep_valid)
-        h = self.norm(h)
-
-        d = self.decoder_embed(h)
-        mask_token = self.mask_token.to(d.dtype)
-        # Padding slots (beyond an image's n_keep) go back as mask tokens.
-        d = torch.where(keep_valid[..., None], d, mask_token)
-        full = mask_token.expand(b, n, -1).scatter(1, keep_idx[..., None].expand_as(d), d)
-        full = full + self.decoder_pos_embed
-        for blk in self.decoder_blocks:
-            full = blk(full, valid)
-        pred = self.decoder_pred(self.decoder_norm(full))
-
-        visible = torch.zeros_like(valid).scatter(1, keep_idx, keep_valid)
-        masked = valid & ~visible
-        per_token = ((pred.float() - x.float()) ** 2).mean(dim=-1)
-        sse = (per_token * masked).sum()
-        count = masked.sum()
-        loss = sse / count.clamp(min=1)
-        return MAEOutput(loss=loss, sse=sse, count=count, pred=pred, masked=masked)
 
 
 def _plain(value: Any) -> Any:
@@ -427,8 +140,6 @@ class S2VecModel:
 
     def to_dict(self) -> dict[str, Any]:
         """The model file's content: plain dicts, lists and tensors only."""
-        from s2vec_geo import __version__
-
         stats = self.stats.to_dict() if hasattr(self.stats, "to_dict") else self.stats
         return {
             "format": MODEL_FORMAT,
@@ -458,6 +169,25 @@ class S2VecModel:
         with atomic_path(target) as tmp:
             torch.save(self.to_dict(), tmp)
         return target
+
+
+def as_model(model: S2VecModel | str | os.PathLike) -> S2VecModel:
+    """A model given as itself or as the path of its file (read with :func:`load_model`).
+
+    Examples
+    --------
+    >>> as_model(3)
+    Traceback (most recent call last):
+    ...
+    ValueError: model must be an S2VecModel or the path of a model file, got int
+    """
+    if isinstance(model, S2VecModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    raise ValueError(
+        f"model must be an S2VecModel or the path of a model file, got {type(model).__name__}"
+    )
 
 
 def read_torch_file(path: Path, what: str) -> Any:
@@ -512,8 +242,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     >>> model = load_model("model.pt")  # doctest: +SKIP
     >>> model.check_features(feature_columns(cells))  # doctest: +SKIP
     """
-    from s2vec_geo.images import NormStats
-
     p = Path(path)
     if p.is_dir():
         p = p / MODEL_NAME

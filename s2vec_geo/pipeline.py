@@ -29,6 +29,7 @@ from s2vec_geo.locks import hold
 from s2vec_geo.model import MODEL_NAME, S2VecModel, load_model
 from s2vec_geo.plots import plot_embedding_pca
 from s2vec_geo.s2 import cells_frame, validate_level
+from s2vec_geo.schema import CELL_ID
 from s2vec_geo.seams import log_seams
 from s2vec_geo.training import (
     CHECKPOINT_NAME,
@@ -98,7 +99,7 @@ def featurize_sources(
             "the sources give different feature columns; read them all with the same "
             "taxonomy (or the same category column)"
         )
-    counts = pd.concat([f[columns] for f in frames]).groupby(level="cell_id", sort=True).sum()
+    counts = pd.concat([f[columns] for f in frames]).groupby(level=CELL_ID, sort=True).sum()
     frame = cells_frame(counts.index.to_numpy())
     cells = gpd.GeoDataFrame(
         pd.concat([frame.drop(columns=frame.geometry.name), counts], axis=1),

@@ -1,7 +1,10 @@
 """Figures: the training loss curve and a PCA-RGB map of cell embeddings.
 
 Both are drawn on matplotlib Agg canvases (no pyplot: the caller's backend
-and open figures are left alone) and written atomically as PNG files.
+and open figures are left alone) and written atomically as PNG files. A leaf
+of the house: it knows the layer contract (:mod:`s2vec_geo.schema`) and the
+atomic writer, nothing of the pipeline, so the stages that write a figure
+among their outputs (a training run's ``loss_curve.png``) may call it.
 """
 
 from __future__ import annotations
@@ -20,25 +23,7 @@ from matplotlib.patches import Polygon as MplPolygon
 from matplotlib.ticker import MaxNLocator
 
 from s2vec_geo.io import atomic_path
-
-EMBEDDING_PREFIX = "emb_"
-
-
-def embedding_columns(frame: gpd.GeoDataFrame) -> list[str]:
-    """The ``emb_000 ...`` columns of an embedding table, in order.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> embedding_columns(pd.DataFrame(columns=["token", "emb_000", "emb_001"]))
-    ['emb_000', 'emb_001']
-    """
-    cols = [c for c in frame.columns if str(c).startswith(EMBEDDING_PREFIX)]
-    if not cols:
-        raise ValueError(
-            "the table has no emb_000... columns; compute embeddings with s2vec_geo.embed first"
-        )
-    return cols
+from s2vec_geo.schema import embedding_columns
 
 
 def plot_loss_curve(history: Sequence[dict[str, float]], path: str | os.PathLike) -> Path:

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from s2vec_geo import s2
-from s2vec_geo.features import feature_columns
+from s2vec_geo.schema import cell_indexed, feature_columns, is_embedding
 
-EMBEDDING_PREFIX = "emb_"
 log = logging.getLogger(__name__)
 
 
@@ -48,12 +47,8 @@ class Seams:
 
 def _values(layer: pd.DataFrame, log1p: bool | None) -> tuple[np.ndarray, np.ndarray]:
     """(int64 cell ids, standardized float64 values) of a cell layer."""
-    frame = layer.set_index("cell_id") if "cell_id" in layer.columns else layer
-    if frame.index.name != "cell_id":
-        raise ValueError(
-            "the layer needs an int64 cell_id index or column (as s2vec embed/featurize write)"
-        )
-    cols = [c for c in frame.columns if str(c).startswith(EMBEDDING_PREFIX)]
+    frame = cell_indexed(layer, "the layer")
+    cols = [c for c in frame.columns if is_embedding(c)]
     cols = cols or feature_columns(frame)
     if not cols:
         raise ValueError("the layer has no emb_... or numeric feature columns to compare")
@@ -61,7 +56,7 @@ def _values(layer: pd.DataFrame, log1p: bool | None) -> tuple[np.ndarray, np.nda
     if not np.isfinite(values).all():
         raise ValueError("the layer has missing or infinite values; fill or drop those cells")
     if log1p is None:
-        log1p = not str(cols[0]).startswith(EMBEDDING_PREFIX) and bool((values >= 0).all())
+        log1p = not is_embedding(cols[0]) and bool((values >= 0).all())
     if log1p:
         values = np.log1p(values)
     std = values.std(axis=0)

@@ -62,14 +62,8 @@ from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
 from s2vec_geo.io import atomic_path
 from s2vec_geo.locks import hold
-from s2vec_geo.model import (
-    MODEL_NAME,
-    MAEConfig,
-    MaskedAutoencoder,
-    S2VecModel,
-    autocast,
-    read_torch_file,
-)
+from s2vec_geo.model import MODEL_NAME, S2VecModel, read_torch_file
+from s2vec_geo.network import MAEConfig, MaskedAutoencoder, autocast
 from s2vec_geo.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -135,7 +129,7 @@ class TrainConfig:
         Load all tiles onto the device once (``True``), read each batch's
         tiles from the shards (``False``), or decide by size (``None``).
     model
-        Overrides of :class:`~s2vec_geo.model.MAEConfig` fields, e.g. ``{"depth": 2}``;
+        Overrides of :class:`~s2vec_geo.network.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
 
     Examples

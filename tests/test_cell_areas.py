@@ -120,7 +120,7 @@ def test_size_guard_refuses_before_allocating_and_can_be_lifted() -> None:
     assert "osm_id 4242" in message and "coarser level" in message and "\n" not in message
     forest = shapely.box(24.90, 60.10, 24.93, 60.115)  # about 1.7 x 1.7 km
     with pytest.raises(ValueError, match="level 17 or below fits"):
-        split_polygons(np.array([forest]), 19, max_polygon_cells=2_000)
-    lifted = split_polygons(np.array([forest]), 19, max_polygon_cells=None)
+        split_polygons(np.array([forest]), 19, max_cells_per_polygon=2_000)
+    lifted = split_polygons(np.array([forest]), 19, max_cells_per_polygon=None)
     assert len(lifted.cell) > 2_000
     assert lifted.area.sum() == pytest.approx(polygon_areas([forest])[0], rel=1e-9)

@@ -75,7 +75,7 @@ def test_cli_size_guard_is_one_clear_line(
 ) -> None:
     out = tmp_path / "cells.gpkg"
     args = ["featurize", str(sample_pbf), "--taxonomy", "v2", "--level", "22", "-o", str(out)]
-    assert main([*args, "--max-polygon-cells", "1000"]) == 2
+    assert main([*args, "--max-cells-per-polygon", "1000"]) == 2
     lines = [x for x in capsys.readouterr().err.splitlines() if "error" in x]
     assert len(lines) == 1 and lines[0].startswith("s2vec featurize: error: ")
     assert "would cover about" in lines[0] and "coarser level" in lines[0]

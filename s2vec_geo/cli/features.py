@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from s2vec_geo.cell_areas import DEFAULT_MAX_POLYGON_CELLS
+from s2vec_geo.cell_areas import DEFAULT_MAX_CELLS_PER_POLYGON
 from s2vec_geo.cli import add_max_cells_option
 from s2vec_geo.features import featurize
 from s2vec_geo.guards import DEFAULT_MAX_CELLS
@@ -70,12 +70,12 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
         "a taxonomy JSON file",
     )
     p.add_argument(
-        "--max-polygon-cells",
+        "--max-cells-per-polygon",
         type=int,
-        default=DEFAULT_MAX_POLYGON_CELLS,
+        default=DEFAULT_MAX_CELLS_PER_POLYGON,
         metavar="N",
         help="refuse a building or land-use polygon estimated to cover more than N cells "
-        f"(default {DEFAULT_MAX_POLYGON_CELLS:,}; 0: no limit)",
+        f"(default {DEFAULT_MAX_CELLS_PER_POLYGON:,}; 0: no limit)",
     )
     p.add_argument(
         "--bbox",
@@ -94,7 +94,7 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
         "bbox": tuple(args.bbox) if args.bbox else None,
         "category_column": args.category_column,
         "polygons": args.polygons,
-        "max_polygon_cells": args.max_polygon_cells or None,
+        "max_cells_per_polygon": args.max_cells_per_polygon or None,
     }
 
 

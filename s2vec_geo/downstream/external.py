@@ -27,6 +27,7 @@ import shapely
 from s2vec_geo.io import read_layer
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_level, cell_parent, cell_to_latlng, latlng_to_cell, single_level
+from s2vec_geo.schema import CELL_ID
 
 GEOCLIP_INSTALL = (
     "pip install --no-deps geoclip==1.3.0 && "
@@ -58,9 +59,9 @@ def read_cell_table(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
                 if path.suffix.lower() not in (".parquet", ".geoparquet"):
                     raise
                 frame = pd.read_parquet(path)
-    if frame.index.name != "cell_id" and "cell_id" in frame.columns:
-        frame = frame.set_index("cell_id")
-    if frame.index.name == "cell_id":
+    if frame.index.name != CELL_ID and CELL_ID in frame.columns:
+        frame = frame.set_index(CELL_ID)
+    if frame.index.name == CELL_ID:
         frame.index = frame.index.astype("int64")
         if frame.index.has_duplicates:
             raise ValueError("the table lists some cell_id more than once; keep one row per cell")
@@ -79,7 +80,7 @@ def numeric_columns(frame: pd.DataFrame, prefix: str | None = None) -> list[str]
     cols = [
         c
         for c in frame.columns
-        if c != "cell_id"
+        if c != CELL_ID
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
         and (prefix is None or str(c).startswith(prefix))
@@ -123,7 +124,7 @@ def embeddings_for_cells(
     level = int(cell_level(cells[:1])[0]) if cells.size else 0
     table = read_cell_table(source)
     cols = numeric_columns(table, prefix)
-    if table.index.name == "cell_id":
+    if table.index.name == CELL_ID:
         keys, values = table.index.to_numpy(), table[cols]
     elif isinstance(table, gpd.GeoDataFrame):
         if table.crs is None:
@@ -149,7 +150,7 @@ def embeddings_for_cells(
     lookup = cells if table_level >= level else cell_parent(cells, table_level)
     present = np.isin(lookup, values.index.to_numpy())
     out = values.loc[lookup[present]].astype(np.float32)
-    out.index = pd.Index(cells[present], name="cell_id")
+    out.index = pd.Index(cells[present], name=CELL_ID)
     return out
 
 
@@ -199,6 +200,6 @@ def geoclip_cell_embeddings(cells: np.ndarray) -> pd.DataFrame:
     emb = geoclip_embeddings(lat, lng)
     return pd.DataFrame(
         emb,
-        index=pd.Index(cells, name="cell_id"),
+        index=pd.Index(cells, name=CELL_ID),
         columns=[f"geoclip_{i:03d}" for i in range(emb.shape[1])],
     )

@@ -31,8 +31,9 @@ from s2vec_geo.downstream.labels import align_labels, read_labels
 from s2vec_geo.downstream.location import cell_location_encoding
 from s2vec_geo.downstream.targets import check_transform, transform_labels, transform_values
 from s2vec_geo.features import feature_columns
-from s2vec_geo.images.stats import NormStats
+from s2vec_geo.normalization import NormStats
 from s2vec_geo.s2 import single_level
+from s2vec_geo.schema import CELL_ID
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def read_keyed_table(
     ValueError: the counts table needs an int64 cell_id column (use s2vec featurize)
     """
     table = read_cell_table(source)
-    if table.index.name != "cell_id":
+    if table.index.name != CELL_ID:
         name = "" if isinstance(source, pd.DataFrame) else f" {str(source)!r}"
         raise ValueError(f"the {what} table{name} needs an int64 cell_id column (use {made_by})")
     return table
@@ -270,7 +271,7 @@ def input_blocks(
     blocks["s2vec"] = embeddings_for_cells(emb, cells, prefix="emb_")
     if location:
         enc = cell_location_encoding(cells, scales=location_scales)
-        blocks["location"] = pd.DataFrame(enc, index=pd.Index(cells, name="cell_id"))
+        blocks["location"] = pd.DataFrame(enc, index=pd.Index(cells, name=CELL_ID))
     for name, source in external.items():
         if name in blocks or (geoclip and name == "geoclip"):
             raise ValueError(f"external embedding name {name!r} is reserved; rename it")

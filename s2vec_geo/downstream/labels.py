@@ -31,11 +31,13 @@ import pandas as pd
 import shapely
 
 from s2vec_geo.errors import reading
+from s2vec_geo.options import RULE
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level
+from s2vec_geo.schema import CELL_ID
 
 log = logging.getLogger(__name__)
 
-RULES = ("overlap", "centroid")
+RULES = RULE.choices
 _LON_NAMES = ("lon", "lng", "long", "longitude", "x")
 _LAT_NAMES = ("lat", "latitude", "y")
 
@@ -222,7 +224,7 @@ def align_labels(
             f"span {np.round([lng.min(), lat.min(), lng.max(), lat.max()], 4).tolist()}; "
             "use labels and embeddings of the same area (and check the labels' CRS)"
         )
-    aligned.index.name = "cell_id"
+    aligned.index.name = CELL_ID
     aligned.name = target
     return aligned.sort_index()
 

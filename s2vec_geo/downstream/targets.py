@@ -29,8 +29,10 @@ import pandas as pd
 import pyproj
 import shapely
 
+from s2vec_geo.options import TRANSFORM
+
 #: Target transforms, in the order they are applied.
-TRANSFORMS = ("density", "log")
+TRANSFORMS = TRANSFORM.choices
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 

@@ -11,7 +11,7 @@ from s2vec_geo.images.build import build_images
 from s2vec_geo.images.dataset import ImageDataset
 from s2vec_geo.images.geotiff import export_geotiff, georeference
 from s2vec_geo.images.plot import plot_image
-from s2vec_geo.images.stats import NormStats
+from s2vec_geo.normalization import NormStats
 
 __all__ = [
     "ImageDataset",

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,6 @@ import pyogrio
 
 from s2vec_geo import s2
 from s2vec_geo.errors import reading
-from s2vec_geo.features import feature_columns
 from s2vec_geo.guards import check_cells
 from s2vec_geo.images.dataset import (
     FORMAT_NAME,
@@ -41,10 +41,12 @@ from s2vec_geo.images.dataset import (
     shard_files,
     write_meta,
 )
-from s2vec_geo.images.stats import MomentAccumulator
 from s2vec_geo.io import LAYER_SUFFIXES, atomic_path
+from s2vec_geo.normalization import MomentAccumulator
+from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, MIN_SUPPORT
 from s2vec_geo.progress import progress
 from s2vec_geo.s2.cover import sorted_unique
+from s2vec_geo.schema import CELL_ID, cell_indexed, feature_columns, int64_ids
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class _CellSource:
         self.path: Path | None = None
         self.taxonomy_version: str | None = None
         if isinstance(cells, pd.DataFrame):
-            self.frame = _id_indexed(cells)
+            self.frame = cell_indexed(cells)
             self.feature_names = list(feature_columns(self.frame))
             self.taxonomy_version = cells.attrs.get("taxonomy_version")
         elif isinstance(cells, (str, os.PathLike)):
@@ -83,12 +85,12 @@ class _CellSource:
                 )
             with reading(self.path, "cell layer", missing=CELLS_FIX):
                 empty = self._read_empty()
-            if "cell_id" not in empty.columns:
+            if CELL_ID not in empty.columns:
                 raise ValueError(
                     f"{str(self.path)!r} has no cell_id column; pass a cell layer written "
                     "by `s2vec featurize` (int64 cell_id per row)"
                 )
-            self.feature_names = list(feature_columns(empty.set_index("cell_id")))
+            self.feature_names = list(feature_columns(empty.set_index(CELL_ID)))
         else:
             raise ValueError(
                 f"cells must be a GeoDataFrame indexed by cell_id or a path to a cell "
@@ -111,14 +113,14 @@ class _CellSource:
     def cell_ids(self) -> np.ndarray:
         """All cell ids, int64 (only this column is read from a file)."""
         if self.frame is not None:
-            return _as_int64(self.frame.index.to_numpy())
+            return int64_ids(self.frame.index.to_numpy())
         with reading(self.path, "cell layer") as path:
             if self._is_parquet():
-                ids = pq.read_table(path, columns=["cell_id"]).column(0).to_numpy()
+                ids = pq.read_table(path, columns=[CELL_ID]).column(0).to_numpy()
             else:
-                ids = pyogrio.read_dataframe(path, columns=["cell_id"], read_geometry=False)
-                ids = ids["cell_id"].to_numpy()
-        return _as_int64(ids)
+                ids = pyogrio.read_dataframe(path, columns=[CELL_ID], read_geometry=False)
+                ids = ids[CELL_ID].to_numpy()
+        return int64_ids(ids)
 
     def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(cell_ids int64, features float64 (n, F))`` chunks of ``size`` rows."""
@@ -126,11 +128,11 @@ class _CellSource:
             for start in range(0, len(self.frame), size):
                 part = self.frame.iloc[start : start + size]
                 yield (
-                    _as_int64(part.index.to_numpy()),
+                    int64_ids(part.index.to_numpy()),
                     part[self.feature_names].to_numpy(dtype=np.float64, na_value=np.nan),
                 )
             return
-        columns = ["cell_id", *self.feature_names]
+        columns = [CELL_ID, *self.feature_names]
         if self._is_parquet():
             reader: Any = pq.ParquetFile(self.path).iter_batches(batch_size=size, columns=columns)
             yield from (_arrow_batch(b, self.feature_names) for b in reader)
@@ -141,31 +143,8 @@ class _CellSource:
             yield from (_arrow_batch(b, self.feature_names) for b in reader)
 
 
-def _id_indexed(frame: pd.DataFrame) -> pd.DataFrame:
-    if frame.index.name == "cell_id":
-        return frame
-    if "cell_id" in frame.columns:
-        return frame.set_index("cell_id")
-    raise ValueError(
-        "the cells need an int64 cell_id index or column (as `s2vec featurize` writes); "
-        "set it with frame.set_index('cell_id')"
-    )
-
-
-def _as_int64(ids: np.ndarray) -> np.ndarray:
-    ids = np.asarray(ids)
-    if ids.dtype == np.uint64:
-        return ids.view(np.int64)
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(
-            f"cell ids must be integers (int64 S2 cell ids), got dtype {ids.dtype}; "
-            "convert tokens with s2vec_geo.token_to_cell"
-        )
-    return ids.astype(np.int64, copy=False)
-
-
 def _arrow_batch(batch: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    ids = _as_int64(batch.column("cell_id").to_numpy(zero_copy_only=False))
+    ids = int64_ids(batch.column(CELL_ID).to_numpy(zero_copy_only=False))
     values = np.empty((batch.num_rows, len(names)), dtype=np.float64)
     for k, name in enumerate(names):
         values[:, k] = batch.column(name).to_numpy(zero_copy_only=False)
@@ -208,7 +187,7 @@ def _check_values(values: np.ndarray, names: list[str], log1p: bool) -> None:
 
 def build_images(
     cells: pd.DataFrame | str | os.PathLike,
-    image_level: int = 8,
+    image_level: int = DEFAULT_IMAGE_LEVEL,
     out: str | os.PathLike | None = None,
     *,
     log1p: bool = True,
@@ -228,7 +207,8 @@ def build_images(
         ``.gpkg``/``.parquet`` cell layer written by ``s2vec featurize``.
         Features are the numeric columns other than ``cell_id``/``token``.
     image_level
-        S2 level ``l'`` of the images (paper: 8 with patch level 12);
+        S2 level ``l'`` of the images (default 12, 16 x 16 cells of level 16;
+        the paper: 8 with patch level 12);
         ``l - l'`` must be 1 to 8, giving ``g = 2 ** (l - l')`` pixels a side.
     out
         Folder to write the dataset to (memory-mapped shards, see
@@ -289,34 +269,115 @@ def build_images(
     target = None if out is None else _prepare_target(Path(out), overwrite)
     if min_support > 0.0:
         source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
-    grid = 2 ** (patch_level - image_level)
-    # Unsigned order: the images follow S2's Hilbert curve, face by face.
-    parents = sorted_unique(s2.cell_parent(ids, image_level).view(np.uint64))
-    n_images, n_pixels, n_features = len(parents), grid * grid, len(source.feature_names)
-    _check_pixels(n_images, grid, n_features, image_level, max_cells, on_disk=target is not None)
-    sizes = [min(shard_size, n_images - start) for start in range(0, n_images, shard_size)]
-    if out is None:
-        n_bytes = n_images * n_pixels * n_features * 4
+    plan = _Plan.lay_out(source, ids, patch_level, image_level, log1p, chunk_size)
+    _check_pixels(
+        len(plan.parents), plan.grid, plan.n_features, image_level, max_cells, target is not None
+    )
+    if target is None:
+        return plan.in_memory()
+    return plan.write(target, shard_size)
+
+
+_SHAPES = {"images": 2, "mask": 1, "parents": 0}
+_DTYPES = {"images": np.float32, "mask": np.bool_, "parents": np.int64}
+
+
+@dataclass
+class _Plan:
+    """Where every patch cell goes: the parents (images, S2 order), their grid, the shards."""
+
+    source: _CellSource
+    n_cells: int
+    parents: np.ndarray
+    patch_level: int
+    image_level: int
+    log1p: bool
+    chunk_size: int
+
+    @classmethod
+    def lay_out(
+        cls,
+        source: _CellSource,
+        ids: np.ndarray,
+        patch_level: int,
+        image_level: int,
+        log1p: bool,
+        chunk_size: int,
+    ) -> _Plan:
+        # Unsigned order: the images follow S2's Hilbert curve, face by face.
+        parents = sorted_unique(s2.cell_parent(ids, image_level).view(np.uint64))
+        return cls(source, len(ids), parents, patch_level, image_level, log1p, chunk_size)
+
+    @property
+    def grid(self) -> int:
+        return 2 ** (self.patch_level - self.image_level)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.source.feature_names)
+
+    def shape(self, kind: str, n: int) -> tuple[int, ...]:
+        """Shape of a shard's array of ``kind`` holding ``n`` images."""
+        return (n, self.grid * self.grid, self.n_features)[: _SHAPES[kind] + 1]
+
+    def in_memory(self) -> ImageDataset:
+        """The dataset in one in-memory shard (refused above :data:`IN_MEMORY_LIMIT_BYTES`)."""
+        n = len(self.parents)
+        n_bytes = n * self.grid * self.grid * self.n_features * 4
         if n_bytes > IN_MEMORY_LIMIT_BYTES:
             raise ValueError(
-                f"{n_images} images of {grid}x{grid}x{n_features} need {n_bytes / 2**30:.1f} "
-                "GiB; build them on disk with out=FOLDER (memory-mapped shards)"
+                f"{n} images of {self.grid}x{self.grid}x{self.n_features} need "
+                f"{n_bytes / 2**30:.1f} GiB; build them on disk with out=FOLDER "
+                "(memory-mapped shards)"
             )
-        sizes = [n_images]
+        arrays = [{kind: np.zeros(self.shape(kind, n), dtype=_DTYPES[kind]) for kind in _SHAPES}]
+        return ImageDataset(self.fill(arrays, [n]), arrays=arrays)
 
-    def fill(shards: list[dict[str, np.ndarray]]) -> dict[str, Any]:
-        acc = MomentAccumulator(n_features, log1p=log1p)
+    def write(self, target: Path, shard_size: int) -> ImageDataset:
+        """Write the dataset atomically to ``target`` as memory-mapped shards."""
+        n = len(self.parents)
+        sizes = [min(shard_size, n - start) for start in range(0, n, shard_size)]
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            files = [shard_files(k) for k in range(len(sizes))]
+            maps = [
+                {
+                    kind: np.lib.format.open_memmap(
+                        tmp / names[kind], mode="w+", dtype=_DTYPES[kind], shape=self.shape(kind, k)
+                    )
+                    for kind in _SHAPES
+                }
+                for k, names in zip(sizes, files, strict=True)
+            ]
+            meta = self.fill(maps, sizes)
+            for shard in maps:
+                for array in shard.values():
+                    array.flush()
+            del maps
+            write_meta(tmp, meta)
+            if target.exists():
+                shutil.rmtree(target)
+        return ImageDataset.open(target)
+
+    def fill(self, shards: list[dict[str, np.ndarray]], sizes: list[int]) -> dict[str, Any]:
+        """Scatter every chunk of cells into ``shards``; return the dataset's metadata."""
+        grid, parents, names = self.grid, self.parents, self.source.feature_names
+        acc = MomentAccumulator(self.n_features, log1p=self.log1p)
         starts = np.concatenate([[0], np.cumsum(sizes)])
         for k, shard in enumerate(shards):
             shard["parents"][:] = parents[starts[k] : starts[k + 1]].view(np.int64)
-        n_chunks = -(-len(ids) // chunk_size)
+        n_chunks = -(-self.n_cells // self.chunk_size)
         for batch_ids, values in progress(
-            source.batches(chunk_size), total=n_chunks, desc="building images", unit="chunk"
+            self.source.batches(self.chunk_size),
+            total=n_chunks,
+            desc="building images",
+            unit="chunk",
         ):
-            _check_values(values, source.feature_names, log1p)
+            _check_values(values, names, self.log1p)
             acc.add(values)
-            image = np.searchsorted(parents, s2.cell_parent(batch_ids, image_level).view(np.uint64))
-            row, col = s2.cell_position(batch_ids, image_level)
+            parent = s2.cell_parent(batch_ids, self.image_level).view(np.uint64)
+            image = np.searchsorted(parents, parent)
+            row, col = s2.cell_position(batch_ids, self.image_level)
             pixel = np.asarray(row, dtype=np.int64) * grid + np.asarray(col, dtype=np.int64)
             shard_of = np.searchsorted(starts, image, side="right") - 1
             for k in np.unique(shard_of):
@@ -324,51 +385,19 @@ def build_images(
                 local = image[sel] - starts[k]
                 shards[k]["images"][local, pixel[sel]] = values[sel]
                 shards[k]["mask"][local, pixel[sel]] = True
-        stats = acc.finish(source.feature_names)
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
-            "patch_level": patch_level,
-            "image_level": image_level,
+            "patch_level": self.patch_level,
+            "image_level": self.image_level,
             "grid": grid,
-            "n_images": n_images,
-            "n_cells": len(ids),
-            "feature_names": list(source.feature_names),
-            "taxonomy_version": source.taxonomy_version,
-            "stats": stats.to_dict(),
+            "n_images": len(parents),
+            "n_cells": self.n_cells,
+            "feature_names": list(names),
+            "taxonomy_version": self.source.taxonomy_version,
+            "stats": acc.finish(names).to_dict(),
             "shards": [{**shard_files(k), "n": n} for k, n in enumerate(sizes)],
         }
-
-    shapes = {"images": (n_pixels, n_features), "mask": (n_pixels,), "parents": ()}
-    dtypes = {"images": np.float32, "mask": np.bool_, "parents": np.int64}
-    if out is None:
-        arrays = [
-            {kind: np.zeros((n, *shapes[kind]), dtype=dtypes[kind]) for kind in shapes}
-            for n in sizes
-        ]
-        return ImageDataset(fill(arrays), arrays=arrays)
-
-    with atomic_path(target) as tmp:
-        tmp.mkdir()
-        files = [shard_files(k) for k in range(len(sizes))]
-        maps = [
-            {
-                kind: np.lib.format.open_memmap(
-                    tmp / names[kind], mode="w+", dtype=dtypes[kind], shape=(n, *shapes[kind])
-                )
-                for kind in shapes
-            }
-            for n, names in zip(sizes, files, strict=True)
-        ]
-        meta = fill(maps)
-        for shard in maps:
-            for array in shard.values():
-                array.flush()
-        del maps
-        write_meta(tmp, meta)
-        if target.exists():
-            shutil.rmtree(target)
-    return ImageDataset.open(target)
 
 
 def _check_pixels(
@@ -418,7 +447,7 @@ def check_min_support(min_support: float) -> float:
     ...
     ValueError: min_support must be a share of cells from 0 to 1 (e.g. 0.02), got -0.5
     """
-    if not 0.0 <= min_support <= 1.0:  # also refuses NaN
+    if not MIN_SUPPORT.min <= min_support <= MIN_SUPPORT.max:  # also refuses NaN
         raise ValueError(
             f"min_support must be a share of cells from 0 to 1 (e.g. 0.02), got {min_support}"
         )

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from s2vec_geo.images.dataset import ImageDataset
-from s2vec_geo.images.stats import MomentAccumulator, NormStats
+from s2vec_geo.normalization import MomentAccumulator, NormStats
 
 log = logging.getLogger(__name__)
 

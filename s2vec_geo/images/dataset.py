@@ -16,7 +16,7 @@ The shards are plain ``.npy`` files opened with ``numpy.load(mmap_mode="r")``:
 only the images a training step touches are read from disk, so a dataset the
 size of the paper's US one (~12,000 images of 256 x 116 float32, ~1.4 GB) never
 has to fit in memory. Raw values are stored; :class:`ImageDataset` normalizes
-them on the fly with the stored :class:`~s2vec_geo.images.stats.NormStats`.
+them on the fly with the stored :class:`~s2vec_geo.normalization.NormStats`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import torch
 from torch.utils.data import Dataset
 
 from s2vec_geo import s2
-from s2vec_geo.images.stats import NormStats
 from s2vec_geo.io import atomic_path
+from s2vec_geo.normalization import NormStats
 
 FORMAT_NAME = "s2vec-images"
 FORMAT_VERSION = 1

@@ -21,8 +21,9 @@ import torch
 
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.windows import LatticeIndex, draw_offsets, tile_tokens
+from s2vec_geo.options import WINDOWS
 
-WINDOW_MODES = ("sliding", "aligned")
+WINDOW_MODES = WINDOWS.choices
 """How training windows are placed: at random offsets (default) or on the tiles."""
 RESIDENT_CPU_BYTES = 4 * 2**30
 """Largest dataset kept in memory for CPU training (also at most a quarter of RAM)."""

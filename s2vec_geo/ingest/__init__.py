@@ -24,12 +24,12 @@ import geopandas as gpd
 from s2vec_geo.ingest.bbox import BBox, validate_bbox
 from s2vec_geo.ingest.ogr import read_ogr
 from s2vec_geo.ingest.osm import is_osm_path, osm_header_bbox, read_osm
-from s2vec_geo.ingest.polygons import AREA_KINDS
+from s2vec_geo.options import POLYGONS
 from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["osm_header_bbox", "read_features"]
 
-POLYGON_KINDS = ("poi", *AREA_KINDS)
+POLYGON_KINDS = POLYGONS.choices
 
 
 def read_features(

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 import numpy as np
 import shapely
 
+from s2vec_geo.options import POLYGONS
 from s2vec_geo.taxonomy import Taxonomy
 
 POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
-AREA_KINDS = ("building", "landuse")
+AREA_KINDS = tuple(kind for kind in POLYGONS.choices if kind != "poi")
 
 
 def _polygon_parts(geometry: shapely.Geometry) -> shapely.Geometry | None:

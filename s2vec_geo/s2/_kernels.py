@@ -24,7 +24,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-MAX_LEVEL = 30
+from s2vec_geo.options import MAX_LEVEL
+
 LOOKUP_BITS = 4
 SWAP_MASK = 1
 INVERT_MASK = 2

@@ -10,6 +10,7 @@ import pandas as pd
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import cell_to_token
 from s2vec_geo.s2.validation import as_cells
+from s2vec_geo.schema import CELL_ID, TOKEN
 
 
 def cells_frame(cells: Any) -> gpd.GeoDataFrame:
@@ -28,7 +29,7 @@ def cells_frame(cells: Any) -> gpd.GeoDataFrame:
     ('cell_id', ['token', 'geometry'], 4326)
     """
     array = as_cells(cells)
-    index = pd.Index(array, dtype="int64", name="cell_id")
+    index = pd.Index(array, dtype="int64", name=CELL_ID)
     return gpd.GeoDataFrame(
-        {"token": cell_to_token(array)}, geometry=cell_to_polygon(array), index=index, crs=4326
+        {TOKEN: cell_to_token(array)}, geometry=cell_to_polygon(array), index=index, crs=4326
     )

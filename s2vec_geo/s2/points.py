@@ -9,6 +9,7 @@ import shapely
 
 from s2vec_geo.s2.ids import latlng_to_cell
 from s2vec_geo.s2.validation import to_lnglat
+from s2vec_geo.schema import CELL_ID
 
 
 def point_cells(points: gpd.GeoSeries | gpd.GeoDataFrame, level: int) -> pd.Series:
@@ -54,4 +55,4 @@ def point_cells(points: gpd.GeoSeries | gpd.GeoDataFrame, level: int) -> pd.Seri
             "gdf.s2vec.cover(level) for lines and polygons, or drop empty rows"
         )
     cells = latlng_to_cell(shapely.get_y(values), shapely.get_x(values), level)
-    return pd.Series(cells, index=geometry.index, name="cell_id", dtype="int64")
+    return pd.Series(cells, index=geometry.index, name=CELL_ID, dtype="int64")

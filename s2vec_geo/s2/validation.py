@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import geopandas as gpd
 import numpy as np
 
-MAX_LEVEL = 30
+from s2vec_geo.options import MAX_LEVEL
+
 GeoT = TypeVar("GeoT", gpd.GeoSeries, gpd.GeoDataFrame)
 _VALID_LSB_MASK = np.uint64(0x1555555555555555)  # lowest set bit at an even position
 
@@ -44,12 +45,12 @@ def validate_level(level: Any, name: str = "level") -> int:
     """
     if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, np.integer)):
         raise ValueError(
-            f"{name} must be an integer S2 level between 0 and 30, got {level!r} "
+            f"{name} must be an integer S2 level between 0 and {MAX_LEVEL}, got {level!r} "
             f"({type(level).__name__}); pass e.g. {name}=12"
         )
     if not 0 <= int(level) <= MAX_LEVEL:
         raise ValueError(
-            f"{name} must be an S2 level between 0 and 30, got {int(level)}; "
+            f"{name} must be an S2 level between 0 and {MAX_LEVEL}, got {int(level)}; "
             "level 30 cells are ~1 cm, level 12 ~5 km2 (S2Vec's patches), level 0 a cube face"
         )
     return int(level)

@@ -1,4 +1,4 @@
-"""Global feature-wise normalization statistics for S2Vec images.
+"""Global feature-wise normalization statistics: the images', the model's, the baselines'.
 
 The paper normalizes every feature with its mean and standard deviation over
 all patch cells of the training area (section 3.2). Counts of places and roads
