@@ -95,15 +95,15 @@ MODELS = {
     # name: (training windows, min_support over all areas' cells)
     "sliding": ("sliding", 0.0),
     "aligned": ("aligned", 0.0),
-    "sliding_support": ("sliding", 0.01),
 }
+SUPPORT_MODEL = {"sliding_support": ("sliding", 0.01)}
 EMBEDDINGS = {
     # name: (model, embed mode, embed windows)
     "s2vec": ("sliding", "contextual", "sliding"),
     "s2vec_aligned": ("aligned", "contextual", "aligned"),
     "s2vec_patch": ("sliding", "patch", None),
-    "s2vec_support": ("sliding_support", "contextual", "sliding"),
 }
+SUPPORT_EMBEDDING = {"s2vec_support": ("sliding_support", "contextual", "sliding")}
 
 
 def labels_of(area: Extract) -> gpd.GeoDataFrame:
@@ -194,7 +194,6 @@ VARIANTS = [
     Variant("s2vec", ("s2vec",)),
     Variant("s2vec_aligned", ("s2vec_aligned",)),
     Variant("s2vec_patch", ("s2vec_patch",)),
-    Variant("s2vec_support", ("s2vec_support",)),
     Variant("location", ("location",)),
     Variant("s2vec+location", ("s2vec", "location")),
     Variant("geoclip", ("geoclip",)),
@@ -252,9 +251,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", type=int, default=5, help="runs per area and mode")
     parser.add_argument("--block-level", type=int, default=13, help="blocks of the splits")
+    parser.add_argument(
+        "--support-model",
+        action="store_true",
+        help="also train and evaluate a model on the features in >= 1 %% of all cells",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = args.out / f"L{args.level}_{args.image_level}_e{args.epochs}_s{args.seed}"
+    if args.support_model:
+        MODELS.update(SUPPORT_MODEL)
+        EMBEDDINGS.update(SUPPORT_EMBEDDING)
+        VARIANTS.insert(4, Variant("s2vec_support", ("s2vec_support",)))
     cells = featurize_areas(out, args.level)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu")
     train_models(out, cells, args.image_level, cfg)
