@@ -25,7 +25,7 @@ import osmium
 import shapely
 
 from s2vec_geo.ingest.bbox import BBox, validate_bbox
-from s2vec_geo.ingest.osm_collect import OsmFeatures
+from s2vec_geo.ingest.osm_collect import OsmFeatures, log_counts
 from s2vec_geo.progress import progress
 from s2vec_geo.taxonomy import Taxonomy
 
@@ -106,7 +106,7 @@ class _Reader:
         except RuntimeError:  # an unassemblable multipolygon: no geometry
             self.features.skipped_ways += 1
             return
-        self.features.relation(obj.orig_id(), classes, shape)
+        self.features.polygon(obj.orig_id(), classes, shape)
 
 
 def read_osm(
@@ -189,9 +189,5 @@ def read_osm(
             collected.missing_nodes,
             collected.skipped_ways,
         )
-    log.info(
-        "%s: %d POIs, %d roads, %d road nodes, %d buildings, %d land-use polygons",
-        path.name,
-        *(int((frame["kind"] == k).sum()) for k in ("poi", "road", "node", "building", "landuse")),
-    )
+    log_counts(path.name, frame)
     return frame

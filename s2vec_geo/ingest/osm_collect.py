@@ -105,6 +105,11 @@ class OsmFeatures:
         self.missing_nodes = 0
         self.repaired_pois = 0
 
+    @property
+    def tag_keys(self) -> tuple[str, ...]:
+        """Every tag key the rules read: the taxonomy's, and ``area`` (roads that are areas)."""
+        return tuple(dict.fromkeys((*self.tax.tag_keys, "area")))
+
     def node(self, osm_id: int, lon: float, lat: float, tags: Mapping[str, str]) -> None:
         """A located node: a POI, a node feature, both or neither."""
         for kind, category in (
@@ -164,11 +169,17 @@ class OsmFeatures:
             if classes.areas and closed:  # open ways have no area
                 self.areas.add(shape, classes.areas, osm_id, "w")
 
-    def relation(self, osm_id: int, classes: ObjectClasses, shape: shapely.Geometry) -> None:
-        """A classified multipolygon relation given by its (multi)polygon."""
+    def polygon(
+        self, osm_id: int, classes: ObjectClasses, shape: shapely.Geometry, osm_type: str = "r"
+    ) -> None:
+        """A classified object given by its (multi)polygon: a multipolygon relation.
+
+        Its POI and areas are kept (``classes.road`` is not: roads are ways'
+        vertex lines, see :meth:`way`).
+        """
         if classes.poi is not None:
-            self._shape(shape, classes.poi, osm_id, "r")
-        self.areas.add(shape, classes.areas, osm_id, "r")
+            self._shape(shape, classes.poi, osm_id, osm_type)
+        self.areas.add(shape, classes.areas, osm_id, osm_type)
 
     def _shape(self, shape: shapely.Geometry, category: str, osm_id: int, osm_type: str) -> None:
         self.shapes.append(shape)
@@ -263,6 +274,15 @@ class OsmFeatures:
         return intersections(
             _np(self.rref)[in_graph], way[in_graph], _np(self.rx)[in_graph], _np(self.ry)[in_graph]
         )
+
+
+def log_counts(name: str, frame: gpd.GeoDataFrame) -> None:
+    """Log how many features of each kind a reader kept from ``name``."""
+    log.info(
+        "%s: %d POIs, %d roads, %d road nodes, %d buildings, %d land-use polygons",
+        name,
+        *(int((frame["kind"] == k).sum()) for k in ("poi", "road", "node", "building", "landuse")),
+    )
 
 
 def _np(values: array) -> np.ndarray:
