@@ -1,5 +1,10 @@
 """Ingest: read built-environment features from OSM files, OGR sources or GeoDataFrames.
 
+OSM data comes as PBF/XML (:mod:`s2vec_geo.ingest.osm`, pyosmium) or as the
+GeoParquet QuackOSM writes (:mod:`s2vec_geo.ingest.osm_parquet`; convert with
+:func:`s2vec_geo.ingest.quack.pbf_to_geoparquet`); both apply the same rules
+(:mod:`s2vec_geo.ingest.osm_collect`).
+
 Every reader returns a *features frame*: a GeoDataFrame in EPSG:4326 with
 
 - ``category``: a POI category, a road class or a node feature name,

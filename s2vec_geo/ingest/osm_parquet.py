@@ -27,12 +27,16 @@ their point after each batch). Where the result differs from the PBF reader's:
   two distinct nodes at one position count as one vertex (and consecutive
   repeated vertices, which QuackOSM removes, add no degree). Their
   ``osm_id`` is :data:`~s2vec_geo.ingest.osm_collect.UNKNOWN_ID`.
-- QuackOSM drops a way with a node missing from the extract, where the PBF
-  reader keeps its located nodes: ways cut by an extract's boundary are
-  absent.
+- QuackOSM drops a way with a node missing from the file, and a relation
+  with such a way or a missing member, where the PBF reader keeps what is
+  located: features cut by an extract's boundary are absent.
 - Multipolygon relations are assembled by QuackOSM (DuckDB spatial) rather
-  than libosmium; it also assembles relations that libosmium rejects (and
-  repairs every geometry), so a few more relation POIs and areas may appear.
+  than libosmium: the same polygons up to vertex order on the shared
+  extracts; their areas agree to 1e-15.
+- QuackOSM drops the ``area`` tag unless converted with
+  ``ignore_metadata_tags=False`` (:func:`~s2vec_geo.ingest.quack.pbf_to_geoparquet`
+  keeps it); without it, closed highway ways tagged ``area=yes`` (squares,
+  pedestrian areas) count as roads, as they do in other OGR layers.
 - A way whose polygon QuackOSM repaired into several parts keeps its POI and
   areas but is no road (its vertex ring is gone; counted in the log).
 
