@@ -213,7 +213,8 @@ def test_bad_parquet_is_explained(tmp_path, toy) -> None:
 
 # -- QuackOSM itself, offline, on real extracts ------------------------------------------
 
-EXACT = ("srai-monaco.osm.pbf", "graphhopper-krems.osm.pbf")
+PAIR = ("srai-monaco.osm.pbf", "graphhopper-krems.osm.pbf")  # small, far apart
+EXACT = (*PAIR, "graphhopper-andorra.osm.pbf", "autark-lower-manhattan.osm.pbf")
 
 
 @pytest.fixture(scope="session")
@@ -367,7 +368,7 @@ def test_dask_and_cli(shared_data, converted, tmp_path) -> None:
 
     parts = tmp_path / "extracts"
     parts.mkdir()
-    for name in EXACT:  # two disjoint extracts: one map task each, summed cell by cell
+    for name in PAIR:  # two disjoint extracts: one map task each, summed cell by cell
         (parts / f"{name}.parquet").symlink_to(converted(shared_data / "osm" / name))
     whole = sv.featurize(parts, level=LEVEL, taxonomy="v2")  # one machine, one input
     liechtenstein = converted(shared_data / "osm" / "valhalla-liechtenstein.osm.pbf")
