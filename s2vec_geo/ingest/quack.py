@@ -15,7 +15,8 @@ folder:
   arguments, which reads DuckDB's default directory ``~/.duckdb/extensions``;
   so for the conversion ``HOME`` names a temporary folder whose
   ``.duckdb/extensions`` links to the wheel's directory (worker processes
-  inherit it). It is restored afterwards.
+  inherit it). It is restored afterwards; ``HOME`` is process-wide, so do not
+  run other work that reads it in threads meanwhile.
 
 :func:`pbf_to_geoparquet` converts with the keys a taxonomy reads as the tags
 filter, keeping the ``tags`` map and the ``area`` tag (which QuackOSM drops by
