@@ -95,15 +95,15 @@ MODELS = {
     # name: (training windows, min_support over all areas' cells)
     "sliding": ("sliding", 0.0),
     "aligned": ("aligned", 0.0),
-    "sliding_support": ("sliding", 0.01),
 }
+SUPPORT_MODEL = {"sliding_support": ("sliding", 0.01)}
 EMBEDDINGS = {
     # name: (model, embed mode, embed windows)
     "s2vec": ("sliding", "contextual", "sliding"),
     "s2vec_aligned": ("aligned", "contextual", "aligned"),
     "s2vec_patch": ("sliding", "patch", None),
-    "s2vec_support": ("sliding_support", "contextual", "sliding"),
 }
+SUPPORT_EMBEDDING = {"s2vec_support": ("sliding_support", "contextual", "sliding")}
 
 
 def labels_of(area: Extract) -> gpd.GeoDataFrame:
@@ -120,7 +120,7 @@ def labels_of(area: Extract) -> gpd.GeoDataFrame:
     return labels[labels.intersects(shapely.box(*box))]
 
 
-def featurize_areas(out: Path, level: int) -> dict[str, Path]:
+def featurize_areas(out: Path, level: int, taxonomy: str = "v1") -> dict[str, Path]:
     """Cells of every area over its labelled polygons (zeros included), cached."""
     paths = {}
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def featurize_areas(out: Path, level: int) -> dict[str, Path]:
         path = out / "cells" / f"{name}.parquet"
         if not path.exists():
             aoi = shapely.union_all(labels_of(area).geometry.to_numpy())
-            cells = sv.featurize(area.pbf, level=level, aoi=aoi)
+            cells = sv.featurize(area.pbf, level=level, aoi=aoi, taxonomy=taxonomy)
             write_layer(cells, path)
             log.info("%s: %d cells", name, len(cells))
         paths[name] = path
@@ -194,7 +194,6 @@ VARIANTS = [
     Variant("s2vec", ("s2vec",)),
     Variant("s2vec_aligned", ("s2vec_aligned",)),
     Variant("s2vec_patch", ("s2vec_patch",)),
-    Variant("s2vec_support", ("s2vec_support",)),
     Variant("location", ("location",)),
     Variant("s2vec+location", ("s2vec", "location")),
     Variant("geoclip", ("geoclip",)),
@@ -227,8 +226,10 @@ def evaluate_all(out: Path, cells: dict[str, Path], n_splits: int, block_level: 
                 external={v: emb / v / f"{name}.parquet" for v in EMBEDDINGS if v != "s2vec"},
             )
         )
+    uses = {b for v in VARIANTS for b in v.blocks}
     options = {
-        "geoclip": True,
+        "geoclip": "geoclip" in uses,
+        "location": "location" in uses,
         "variants": VARIANTS,
         "block_level": block_level,
         "seed": 0,
@@ -252,10 +253,31 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", type=int, default=5, help="runs per area and mode")
     parser.add_argument("--block-level", type=int, default=13, help="blocks of the splits")
+    parser.add_argument(
+        "--taxonomy",
+        default="v1",
+        help="v2: buildings and land use too; only the sliding model, counts and S2Vec",
+    )
+    parser.add_argument(
+        "--support-model",
+        action="store_true",
+        help="also train and evaluate a model on the features in >= 1 %% of all cells",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = args.out / f"L{args.level}_{args.image_level}_e{args.epochs}_s{args.seed}"
-    cells = featurize_areas(out, args.level)
+    if args.taxonomy != "v1":
+        out = out.with_name(f"{out.name}_{args.taxonomy}")
+        for name in ("aligned",):
+            MODELS.pop(name)
+        for name in ("s2vec_aligned", "s2vec_patch"):
+            EMBEDDINGS.pop(name)
+        VARIANTS[:] = [v for v in VARIANTS if v.name in ("counts", "s2vec")]
+    if args.support_model:
+        MODELS.update(SUPPORT_MODEL)
+        EMBEDDINGS.update(SUPPORT_EMBEDDING)
+        VARIANTS.insert(4, Variant("s2vec_support", ("s2vec_support",)))
+    cells = featurize_areas(out, args.level, args.taxonomy)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu")
     train_models(out, cells, args.image_level, cfg)
     ratios = embed_areas(out, cells, args.image_level)

@@ -53,6 +53,7 @@ from distributed import Client, LocalCluster, as_completed
 from s2vec_geo.cell_areas import DEFAULT_MAX_CELLS_PER_POLYGON
 from s2vec_geo.cell_counts import sum_counts
 from s2vec_geo.features import as_features, cells_layer, count_chunk, feature_lists
+from s2vec_geo.ingest.osm_parquet import input_parts
 from s2vec_geo.io import atomic_path, write_layer
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import cell_parent, validate_level
@@ -274,14 +275,15 @@ def _as_inputs(sources: Any) -> tuple[list[Any] | None, Any]:
     if isinstance(sources, dd.DataFrame):
         return None, sources
     if isinstance(sources, (str, os.PathLike, gpd.GeoDataFrame)):
-        return [sources], None
+        sources = [sources]
     items = list(sources)
     if not items:
         raise ValueError("no sources given; pass one or more feature files or frames")
     for item in items:
         if isinstance(item, (str, os.PathLike)) and not Path(item).exists():
             raise FileNotFoundError(f"input {str(item)!r} does not exist; check the path")
-    return items, None
+    # a folder of QuackOSM GeoParquet files: one map task per file
+    return [part for item in items for part in input_parts(item)], None
 
 
 def _is_frame(item: Any) -> bool:
@@ -356,7 +358,9 @@ def featurize_distributed(
         A dask-geopandas GeoDataFrame (one map task per partition), or one or
         more feature sources (paths of OSM/OGR files such as per-region
         extracts, or GeoDataFrames; one map task each): anything
-        :func:`s2vec_geo.featurize` accepts.
+        :func:`s2vec_geo.featurize` accepts. A folder of QuackOSM GeoParquet
+        files makes one map task per file (intersections are then found
+        within each file; see :mod:`s2vec_geo.ingest.osm_parquet`).
     level
         S2 level of the cells.
     out

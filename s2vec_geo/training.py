@@ -48,7 +48,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,15 @@ SMALL_DATA_WINDOWS = 16
 """Fewer training tiles (windows per epoch) than this: training warns."""
 BEAT_MARGIN = 0.98
 """The model must reach below this share of the better baseline's held-out error."""
+PAPER_BATCH = 64
+"""The paper's batch size, the reference of ``TrainConfig.lr``."""
+GPU_BATCH = 1024
+"""Automatic batch size on a GPU (the model is small: small batches starve it)."""
+LARGE_BATCH_WARMUP = 5
+"""Warm-up epochs with an automatic batch larger than the paper's."""
 
 # Settings that may change between an interrupted run and its resumption.
-_RUNTIME_FIELDS = ("device", "num_workers", "checkpoint_every", "preload")
+_RUNTIME_FIELDS = ("device", "num_workers", "checkpoint_every", "preload", "compile")
 # Independent random streams derived from the seed.
 _STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT, _STREAM_WINDOWS = range(6)
 
@@ -94,13 +100,19 @@ class TrainConfig:
         Passes over the training tiles (paper: 50): each epoch draws one
         window per training tile.
     batch_size
-        Windows per optimizer step, over all processes (paper: 64).
+        Windows per optimizer step, over all processes. ``None`` (default):
+        the paper's 64 on the CPU, :data:`GPU_BATCH` on a GPU (at most the
+        number of training tiles).
     lr
-        Peak learning rate (paper: 5e-4).
+        Peak learning rate at a batch of 64 (paper: 5e-4). With the automatic
+        batch size it is scaled linearly with the batch (MAE's rule,
+        ``lr * batch / 64``); a batch size you set uses ``lr`` as given.
     min_lr_ratio
         Final learning rate of the cosine decay, relative to ``lr`` (paper: 0.1).
     warmup_epochs
-        Epochs of linear warm-up before the cosine decay (paper: none).
+        Epochs of linear warm-up before the cosine decay. ``None`` (default):
+        none at a batch of 64 or less (the paper), else up to
+        :data:`LARGE_BATCH_WARMUP` epochs, as MAE warms up large batches.
     weight_decay
         AdamW weight decay (paper: 1e-3).
     clip_grad
@@ -127,7 +139,11 @@ class TrainConfig:
         Write ``checkpoint.pt`` every this many epochs (and after the last).
     preload
         Load all tiles onto the device once (``True``), read each batch's
-        tiles from the shards (``False``), or decide by size (``None``).
+        tiles from the shards (``False``, prefetched one batch ahead in
+        pinned memory on a GPU), or decide by size (``None``).
+    compile
+        Run the training network through ``torch.compile`` (off by default:
+        not measured faster for this model yet).
     model
         Overrides of :class:`~s2vec_geo.network.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
@@ -139,10 +155,10 @@ class TrainConfig:
     """
 
     epochs: int = 50
-    batch_size: int = 64
+    batch_size: int | None = None
     lr: float = 5e-4
     min_lr_ratio: float = 0.1
-    warmup_epochs: int = 0
+    warmup_epochs: int | None = None
     weight_decay: float = 1e-3
     clip_grad: float = 1.0
     mask_ratio: float = 0.75
@@ -153,15 +169,17 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint_every: int = 1
     preload: bool | None = None
+    compile: bool = False
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {value}")
         if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("TrainConfig needs lr > 0 and min_lr_ratio in [0, 1]")
-        if not 0 <= self.warmup_epochs < self.epochs:
+        if self.warmup_epochs is not None and not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(
                 f"TrainConfig.warmup_epochs={self.warmup_epochs} must be in [0, epochs)"
             )
@@ -225,6 +243,32 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available; use 'cpu'")
     return device
+
+
+def resolve_settings(cfg: TrainConfig, device: torch.device, n_tiles: int, world: int = 1):
+    """The config with the automatic batch size, learning rate and warm-up made concrete.
+
+    Examples
+    --------
+    >>> cpu = resolve_settings(TrainConfig(), torch.device("cpu"), 500)
+    >>> cpu.batch_size, cpu.lr, cpu.warmup_epochs
+    (64, 0.0005, 0)
+    >>> gpu = resolve_settings(TrainConfig(), torch.device("cuda"), 5000)
+    >>> gpu.batch_size, round(gpu.lr, 6), gpu.warmup_epochs
+    (1024, 0.008, 5)
+    >>> resolve_settings(TrainConfig(batch_size=256), torch.device("cuda"), 5000).lr
+    0.0005
+    """
+    batch, lr = cfg.batch_size, cfg.lr
+    if batch is None:
+        batch = PAPER_BATCH if device.type == "cpu" else GPU_BATCH
+        batch = max(PAPER_BATCH, min(batch, -(-n_tiles // world) * world))
+        batch = -(-batch // world) * world
+        lr = cfg.lr * batch / PAPER_BATCH
+    warmup = cfg.warmup_epochs
+    if warmup is None:
+        warmup = 0 if batch <= PAPER_BATCH else min(LARGE_BATCH_WARMUP, cfg.epochs - 1)
+    return replace(cfg, batch_size=int(batch), lr=float(lr), warmup_epochs=int(warmup))
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) -> float:
@@ -395,6 +439,8 @@ def train(
     out_dir = Path(out) if out is not None else None
     device = resolve_device(cfg.device)
     ddp, device = _setup_distributed(device)
+    n_train = len(split_indices(len(collection), cfg.val_fraction, cfg.seed)[0])
+    cfg = resolve_settings(cfg, device, n_train, ddp.world)
     if cfg.batch_size % ddp.world:
         raise ValueError(
             f"batch_size {cfg.batch_size} is not divisible by the {ddp.world} processes; "
@@ -502,7 +548,9 @@ def _new_run(
     mae_cfg = cfg.mae_config(len(collection.feature_names), collection.grid)
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_INIT))
     module = MaskedAutoencoder(mae_cfg).to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda"
+    )
     train_idx, val_idx = split_indices(len(collection), cfg.val_fraction, cfg.seed)
     sampler = WindowSampler(
         collection, train_idx, val_idx, windows=cfg.windows, device=device, preload=cfg.preload
@@ -645,6 +693,8 @@ def _train(
     if ddp.world > 1:
         ids = [device] if device.type == "cuda" else None
         net = DistributedDataParallel(run.module, device_ids=ids)
+    if cfg.compile:
+        net = torch.compile(net)
 
     steps = run.sampler.steps(cfg.batch_size, ddp.world)
     bar = progress(total=(cfg.epochs - run.start_epoch) * steps, desc="train", disable=not ddp.main)

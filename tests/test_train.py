@@ -145,3 +145,24 @@ def test_lower_manhattan_reconstruction_beats_the_per_feature_mean(shared_data, 
     _, val = split_indices(len(images), 0.2, seed=0)
     score = heldout_error(model, images, val, seed=123)  # other masks, own-mean baseline
     assert score["loss"] < 0.8 * score["mean_baseline"]
+
+
+def test_streamed_tiles_train_the_same_model_as_preloaded_ones(images, tmp_path) -> None:
+    """The shards-read path (prefetched in a thread) and the device-resident path agree."""
+    folder = build_images(synthetic_cells(n_parents=12), image_level=10, out=tmp_path / "imgs")
+    models = [train(folder, _config(epochs=2, preload=p)) for p in (True, False)]
+    assert models[0].history == models[1].history
+    for name, value in models[0].module.state_dict().items():
+        assert torch.equal(value, models[1].module.state_dict()[name]), name
+
+
+def test_automatic_batch_scales_the_learning_rate_on_a_gpu_only() -> None:
+    from s2vec_geo.training import resolve_settings
+
+    cpu = resolve_settings(TrainConfig(), torch.device("cpu"), 10_000)
+    gpu = resolve_settings(TrainConfig(), torch.device("cuda"), 10_000, world=1)
+    small = resolve_settings(TrainConfig(), torch.device("cuda"), 100)
+    assert (cpu.batch_size, cpu.lr, cpu.warmup_epochs) == (64, 5e-4, 0)
+    assert (gpu.batch_size, gpu.lr, gpu.warmup_epochs) == (1024, 8e-3, 5)
+    assert small.batch_size == 100 and small.lr == pytest.approx(5e-4 * 100 / 64)
+    assert resolve_settings(TrainConfig(batch_size=32), torch.device("cuda"), 10_000).lr == 5e-4

@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sources",
         nargs="+",
         metavar="SOURCE",
-        help="input: .osm.pbf, .osm, GeoPackage, shapefile, GeoJSON, ...; several sources "
-        "(e.g. per-region extracts) are summed cell by cell on Dask",
+        help="input: .osm.pbf, .osm, QuackOSM GeoParquet (a file or a folder: one Dask task "
+        "a file), GeoPackage, shapefile, GeoJSON, ...; several sources (e.g. per-region "
+        "extracts) are summed cell by cell on Dask",
     )
     p.add_argument("--level", type=int, default=12, help="S2 cell level (default 12)")
     add_reading_options(p)

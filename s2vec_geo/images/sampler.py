@@ -14,7 +14,10 @@ validation batches are the held-out tiles themselves.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +26,8 @@ from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.windows import LatticeIndex, draw_offsets, tile_tokens
 from s2vec_geo.options import WINDOWS
 
+Batch = Any
+"""A training batch: ``(x, valid)`` tensors."""
 WINDOW_MODES = WINDOWS.choices
 """How training windows are placed: at random offsets (default) or on the tiles."""
 RESIDENT_CPU_BYTES = 4 * 2**30
@@ -43,6 +48,35 @@ def resident_budget(device: torch.device) -> int:
     except (ValueError, OSError, AttributeError):
         ram = 4 * RESIDENT_CPU_BYTES
     return int(min(RESIDENT_CPU_BYTES, ram // 4))
+
+
+def prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Make up to ``depth`` batches ahead in a background thread, in order.
+
+    Reading tiles from the shards (and copying them to a GPU) then overlaps
+    with the training step instead of waiting for it.
+
+    Examples
+    --------
+    >>> list(prefetched(iter([1, 2, 3])))
+    [1, 2, 3]
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                ready.put(batch)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+        ready.put(done)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while (item := ready.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 class TileStore:
@@ -204,9 +238,9 @@ class WindowSampler:
         pad = -(-len(anchors) // world) * world - len(anchors)  # as DistributedSampler
         anchors = torch.cat([anchors, anchors[:pad]]).to(self.device)
         offsets = torch.cat([offsets, offsets[:, :pad]], dim=1).to(self.device)
-        for start in range(0, len(anchors), batch_size):
-            take = slice(start + rank, start + batch_size, world)
-            yield self._batch(anchors[take], offsets[:, take])
+        takes = (slice(s + rank, s + batch_size, world) for s in range(0, len(anchors), batch_size))
+        batches = (self._batch(anchors[t], offsets[:, t]) for t in takes)
+        yield from (batches if self.store.resident else prefetched(batches))
 
     def _batch(
         self, anchors: torch.Tensor, offsets: torch.Tensor

@@ -1,5 +1,10 @@
 """Ingest: read built-environment features from OSM files, OGR sources or GeoDataFrames.
 
+OSM data comes as PBF/XML (:mod:`s2vec_geo.ingest.osm`, pyosmium) or as the
+GeoParquet QuackOSM writes (:mod:`s2vec_geo.ingest.osm_parquet`; convert with
+:func:`s2vec_geo.ingest.quack.pbf_to_geoparquet`); both apply the same rules
+(:mod:`s2vec_geo.ingest.osm_collect`).
+
 Every reader returns a *features frame*: a GeoDataFrame in EPSG:4326 with
 
 - ``category``: a POI category, a road class or a node feature name,
@@ -24,6 +29,7 @@ import geopandas as gpd
 from s2vec_geo.ingest.bbox import BBox, validate_bbox
 from s2vec_geo.ingest.ogr import read_ogr
 from s2vec_geo.ingest.osm import is_osm_path, osm_header_bbox, read_osm
+from s2vec_geo.ingest.osm_parquet import is_osm_parquet, read_osm_parquet
 from s2vec_geo.options import POLYGONS
 from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
 
@@ -45,7 +51,9 @@ def read_features(
     Parameters
     ----------
     source
-        An OSM file (``.osm.pbf``, ``.osm``), any OGR vector source
+        An OSM file (``.osm.pbf``, ``.osm``), OSM GeoParquet written by
+        QuackOSM (a file or a folder of them; see
+        :mod:`s2vec_geo.ingest.osm_parquet`), any OGR vector source
         (GeoPackage, shapefile, GeoJSON, GeoParquet, ...) or a GeoDataFrame.
     layer
         Layer name or index for multi-layer OGR sources.
@@ -121,6 +129,8 @@ def read_features(
                     "their tags (pass taxonomy= to change the mapping)"
                 )
             frame = read_osm(path, tax, bbox)
+        elif category_column is None and is_osm_parquet(path):
+            frame = read_osm_parquet(path, tax, bbox)
         else:
             frame = read_ogr(
                 path, tax, layer, bbox, category_column, taxonomy is not None, polygons

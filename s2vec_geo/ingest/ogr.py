@@ -302,8 +302,9 @@ def _parquet_info(path: Path) -> dict:
         geo = json.loads(parquet.schema_arrow.metadata[b"geo"])
     except (pa.ArrowInvalid, OSError, KeyError, TypeError) as exc:
         raise ValueError(
-            f"cannot read {str(path)!r} as GeoParquet ({exc!r}); give a GeoParquet file "
-            "(e.g. written by GeoDataFrame.to_parquet)"
+            f"cannot read {str(path)!r} as GeoParquet ({exc!r}); give a GeoParquet file with "
+            "a category column or OSM tag columns (e.g. written by GeoDataFrame.to_parquet), "
+            "or OSM GeoParquet written by QuackOSM (feature_id, tags, WKB geometry)"
         ) from exc
     column = geo["primary_column"]
     spec = geo["columns"][column]

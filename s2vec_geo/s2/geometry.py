@@ -124,7 +124,10 @@ def cell_to_polygon(cells: Any) -> np.ndarray:
     boundary = cell_to_boundary(array)
     lat = boundary[:, :, 0]
     lng = _unwrap(boundary[:, :, 1])
-    polygons = shapely.polygons(np.stack([lng, lat], axis=2))
+    ring = np.stack([lng, lat], axis=2)
+    ring = np.concatenate([ring, ring[:, :1]], axis=1).reshape(-1, 2)  # closed rings
+    offsets = (np.arange(0, len(ring) + 1, 5), np.arange(len(array) + 1))
+    polygons = shapely.from_ragged_array(shapely.GeometryType.POLYGON, ring, offsets)
     at_pole = np.abs(lat) > 90.0 - _POLE_TOLERANCE
     for n in np.flatnonzero(at_pole.sum(axis=1) == 1):
         polygons[n] = shapely.Polygon(_pole_vertex_ring(lat[n], boundary[n, :, 1]))
