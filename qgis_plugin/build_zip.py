@@ -10,7 +10,10 @@ explicit allow-list of files (:data:`PACKED`: Python modules, metadata, icons
 and styles); hidden files and folders (``.env``, ``.git/``, ``.DS_Store``),
 editor backups and caches are never packed, and a symbolic link stops the
 build (a link would pack the contents of whatever it points to). The version
-is read from ``metadata.txt``.
+is read from ``metadata.txt``. The engine's option declarations
+(``s2vec_geo/options.py``, standard library only) are packed as
+``s2vec/options.py``: the algorithms build their parameters from them
+(``s2vec/vocabulary.py``); the source tree keeps one copy only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ PACKED = ("*.py", "metadata.txt", "*.svg", "*.png", "*.qml", "*.ui", "LICENSE*",
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Names of packed files and folders: no hidden files, backups (``x.py~``, ``#x.py#``)."""
 PACKAGE_DIR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OPTIONS_SOURCE = Path(__file__).resolve().parents[1] / "s2vec_geo" / "options.py"
+OPTIONS_PACKED = "options.py"
+"""The engine's option declarations, packed into the plugin folder under this name."""
 
 
 def plugin_version(plugin_dir: Path = PLUGIN_DIR) -> str:
@@ -99,18 +105,21 @@ def build_zip(output_dir: Path, plugin_dir: Path = PLUGIN_DIR) -> Path:
     's2vec-0.1.0.zip'
     """
     files = plugin_files(plugin_dir)  # refuses links before anything is written
+    _refuse_link(OPTIONS_SOURCE)
+    packed = {relative.as_posix(): plugin_dir / relative for relative in files}
+    packed[OPTIONS_PACKED] = OPTIONS_SOURCE
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{plugin_dir.name}-{plugin_version(plugin_dir)}.zip"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".zip", dir=output_dir)
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_DEFLATED) as archive:
-            for relative in files:
-                info = zipfile.ZipInfo(f"{plugin_dir.name}/{relative.as_posix()}")
+            for name, source in sorted(packed.items()):
+                info = zipfile.ZipInfo(f"{plugin_dir.name}/{name}")
                 info.date_time = (2025, 1, 1, 0, 0, 0)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                archive.writestr(info, (plugin_dir / relative).read_bytes())
+                archive.writestr(info, source.read_bytes())
         os.replace(tmp_name, target)
     finally:
         if os.path.exists(tmp_name):

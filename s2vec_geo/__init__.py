@@ -1,77 +1,99 @@
 """s2vec-geo: S2Vec embeddings of the built environment on S2 cells.
 
 The pipeline flows one way: ingest -> S2 cells -> features -> images ->
-model -> embeddings -> outputs. Importing the package registers the
-``GeoDataFrame.s2vec`` accessor; the public functions below load their
-modules on first use, so ``import s2vec_geo`` stays fast (torch is imported
-only when a model is touched). To add a public name, add it to ``_PUBLIC``.
+model -> embeddings -> outputs (``docs/architecture.md`` has the module map).
+Importing the package registers the ``GeoDataFrame.s2vec`` accessor; the
+public names below are imported for type checkers and IDEs only, and load
+from their modules on first use, so ``import s2vec_geo`` stays fast (torch is
+imported only when a model is touched). To add a public name, import it in
+the ``TYPE_CHECKING`` block: that block is the one list of public names.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from s2vec_geo.version import __version__
 
 if sys.argv[:1] == ["-m"] or sys.argv[0].endswith("s2vec"):  # the command line is starting
     from s2vec_geo.cli import quiet_interrupts
 
     quiet_interrupts()  # Ctrl-C while the libraries below load: one line, no traceback
 
-import s2vec_geo.accessor  # noqa: F401  (registers GeoDataFrame.s2vec)
+import s2vec_geo.accessor
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from s2vec_geo.distributed import (
+        build_images_distributed,
+        embed_distributed,
+        featurize_distributed,
+        read_cell_partitions,
+    )
+    from s2vec_geo.downstream import (
+        Area,
+        AreasResult,
+        EvaluationResult,
+        align_labels,
+        evaluate,
+        evaluate_areas,
+        read_areas,
+        read_labels,
+    )
+    from s2vec_geo.embedding import embed
+    from s2vec_geo.features import featurize
+    from s2vec_geo.images import ImageDataset, build_images, export_geotiff
+    from s2vec_geo.ingest import read_features
+    from s2vec_geo.io import read_cell_layer, write_layer
+    from s2vec_geo.join import embed_geometries, join_embeddings
+    from s2vec_geo.model import S2VecModel, load_model
+    from s2vec_geo.network import MAEConfig
+    from s2vec_geo.normalization import NormStats
+    from s2vec_geo.s2 import (
+        cell_children,
+        cell_edge_neighbors,
+        cell_face_ij,
+        cell_level,
+        cell_parent,
+        cell_position,
+        cell_to_boundary,
+        cell_to_latlng,
+        cell_to_polygon,
+        cell_to_token,
+        cells_frame,
+        cover,
+        face_ij_to_cell,
+        latlng_to_cell,
+        point_cells,
+        token_to_cell,
+        validate_level,
+    )
+    from s2vec_geo.schema import embedding_columns, feature_columns
+    from s2vec_geo.seams import seam_ratio
+    from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
+    from s2vec_geo.training import TrainConfig, train
 
-# public name -> module that defines it
-_PUBLIC: dict[str, str] = {
-    "Area": "s2vec_geo.downstream",
-    "AreasResult": "s2vec_geo.downstream",
-    "EvaluationResult": "s2vec_geo.downstream",
-    "ImageDataset": "s2vec_geo.images",
-    "MAEConfig": "s2vec_geo.model",
-    "NormStats": "s2vec_geo.images",
-    "S2VecModel": "s2vec_geo.model",
-    "Taxonomy": "s2vec_geo.taxonomy",
-    "TrainConfig": "s2vec_geo.training",
-    "align_labels": "s2vec_geo.downstream",
-    "build_images": "s2vec_geo.images",
-    "build_images_distributed": "s2vec_geo.distributed",
-    "cell_children": "s2vec_geo.s2",
-    "cell_edge_neighbors": "s2vec_geo.s2",
-    "cell_face_ij": "s2vec_geo.s2",
-    "cell_level": "s2vec_geo.s2",
-    "cell_parent": "s2vec_geo.s2",
-    "cell_position": "s2vec_geo.s2",
-    "cell_to_boundary": "s2vec_geo.s2",
-    "cell_to_latlng": "s2vec_geo.s2",
-    "cell_to_polygon": "s2vec_geo.s2",
-    "cell_to_token": "s2vec_geo.s2",
-    "cells_frame": "s2vec_geo.s2",
-    "cover": "s2vec_geo.s2",
-    "embed": "s2vec_geo.embedding",
-    "embed_distributed": "s2vec_geo.distributed",
-    "embed_geometries": "s2vec_geo.embedding",
-    "evaluate": "s2vec_geo.downstream",
-    "evaluate_areas": "s2vec_geo.downstream",
-    "export_geotiff": "s2vec_geo.images",
-    "feature_columns": "s2vec_geo.features",
-    "featurize": "s2vec_geo.features",
-    "face_ij_to_cell": "s2vec_geo.s2",
-    "featurize_distributed": "s2vec_geo.distributed",
-    "latlng_to_cell": "s2vec_geo.s2",
-    "load_model": "s2vec_geo.model",
-    "load_taxonomy": "s2vec_geo.taxonomy",
-    "point_cells": "s2vec_geo.s2",
-    "read_areas": "s2vec_geo.downstream",
-    "read_labels": "s2vec_geo.downstream",
-    "read_cells": "s2vec_geo.distributed",
-    "read_features": "s2vec_geo.ingest",
-    "token_to_cell": "s2vec_geo.s2",
-    "train": "s2vec_geo.training",
-    "validate_level": "s2vec_geo.s2",
-    "write_layer": "s2vec_geo.io",
-}
 
+def _public_names() -> dict[str, str]:
+    """Public name -> module, read from this file's ``TYPE_CHECKING`` imports (once)."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    return {
+        alias.asname or alias.name: str(node.module)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+_PUBLIC = _public_names()
 __all__ = ["__version__", *sorted(_PUBLIC)]
 
 

@@ -1,8 +1,11 @@
 """The ``GeoDataFrame.s2vec`` accessor: a thin face over the core functions.
 
 Modelled on h3pandas: nothing is mutated, results come back as new frames
-indexed by the int64 ``cell_id`` (or with the caller's index where one row
-per input row is returned), cell geometries are EPSG:4326 polygons.
+indexed by the int64 ``cell_id`` (or, where one row per input row is
+returned, as the caller's frame with columns added: its index, columns and
+CRS kept), cell geometries are EPSG:4326 polygons. Defaults are those of
+the option vocabulary (:mod:`s2vec_geo.options`). Only pandas is imported
+here (registering the accessor must stay cheap); the rest loads on first use.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import pandas as pd
 
+from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
+
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from s2vec_geo.images import ImageDataset
 
 
@@ -25,14 +31,19 @@ class S2VecAccessor:
     def __init__(self, obj: pd.DataFrame) -> None:
         self._obj = obj
 
+    def _geo_frame(self) -> gpd.GeoDataFrame:
+        """The frame, checked to be a GeoDataFrame."""
+        import geopandas as gpd
+
+        if not isinstance(self._obj, gpd.GeoDataFrame):
+            raise ValueError("df.s2vec needs a GeoDataFrame with a geometry column")
+        return self._obj
+
     def _geo(self) -> gpd.GeoDataFrame:
         """The frame as a GeoDataFrame in EPSG:4326 (a copy when reprojected)."""
-        obj = self._obj
-        if not isinstance(obj, gpd.GeoDataFrame):
-            raise ValueError("df.s2vec needs a GeoDataFrame with a geometry column")
         from s2vec_geo.s2.validation import to_lnglat
 
-        return to_lnglat(obj, "the GeoDataFrame's rows")
+        return to_lnglat(self._geo_frame(), "the GeoDataFrame's rows")
 
     def embed(
         self,
@@ -41,12 +52,12 @@ class S2VecAccessor:
         level: int | None = None,
         mode: str = "contextual",
     ) -> gpd.GeoDataFrame:
-        """S2Vec embedding of every row: containing cell for points, weighted mean otherwise.
+        """The frame with the S2Vec embedding of every row added, as ``s2vec join`` does.
 
         Points take the embedding of the cell containing them; polygons the
         mean over their covering cells weighted by intersection area (in an
         equal-area projection); lines by length. See
-        :func:`s2vec_geo.embedding.embed_geometries`.
+        :func:`s2vec_geo.join_embeddings`.
 
         Parameters
         ----------
@@ -55,7 +66,8 @@ class S2VecAccessor:
             embedding table.
         cells
             Featurized cells covering the rows (embedded with ``model``) or an
-            embedding table from :func:`s2vec_geo.embed`.
+            embedding table (:func:`s2vec_geo.embed`, or a layer written by
+            ``s2vec embed`` and read back: ``cell_id`` as index or column).
         level
             Lookup level: the model's patch level (default) or image level.
         mode
@@ -64,30 +76,39 @@ class S2VecAccessor:
         Returns
         -------
         geopandas.GeoDataFrame
-            Same index as the frame, ``emb_...`` columns, ``n_cells``, geometry.
+            A copy of the frame (its index, columns and CRS) with ``emb_...``
+            columns and ``n_cells`` added.
 
         Examples
         --------
-        >>> points.s2vec.embed(model, cells).shape  # doctest: +SKIP
-        (100, 258)
+        >>> import geopandas as gpd, shapely, s2vec_geo
+        >>> table = s2vec_geo.cells_frame(s2vec_geo.latlng_to_cell(60.17, 24.94, 14))
+        >>> table["emb_000"] = 0.5
+        >>> shops = gpd.GeoDataFrame({"name": ["kiosk"]},
+        ...                          geometry=[shapely.Point(24.94, 60.17)], crs=4326)
+        >>> shops.to_crs(3067).s2vec.embed(cells=table.reset_index()).crs.to_epsg()
+        3067
         """
-        from s2vec_geo.embedding import embed_geometries
+        from s2vec_geo.join import join_embeddings
 
         if cells is None:
             raise ValueError(
                 "pass cells=: featurized cells covering the rows, or an embedding table "
                 "from s2vec_geo.embed(cells, model)"
             )
-        return embed_geometries(self._geo(), cells, model=model, level=level, mode=mode)
+        return join_embeddings(self._geo_frame(), cells, model=model, level=level, mode=mode)
 
     def build_images(
-        self, image_level: int = 8, out: str | os.PathLike | None = None, **kw: Any
+        self,
+        image_level: int = DEFAULT_IMAGE_LEVEL,
+        out: str | os.PathLike | None = None,
+        **kw: Any,
     ) -> ImageDataset:
         """S2Vec images of these featurized cells; see :func:`s2vec_geo.build_images`.
 
         Examples
         --------
-        >>> ds = cells.s2vec.build_images(image_level=8, out="images/")  # doctest: +SKIP
+        >>> ds = cells.s2vec.build_images(image_level=12, out="images/")  # doctest: +SKIP
         """
         from s2vec_geo.images import build_images
 
@@ -95,7 +116,7 @@ class S2VecAccessor:
 
     def train(
         self,
-        image_level: int = 8,
+        image_level: int = DEFAULT_IMAGE_LEVEL,
         *,
         others: Sequence[pd.DataFrame] = (),
         config: Any = None,
@@ -131,8 +152,8 @@ class S2VecAccessor:
         >>> model = helsinki.s2vec.train(13, others=[tallinn], out="run")  # doctest: +SKIP
         >>> emb = s2vec_geo.embed(tallinn, model)  # doctest: +SKIP
         """
-        from s2vec_geo.features import feature_columns
         from s2vec_geo.images import build_images
+        from s2vec_geo.schema import feature_columns
         from s2vec_geo.training import train
 
         areas = [self._obj, *others]
@@ -144,7 +165,7 @@ class S2VecAccessor:
             areas = [a[keep] for a in areas]
         return train([build_images(a, image_level) for a in areas], config, out=out)
 
-    def featurize(self, level: int = 12, aoi: Any = None, **kw: Any) -> gpd.GeoDataFrame:
+    def featurize(self, level: int = DEFAULT_LEVEL, aoi: Any = None, **kw: Any) -> gpd.GeoDataFrame:
         """Per-cell feature counts of these features; see :func:`s2vec_geo.featurize`.
 
         Examples
@@ -158,7 +179,7 @@ class S2VecAccessor:
 
         return featurize(self._geo(), level=level, aoi=aoi, **kw)
 
-    def cell_ids(self, level: int) -> pd.Series:
+    def cell_ids(self, level: int = DEFAULT_LEVEL) -> pd.Series:
         """The level-``level`` S2 cell of every point row; see :func:`s2vec_geo.point_cells`.
 
         Non-point rows raise ``ValueError`` (cover them with :meth:`cover`).
@@ -174,7 +195,7 @@ class S2VecAccessor:
 
         return point_cells(self._geo(), level)
 
-    def cover(self, level: int) -> gpd.GeoDataFrame:
+    def cover(self, level: int = DEFAULT_LEVEL) -> gpd.GeoDataFrame:
         """The level-``level`` cells covering all rows, as a cell layer.
 
         See :func:`s2vec_geo.cover` (union of all geometries) and
@@ -192,20 +213,30 @@ class S2VecAccessor:
         return cells_frame(cover(self._geo(), level))
 
     def align_labels(
-        self, cells: Any, target: str, rule: str = "overlap", min_overlap: float = 0.5
+        self,
+        cells: Any,
+        target: str,
+        rule: str = "overlap",
+        min_overlap: float = 0.5,
+        drop_missing: bool = False,
     ) -> pd.Series:
         """One value of ``target`` per cell; see :func:`s2vec_geo.align_labels`.
 
-        ``cells`` are int64 cell ids or a cell layer indexed by ``cell_id``.
+        ``cells`` are int64 cell ids or a cell layer (``cell_id`` as index or
+        column). ``drop_missing`` drops rows whose target is missing or not a
+        number instead of refusing them.
 
         Examples
         --------
         >>> tracts.s2vec.align_labels(embeddings, "income").head()  # doctest: +SKIP
         """
         from s2vec_geo.downstream import align_labels, read_labels
+        from s2vec_geo.schema import cell_indexed
 
-        ids = cells.index.to_numpy() if isinstance(cells, pd.DataFrame) else cells
-        return align_labels(read_labels(self._geo(), target), ids, target, rule, min_overlap)
+        if isinstance(cells, pd.DataFrame):
+            cells = cell_indexed(cells).index.to_numpy()
+        labels = read_labels(self._geo(), target, drop_missing=drop_missing)
+        return align_labels(labels, cells, target, rule, min_overlap)
 
     def evaluate(self, labels: Any, target: str, **kw: Any) -> Any:
         """Downstream evaluation of this embedding table; see :func:`s2vec_geo.evaluate`.

@@ -51,7 +51,7 @@ from s2vec_geo.cell_counts import (
     scatter,
     sum_counts,
 )
-from s2vec_geo.guards import LAYER_CELL_BYTES, check_cells
+from s2vec_geo.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.options import DEFAULT_LEVEL
@@ -332,7 +332,7 @@ def featurize(
     category_column: str | None = None,
     polygons: str = "poi",
     max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
-    max_cells: int | None = None,
+    max_cells: int | None = DEFAULT_MAX_CELLS,
 ) -> gpd.GeoDataFrame:
     """Count features per S2 cell: one row per cell, one column per feature.
 

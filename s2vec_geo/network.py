@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn.functional import scaled_dot_product_attention
 
+from s2vec_geo.options import ARCHITECTURE, check_fields
+
 
 @dataclass(frozen=True)
 class MAEConfig:
@@ -70,6 +72,7 @@ class MAEConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        check_fields(self, ARCHITECTURE, "MAEConfig")  # the declared ranges (s2vec_geo.options)
         for name in ("num_features", "grid", "embed_dim", "depth", "num_heads", "decoder_dim"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"MAEConfig.{name} must be >= 1, got {getattr(self, name)!r}")

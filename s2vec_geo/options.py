@@ -31,7 +31,8 @@ ValueError: mask_ratio must be in [0, 1), got 1.0
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -185,7 +186,7 @@ class Option:
         if value is None and self.default is None:
             return value
         if self.type in (int, float) and (
-            isinstance(value, bool) or not isinstance(value, (int, float))
+            isinstance(value, bool) or not isinstance(value, numbers.Real)
         ):
             raise ValueError(f"{where} must be a number, got {value!r}")
         if self.type is int and value != int(value):
@@ -205,6 +206,21 @@ class Option:
         low_ok = self.min is None or (value > self.min if self.min_open else value >= self.min)
         high_ok = self.max is None or (value < self.max if self.max_open else value <= self.max)
         return low_ok and high_ok
+
+
+def check_fields(settings: Any, options: Iterable[Option], owner: str) -> None:
+    """Check the declared options that are fields of a settings object (e.g. ``TrainConfig``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> check_fields(SimpleNamespace(epochs=0), [EPOCHS], "TrainConfig")
+    Traceback (most recent call last):
+    ...
+    ValueError: TrainConfig.epochs must be >= 1, got 0
+    """
+    for option in options:
+        option.check(getattr(settings, option.name), f"{owner}.{option.name}")
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -246,9 +262,10 @@ LEVELS = Option(
     "levels",
     choices=tuple(LEVEL_PRESETS),
     default="city",
-    help="level defaults by scale: city (--level 16 --image-level 12: about 150 m cells in "
-    "images of 16 x 16 cells, about 5 km2) or paper (--level 12 --image-level 8: the S2Vec "
-    "paper's 5 km2 cells, for a country); --level and --image-level override them",
+    help="level defaults by scale: city (the default: --level 16 --image-level 12, about 150 m "
+    "cells in images of 16 x 16 cells, about 5 km2) or, with --levels paper, the S2Vec paper's "
+    "--level 12 --image-level 8 (about 5 km2 cells, for a country); --level and --image-level "
+    "override them",
 )
 LEVEL = Option(
     "level",
@@ -412,9 +429,8 @@ EPOCHS = Option(
 BATCH_SIZE = Option(
     "batch_size",
     int,
-    64,
-    "windows per batch: per optimizer step over all processes when training (paper: 64), "
-    "per forward pass when embedding",
+    help="windows per optimizer step over all processes (default: the paper's 64 on the CPU, "
+    "1024 on a GPU with the learning rate scaled linearly)",
     min=1,
     label="Batch size (windows)",
     advanced=True,
@@ -423,7 +439,7 @@ LR = Option(
     "lr",
     float,
     5e-4,
-    "peak learning rate (paper: 5e-4)",
+    "peak learning rate at a batch of 64 (paper: 5e-4)",
     min=0.0,
     min_open=True,
     label="Peak learning rate",
@@ -442,8 +458,8 @@ MIN_LR_RATIO = Option(
 WARMUP_EPOCHS = Option(
     "warmup_epochs",
     int,
-    0,
-    "epochs of linear warm-up before the cosine decay (paper: none); fewer than --epochs",
+    help="epochs of linear warm-up before the cosine decay, fewer than --epochs (default: none "
+    "at a batch of 64, as the paper; 5 with a larger automatic batch)",
     min=0,
     label="Warm-up epochs",
     advanced=True,
@@ -509,6 +525,13 @@ NUM_WORKERS = Option(
     0,
     "kept for compatibility; windows are assembled in the training process",
     min=0,
+)
+COMPILE = Option(
+    "compile",
+    bool,
+    False,
+    "run the network through torch.compile (GPU; not measured faster for this model yet)",
+    advanced=True,
 )
 CHECKPOINT_EVERY = Option(
     "checkpoint_every",
@@ -583,6 +606,7 @@ TRAINING = (
     DEVICE,
     NUM_WORKERS,
     CHECKPOINT_EVERY,
+    COMPILE,
 )
 """The options of :class:`s2vec_geo.TrainConfig`, in its field order."""
 ARCHITECTURE = (EMBED_DIM, DEPTH, NUM_HEADS, DECODER_DIM, DECODER_DEPTH, DROPOUT)
@@ -619,6 +643,15 @@ STRIDE = Option(
     "side (default: half the side); each cell is encoded (side / stride)^2 times",
     min=1,
     label="Sliding-window stride (cells)",
+    advanced=True,
+)
+EMBED_BATCH_SIZE = Option(
+    "batch_size",
+    int,
+    64,
+    "windows per forward pass when embedding",
+    min=1,
+    label="Batch size (windows)",
     advanced=True,
 )
 IMAGES = Option(
@@ -742,7 +775,7 @@ RENAMED: dict[tuple[str, str], str] = {
     ("train", "--heads"): NUM_HEADS.flag,
     ("run", "--heads"): NUM_HEADS.flag,
     ("join", "--input-layer"): LAYER.flag,
-    ("featurize", "--max-cells-per-polygon"): MAX_CELLS_PER_POLYGON.flag,
-    ("run", "--max-cells-per-polygon"): MAX_CELLS_PER_POLYGON.flag,
+    ("featurize", "--max-polygon-cells"): MAX_CELLS_PER_POLYGON.flag,
+    ("run", "--max-polygon-cells"): MAX_CELLS_PER_POLYGON.flag,
 }
 """Flags of earlier releases, by command, and their names in this vocabulary."""

@@ -22,11 +22,13 @@ import pandas as pd
 
 from s2vec_geo.embedding import EMBED_MODES, embed
 from s2vec_geo.features import featurize
+from s2vec_geo.guards import DEFAULT_MAX_CELLS
 from s2vec_geo.images import ImageDataset, build_images
 from s2vec_geo.images.build import MAX_LEVEL_GAP, check_min_support
 from s2vec_geo.io import layer_format, read_cell_layer, write_layer
 from s2vec_geo.locks import hold
 from s2vec_geo.model import MODEL_NAME, S2VecModel, load_model
+from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
 from s2vec_geo.plots import plot_embedding_pca
 from s2vec_geo.s2 import cells_frame, validate_level
 from s2vec_geo.schema import CELL_ID
@@ -113,8 +115,8 @@ def featurize_sources(
 def run_pipeline(
     source: Source | Sequence[Source],
     output: str | os.PathLike,
-    level: int = 12,
-    image_level: int = 8,
+    level: int = DEFAULT_LEVEL,
+    image_level: int = DEFAULT_IMAGE_LEVEL,
     *,
     aoi: Any = None,
     config: TrainConfig | None = None,
@@ -124,7 +126,7 @@ def run_pipeline(
     featurize_options: dict[str, Any] | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    max_cells: int | None = None,
+    max_cells: int | None = DEFAULT_MAX_CELLS,
 ) -> PipelineResult:
     """Run S2Vec end to end on a features source and write the embedding layer.
 
@@ -145,8 +147,8 @@ def run_pipeline(
         Embedding layer to write (``.gpkg`` or ``.parquet``); the PCA map goes
         beside it with the suffix ``.png``. Both are replaced when they exist.
     level, image_level
-        Patch and image S2 levels (paper: 12 and 8; for a city centre rather
-        e.g. 17 and 14).
+        Patch and image S2 levels (default 16 and 12, city scale; the paper:
+        12 and 8, :data:`s2vec_geo.options.LEVEL_PRESETS`).
     aoi
         Area of interest for :func:`s2vec_geo.featurize` (every covering cell
         is embedded, empty ones included).
@@ -163,7 +165,8 @@ def run_pipeline(
         (see :func:`s2vec_geo.build_images`); 0 keeps all.
     featurize_options
         Extra keyword arguments for :func:`s2vec_geo.featurize` (``taxonomy``,
-        ``layer``, ``bbox``, ``category_column``).
+        ``layer``, ``bbox``, ``category_column``, ``polygons``,
+        ``max_cells_per_polygon``).
     resume
         Continue the run recorded in the work folder (same sources and
         settings): finished stages are reused, training continues from its

@@ -64,6 +64,7 @@ from s2vec_geo.io import atomic_path
 from s2vec_geo.locks import hold
 from s2vec_geo.model import MODEL_NAME, S2VecModel, read_torch_file
 from s2vec_geo.network import MAEConfig, MaskedAutoencoder, autocast
+from s2vec_geo.options import TRAINING, check_fields
 from s2vec_geo.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self, TRAINING, "TrainConfig")  # the declared ranges (s2vec_geo.options)
         for name in ("epochs", "batch_size", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:

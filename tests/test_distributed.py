@@ -15,12 +15,12 @@ from s2vec_geo.distributed import (
     build_images_distributed,
     embed_distributed,
     featurize_distributed,
-    read_cells,
+    read_cell_partitions,
     read_manifest,
 )
 from s2vec_geo.embedding import embed
-from s2vec_geo.features import feature_columns
 from s2vec_geo.images import build_images
+from s2vec_geo.schema import feature_columns
 from s2vec_geo.training import TrainConfig, train
 
 
@@ -81,7 +81,9 @@ def test_v2_buildings_and_landuse_on_dask_equal_single_machine(
     folder = featurize_distributed(sources, level=15, out=tmp_path / "cells", taxonomy="v2")
     both = pd.concat([sv.read_features(p, taxonomy="v2") for p in sources], ignore_index=True)
     both.attrs["taxonomy_version"] = "2"
-    assert_same_layer(read_cells(folder).compute().set_index("cell_id"), sv.featurize(both, 15))
+    assert_same_layer(
+        read_cell_partitions(folder).compute().set_index("cell_id"), sv.featurize(both, 15)
+    )
     assert read_manifest(folder)["taxonomy_version"] == "2"
 
 
@@ -122,7 +124,7 @@ def partitioned(client, regions, tmp_path_factory):
 def test_partitioned_folder_reads_back_lazily(partitioned, regions) -> None:
     manifest = read_manifest(partitioned)
     assert manifest["level"] == 13 and len(manifest["parts"]) == 3
-    lazy = read_cells(partitioned)
+    lazy = read_cell_partitions(partitioned)
     assert isinstance(lazy, dask_geopandas.GeoDataFrame) and lazy.npartitions == 3
     got = lazy.compute().set_index("cell_id")
     frames = [sv.read_features(r) for r in regions]
@@ -133,7 +135,7 @@ def test_partitioned_folder_reads_back_lazily(partitioned, regions) -> None:
 
 
 def test_images_from_partitions_equal_one_build(client, partitioned, tmp_path) -> None:
-    single = build_images(read_cells(partitioned).compute(), image_level=9)
+    single = build_images(read_cell_partitions(partitioned).compute(), image_level=9)
     ds = build_images_distributed(partitioned, 9, tmp_path / "images")
     assert len(ds.meta["shards"]) == 3
     assert (ds.parents == single.parents).all()
@@ -149,12 +151,12 @@ def test_images_from_partitions_equal_one_build(client, partitioned, tmp_path) -
 
 
 def test_embeddings_by_partition_equal_whole_area(client, partitioned, tmp_path) -> None:
-    cells = read_cells(partitioned).compute().set_index("cell_id")
+    cells = read_cell_partitions(partitioned).compute().set_index("cell_id")
     config = TrainConfig(epochs=1, batch_size=8, model=TINY_MODEL)
     train(build_images(cells, image_level=9), config, out=tmp_path / "run")
     model = tmp_path / "run" / "model.pt"
     out = embed_distributed(partitioned, model, tmp_path / "emb")
-    got = read_cells(out).compute().set_index("cell_id").sort_index()
+    got = read_cell_partitions(out).compute().set_index("cell_id").sort_index()
     want = embed(cells, model).sort_index()
     assert got.index.equals(want.index)
     cols = [c for c in want.columns if c.startswith("emb_")]
@@ -165,7 +167,7 @@ def test_embeddings_by_partition_equal_whole_area(client, partitioned, tmp_path)
     cli_out = tmp_path / "emb-cli"
     args = ["embed", str(partitioned), "-m", str(model), "-o", str(cli_out), "--images"]
     assert main([*args, "--scheduler", client.scheduler.address]) == 0
-    pooled = read_cells(cli_out).compute().set_index("cell_id")
+    pooled = read_cell_partitions(cli_out).compute().set_index("cell_id")
     assert read_manifest(cli_out)["level"] == 9
     assert pooled["n_cells"].sum() == len(cells)
 
@@ -193,10 +195,10 @@ def test_sliding_windows_read_across_partition_borders(client, tmp_path) -> None
     frame = dask_geopandas.from_geopandas(points, npartitions=2)
     featurize_distributed(frame, 13, out=folder, npartitions=2)
     assert len(read_manifest(folder)["parts"]) == 2
-    cells = read_cells(folder).compute().set_index("cell_id")
+    cells = read_cell_partitions(folder).compute().set_index("cell_id")
     config = TrainConfig(epochs=1, batch_size=2, model=TINY_MODEL)
     model = train(build_images(cells, image_level=9), config)
-    got = read_cells(embed_distributed(folder, model, tmp_path / "emb")).compute()
+    got = read_cell_partitions(embed_distributed(folder, model, tmp_path / "emb")).compute()
     want = embed(cells, model)
     got = got.set_index("cell_id").loc[want.index]
     cols = [c for c in want.columns if c.startswith("emb_")]
@@ -217,7 +219,7 @@ def test_bad_input_is_explained(client, partitioned, tmp_path, sample_pbf) -> No
     with pytest.raises(ValueError, match="straddle"):
         build_images_distributed(partitioned, 5, tmp_path / "img")
     with pytest.raises(FileNotFoundError, match="not a partitioned cell folder"):
-        read_cells(tmp_path)
+        read_cell_partitions(tmp_path)
 
 
 def test_cli_sums_sources_and_writes_partitions(client, sample_pbf, tmp_path) -> None:
@@ -237,6 +239,6 @@ def test_cli_sums_sources_and_writes_partitions(client, sample_pbf, tmp_path) ->
     address = client.scheduler.address
     args = ["featurize", str(sample_pbf), "--level", "14", "-o", str(folder)]
     assert main([*args, "--scheduler", address]) == 0
-    assert_same_layer(read_cells(folder).compute().set_index("cell_id"), one)
+    assert_same_layer(read_cell_partitions(folder).compute().set_index("cell_id"), one)
     assert main([*args, "--scheduler", address]) == 2  # the folder exists: clear error
     assert main([*args[:-2], "--aoi", str(sample_pbf), "-o", str(tmp_path / "x")]) == 2

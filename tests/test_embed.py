@@ -127,7 +127,8 @@ def test_points_take_their_cell_and_polygons_the_area_weighted_mean(cells, emb) 
     ).to_crs(3857)
     out = geoms.s2vec.embed(cells=emb)
     cols = [c for c in out.columns if c.startswith("emb_")]
-    assert (out.index == geoms.index).all() and out.crs.equals("EPSG:4326")
+    assert (out.index == geoms.index).all() and out.crs.equals(geoms.crs)  # the caller's CRS
+    assert out["name"].tolist() == geoms["name"].tolist()  # and columns, as `s2vec join`
     ea, eb = emb.loc[ids[0], cols].to_numpy(float), emb.loc[ids[1], cols].to_numpy(float)
     np.testing.assert_allclose(out.loc[10, cols].to_numpy(float), ea, rtol=1e-6)
     np.testing.assert_allclose(out.loc[11, cols].to_numpy(float), eb, rtol=1e-6)
@@ -171,7 +172,7 @@ def test_cli_train_then_embed(cells, tmp_path, capsys) -> None:
         sv.cells_frame(cells.index.to_numpy()).join(cells), tmp_path / "c.parquet"
     )
     args = ["train", str(tmp_path / "images"), "-o", str(tmp_path / "run"), "--epochs", "1"]
-    args += ["--batch-size", "4", "--embed-dim", "16", "--depth", "1", "--heads", "2"]
+    args += ["--batch-size", "4", "--embed-dim", "16", "--depth", "1", "--num-heads", "2"]
     assert main([*args, "--decoder-dim", "8", "--decoder-depth", "1"]) == 0
     assert (tmp_path / "run" / "model.pt").is_file()
     out = tmp_path / "emb.gpkg"

@@ -345,7 +345,7 @@ def test_an_area_without_labelled_cells_is_named_in_the_error(areas: list[Area])
 def test_cli_runs_both_modes_from_an_areas_file(areas_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     argv = ["evaluate", "--areas", str(areas_file), "--leave-one-area-out", "--blocks"]
-    argv += ["--splits", "1", "--block-level", "14", "--no-location", "--output", str(out)]
+    argv += ["--n-splits", "1", "--block-level", "14", "--no-location", "--output", str(out)]
     assert main(argv) == 0
     result = json.loads((out / "results.json").read_text())
     assert result["settings"]["modes"] == ["leave-one-area-out", "blocks"]
@@ -365,7 +365,7 @@ def test_cli_runs_both_modes_from_an_areas_file(areas_file: Path, tmp_path: Path
     ("extra", "message"),
     [
         (["--embeddings", "emb.gpkg"], "--embeddings is for one area; with --areas set"),
-        (["--holdout-bbox=1,2,3,4"], "--holdout-bbox is for one area"),
+        (["--holdout=1,2,3,4"], "--holdout is for one area"),
     ],
 )
 def test_cli_bad_areas_input_exits_2_with_one_line(

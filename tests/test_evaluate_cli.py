@@ -46,9 +46,9 @@ def test_cli_writes_markdown_json_and_chart(files: dict) -> None:
         "income",
         "--labels-crs",
         "EPSG:4326",
-        "--splits",
+        "--n-splits",
         "2",
-        "--holdout-bbox=-74.02,40.70,-74.00,40.72",
+        "--holdout=-74.02,40.70,-74.00,40.72",
         "--no-location",
         "--output",
         str(files["out"]),
@@ -78,7 +78,7 @@ def test_cli_reports_bad_input_in_one_line(files: dict, capsys) -> None:
     assert main(argv) == 2
     assert "--labels-crs EPSG:4326" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
-        main([*argv, "--labels-crs", "EPSG:4326", "--holdout-bbox", "1,2,3"])
+        main([*argv, "--labels-crs", "EPSG:4326", "--holdout", "1,2,3"])
     assert stop.value.code == 2
     assert "minx,miny,maxx,maxy" in capsys.readouterr().err
 

@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 PBF = REPO / "examples" / "data" / "helsinki.osm.pbf"
 POIS = REPO / "examples" / "data" / "helsinki_pois.shp"
 HANG = Path(__file__).with_name("cli_hang.py")
-TINY = ["--epochs", "1", "--embed-dim", "16", "--depth", "1", "--heads", "2"]
+TINY = ["--epochs", "1", "--embed-dim", "16", "--depth", "1", "--num-heads", "2"]
 TINY += ["--decoder-dim", "8", "--decoder-depth", "1", "--batch-size", "8"]
 RUN = ["run", str(PBF), "--level", "17", "--image-level", "14", *TINY]
 AFRICA = shapely.box(-18, -35, 52, 38)
@@ -222,11 +222,11 @@ COMMANDS: dict[str, Callable[[str, dict[str, Path]], list]] = {
     "geotiff": lambda bad, m: ["geotiff", bad, "-o", "t.tif"],
     "evaluate --embeddings": lambda bad, m: [
         *("evaluate", "--embeddings", bad, "--labels", m["labels"], "--target", "target"),
-        *("--splits", "1", "--output", "ev"),
+        *("--n-splits", "1", "--output", "ev"),
     ],
     "evaluate --labels": lambda bad, m: [
         *("evaluate", "--embeddings", m["emb"], "--labels", bad, "--target", "target"),
-        *("--splits", "1", "--output", "ev"),
+        *("--n-splits", "1", "--output", "ev"),
     ],
     "run": lambda bad, m: ["run", bad, "--level", "17", "--image-level", "14", "-o", OUT],
 }
@@ -500,7 +500,7 @@ def test_evaluate_never_replaces_the_users_report(made, tmp_path, capsys):
     out.mkdir()
     (out / "results.md").write_text("my notes")
     argv = ["evaluate", "--embeddings", made["emb"], "--labels", made["labels"]]
-    status, err = cli([*argv, "--target", "target", "--splits", "1", "--output", out], capsys)
+    status, err = cli([*argv, "--target", "target", "--n-splits", "1", "--output", out], capsys)
     assert status == 2 and "results.md that no s2vec evaluation wrote" in one_error(err)
     assert digests(tmp_path) == {"ev/results.md": hashlib.sha1(b"my notes").hexdigest()}
 
@@ -642,10 +642,10 @@ def test_plugin_zip_refuses_links(target, plugin_copy, tmp_path):
 
 
 def test_unexpected_errors_are_one_line_and_debug_shows_them(capsys, monkeypatch):
-    def broken(args):
+    def broken(*args, **kwargs):
         raise RuntimeError("a bug\nwith details")
 
-    monkeypatch.setattr("s2vec_geo.cli.cells.run_cells", broken)
+    monkeypatch.setattr("s2vec_geo.s2.point_cells", broken)
     status, err = cli(["cells", POIS, "--level", "12", "-o", OUT], capsys)
     assert status == 1 and "unexpected RuntimeError: a bug" in one_error(err)
     assert "--debug" in err

@@ -128,7 +128,8 @@ def test_lower_manhattan_reconstruction_beats_the_per_feature_mean(shared_data, 
     """
     import shapely
 
-    from s2vec_geo.features import feature_columns, featurize
+    from s2vec_geo.features import featurize
+    from s2vec_geo.schema import feature_columns
 
     pbf = shared_data / "osm" / "autark-lower-manhattan.osm.pbf"
     cells = featurize(pbf, level=18, aoi=shapely.box(-74.025, 40.695, -73.995, 40.72))

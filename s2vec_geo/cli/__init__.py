@@ -1,9 +1,12 @@
 """The ``s2vec`` command-line tool: one sub-command per pipeline step.
 
-Each sub-command lives in a module of this package that defines
-``register(subparsers)``; the module adds its parser and sets ``func`` to a
-callable taking the parsed arguments. The commands mirror the QGIS
-Processing algorithms and call the same core functions.
+Each sub-command lives in the module of its name (``s2vec cover`` in
+:mod:`s2vec_geo.cli.cover`), which describes it as a
+:class:`~s2vec_geo.cli.options.Command` named ``COMMAND``: its inputs and
+outputs, the declared options it takes (:mod:`s2vec_geo.options`, turned
+into flags by :mod:`s2vec_geo.cli.options`) and the function that runs it.
+The commands mirror the QGIS Processing algorithms and call the same core
+functions; building the parser imports neither of them.
 
 :func:`main` is the one error boundary: a failure that is the user's to fix
 (:func:`s2vec_geo.errors.known_failures`: bad values, missing or unreadable
@@ -21,18 +24,23 @@ import logging
 import sys
 from types import TracebackType
 
+from s2vec_geo.cli.options import resolve_levels
 from s2vec_geo.errors import known_failures, one_line
-from s2vec_geo.guards import DEFAULT_MAX_CELLS, MAX_CELLS_HELP
+from s2vec_geo.options import RENAMED
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cells",
-    "features",
+    "cover",
+    "featurize",
     "images",
-    "model",
+    "geotiff",
+    "train",
+    "embed",
     "join",
-    "pipeline",
+    "run",
     "evaluate",
 )
+"""The command modules, in data-flow order; each defines ``COMMAND``."""
 DEBUG_HELP = "show the traceback of a failure (for bug reports)"
 
 
@@ -45,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"s2vec_geo.cli.{name}").register(sub)
+        importlib.import_module(f"s2vec_geo.cli.{name}").COMMAND.register(sub)
     for command in sub.choices.values():  # also accepted after the command's name
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
@@ -53,11 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_max_cells_option(p: argparse.ArgumentParser) -> None:
-    """Add ``--max-cells`` (the size guard's limit, :mod:`s2vec_geo.guards`)."""
-    p.add_argument(
-        "--max-cells", type=int, default=DEFAULT_MAX_CELLS, metavar="N", help=MAX_CELLS_HELP
-    )
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse an ``s2vec`` command line; levels left out follow ``--levels``.
+
+    Examples
+    --------
+    >>> args = parse(["featurize", "in.osm.pbf", "-o", "cells.gpkg"])
+    >>> args.level, parse(["images", "c.gpkg", "-o", "i", "--levels", "paper"]).image_level
+    (16, 8)
+    """
+    return resolve_levels(build_parser().parse_args(argv))
+
+
+def renamed_flag(argv: list[str]) -> str | None:
+    """The message for a flag of an earlier release, with its name now; ``None`` if none.
+
+    Examples
+    --------
+    >>> renamed_flag(["evaluate", "--splits", "5"])
+    's2vec evaluate: error: --splits is now --n-splits (one vocabulary for Python, CLI and QGIS)'
+    """
+    command = next((a for a in argv if not a.startswith("-")), "")
+    for arg in argv:
+        new = RENAMED.get((command, arg.split("=", 1)[0]))
+        if new is not None:
+            old = arg.split("=", 1)[0]
+            return (
+                f"s2vec {command}: error: {old} is now {new} (one vocabulary for Python, CLI "
+                "and QGIS)"
+            )
+    return None
 
 
 def _interrupted(command: str) -> int:
@@ -89,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     the problem and status 2, never a traceback; others with one line and
     status 1 (the traceback with ``--debug``); Ctrl-C with status 130.
     """
+    renamed = renamed_flag(sys.argv[1:] if argv is None else [str(a) for a in argv])
+    if renamed is not None:
+        print(renamed, file=sys.stderr)
+        return 2
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
     except KeyboardInterrupt:
         return _interrupted("")
     logging.basicConfig(

@@ -9,7 +9,7 @@ measures that in two modes, with the same steps as the single-area
 - ``"leave-one-area-out"``: each area in turn is the test set; the MLP trains
   on all the other areas. Validation (early stopping and the hyperparameter
   sweep, which is redone for every held-out area) is a seeded random share
-  (``val_fraction``, default 25 %) of whole blocks (the cells' ancestors at
+  (``transfer_val_fraction``, default 25 %) of whole blocks (the cells' ancestors at
   ``block_level``) of the training areas' cells, never cells of the test
   area. The target is min-max scaled with ONE min and max over all the
   training areas' labelled cells, and the test area's values with the same
@@ -438,7 +438,7 @@ def evaluate_areas(
     variants: Sequence[Variant] | None = None,
     n_splits: int = 20,
     block_level: int | None = None,
-    val_fraction: float = 0.25,
+    transfer_val_fraction: float = 0.25,
     seed: int = 0,
     rule: str = "overlap",
     min_overlap: float = 0.5,
@@ -469,9 +469,10 @@ def evaluate_areas(
         S2 level of the blocks: leave-one-area-out validation blocks and the
         blocks of block splits; default three levels coarser than the cells
         (8 x 8 cells).
-    val_fraction
+    transfer_val_fraction
         Leave-one-area-out: share of the training areas' cells (whole blocks)
-        used for validation.
+        that validate the MLP (the training's ``val_fraction`` is another
+        thing: held-out image tiles).
     seed
         Seed of splits, initialisation and dropout: same seed, same scores.
     rule, min_overlap, drop_missing
@@ -524,7 +525,7 @@ def evaluate_areas(
         cells, max(level - 3, 0) if block_level is None else block_level
     )
     variants = check_variants(variants, data[0].widths)
-    plan = _plan(data, modes, block_level, n_splits, val_fraction, seed)
+    plan = _plan(data, modes, block_level, n_splits, transfer_val_fraction, seed)
     steps = len(modes) * len(data) * len(variants) * (len(grid) + n_splits)
     bar = progress(total=steps, desc="evaluate areas")
     fit_kw = {"grid": grid, "seed": seed, "train_settings": train_settings, "threads": threads}
@@ -536,7 +537,7 @@ def evaluate_areas(
         "modes": modes,
         "level": level,
         "block_level": block_level,
-        "val_fraction": val_fraction,
+        "transfer_val_fraction": transfer_val_fraction,
         "n_splits": n_splits,
         "seed": seed,
         "rule": rule,

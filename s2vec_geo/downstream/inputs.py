@@ -30,10 +30,9 @@ from s2vec_geo.downstream.external import (
 from s2vec_geo.downstream.labels import align_labels, read_labels
 from s2vec_geo.downstream.location import cell_location_encoding
 from s2vec_geo.downstream.targets import check_transform, transform_labels, transform_values
-from s2vec_geo.features import feature_columns
 from s2vec_geo.normalization import NormStats
 from s2vec_geo.s2 import single_level
-from s2vec_geo.schema import CELL_ID
+from s2vec_geo.schema import CELL_ID, feature_columns
 
 log = logging.getLogger(__name__)
 

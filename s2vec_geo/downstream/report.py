@@ -131,7 +131,7 @@ def _mode_text(settings: dict[str, Any], mode: str) -> str:
     if mode == LEAVE_ONE_AREA_OUT:
         return (
             f"Each area in turn is the test set of an MLP trained on all the other areas "
-            f"(runs per area: {runs}); validation: {settings['val_fraction']:.0%} of the "
+            f"(runs per area: {runs}); validation: {settings['transfer_val_fraction']:.0%} of the "
             f"training areas' cells in whole level-{level} blocks; target scaled with the "
             f"training areas' min and max. *{MEAN_OVER_AREAS}*: mean ± std across the areas; "
             f"*{POOLED}*: every area's test cells scored together on one scale.\n\n"

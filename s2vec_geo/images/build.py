@@ -32,7 +32,7 @@ import pyogrio
 
 from s2vec_geo import s2
 from s2vec_geo.errors import reading
-from s2vec_geo.guards import check_cells
+from s2vec_geo.guards import DEFAULT_MAX_CELLS, check_cells
 from s2vec_geo.images.dataset import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -195,7 +195,7 @@ def build_images(
     chunk_size: int = 32_768,
     overwrite: bool = False,
     min_support: float = 0.0,
-    max_cells: int | None = None,
+    max_cells: int | None = DEFAULT_MAX_CELLS,
 ) -> ImageDataset:
     """Build S2Vec images: one ``g x g x F`` image per parent cell at ``image_level``.
 

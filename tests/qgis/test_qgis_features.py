@@ -29,7 +29,7 @@ def layer_sums(layer, prefix: str) -> dict:
 
 def test_featurize_osm_taxonomy_v2(run_algorithm, load_layer, sample_pbf, tmp_path):
     out = tmp_path / "v2.gpkg"
-    parameters = {"PBF": str(sample_pbf), "LEVEL": LEVEL, "TAXONOMY": 1, "OUTPUT": str(out)}
+    parameters = {"PBF": str(sample_pbf), "LEVEL": LEVEL, "TAXONOMY": 2, "OUTPUT": str(out)}
     run_algorithm("featurizeosm", parameters)
     got = layer_sums(load_layer(out), "building_")
     want = library_sums(f"s2vec_geo.featurize({str(sample_pbf)!r}, {LEVEL}, taxonomy='v2')", "b")
@@ -46,7 +46,7 @@ def test_featurize_layer_polygons_as_buildings(
     out = tmp_path / "buildings.gpkg"
     parameters = {
         "INPUT": str(sample_polygons),
-        "CATEGORY": "building",
+        "CATEGORY_COLUMN": "building",
         "POLYGONS": 1,  # building footprints
         "LEVEL": LEVEL,
         "OUTPUT": str(out),

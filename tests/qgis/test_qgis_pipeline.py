@@ -136,7 +136,7 @@ def test_featurize_layer_counts_a_category_column(provider, work):
     out = work / "pois.gpkg"
     run(
         "featurizelayer",
-        {"INPUT": str(POIS), "CATEGORY": "amenity", "LEVEL": LEVEL, "OUTPUT": str(out)},
+        {"INPUT": str(POIS), "CATEGORY_COLUMN": "amenity", "LEVEL": LEVEL, "OUTPUT": str(out)},
     )
     expected_path = work / "library_pois.gpkg"
     engine("featurize", POIS, "--level", LEVEL, "--category-column", "amenity", "--output",
@@ -154,7 +154,7 @@ def test_a_category_field_starting_with_a_dash(provider, work):
     out = work / "dashed.gpkg"
     run(
         "featurizelayer",
-        {"INPUT": str(dashed), "CATEGORY": "-kind", "LEVEL": LEVEL, "OUTPUT": str(out)},
+        {"INPUT": str(dashed), "CATEGORY_COLUMN": "-kind", "LEVEL": LEVEL, "OUTPUT": str(out)},
     )
     assert library_table(out) == library_table(work / "pois.gpkg")
 
@@ -294,7 +294,7 @@ def test_evaluate_writes_a_report(provider, embeddings, shared_data, work):
             "EMBEDDINGS": str(embeddings),
             "LABELS": str(labels),
             "TARGET": "population",
-            "SPLITS": 2,
+            "N_SPLITS": 2,
             "SEED": 0,
             "OUTPUT": str(out),
         },

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
+from qgis.core import QgsProcessingParameterField
 
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingOutputFile,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
-    QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterVectorDestination,
-)
-
-from ..engine import option, workspace
-from ..layers import export_source
-from ..styles import style_embedding, style_on_load
-from .base import S2VecAlgorithm, integer_parameter, run_to_destination, with_help
-from .params import cell_layer, seed
+from ..engine import option
+from ..styles import style_embedding
+from .base import S2VecAlgorithm
+from .params import INPUT, cell_layer, feature_layer, with_help
 
 GROUP, GROUP_ID = "Analysis", "analysis"
 EMBEDDINGS_HELP = "Cell embedding layer written by 'Embed cells' or 'Whole pipeline'."
-REPORT_FILES = {"REPORT": "results.md", "RESULTS": "results.json", "PLOT": "results_r2.png"}
+REPORT_FILES = tuple(
+    (key, name, name)
+    for key, name in (
+        ("REPORT", "results.md"),
+        ("RESULTS", "results.json"),
+        ("PLOT", "results_r2.png"),
+    )
+)
 
 
 class JoinEmbeddings(S2VecAlgorithm):
@@ -36,36 +33,24 @@ class JoinEmbeddings(S2VecAlgorithm):
         "length-weighted mean over the cells it crosses. Features without an embedded cell "
         "get empty values."
     )
-    INPUT, EMBEDDINGS, OUTPUT = "INPUT", "EMBEDDINGS", "OUTPUT"
+    COMMAND = "join"
+    EMBEDDINGS = "EMBEDDINGS"
+    STYLE = staticmethod(style_embedding)
+    OUTPUT_POLYGONS, OUTPUT_LABEL = False, "Layer with embeddings"
+    OUTPUT_HELP = "The input features with their fields plus emb_000, emb_001, ..."
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
-        """Target layer, embeddings, output layer."""
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFeatureSource(
-                    self.INPUT, "Layer", [QgsProcessing.TypeVectorAnyGeometry]
-                ),
-                "Features to enrich (any geometry, any provider; needs a CRS).",
-            )
-        )
-        self.addParameter(cell_layer(self.EMBEDDINGS, "Cell embeddings", EMBEDDINGS_HELP))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterVectorDestination(self.OUTPUT, "Layer with embeddings"),
-                "The input features with their fields plus emb_000, emb_001, ...",
-            )
-        )
+    def inputs(self):
+        """The layer to enrich and the embeddings."""
+        return [
+            feature_layer("Layer", "Features to enrich (any geometry, any provider; needs a CRS)."),
+            cell_layer(self.EMBEDDINGS, "Cell embeddings", EMBEDDINGS_HELP),
+        ]
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Export both layers, run ``s2vec join``."""
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        with workspace() as folder:
-            layer = export_source(self, parameters, self.INPUT, context, feedback, folder)
-            cells = export_source(self, parameters, self.EMBEDDINGS, context, feedback, folder)
-            args = [layer, option("--embeddings", cells)]
-            run_to_destination("join", args, destination, folder, feedback)
-        style_on_load(context, destination, style_embedding)
-        return {self.OUTPUT: destination}
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """Both layers, exported."""
+        layer = self.exported(parameters, INPUT, context, feedback, folder)
+        cells = self.exported(parameters, self.EMBEDDINGS, context, feedback, folder)
+        return [layer, option("--embeddings", cells)]
 
 
 class EvaluateEmbeddings(S2VecAlgorithm):
@@ -80,21 +65,31 @@ class EvaluateEmbeddings(S2VecAlgorithm):
         "splits and reports R2 and mean absolute error on the min-max scaled target (paper "
         "sections 5.2-5.4), beside baselines. Writes results.md, results.json and a plot."
     )
-    EMBEDDINGS, LABELS, TARGET, SPLITS, SEED = "EMBEDDINGS", "LABELS", "TARGET", "SPLITS", "SEED"
-    OUTPUT = "OUTPUT"
+    COMMAND = "evaluate"
+    EMBEDDINGS, LABELS, TARGET = "EMBEDDINGS", "LABELS", "TARGET"
+    OPTIONS = (
+        "n_splits",
+        "seed",
+        "block_level",
+        "rule",
+        "min_overlap",
+        "drop_missing",
+        "location",
+        "threads",
+    )
+    OUTPUT_FOLDER, OUTPUT_LABEL = True, "Report folder"
+    OUTPUT_HELP = "New (or empty) folder for results.md, results.json and results_r2.png."
+    FILES = REPORT_FILES
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
-        """Embeddings, labels, target field, splits, seed, report folder."""
-        self.addParameter(cell_layer(self.EMBEDDINGS, "Cell embeddings", EMBEDDINGS_HELP))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFeatureSource(
-                    self.LABELS, "Label layer", [QgsProcessing.TypeVectorAnyGeometry]
-                ),
+    def inputs(self):
+        """Embeddings, labels and the target field."""
+        return [
+            cell_layer(self.EMBEDDINGS, "Cell embeddings", EMBEDDINGS_HELP),
+            feature_layer(
+                "Label layer",
                 "Points or polygons carrying the value to predict; needs a CRS.",
-            )
-        )
-        self.addParameter(
+                self.LABELS,
+            ),
             with_help(
                 QgsProcessingParameterField(
                     self.TARGET,
@@ -103,37 +98,16 @@ class EvaluateEmbeddings(S2VecAlgorithm):
                     type=QgsProcessingParameterField.Numeric,
                 ),
                 "Numeric field of the label layer to predict.",
-            )
-        )
-        self.addParameter(
-            integer_parameter(
-                self.SPLITS, "Random splits", 20, 1, 200, "Number of random splits (paper: 20)."
-            )
-        )
-        self.addParameter(seed(self.SEED))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFolderDestination(self.OUTPUT, "Report folder"),
-                "New (or empty) folder for results.md, results.json and results_r2.png.",
-            )
-        )
-        for key, name in REPORT_FILES.items():
-            self.addOutput(QgsProcessingOutputFile(key, name))
+            ),
+        ]
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Export both layers, run ``s2vec evaluate``."""
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """Both layers, exported, and the target."""
         target = self.parameterAsFields(parameters, self.TARGET, context)[0]
-        destination = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        with workspace() as folder:
-            cells = export_source(self, parameters, self.EMBEDDINGS, context, feedback, folder)
-            labels = export_source(self, parameters, self.LABELS, context, feedback, folder)
-            args = [
-                option("--embeddings", cells),
-                option("--labels", labels),
-                option("--target", target),
-                option("--splits", self.parameterAsInt(parameters, self.SPLITS, context)),
-                option("--seed", self.parameterAsInt(parameters, self.SEED, context)),
-            ]
-            run_to_destination("evaluate", args, destination, folder, feedback)
-        results = {key: os.path.join(destination, name) for key, name in REPORT_FILES.items()}
-        return {self.OUTPUT: destination, **results}
+        cells = self.exported(parameters, self.EMBEDDINGS, context, feedback, folder)
+        labels = self.exported(parameters, self.LABELS, context, feedback, folder)
+        return [
+            option("--embeddings", cells),
+            option("--labels", labels),
+            option("--target", target),
+        ]

@@ -1,4 +1,13 @@
-"""What every S2Vec algorithm shares: naming, help, level parameters, engine outputs."""
+"""What every S2Vec algorithm shares: naming, help, parameters from declarations, the run.
+
+An algorithm is a declaration (QuickOSM's pairing of each parameter with how
+it is read): its engine ``COMMAND``, its inputs (:meth:`S2VecAlgorithm.inputs`
+and :meth:`S2VecAlgorithm.engine_inputs`, side by side), the engine options
+it offers (``OPTIONS``, names of the engine's vocabulary, built by
+:func:`.params.declared` and read back by :func:`.params.engine_options`) and
+its output. :meth:`S2VecAlgorithm.processAlgorithm` is the same for all:
+export the inputs, run the engine in a work folder, deliver the output.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +15,53 @@ import os
 
 from qgis.core import (
     QgsProcessingAlgorithm,
+    QgsProcessingOutputFile,
     QgsProcessingParameterDefinition,
-    QgsProcessingParameterNumber,
+    QgsProcessingParameterVectorDestination,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import deliver, option, run_engine
+from ..engine import deliver, option, run_engine, workspace
 from ..layers import export_source
 from ..provider_icon import ICON_PATH
-
-MAX_LEVEL = 30
+from ..styles import style_on_load
+from .params import (
+    INPUT,
+    declared,
+    engine_options,
+    feature_layer,
+    folder_output,
+    layer_output,
+    more_files,
+)
 
 
 class S2VecAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses set the class constants and implement the two QGIS hooks.
-
-    ``initAlgorithm`` declares parameters (their keys are class constants),
-    ``processAlgorithm`` exports inputs, runs the engine and delivers outputs.
-    """
+    """Base class: subclasses declare the class constants and their inputs and output."""
 
     NAME = ""
     DISPLAY_NAME = ""
     GROUP = ""
     GROUP_ID = ""
     HELP = ""
+    COMMAND = ""
+    """The ``s2vec`` engine command."""
+    OPTIONS: tuple[str, ...] = ()
+    """Names of the engine's declared options this algorithm offers."""
+    OUTPUT = "OUTPUT"
+    OUTPUT_FOLDER = False
+    """The output is a folder (else a layer)."""
+    OUTPUT_POLYGONS = True
+    """An output layer of polygons (cells); else of any geometry."""
+    OUTPUT_LABEL = ""
+    OUTPUT_HELP = ""
+    FILES: tuple[tuple[str, str, str], ...] = ()
+    """Outputs inside an output folder: (key, description, file name)."""
+    MORE: tuple[str, str, str] | None = None
+    """Optional further input files (several areas): (key, description, help)."""
+    STYLE = None
+    """Style applied to the output layer when Processing loads it (or ``None``)."""
 
     def name(self) -> str:
         """Algorithm id inside the provider (``s2vec:<name>``)."""
@@ -64,31 +95,78 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
         """Translate ``text`` in the plugin's context."""
         return QCoreApplication.translate("S2Vec", text)
 
+    # -- what a subclass declares ---------------------------------------------------------
 
-def with_help(parameter: QgsProcessingParameterDefinition, text: str):
-    """Attach help text (tooltip in the dialog, text in ``qgis_process help``) and return it."""
-    parameter.setHelp(text)
-    return parameter
+    def inputs(self) -> list[QgsProcessingParameterDefinition]:
+        """The input parameters (layers, files), shown before the options."""
+        return []
+
+    def engine_inputs(self, parameters, context, feedback, folder: str) -> list[str]:
+        """The engine arguments of the inputs (exported layers, files)."""
+        return []
+
+    def output(self) -> QgsProcessingParameterDefinition:
+        """The output parameter: a folder or a layer (:data:`OUTPUT_FOLDER`)."""
+        if self.OUTPUT_FOLDER:
+            return folder_output(self.OUTPUT, self.OUTPUT_LABEL, self.OUTPUT_HELP)
+        return layer_output(self.OUTPUT, self.OUTPUT_LABEL, self.OUTPUT_HELP, self.OUTPUT_POLYGONS)
+
+    def more(self, parameters, context) -> list[str]:
+        """The further input files chosen for :data:`MORE` (none when not offered)."""
+        if self.MORE is None:
+            return []
+        return [p for p in self.parameterAsFileList(parameters, self.MORE[0], context) if p]
+
+    # -- the same for all -------------------------------------------------------------------
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
+        """Inputs, then the declared options, then the output."""
+        for parameter in self.inputs():
+            self.addParameter(parameter)
+        if self.MORE is not None:
+            self.addParameter(more_files(*self.MORE))
+        for name in self.OPTIONS:
+            self.addParameter(declared(name))
+        self.addParameter(self.output())
+        for key, description, _ in self.FILES:
+            self.addOutput(QgsProcessingOutputFile(key, description))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        """Export the inputs, run ``s2vec <COMMAND>``, deliver (and style) the output."""
+        layer = isinstance(
+            self.parameterDefinition(self.OUTPUT), QgsProcessingParameterVectorDestination
+        )
+        read = self.parameterAsOutputLayer if layer else self.parameterAsFileOutput
+        destination = read(parameters, self.OUTPUT, context)
+        with workspace() as folder:
+            args = [
+                *self.engine_inputs(parameters, context, feedback, folder),
+                *engine_options(self, self.OPTIONS, parameters, context, feedback, folder),
+            ]
+            run_to_destination(self.COMMAND, args, destination, folder, feedback)
+        if self.STYLE is not None:
+            style_on_load(context, destination, self.STYLE)
+        files = {key: os.path.join(destination, name) for key, _, name in self.FILES}
+        return {self.OUTPUT: destination, **files}
+
+    def exported(self, parameters, name: str, context, feedback, folder: str) -> str:
+        """The layer parameter ``name`` written to a file for the engine."""
+        return export_source(self, parameters, name, context, feedback, folder)
 
 
-def level_parameter(key: str, description: str, default: int, text: str):
-    """An integer S2 level parameter limited to 0-30, with help text."""
-    return integer_parameter(key, description, default, 0, MAX_LEVEL, text)
+class LayerInput(S2VecAlgorithm):
+    """An algorithm whose input is one vector layer (``INPUT``), exported for the engine."""
 
+    INPUT_LABEL = ""
+    INPUT_HELP = ""
 
-def integer_parameter(key: str, description: str, default: int, low: int, high: int, text: str):
-    """A bounded integer parameter with help text."""
-    return with_help(
-        QgsProcessingParameterNumber(
-            key,
-            description,
-            type=QgsProcessingParameterNumber.Integer,
-            defaultValue=default,
-            minValue=low,
-            maxValue=high,
-        ),
-        text,
-    )
+    def inputs(self):
+        """The layer."""
+        return [feature_layer(self.INPUT_LABEL, self.INPUT_HELP)]
+
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """The layer, exported."""
+        return [self.exported(parameters, INPUT, context, feedback, folder)]
 
 
 def engine_output(folder: str, destination: str) -> str:
@@ -114,12 +192,3 @@ def run_to_destination(command: str, args: list, destination: str, folder: str, 
     produced = engine_output(folder, destination)
     run_engine(command, [*args, option("--output", produced)], feedback)
     return deliver(produced, destination)
-
-
-def optional_source(
-    algorithm: QgsProcessingAlgorithm, parameters, name, context, feedback, folder, flag: str
-) -> list[str]:
-    """``[flag=exported file]`` for an optional layer parameter, or ``[]`` when not given."""
-    if parameters.get(name) is None:
-        return []
-    return [option(flag, export_source(algorithm, parameters, name, context, feedback, folder))]

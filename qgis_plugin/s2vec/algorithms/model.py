@@ -4,78 +4,66 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import (
-    QgsProcessingOutputFile,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterFolderDestination,
-)
-
-from ..engine import option, workspace
-from ..layers import export_source
-from ..styles import style_embedding, style_on_load
-from .base import S2VecAlgorithm, run_to_destination, with_help
-from .params import (
-    WINDOW_MODES,
-    cell_layer,
-    embedding_size,
-    embedding_window_choice,
-    embedding_windows,
-    epochs,
-    image_level,
-    layer_output,
-    min_support,
-    more_files,
-    seed,
-    stride,
-    windows,
-)
+from ..engine import option
+from ..styles import style_embedding
+from .base import S2VecAlgorithm
+from .params import cell_layer, input_file
 
 GROUP, GROUP_ID = "Model", "model"
 MODEL_FILE = "model.pt"
-EMBED_MODES = ("contextual", "patch")
 FEATURIZED_HELP = "Cell layer written by 'Featurize cells' (cell_id and count columns)."
 EMBEDDING_HELP = (
     "GeoPackage with one polygon per cell: cell_id, token and the embedding columns emb_000, "
     "emb_001, ... Loaded styled by the first embedding component."
 )
+TRAINING = (
+    "windows",
+    "epochs",
+    "embed_dim",
+    "seed",
+    "batch_size",
+    "lr",
+    "warmup_epochs",
+    "mask_ratio",
+    "val_fraction",
+    "depth",
+    "num_heads",
+    "decoder_dim",
+    "decoder_depth",
+    "dropout",
+)
+"""The training options offered (the rarer ones under "Advanced parameters")."""
 
 
-class BuildImages(S2VecAlgorithm):
+class _Cells(S2VecAlgorithm):
+    """Algorithms that read a featurized cell layer."""
+
+    GROUP, GROUP_ID = GROUP, GROUP_ID
+    CELLS = "CELLS"
+
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """The cells, exported."""
+        return [self.exported(parameters, self.CELLS, context, feedback, folder)]
+
+
+class BuildImages(_Cells):
     """Rasterize featurized cells into S2Vec images."""
 
     NAME = "images"
     DISPLAY_NAME = "Build images"
-    GROUP, GROUP_ID = GROUP, GROUP_ID
     HELP = (
         "Places every featurized patch cell at its true S2 position inside its ancestor at "
         "the image level and writes the images (memory-mapped shards) with global "
         "normalization statistics: the training set of the model (paper section 3.2)."
     )
-    CELLS, IMAGE_LEVEL, MIN_SUPPORT, OUTPUT = "CELLS", "IMAGE_LEVEL", "MIN_SUPPORT", "OUTPUT"
+    COMMAND = "images"
+    OPTIONS = ("image_level", "min_support", "max_cells")
+    OUTPUT_FOLDER, OUTPUT_LABEL = True, "Image dataset folder"
+    OUTPUT_HELP = "New (or empty) folder for the image dataset."
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
-        """Featurized cells, image level, output folder."""
-        self.addParameter(cell_layer(self.CELLS, "Featurized cells", FEATURIZED_HELP))
-        self.addParameter(image_level(self.IMAGE_LEVEL))
-        self.addParameter(min_support(self.MIN_SUPPORT))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFolderDestination(self.OUTPUT, "Image dataset folder"),
-                "New (or empty) folder for the image dataset.",
-            )
-        )
-
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Export the cells, run ``s2vec images``."""
-        level = self.parameterAsInt(parameters, self.IMAGE_LEVEL, context)
-        destination = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        with workspace() as folder:
-            cells = export_source(self, parameters, self.CELLS, context, feedback, folder)
-            support = self.parameterAsDouble(parameters, self.MIN_SUPPORT, context)
-            args = [cells, option("--image-level", level), option("--min-support", support)]
-            run_to_destination("images", args, destination, folder, feedback)
-        return {self.OUTPUT: destination}
+    def inputs(self):
+        """The featurized cells."""
+        return [cell_layer(self.CELLS, "Featurized cells", FEATURIZED_HELP)]
 
 
 class TrainModel(S2VecAlgorithm):
@@ -91,107 +79,62 @@ class TrainModel(S2VecAlgorithm):
         "other cities built at the same levels), one model is trained over all of them, "
         "normalized over all of them. Uses the engine's GPU when it has one."
     )
-    IMAGES, MORE_IMAGES, EPOCHS, EMBED_DIM = "IMAGES", "MORE_IMAGES", "EPOCHS", "EMBED_DIM"
-    SEED, WINDOWS = "SEED", "WINDOWS"
-    OUTPUT, MODEL = "OUTPUT", "MODEL"
+    COMMAND = "train"
+    IMAGES = "IMAGES"
+    MORE = (
+        "MORE_IMAGES",
+        "More image datasets (their meta.json files)",
+        "Optional further image datasets, e.g. other areas built at the same levels: pick the "
+        "meta.json file in each dataset folder.",
+    )
+    OPTIONS = TRAINING
+    OUTPUT_FOLDER, OUTPUT_LABEL = True, "Training run folder"
+    OUTPUT_HELP = "New (or empty) folder for model.pt and the training history."
+    FILES = (("MODEL", "Model file", MODEL_FILE),)
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
-        """Image folder, epochs, embedding size, seed; run folder and model file."""
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFile(
-                    self.IMAGES, "Image dataset folder", behavior=QgsProcessingParameterFile.Folder
-                ),
-                "Folder written by 'Build images'.",
-            )
-        )
-        self.addParameter(
-            more_files(
-                self.MORE_IMAGES,
-                "More image datasets (their meta.json files)",
-                "Optional further image datasets, e.g. other areas built at the same levels: "
-                "pick the meta.json file in each dataset folder.",
-            )
-        )
-        self.addParameter(windows(self.WINDOWS))
-        self.addParameter(epochs(self.EPOCHS))
-        self.addParameter(embedding_size(self.EMBED_DIM))
-        self.addParameter(seed(self.SEED))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFolderDestination(self.OUTPUT, "Training run folder"),
-                "New (or empty) folder for model.pt and the training history.",
-            )
-        )
-        self.addOutput(QgsProcessingOutputFile(self.MODEL, "Model file"))
+    def inputs(self):
+        """The image dataset folder."""
+        text = "Folder written by 'Build images'."
+        return [input_file(self.IMAGES, "Image dataset folder", text, folder=True)]
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Run ``s2vec train``."""
-        images = self.parameterAsFile(parameters, self.IMAGES, context)
-        more = self.parameterAsFileList(parameters, self.MORE_IMAGES, context)
-        windows = self.parameterAsEnum(parameters, self.WINDOWS, context)
-        args = [
-            images,
-            *(os.path.dirname(p) if os.path.isfile(p) else p for p in more if p),
-            option("--windows", WINDOW_MODES[windows]),
-            option("--epochs", self.parameterAsInt(parameters, self.EPOCHS, context)),
-            option("--embed-dim", self.parameterAsInt(parameters, self.EMBED_DIM, context)),
-            option("--seed", self.parameterAsInt(parameters, self.SEED, context)),
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """The dataset folders (a meta.json stands for its folder)."""
+        more = self.more(parameters, context)
+        return [
+            self.parameterAsFile(parameters, self.IMAGES, context),
+            *(os.path.dirname(p) if os.path.isfile(p) else p for p in more),
         ]
-        destination = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        with workspace() as folder:
-            run_to_destination("train", args, destination, folder, feedback)
-        return {self.OUTPUT: destination, self.MODEL: os.path.join(destination, MODEL_FILE)}
 
 
-class EmbedCells(S2VecAlgorithm):
+class EmbedCells(_Cells):
     """Embed featurized cells with a trained model."""
 
     NAME = "embed"
     DISPLAY_NAME = "Embed cells"
-    GROUP, GROUP_ID = GROUP, GROUP_ID
     HELP = (
         "Computes the S2Vec embedding of every featurized cell with a trained model (paper "
         "section 3.3). The layer is loaded styled by its first embedding component."
     )
-    CELLS, MODEL, MODE, OUTPUT = "CELLS", "MODEL", "MODE", "OUTPUT"
-    WINDOWS, STRIDE = "WINDOWS", "STRIDE"
+    COMMAND = "embed"
+    MODEL = "MODEL"
+    OPTIONS = ("mode", "embed_windows", "stride", "embed_batch_size")
+    STYLE = staticmethod(style_embedding)
+    OUTPUT_LABEL, OUTPUT_HELP = "Cell embeddings", EMBEDDING_HELP
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS API)
-        """Featurized cells, model file, output embeddings."""
-        self.addParameter(cell_layer(self.CELLS, "Featurized cells", FEATURIZED_HELP))
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterFile(
-                    self.MODEL, "Model file", fileFilter="S2Vec model (*.pt)"
-                ),
+    def inputs(self):
+        """The featurized cells and the model file."""
+        return [
+            cell_layer(self.CELLS, "Featurized cells", FEATURIZED_HELP),
+            input_file(
+                self.MODEL,
+                "Model file",
                 "model.pt written by 'Train model' (or 'Whole pipeline').",
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.MODE, "Embedding", options=list(EMBED_MODES), defaultValue=0
-                ),
-                "contextual: the encoder's output for the cell with its neighbourhood visible "
-                "(default); patch: the paper's linear patch embedding of the cell alone.",
-            )
-        )
-        self.addParameter(embedding_windows(self.WINDOWS))
-        self.addParameter(stride(self.STRIDE))
-        self.addParameter(layer_output(self.OUTPUT, "Cell embeddings", EMBEDDING_HELP))
+                filter_="S2Vec model (*.pt)",
+            ),
+        ]
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Export the cells, run ``s2vec embed``."""
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """The cells, exported, and the model file."""
         model = self.parameterAsFile(parameters, self.MODEL, context)
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        with workspace() as folder:
-            cells = export_source(self, parameters, self.CELLS, context, feedback, folder)
-            mode = EMBED_MODES[self.parameterAsEnum(parameters, self.MODE, context)]
-            args = [cells, option("--model", model), option("--mode", mode)]
-            args += embedding_window_choice(self.parameterAsEnum(parameters, self.WINDOWS, context))
-            step = self.parameterAsInt(parameters, self.STRIDE, context)
-            args += [option("--stride", step)] if step else []
-            run_to_destination("embed", args, destination, folder, feedback)
-        style_on_load(context, destination, style_embedding)
-        return {self.OUTPUT: destination}
+        cells = super().engine_inputs(parameters, context, feedback, folder)
+        return [*cells, option("--model", model)]

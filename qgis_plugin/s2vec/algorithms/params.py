@@ -1,38 +1,175 @@
-"""Parameter definitions shared by several algorithm groups (keys, ranges, help)."""
+"""Processing parameters: the engine's declared options, and the inputs and outputs.
+
+:func:`declared` turns an option of the engine's vocabulary
+(:mod:`..vocabulary`) into its Processing parameter: key, description,
+type, default, range, choices and help come from the declaration, so a
+parameter and its ``s2vec`` flag cannot drift apart. :func:`engine_options`
+reads the chosen values back as ``--flag=value`` engine arguments, the one
+place that does so for every algorithm. Inputs and outputs (layers, files,
+folders) are the algorithms' own and are built by the helpers below.
+"""
 
 from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
 )
 
-from .base import integer_parameter, level_parameter, with_help
+from ..engine import option as engine_argument
+from ..layers import export_source
+from ..vocabulary import OPTIONS
 
-PATCH_LEVEL_HELP = (
-    "S2 level of the patch cells that get a feature vector and an embedding. The paper uses "
-    "12 (about 5 km2); for a city use 15-17 (about 0.1-0.02 km2)."
-)
-IMAGE_LEVEL_HELP = (
-    "S2 level of the images: every patch cell is placed at its true position inside its "
-    "ancestor at this level, so an image is a 2^(patch - image) square grid. The paper uses 8 "
-    "with patch level 12 (16 x 16 patches). Must be lower than the patch level."
-)
+INPUT = "INPUT"
+"""Key of an algorithm's input layer, the parent of field parameters."""
 
 
-def patch_level(key: str = "LEVEL", default: int = 16):
-    """The patch (cell) level parameter."""
-    return level_parameter(key, "Patch (cell) S2 level", default, PATCH_LEVEL_HELP)
+def with_help(parameter: QgsProcessingParameterDefinition, text: str):
+    """Attach help text (tooltip in the dialog, text in ``qgis_process help``) and return it."""
+    parameter.setHelp(text)
+    return parameter
 
 
-def image_level(key: str = "IMAGE_LEVEL", default: int = 13):
-    """The image level parameter."""
-    return level_parameter(key, "Image S2 level", default, IMAGE_LEVEL_HELP)
+def sentence(text: str) -> str:
+    """Help text of a declaration as a sentence for the dialog.
+
+    Examples
+    --------
+    >>> sentence("number of splits (paper: 20)")
+    'Number of splits (paper: 20).'
+    """
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _number(option) -> QgsProcessingParameterNumber:
+    kind = QgsProcessingParameterNumber.Integer
+    if option.type is float:
+        kind = QgsProcessingParameterNumber.Double
+    limits = {}
+    if option.min is not None:
+        limits["minValue"] = option.min
+    if option.max is not None:
+        limits["maxValue"] = option.max
+    return QgsProcessingParameterNumber(
+        option.key,
+        option.label,
+        type=kind,
+        defaultValue=option.default,
+        optional=option.default is None,
+        **limits,
+    )
+
+
+def _enum(option) -> QgsProcessingParameterEnum:
+    labels = list(option.enum_labels)
+    return QgsProcessingParameterEnum(
+        option.key, option.label, options=labels, defaultValue=enum_index(option)
+    )
+
+
+def enum_index(option, value=None) -> int:
+    """Index of ``value`` (default: the option's default) among the option's enum entries."""
+    value = option.default if value is None else value
+    if value is None:
+        return 0
+    return list(option.choices).index(value) + (option.none_label is not None)
+
+
+def declaration(name: str):
+    """The engine's declaration ``name``: its name in the vocabulary, in lower case.
+
+    ``"level"`` is ``LEVEL``; ``"embed_windows"`` is ``EMBED_WINDOWS``, the option
+    ``windows`` when embedding (key ``WINDOWS``).
+    """
+    return getattr(OPTIONS, name.upper())
+
+
+def declared(name: str, parent: str = INPUT):
+    """The Processing parameter of the declaration ``name`` (see :func:`declaration`).
+
+    ``parent`` names the layer a field option (a category column) is chosen from.
+    """
+    option = declaration(name)
+    if option.kind == "layer":
+        parameter = QgsProcessingParameterFeatureSource(
+            option.key, option.label, [QgsProcessing.TypeVectorPolygon], optional=True
+        )
+    elif option.kind == "field":
+        parameter = QgsProcessingParameterField(
+            option.key,
+            option.label,
+            parentLayerParameterName=parent,
+            type=QgsProcessingParameterField.String,
+        )
+    elif option.type is bool:
+        parameter = QgsProcessingParameterBoolean(option.key, option.label, option.default)
+    elif option.choices:
+        parameter = _enum(option)
+    elif option.type in (int, float):
+        parameter = _number(option)
+    else:
+        parameter = QgsProcessingParameterString(
+            option.key, option.label, defaultValue=option.default, optional=True
+        )
+    if option.advanced:
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return with_help(parameter, sentence(option.help))
+
+
+def engine_options(algorithm, names, parameters, context, feedback, folder: str) -> list[str]:
+    """``--flag=value`` engine arguments for the declared options ``names``; unset ones left out."""
+    args = []
+    for name in names:
+        option = declaration(name)
+        value = _value(algorithm, option, parameters, context, feedback, folder)
+        if value is None:
+            continue
+        if option.type is bool:
+            if value:
+                args.append(option.flag)
+            elif option.default:  # an option on by default is turned off with --no-...
+                args.append(f"--no-{option.flag[2:]}")
+        else:
+            args.append(engine_argument(option.flag, value))
+    return args
+
+
+def _value(algorithm, option, parameters, context, feedback, folder: str):
+    """The option's chosen value, as the engine takes it; ``None`` when not given."""
+    key = option.key
+    if option.kind == "layer":
+        given = parameters.get(key) is not None
+        return (
+            export_source(algorithm, parameters, key, context, feedback, folder) if given else None
+        )
+    if option.kind == "field":
+        fields = algorithm.parameterAsFields(parameters, key, context)
+        return fields[0] if fields else None
+    if option.type is bool:
+        return algorithm.parameterAsBoolean(parameters, key, context)
+    if option.choices:
+        index = algorithm.parameterAsEnum(parameters, key, context)
+        offset = option.none_label is not None
+        return None if index < offset else option.choices[index - offset]
+    if option.type in (int, float):
+        if parameters.get(key) is None and option.default is None:
+            return None
+        read = algorithm.parameterAsInt if option.type is int else algorithm.parameterAsDouble
+        return read(parameters, key, context)
+    return algorithm.parameterAsString(parameters, key, context) or None
+
+
+# -- inputs and outputs -------------------------------------------------------------------
 
 
 def pbf_file(key: str = "PBF"):
@@ -49,134 +186,13 @@ def pbf_file(key: str = "PBF"):
     )
 
 
-WINDOW_MODES = ("sliding", "aligned")
-WINDOWS_HELP = (
-    "sliding: windows at any offset (random offsets in training, overlapping windows blended "
-    "towards their centres when embedding), so neighbouring cells across an image border are "
-    "read in the same context and the map shows no tiling (default); aligned: the paper's fixed "
-    "images, one per image-level cell."
-)
-
-
-def windows(key: str = "WINDOWS"):
-    """How training windows are placed: sliding (default) or aligned (the paper's)."""
-    return with_help(
-        QgsProcessingParameterEnum(key, "Windows", options=list(WINDOW_MODES), defaultValue=0),
-        WINDOWS_HELP,
-    )
-
-
-def embedding_windows(key: str = "WINDOWS"):
-    """Windows used when embedding: those of training (default), sliding or aligned."""
-    return with_help(
-        QgsProcessingParameterEnum(
-            key, "Windows", options=["as trained", *WINDOW_MODES], defaultValue=0
-        ),
-        WINDOWS_HELP + " 'as trained' uses the windows the model was trained with.",
-    )
-
-
-def embedding_window_choice(index: int) -> list[str]:
-    """Engine arguments for the :func:`embedding_windows` choice ``index``.
-
-    Examples
-    --------
-    >>> embedding_window_choice(0), embedding_window_choice(2)
-    ([], ['--windows', 'aligned'])
-    """
-    return [] if index == 0 else ["--windows", WINDOW_MODES[index - 1]]
-
-
-def stride(key: str = "STRIDE"):
-    """Step of sliding windows when embedding (0: half an image side)."""
-    return integer_parameter(
-        key,
-        "Sliding-window stride (cells)",
-        0,
-        0,
-        256,
-        "Step between overlapping windows when embedding, a power of two up to the image "
-        "side; 0 uses half the image side. Each cell is encoded (side / stride)^2 times.",
-    )
-
-
-def more_files(key: str, description: str, text: str):
-    """Optional extra input files (several areas trained as one model)."""
-    parameter = QgsProcessingParameterMultipleLayers(
-        key, description, layerType=QgsProcessing.TypeFile, optional=True
-    )
-    return with_help(parameter, text)
-
-
-TAXONOMIES = ("v1", "v2")
-TAXONOMY_LABELS = (
-    "v1: points of interest, roads, road nodes",
-    "v2: v1 plus building footprints and land use",
-)
-TAXONOMY_HELP = (
-    "The feature taxonomy, stored with the cells and every model trained on them. v1 (the "
-    "default) counts points of interest by category, road ways and lengths by class, "
-    "intersections and traffic signals. v2 keeps all of v1 and adds, per cell, building count, "
-    "footprint area and floor area per building class (residential, commercial, industrial, "
-    "civic, other) and land-use area per class (residential, commercial, industrial, farmland, "
-    "forest, grass, water, other), with polygons cut exactly at cell edges."
-)
-POLYGON_KINDS = ("poi", "building", "landuse")
-
-
-def taxonomy(key: str = "TAXONOMY", own_categories: bool = False):
-    """The taxonomy choice; with ``own_categories`` the first option is the layer's own."""
-    labels = list(TAXONOMY_LABELS)
-    text = TAXONOMY_HELP
-    if own_categories:
-        labels.insert(0, "The layer's own categories (one column per value)")
-        text += (
-            " With the layer's own categories (the default) every value of the category field "
-            "becomes a column; with v1 or v2 the values must be that taxonomy's names."
-        )
-    return with_help(
-        QgsProcessingParameterEnum(key, "Feature taxonomy", options=labels, defaultValue=0), text
-    )
-
-
-def taxonomy_args(index: int, own_categories: bool = False) -> list[str]:
-    """``--taxonomy`` arguments for the engine from the chosen option."""
-    if own_categories:
-        if index == 0:
-            return []
-        index -= 1
-    return ["--taxonomy", TAXONOMIES[index]]
-
-
-def polygon_kind(key: str = "POLYGONS"):
-    """What the polygons of a featurized layer are."""
-    return with_help(
-        QgsProcessingParameterEnum(
-            key,
-            "Polygons are",
-            options=[
-                "Points of interest (counted once, at a point inside)",
-                "Building footprints (count, footprint and floor area per cell)",
-                "Land use (area per cell)",
-            ],
-            defaultValue=0,
-        ),
-        "What the layer's polygons are. Buildings and land use are cut exactly at cell edges, "
-        "so each cell gets the area inside it (square metres, equal-area EPSG:6933); the "
-        "category field names the building or land-use class. Building floor area uses a "
-        "'building:levels' or 'height' field when the layer has one, else 1 level (v2: the "
-        "class's estimate).",
-    )
-
-
-def area_of_interest(key: str = "AOI"):
-    """An optional area-of-interest polygon layer."""
+def feature_layer(description: str, text: str, key: str = INPUT):
+    """A vector layer input of any geometry, from any provider."""
     return with_help(
         QgsProcessingParameterFeatureSource(
-            key, "Area of interest", [QgsProcessing.TypeVectorPolygon], optional=True
+            key, description, [QgsProcessing.TypeVectorAnyGeometry]
         ),
-        "Optional polygons limiting the cells (selected features only when ticked); without "
-        "it the cells cover the whole input.",
+        text,
     )
 
 
@@ -188,58 +204,28 @@ def cell_layer(key: str, description: str, text: str):
     )
 
 
-def layer_output(key: str, description: str, text: str):
-    """A polygon layer output (GeoPackage by default)."""
+def input_file(key: str, description: str, text: str, folder: bool = False, filter_: str = ""):
+    """A file (or folder) input."""
+    behavior = QgsProcessingParameterFile.Folder if folder else QgsProcessingParameterFile.File
     return with_help(
-        QgsProcessingParameterVectorDestination(key, description, QgsProcessing.TypeVectorPolygon),
-        text,
+        QgsProcessingParameterFile(key, description, behavior=behavior, fileFilter=filter_), text
     )
 
 
-def seed(key: str = "SEED"):
-    """The random seed: same input and seed give the same result."""
-    return integer_parameter(
-        key, "Random seed", 0, 0, 2**31 - 1, "Seed of every random choice; same seed, same result."
+def more_files(key: str, description: str, text: str):
+    """Optional extra input files (several areas trained as one model)."""
+    parameter = QgsProcessingParameterMultipleLayers(
+        key, description, layerType=QgsProcessing.TypeFile, optional=True
     )
+    return with_help(parameter, text)
 
 
-def epochs(key: str = "EPOCHS", default: int = 50):
-    """Training epochs."""
-    return integer_parameter(
-        key,
-        "Training epochs",
-        default,
-        1,
-        10000,
-        "Passes over the images (the paper trains 50 epochs). Each epoch sees every image once.",
-    )
+def layer_output(key: str, description: str, text: str, polygons: bool = True):
+    """A layer output (GeoPackage by default)."""
+    kind = QgsProcessing.TypeVectorPolygon if polygons else QgsProcessing.TypeVectorAnyGeometry
+    return with_help(QgsProcessingParameterVectorDestination(key, description, kind), text)
 
 
-def embedding_size(key: str = "EMBED_DIM", default: int = 256):
-    """Embedding size (encoder width)."""
-    return integer_parameter(
-        key,
-        "Embedding size",
-        default,
-        8,
-        2048,
-        "Length of each cell's embedding = encoder width (the paper uses 256). It must be "
-        "divisible by the 8 attention heads.",
-    )
-
-
-def min_support(key: str = "MIN_SUPPORT"):
-    """Share of cells a feature must be present in to be trained on."""
-    return with_help(
-        QgsProcessingParameterNumber(
-            key,
-            "Minimum feature support",
-            type=QgsProcessingParameterNumber.Double,
-            defaultValue=0.0,
-            minValue=0.0,
-            maxValue=1.0,
-        ),
-        "Train only on the features present (non-zero) in at least this share of the cells, "
-        "e.g. 0.02. Rare categories are isolated spikes the model cannot predict on a small "
-        "area. 0 keeps every feature, as the paper does.",
-    )
+def folder_output(key: str, description: str, text: str):
+    """A folder output."""
+    return with_help(QgsProcessingParameterFolderDestination(key, description), text)

@@ -1,0 +1,50 @@
+"""The engine's option vocabulary, loaded by file path: the one source of every option.
+
+QGIS cannot import the engine (``s2vec_geo``): it links its own GDAL, GEOS
+and PROJ, and the engine runs out of process in another Python. The
+declarations of the engine's options (``s2vec_geo/options.py``) need only
+the standard library, so the plugin reads that one file directly: from the
+plugin folder, where ``build_zip.py`` copies it into the zip, or from the
+source checkout the plugin runs from. The algorithms build their parameters
+from it (:mod:`.algorithms.params`), so they use the engine's words,
+defaults and ranges.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+MODULE_NAME = "s2vec_plugin_options"
+HERE = Path(__file__).resolve().parent
+CANDIDATES = (HERE / "options.py", HERE.parents[1] / "s2vec_geo" / "options.py")
+"""Where the declarations are: packed into the plugin, or in the checkout beside it."""
+
+
+def load_options() -> ModuleType:
+    """The option declarations module (loaded once, by file path).
+
+    Raises
+    ------
+    ImportError
+        When neither the plugin folder nor a checkout holds ``options.py``
+        (a plugin folder copied by hand instead of built with ``build_zip.py``).
+    """
+    if MODULE_NAME in sys.modules:
+        return sys.modules[MODULE_NAME]
+    path = next((p for p in CANDIDATES if p.is_file()), None)
+    if path is None:
+        raise ImportError(
+            "the S2Vec plugin cannot find its option declarations (options.py): build the "
+            "plugin zip with qgis_plugin/build_zip.py, which packs them, and install that"
+        )
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+OPTIONS = load_options()

@@ -1,0 +1,36 @@
+"""``s2vec cover``: the S2 cells covering a layer's geometries."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from s2vec_geo import options as o
+from s2vec_geo.cli.cells import INPUT
+from s2vec_geo.cli.options import OUTPUT_LAYER, Command
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Write the level-``args.level`` covering of ``args.input`` to ``args.output``."""
+    from s2vec_geo.io import layer_format, read_layer, write_layer
+    from s2vec_geo.s2 import cells_frame, cover
+
+    layer_format(args.output)  # fail on a bad extension before the work
+    area = read_layer(args.input, layer=args.layer)
+    frame = cells_frame(cover(area, args.level, max_cells=args.max_cells))
+    write_layer(frame, args.output)
+    log.info("wrote %d level-%d cells to %s", len(frame), args.level, args.output)
+
+
+COMMAND = Command(
+    "cover",
+    help="write the S2 cells covering a layer's geometries",
+    description="Read a layer (polygons, lines or points, any CRS) and write one row per S2 "
+    "cell at --level that the geometries touch: int64 cell_id, token, the cell polygon "
+    "(EPSG:4326).",
+    run=run,
+    arguments=(INPUT, OUTPUT_LAYER),
+    options=(o.LEVELS, o.LEVEL, o.LAYER, o.MAX_CELLS),
+)

@@ -1,0 +1,126 @@
+"""Where Dask runs: the client, tasks with a progress bar, scratch folders, phase timings.
+
+Dask runs where the caller says: ``scheduler="tcp://HOST:8786"`` (any Dask
+cluster), ``workers=N`` (a local cluster of N single-threaded processes), the
+Dask client already active in the session, or else a new local cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dask
+from distributed import Client, LocalCluster, as_completed
+
+from s2vec_geo.options import WORKERS
+from s2vec_geo.progress import progress
+
+log = logging.getLogger(__name__)
+
+SATURATION = 1.0
+"""Root tasks (inputs to read) a worker holds per thread. Dask's default, 1.1,
+rounds up to 2 for single-threaded workers: a second input frame (~0.4 GB per
+million features) would wait in memory while the first is counted."""
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """The Dask client to run on; clusters it starts are closed on exit.
+
+    Parameters
+    ----------
+    workers
+        Start a local cluster of this many single-threaded worker processes.
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:8786``).
+
+    With neither, the client already active in this session is used, or a
+    local cluster with one worker per CPU core is started. Local clusters
+    started here give each worker one input at a time
+    (``distributed.scheduler.worker-saturation`` = :data:`SATURATION`); set
+    the same on the scheduler of a cluster of your own.
+
+    Examples
+    --------
+    >>> with dask_client(workers=1) as client:  # doctest: +SKIP
+    ...     client.submit(sum, [1, 2]).result()
+    3
+    """
+    if workers is not None and scheduler is not None:
+        raise ValueError(
+            "give either workers (a local cluster) or scheduler (an existing cluster), not both"
+        )
+    if workers is not None and (not isinstance(workers, int) or workers < WORKERS.min):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=30)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); check the address "
+                "(tcp://HOST:8786) and that `dask scheduler` runs there"
+            ) from exc
+        with client:
+            yield client
+        return
+    if workers is None:
+        with contextlib.suppress(ValueError):
+            yield Client.current()
+            return
+    n = workers or os.cpu_count() or 1
+    with (
+        dask.config.set({"distributed.scheduler.worker-saturation": SATURATION}),
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_tasks(client: Client, tasks: Sequence[Any], desc: str) -> list[Any]:
+    """Compute delayed ``tasks`` on ``client`` with a progress bar; results in order."""
+    futures = client.compute(list(tasks))
+    position = {f.key: i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    for future in progress(as_completed(futures), total=len(futures), desc=desc, unit="part"):
+        results[position[future.key]] = future.result()
+    return results
+
+
+def log_phase(phase: str, start: float, what: str) -> None:
+    """Log a phase's wall time (also as the record's ``phase`` and ``seconds``)."""
+    seconds = time.perf_counter() - start
+    log.info("%s: %s in %.1f s", phase, what, seconds, extra={"phase": phase, "seconds": seconds})
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, parent: str | os.PathLike | None) -> Iterator[Path]:
+    """A new folder (in ``parent``, default the system temp folder), removed on exit.
+
+    Examples
+    --------
+    >>> with scratch_folder(".s2vec-test-", None) as folder:
+    ...     folder.is_dir()
+    True
+    >>> folder.exists()
+    False
+    """
+    if parent is not None and not Path(parent).is_dir():
+        raise FileNotFoundError(
+            f"scratch folder {str(parent)!r} (for partial counts between map and reduce) "
+            "does not exist; create it first"
+        )
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
