@@ -151,8 +151,8 @@ class Option:
 
         Examples
         --------
-        >>> EPOCHS.describe_range(), MIN_SUPPORT.describe_range()
-        ('>= 1', 'between 0 and 1')
+        >>> EPOCHS.describe_range(), MASK_RATIO.describe_range(), MIN_OVERLAP.describe_range()
+        ('>= 1', 'in [0, 1)', 'between 0 and 1')
         """
         if self.range_text is not None:
             return self.range_text

@@ -25,12 +25,12 @@ def cell_to_latlng(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     >>> bool(abs(lat[0] - 60.1699) < 1e-4 and abs(lng[0] - 24.9384) < 1e-4)
     True
     """
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     array = as_cells(cells)
     lat = np.empty(array.shape[0], dtype=np.float64)
     lng = np.empty_like(lat)
-    _kernels.cells_to_latlng(array, lat, lng)
+    kernels.cells_to_latlng(array, lat, lng)
     return lat, lng
 
 
@@ -46,11 +46,11 @@ def cell_to_boundary(cells: Any) -> np.ndarray:
     >>> cell_to_boundary(token_to_cell("89c25a3")).shape
     (1, 4, 2)
     """
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     array = as_cells(cells)
     out = np.empty((array.shape[0], 4, 2), dtype=np.float64)
-    _kernels.cells_to_boundary(array, out)
+    kernels.cells_to_boundary(array, out)
     return out
 
 

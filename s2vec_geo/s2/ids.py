@@ -52,12 +52,12 @@ def latlng_to_cell(lat: Any, lng: Any, level: int) -> np.ndarray:
     >>> cell_to_token(latlng_to_cell(40.7128, -74.0060, 12))
     array(['89c25a3'], dtype='<U16')
     """
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     level = validate_level(level)
     lat_a, lng_a = as_latlng(lat, lng)
     out = np.empty(lat_a.shape[0], dtype=np.int64)
-    _kernels.latlng_to_cells(lat_a, lng_a, level, out)
+    kernels.latlng_to_cells(lat_a, lng_a, level, out)
     return out
 
 
@@ -129,12 +129,12 @@ def cell_parent(cells: Any, level: int) -> np.ndarray:
 
 def _face_ij(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(face, i, j) leaf coordinates of validated cells (S2's ToFaceIJOrientation)."""
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     face = np.empty(cells.shape[0], dtype=np.int64)
     i = np.empty_like(face)
     j = np.empty_like(face)
-    _kernels.cells_to_face_ij(cells, face, i, j)
+    kernels.cells_to_face_ij(cells, face, i, j)
     return face, i, j
 
 
@@ -195,7 +195,7 @@ def face_ij_to_cell(face: Any, i: Any, j: Any, level: int) -> np.ndarray:
     >>> cell_to_token(face_ij_to_cell(0, 0, 0, 1))
     array(['04'], dtype='<U16')
     """
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     level = validate_level(level)
     face_a, i_a, j_a = np.broadcast_arrays(
@@ -210,7 +210,7 @@ def face_ij_to_cell(face: Any, i: Any, j: Any, level: int) -> np.ndarray:
         )
     shift = np.int64(MAX_LEVEL - level)
     out = np.empty(face_a.shape[0], dtype=np.int64)
-    _kernels.face_ij_to_cells(
+    kernels.face_ij_to_cells(
         np.ascontiguousarray(face_a),
         np.ascontiguousarray(i_a << shift),
         np.ascontiguousarray(j_a << shift),
@@ -242,7 +242,7 @@ def cell_children(cell: Any, level: int) -> np.ndarray:
     >>> kids.shape, bool((cell_parent(kids, 9) == parent).all())
     ((4,), True)
     """
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     level = validate_level(level)
     array = as_cells(cell)
@@ -271,7 +271,7 @@ def cell_children(cell: Any, level: int) -> np.ndarray:
     j0 = (j[0] >> (MAX_LEVEL - parent_level)) << depth
     rows, cols = np.divmod(np.arange(side * side, dtype=np.int64), side)
     out = np.empty(side * side, dtype=np.int64)
-    _kernels.face_ij_to_cells(
+    kernels.face_ij_to_cells(
         np.full(out.shape, face[0]), (i0 + rows) << shift, (j0 + cols) << shift, level, out
     )
     return out

@@ -24,9 +24,9 @@ def cell_edge_neighbors(cells: Any) -> np.ndarray:
     >>> nbrs.shape, cell_level(nbrs[0]).tolist()
     ((1, 4), [12, 12, 12, 12])
     """
-    from s2vec_geo.s2 import _kernels
+    from s2vec_geo.s2 import kernels
 
     array = as_cells(cells)
     out = np.empty((array.shape[0], 4), dtype=np.int64)
-    _kernels.edge_neighbors(array, out)
+    kernels.edge_neighbors(array, out)
     return out

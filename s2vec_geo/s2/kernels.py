@@ -1,4 +1,4 @@
-"""Numba kernels for the S2 cell arithmetic (private; use :mod:`s2vec_geo.s2`).
+"""Numba kernels for the S2 cell arithmetic (called by :mod:`s2vec_geo.s2`, which checks input).
 
 The kernels follow the S2 library's definitions step by step so that results
 match s2geometry bit for bit:
