@@ -139,6 +139,19 @@ def test_points_take_their_cell_and_polygons_the_area_weighted_mean(cells, emb) 
     assert out.loc[14, "n_cells"] == 2
 
 
+def test_an_embedding_layer_read_back_serves_as_cells(emb, tmp_path) -> None:
+    """A layer ``s2vec embed`` wrote, read with geopandas (cell_id a column), or with
+    ``read_cell_layer`` (cell_id the index): both are embedding tables for ``cells=``."""
+    path = sv.write_layer(emb, tmp_path / "emb.gpkg")
+    lat, lng = sv.cell_to_latlng(emb.index.to_numpy()[:3])
+    pts = gpd.GeoDataFrame({"n": [1, 2, 3]}, geometry=gpd.points_from_xy(lng, lat), crs=4326)
+    for table in (gpd.read_file(path), sv.read_cell_layer(path)):
+        out = pts.s2vec.embed(cells=table)
+        np.testing.assert_allclose(
+            out.filter(like="emb_").to_numpy(), emb.filter(like="emb_").iloc[:3], rtol=1e-6
+        )
+
+
 def test_accessor_embeds_featurized_cells_with_the_model(cells, model, emb) -> None:
     lat, lng = sv.cell_to_latlng(cells.index.to_numpy()[:3])
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lng, lat), crs=4326)

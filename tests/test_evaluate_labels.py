@@ -49,6 +49,18 @@ def test_points_take_the_median_of_their_cell(cells: np.ndarray) -> None:
     assert via_accessor.equals(aligned)
 
 
+def test_accessor_takes_a_cell_id_column_and_drops_missing_labels(cells: np.ndarray) -> None:
+    lat, lng = cell_to_latlng(cells[:2])
+    pts = gpd.GeoDataFrame(
+        {"v": [1.0, None]}, geometry=gpd.points_from_xy(lng[:2], lat[:2]), crs=4326
+    )
+    layer = cells_frame(cells).reset_index()  # cell_id a column, as read from a file
+    with pytest.raises(ValueError, match="drop_missing"):
+        pts.s2vec.align_labels(layer, "v")
+    kept = pts.s2vec.align_labels(layer, "v", drop_missing=True)
+    assert kept.index.tolist() == [cells[0]] and kept.iloc[0] == 1.0
+
+
 def test_points_in_another_crs_are_reprojected(cells: np.ndarray) -> None:
     lat, lng = cell_to_latlng(cells[:1])
     pts = gpd.GeoDataFrame({"v": [3.0]}, geometry=gpd.points_from_xy(lng, lat), crs=4326)
