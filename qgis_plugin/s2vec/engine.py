@@ -30,6 +30,7 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessi
 from .settings import ENGINE_PYTHON, SETTING_PATH, engine_python
 
 PROGRESS_PREFIX = "s2vec-progress:"
+WARNING_PREFIX = "WARNING "
 ERROR_MARKER = ": error: "
 # Set by QGIS or a system GDAL for QGIS's own libraries; the engine's wheels bundle theirs.
 SCRUBBED_ENV = (
@@ -118,6 +119,9 @@ def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
             feedback.setProgress(float(percent))
         if description:
             feedback.setProgressText(description)
+    elif line.startswith(WARNING_PREFIX):
+        # The engine's warnings (e.g. "the model does not beat its baselines") in plain words
+        feedback.pushWarning(line[len(WARNING_PREFIX) :].partition(": ")[2] or line)
     elif line:
         feedback.pushConsoleInfo(line)
 

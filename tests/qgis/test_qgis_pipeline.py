@@ -218,6 +218,25 @@ def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, wor
     assert latitudes == {44, 60}, "both areas are embedded into the one layer"
 
 
+def test_training_warnings_reach_the_processing_log(provider, images, work):
+    """The sample is too small to learn from: the engine says so as a Processing warning."""
+
+    class Warnings(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def pushWarning(self, text: str) -> None:  # noqa: N802 (QGIS API)
+            self.seen.append(text)
+            super().pushWarning(text)
+
+    feedback = Warnings()
+    params = {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "OUTPUT": str(work / "warn")}
+    processing.run("s2vec:train", params, feedback=feedback)
+    assert any(text.startswith("only ") and "too little data" in text for text in feedback.seen)
+    assert any("does not beat its baselines" in text for text in feedback.seen)
+
+
 def test_cancel_stops_training_promptly_and_leaves_no_output(provider, images, tmp_path):
     temp = Path(QgsProcessingUtils.tempFolder())
     before = set(temp.glob("s2vec-*"))
