@@ -16,7 +16,8 @@ Run from the repository root (needs ``../shared/data``)::
 
 Stages are cached in ``--out`` (cells, models, embeddings), so a rerun only
 does what is missing. Levels, epochs and the seed are options; the README
-table used the defaults.
+tables used the defaults (and ``--taxonomy v2`` for the v2 rows). The
+results behind the README are in ``examples/results/transfer_*.json``.
 """
 
 from __future__ import annotations
