@@ -220,3 +220,22 @@ def test_too_small_data_and_no_learning_are_reported(caplog) -> None:
     text = caplog.text
     assert "too little data" in text
     assert "does not beat its baselines" in text
+
+
+def test_cli_trains_one_model_on_two_image_folders(tmp_path) -> None:
+    from s2vec_geo.cli import main
+
+    a = synthetic_cells(n_parents=6, seed=1)
+    b = synthetic_cells(n_parents=6, seed=2)
+    b.index = pd.Index(
+        sv.cell_children(sv.latlng_to_cell(-33.9, 151.2, 6)[0], 13)[: len(b)], name="cell_id"
+    )
+    build_images(a, 10, out=tmp_path / "a")
+    build_images(b, 10, out=tmp_path / "b")
+    tiny = ["--epochs", "1", "--batch-size", "4", "--embed-dim", "16", "--depth", "1"]
+    tiny += ["--num-heads", "2", "--decoder-dim", "8", "--decoder-depth", "1"]
+    args = ["train", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "run")]
+    assert main([*args, *tiny]) == 0
+    model = sv.load_model(tmp_path / "run")
+    assert model.stats.count == len(a) + len(b)  # normalized over both areas
+    assert model.history[-1]["val_neighbor_baseline"] > 0
