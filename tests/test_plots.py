@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from matplotlib.figure import Figure
 
 import s2vec_geo as sv
@@ -46,6 +47,44 @@ def test_tick_labels_do_not_overlap_and_stay_plain(emb) -> None:
         assert len(boxes) >= 2
         assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
     assert ax.xaxis.get_offset_text().get_text() == ""  # no "+4.07e1" offset to decode
+
+
+def labels_apart(ax) -> bool:
+    """Whether the tick labels drawn on each axis (inside the view) keep clear of each other."""
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    for axis, at in ((ax.xaxis, 0), (ax.yaxis, 1)):
+        lo, hi = sorted(axis.get_view_interval())
+        drawn = [
+            t for t in axis.get_ticklabels() if t.get_text() and lo <= t.get_position()[at] <= hi
+        ]
+        boxes = [t.get_window_extent(renderer) for t in drawn]
+        if any(a.overlaps(b) for a, b in itertools.pairwise(boxes)):
+            return False
+    return True
+
+
+def test_real_extract_with_scattered_strays_is_mapped_at_its_core(shared_data) -> None:
+    """Lower Manhattan: a fifth of its level-16 cells are nodes scattered over 40.41-40.86."""
+    cells = sv.read_features(
+        shared_data / "osm" / "autark-lower-manhattan.osm.pbf"
+    ).s2vec.featurize(level=16)
+    counts = cells[sv.feature_columns(cells)[:8]].to_numpy(float)
+    emb = cells[["geometry"]].assign(**{f"emb_{i:03d}": np.log1p(counts[:, i]) for i in range(8)})
+    # depends on the cells' places only, so log counts stand in for embeddings
+    ax = plot_embeddings(emb)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert -74.05 < x0 < x1 < -73.99 and 40.67 < y0 < y1 < 40.74  # the Financial District
+    assert "stray cells outside the view" in ax.get_title()
+    title = ax.title.get_window_extent(ax.figure.canvas.get_renderer())
+    assert labels_apart(ax) and title.x0 >= 0 and title.x1 <= ax.figure.bbox.x1
+
+
+def test_tick_labels_stay_apart_on_tall_narrow_areas() -> None:
+    for width in (0.01, 0.03, 0.06):  # 0.5-3 km wide, 22 km tall
+        strip = sv.cells_frame(sv.cover(shapely.box(24.94, 60.10, 24.94 + width, 60.30), 14))
+        strip["emb_000"] = np.arange(len(strip), dtype=float)
+        assert labels_apart(plot_embeddings(strip)), width
 
 
 def test_history_plot_shows_both_baselines() -> None:
