@@ -10,10 +10,12 @@ writing one small layer. Best and median of ``--repeat`` fresh processes.
 One more run per command under ``python -X importtime`` records which heavy
 libraries it imported (torch must not be among them).
 
-With ``--compare DIR`` (a checkout of an earlier version, e.g.
-``git worktree add /tmp/before <rev>``) the same commands are timed with
-``PYTHONPATH=DIR`` too, in alternation with this checkout, so both see the
-same load; the JSON then holds both. The machine is shared: the load average
+With ``--compare DIR`` (the ``s2vec_geo`` package of an earlier version
+beside nothing else, e.g. ``git archive <rev> s2vec_geo | tar -x -C DIR``)
+the same commands are timed with ``PYTHONPATH=DIR`` too, in alternation with
+this checkout, so both see the same load; the JSON then holds both. The
+version before the lazy imports (commit 742bb93) imported torch for
+``images``, ``geotiff`` and ``join``. The machine is shared: the load average
 is recorded before and after.
 
 Run from the repository root with the engine's Python::
@@ -68,11 +70,9 @@ def make_inputs(folder: Path) -> dict[str, list[str]]:
         emb[f"emb_{i:03d}"] = np.random.default_rng(i).normal(size=len(emb)).astype("float32")
     embeddings = write_layer(emb, folder / "embeddings.gpkg")
     images = folder / "images"
-    subprocess.run(
-        [sys.executable, "-m", "s2vec_geo", "images", str(featurized),
-         "--image-level", "13", "--output", str(images)],
-        check=True, capture_output=True, cwd=folder,
-    )  # fmt: skip
+    engine(
+        ["images", str(featurized), "--image-level", "13", "--output", str(images)], REPO, folder
+    )
     out = str(folder / "out")
     return {
         "cells": ["cells", str(pts), "--level", "15", "-o", f"{out}_cells.gpkg"],
@@ -101,31 +101,28 @@ def make_inputs(folder: Path) -> dict[str, list[str]]:
     }
 
 
-def run_once(args: list[str], source: Path | None, folder: Path) -> float:
-    """Wall time of one fresh engine process (raises when it fails)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
+def engine(args: list[str], source: Path, folder: Path, *flags: str) -> tuple[float, str]:
+    """Wall time and standard error of one fresh engine process running ``source``'s code."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(source))
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "s2vec_geo", *args], env=env, cwd=folder, capture_output=True
-    )
+        [sys.executable, *flags, "-m", "s2vec_geo", *args],
+        env=env, cwd=folder, capture_output=True, text=True,
+    )  # fmt: skip
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"s2vec {' '.join(args)} failed: {done.stderr.decode()[-400:]}")
-    return elapsed
+        raise RuntimeError(f"s2vec {' '.join(args)} failed: {done.stderr[-400:]}")
+    return elapsed, done.stderr
 
 
-def imported(args: list[str], source: Path | None, folder: Path) -> list[str]:
+def imported(args: list[str], source: Path, folder: Path) -> list[str]:
     """The :data:`HEAVY` libraries one run imports (from ``-X importtime``)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "s2vec_geo", *args],
-        env=env, cwd=folder, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    stderr = engine(args, source, folder, "-X", "importtime")[1]
+    names = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in stderr.splitlines()
+        if line.startswith("import time:")
+    }
     return [name for name in HEAVY if name in names]
 
 
@@ -140,22 +137,26 @@ def main() -> dict:
     parser.add_argument("--compare", type=Path, help="checkout of an earlier version to time")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    versions = {"this checkout": None}
+    versions = {"this checkout": REPO}
     if args.compare is not None:
         versions["compared"] = args.compare.resolve()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         commands = make_inputs(folder)
-        times = {(v, c): [] for v in versions for c in commands}
+        times: dict[tuple[str, str], list[float]] = {(v, c): [] for v in versions for c in commands}
+        for argv in commands.values():  # warm the file and bytecode caches once
+            for source in versions.values():
+                engine(argv, source, folder)
         for _ in range(args.repeat):
             for name, argv in commands.items():
                 for label, source in versions.items():
-                    times[label, name].append(run_once(argv, source, folder))
+                    times[label, name].append(engine(argv, source, folder)[0])
         result = {
             label: {
                 name: {
                     **summary(times[label, name]),
+                    "under_target": statistics.median(times[label, name]) < TARGET_S,
                     "imports": imported(argv, source, folder),
                 }
                 for name, argv in commands.items()
@@ -165,7 +166,7 @@ def main() -> dict:
     result["setup"] = {
         "repeat": args.repeat,
         "target_s": TARGET_S,
-        "compared": str(args.compare) if args.compare else None,
+        "compared": "PYTHONPATH=" + str(args.compare) if args.compare else None,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
