@@ -20,7 +20,7 @@ is recorded before and after.
 
 Run from the repository root with the engine's Python::
 
-    .venv/bin/python benchmarks/bench_engine.py [--repeat 7] [--compare DIR]
+    .venv/bin/python benchmarks/bench_engine.py [--repeat 7] [--compare DIR --compare-label TEXT]
 
 Writes ``benchmarks/results/bench_engine.json`` (atomically).
 """
@@ -134,12 +134,15 @@ def summary(times: list[float]) -> dict[str, float]:
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--compare", type=Path, help="checkout of an earlier version to time")
+    parser.add_argument("--compare", type=Path, help="folder holding an earlier s2vec_geo")
+    parser.add_argument(
+        "--compare-label", default="compared", help="what --compare holds (for the JSON)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     versions = {"this checkout": REPO}
     if args.compare is not None:
-        versions["compared"] = args.compare.resolve()
+        versions[args.compare_label] = args.compare.resolve()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -166,7 +169,7 @@ def main() -> dict:
     result["setup"] = {
         "repeat": args.repeat,
         "target_s": TARGET_S,
-        "compared": "PYTHONPATH=" + str(args.compare) if args.compare else None,
+        "compared": args.compare_label if args.compare else None,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

@@ -7,7 +7,10 @@ code runs until the plugin's own load-time styling is tested last.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +38,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QSize
-from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtGui import QColor, QImage
 from qgis_helpers import REPO, engine_interpreter, run_library
 
 PARTLY_SUPPORTED = "may only be partially supported"
@@ -60,8 +63,6 @@ print(json.dumps(1))
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> Path:
     """An embedding layer, a cell layer and joined points written by the engine."""
-    import subprocess
-
     folder = tmp_path_factory.mktemp("styled")
     run_library(f"import sys; sys.argv = ['', {str(folder)!r}]\n" + WRITE)
     subprocess.run(
@@ -228,3 +229,15 @@ def test_plugin_styling_keeps_the_stored_style_and_styles_files_without_one(
     assert plain.renderer().type() == "graduatedSymbol"
     assert plain.renderer().classAttribute() == "emb_000"
     del layer, cells, bare, plain
+
+
+def test_the_readme_screenshot_script_draws_the_cells_in_colour(written, tmp_path) -> None:
+    png = tmp_path / "shot.png"
+    script = REPO / "qgis_plugin" / "render_screenshot.py"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    subprocess.run([sys.executable, str(script), str(written / "emb.gpkg"), str(png)], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1200, 900)
+    colours = {image.pixelColor(x, y).name() for x in range(0, 1200, 6) for y in range(80, 850, 6)}
+    assert len(colours) > 40, "the screenshot shows no coloured cells"

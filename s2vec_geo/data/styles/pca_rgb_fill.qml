@@ -19,8 +19,8 @@
       <Option name="offset_map_unit_scale" type="QString" value="3x:0,0,0,0,0,0"/>
       <Option name="offset_unit" type="QString" value="MM"/>
       <Option name="outline_color" type="QString" value="35,35,35,255"/>
-      <Option name="outline_style" type="QString" value="no"/>
-      <Option name="outline_width" type="QString" value="0.26"/>
+      <Option name="outline_style" type="QString" value="solid"/>
+      <Option name="outline_width" type="QString" value="0"/>
       <Option name="outline_width_unit" type="QString" value="MM"/>
       <Option name="style" type="QString" value="solid"/>
      </Option>
@@ -31,8 +31,8 @@
      <prop v="3x:0,0,0,0,0,0" k="offset_map_unit_scale"/>
      <prop v="MM" k="offset_unit"/>
      <prop v="35,35,35,255" k="outline_color"/>
-     <prop v="no" k="outline_style"/>
-     <prop v="0.26" k="outline_width"/>
+     <prop v="solid" k="outline_style"/>
+     <prop v="0" k="outline_width"/>
      <prop v="MM" k="outline_width_unit"/>
      <prop v="solid" k="style"/>
      <data_defined_properties>
@@ -40,6 +40,11 @@
        <Option name="name" type="QString" value=""/>
        <Option name="properties" type="Map">
         <Option name="fillColor" type="Map">
+         <Option name="active" type="bool" value="true"/>
+         <Option name="field" type="QString" value="$colour_field"/>
+         <Option name="type" type="int" value="2"/>
+        </Option>
+        <Option name="outlineColor" type="Map">
          <Option name="active" type="bool" value="true"/>
          <Option name="field" type="QString" value="$colour_field"/>
          <Option name="type" type="int" value="2"/>

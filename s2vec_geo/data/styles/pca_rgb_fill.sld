@@ -13,6 +13,12 @@
         <ogc:PropertyName>$colour_field</ogc:PropertyName>
        </se:SvgParameter>
       </se:Fill>
+      <se:Stroke>
+       <se:SvgParameter name="stroke">
+        <ogc:PropertyName>$colour_field</ogc:PropertyName>
+       </se:SvgParameter>
+       <se:SvgParameter name="stroke-width">0.5</se:SvgParameter>
+      </se:Stroke>
      </se:PolygonSymbolizer>
     </se:Rule>
    </se:FeatureTypeStyle>
