@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from s2vec_geo.features import featurize
     from s2vec_geo.images import ImageDataset, build_images, export_geotiff
     from s2vec_geo.ingest import read_features
-    from s2vec_geo.io import read_cell_layer, write_layer
+    from s2vec_geo.io import read_cell_layer, read_provenance, write_layer
     from s2vec_geo.join import embed_geometries, join_embeddings
     from s2vec_geo.model import S2VecModel, load_model
     from s2vec_geo.network import MAEConfig

@@ -55,6 +55,7 @@ from s2vec_geo.model import S2VecModel, as_model
 from s2vec_geo.network import autocast
 from s2vec_geo.options import EMBED_WINDOWS, MODE
 from s2vec_geo.progress import progress
+from s2vec_geo.provenance import PROVENANCE_ATTR, embedding_provenance
 from s2vec_geo.schema import CELL_ID, N_CELLS, cell_indexed, embedding_names, feature_columns
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,8 @@ def embed(
     geopandas.GeoDataFrame
         Indexed by ``cell_id`` (input order for cells; S2 order for images),
         with ``token``, ``emb_000 ...`` float32 columns and cell polygons in
-        EPSG:4326.
+        EPSG:4326; ``attrs["provenance"]`` records the model and settings
+        (:mod:`s2vec_geo.provenance`), which :func:`s2vec_geo.write_layer` stores.
 
     Examples
     --------
@@ -254,4 +256,13 @@ def embed(
         columns.insert(0, N_CELLS, n)
     frame = s2.cells_frame(out_ids)
     result = pd.concat([frame.reset_index(), columns], axis=1).set_index(CELL_ID)
-    return gpd.GeoDataFrame(result, geometry=frame.geometry.name, crs=frame.crs)
+    out = gpd.GeoDataFrame(result, geometry=frame.geometry.name, crs=frame.crs)
+    contextual = mode == "contextual"
+    out.attrs[PROVENANCE_ATTR] = embedding_provenance(
+        m,
+        mode=mode,
+        windows=windows if contextual else None,
+        stride=stride if contextual and windows == "sliding" else None,
+        images=images,
+    )
+    return out

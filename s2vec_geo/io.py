@@ -1,14 +1,17 @@
-"""Writing cell layers to disk, atomically.
+"""Reading layers, and writing them atomically, styled and with their provenance.
 
 Every layer the toolkit writes goes through :func:`write_layer`: the data are
 written to a temporary file beside the target and renamed over it only when
 the write succeeded, so a failed or interrupted run never leaves a half-written
 GeoPackage or GeoParquet file behind, and an existing output stays intact.
+The file describes itself: its provenance (:mod:`s2vec_geo.provenance`) and,
+in a GeoPackage, the QGIS style it opens with (:mod:`s2vec_geo.layer_style`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -19,13 +22,27 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from s2vec_geo.colours import with_pca_colours
 from s2vec_geo.errors import reading, table_without_geometry
+from s2vec_geo.layer_style import store_default_style
 from s2vec_geo.locks import remove_stale_temporaries, temporary_name
-from s2vec_geo.schema import CELL_ID
+from s2vec_geo.provenance import (
+    KEYS,
+    PARQUET_KEY,
+    PROVENANCE_ATTR,
+    layer_provenance,
+    parquet_metadata,
+    summary,
+)
+from s2vec_geo.schema import CELL_ID, is_embedding
 
 log = logging.getLogger(__name__)
 
 LAYER_SUFFIXES = {".gpkg": "GPKG", ".parquet": "Parquet", ".geoparquet": "Parquet"}
+GPKG_VERSION = "1.2"
+"""GeoPackage version of the files written: what GDAL 3.6 (QGIS 3.22) writes and reads
+without warnings (the GDAL of the wheels writes 1.4 by default, which GDAL 3.6 reads
+only "partially")."""
 
 
 def layer_format(path: str | os.PathLike) -> str:
@@ -99,12 +116,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 leftover.unlink()
 
 
-def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | None = None) -> Path:
-    """Write a cell layer atomically to GeoPackage or GeoParquet.
+def write_layer(
+    gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | None = None, style: bool = True
+) -> Path:
+    """Write a layer atomically to GeoPackage or GeoParquet, styled and with its provenance.
 
     A GeoDataFrame indexed by ``cell_id`` gets the index written as an int64
     column ``cell_id`` (the 64 bits of the S2 cell id, as BigQuery stores them:
-    SQLite and GeoPackage have no unsigned integers).
+    SQLite and GeoPackage have no unsigned integers). The file says where the
+    layer came from (:mod:`s2vec_geo.provenance`: s2vec-geo version, model,
+    settings, levels, taxonomy). GeoPackages are written as version
+    :data:`GPKG_VERSION`, which the GDAL of QGIS 3.22 (3.6) reads without
+    warnings.
 
     Parameters
     ----------
@@ -115,6 +138,12 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | Non
         the new one was written completely.
     layer
         GeoPackage layer name; defaults to the file's stem.
+    style
+        Give the layer its default look: an embedding layer gets a
+        :data:`~s2vec_geo.schema.PCA_RGB` column (:mod:`s2vec_geo.colours`),
+        and a GeoPackage the QGIS style of its kind as its stored default
+        (:mod:`s2vec_geo.layer_style`). ``False`` for the parts of a whole
+        (partitions), whose colours would not match.
 
     Returns
     -------
@@ -130,17 +159,45 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str | Non
     1
     """
     fmt = layer_format(path)
+    record = layer_provenance(gdf)
     frame = gdf
+    if style and any(is_embedding(c) for c in frame.columns):
+        frame = with_pca_colours(frame)
     if frame.index.name == CELL_ID:
         frame = frame.reset_index()
         frame[CELL_ID] = frame[CELL_ID].astype("int64")
     target = Path(path)
     with atomic_path(target) as tmp:
         if fmt == "GPKG":
-            frame.to_file(tmp, driver="GPKG", layer=layer or target.stem, engine="pyogrio")
+            name = layer or target.stem
+            frame.to_file(
+                tmp,
+                driver="GPKG",
+                layer=name,
+                engine="pyogrio",
+                dataset_options={"VERSION": GPKG_VERSION},
+                layer_options={"DESCRIPTION": summary(record)},
+                layer_metadata=record,
+            )
+            if style:
+                store_default_style(tmp, name)
         else:
-            frame.to_parquet(tmp, index=False)
+            write_geoparquet(frame, tmp, record)
     return target
+
+
+def write_geoparquet(frame: gpd.GeoDataFrame, path: Path, record: dict[str, str]) -> None:
+    """GeoParquet with the provenance ``record`` as key-value metadata beside ``geo``.
+
+    GeoPandas writes the file; its footer is then written again with the
+    record added (GeoPandas takes no extra metadata).
+    """
+    import pyarrow.parquet as pq
+
+    frame.to_parquet(path, index=False)
+    table = pq.read_table(path, memory_map=False)
+    metadata = {**(table.schema.metadata or {}), **parquet_metadata(record)}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
 
 
 def read_layer(
@@ -149,14 +206,17 @@ def read_layer(
     """Read a vector layer: GeoParquet, or anything GDAL/OGR reads (GeoPackage, shapefile, ...).
 
     Invalid geometries are repaired and features without a usable geometry
-    skipped, with counts logged (see :func:`repair_geometries`).
+    skipped, with counts logged (see :func:`repair_geometries`). A layer
+    written by s2vec-geo keeps its provenance record in
+    ``frame.attrs["provenance"]`` (:func:`read_provenance`).
 
     Parameters
     ----------
     path
         The file.
     layer
-        Layer name or index of a multi-layer source (ignored for GeoParquet).
+        Layer name or index of a multi-layer source (ignored for GeoParquet);
+        by default the first layer with geometries (:func:`spatial_layer`).
     keep_missing
         Keep features whose geometry is missing, empty or unreadable (as
         missing geometries) instead of skipping them, e.g. to join attributes
@@ -171,13 +231,88 @@ def read_layer(
     [1]
     """
     with reading(path) as p:
-        if p.suffix.lower() in (".parquet", ".geoparquet"):
+        if is_parquet(p):
             frame = gpd.read_parquet(p)
         else:  # geometries GEOS cannot even parse (e.g. a 2-point ring) read as missing
+            layer = spatial_layer(p) if layer is None else layer
             frame = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="ignore")
     if not isinstance(frame, gpd.GeoDataFrame):
         raise table_without_geometry(repr(str(p)))
+    record = read_provenance(p, layer)
+    if record:
+        frame.attrs[PROVENANCE_ATTR] = record
     return repair_geometries(frame, p.name, keep_missing=keep_missing)
+
+
+def is_parquet(path: str | os.PathLike) -> bool:
+    """Whether a path names a GeoParquet file (by its extension).
+
+    Examples
+    --------
+    >>> is_parquet("cells.parquet"), is_parquet("cells.gpkg")
+    (True, False)
+    """
+    return Path(path).suffix.lower() in (".parquet", ".geoparquet")
+
+
+def spatial_layer(path: str | os.PathLike) -> str | None:
+    """The layer an OGR source is read from by default: its first layer with geometries.
+
+    Attribute tables are passed over, such as the ``layer_styles`` table in
+    which QGIS (and :func:`write_layer`) keep a GeoPackage's styles, so that
+    a styled file reads as the one layer it holds. ``None`` for a source
+    without a geometry layer (its first table is read).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely, tempfile, pathlib, s2vec_geo as sv
+    >>> emb = sv.cells_frame(sv.latlng_to_cell(60.17, 24.94, 14)).assign(emb_000=[0.5])
+    >>> out = write_layer(emb, pathlib.Path(tempfile.mkdtemp()) / "emb.gpkg")
+    >>> import pyogrio; pyogrio.list_layers(out)[:, 0].tolist(), spatial_layer(out)
+    (['emb', 'layer_styles'], 'emb')
+    """
+    import pyogrio
+
+    layers = pyogrio.list_layers(path)
+    return next((str(name) for name, geometry in layers if geometry is not None), None)
+
+
+def read_provenance(path: str | os.PathLike, layer: str | int | None = None) -> dict[str, str]:
+    """Where a layer file written by s2vec-geo came from (``{}`` for other files).
+
+    The record :func:`write_layer` stored (:mod:`s2vec_geo.provenance`):
+    s2vec-geo version, model file and SHA-256, embedding mode, windows and
+    stride, S2 levels and taxonomy version, as far as they apply.
+
+    Parameters
+    ----------
+    path
+        A GeoPackage (the record is its GDAL layer metadata) or GeoParquet
+        file (its ``s2vec`` key-value metadata).
+    layer
+        GeoPackage layer name or index; by default :func:`spatial_layer`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, s2vec_geo as sv
+    >>> cells = sv.featurize("examples/data/helsinki.osm.pbf", level=14)
+    >>> out = write_layer(cells, pathlib.Path(tempfile.mkdtemp()) / "cells.parquet")
+    >>> record = read_provenance(out)
+    >>> record["level"], record["taxonomy_version"], record["s2vec_geo_version"] == sv.__version__
+    ('14', '1', True)
+    """
+    with reading(path, "layer file") as p:
+        if is_parquet(p):
+            import pyarrow.parquet as pq
+
+            stored = (pq.read_schema(p).metadata or {}).get(PARQUET_KEY)
+            record = json.loads(stored) if stored else {}
+        else:
+            import pyogrio
+
+            layer = spatial_layer(p) if layer is None else layer
+            record = pyogrio.read_info(p, layer=layer).get("layer_metadata") or {}
+    return {key: str(record[key]) for key in KEYS if key in record}
 
 
 def repair_geometries(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -29,11 +30,13 @@ import pandas as pd
 import shapely
 
 from s2vec_geo import s2
-from s2vec_geo.embedding import embed
 from s2vec_geo.equal_area import EQUAL_AREA_CRS
-from s2vec_geo.model import S2VecModel, as_model
 from s2vec_geo.progress import progress
+from s2vec_geo.provenance import carry_provenance
 from s2vec_geo.schema import COVERAGE, N_CELLS, cell_indexed, embedding_columns, is_embedding
+
+if TYPE_CHECKING:  # a model (torch) is loaded only when featurized cells are embedded
+    from s2vec_geo.model import S2VecModel
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,9 @@ def embedding_table(
             "cells hold no emb_... columns; pass model= to embed these featurized cells, "
             "or pass an embedding table from s2vec_geo.embed"
         )
+    from s2vec_geo.embedding import embed
+    from s2vec_geo.model import as_model
+
     m = as_model(model)
     wanted = m.patch_level if level is None else s2.validate_level(level)
     if wanted not in (m.patch_level, m.image_level):
@@ -152,7 +158,8 @@ def embed_geometries(
     result = pd.DataFrame(lookup.values.astype(np.float32), columns=cols, index=geometries.index)
     result[N_CELLS] = lookup.n_cells
     result[COVERAGE] = lookup.coverage
-    return gpd.GeoDataFrame(result, geometry=geo.set_axis(geometries.index), crs=4326)
+    out = gpd.GeoDataFrame(result, geometry=geo.set_axis(geometries.index), crs=4326)
+    return carry_provenance(table, out)
 
 
 def join_embeddings(
@@ -188,7 +195,7 @@ def join_embeddings(
             f"the layer already has columns {clash[:3]}{' ...' if len(clash) > 3 else ''}; "
             "drop them first (layer.drop(columns=...)) to join new embeddings"
         )
-    return layer.join(added)
+    return carry_provenance(joined, layer.join(added))
 
 
 class _Lookup:

@@ -62,6 +62,9 @@ class S2VecModel:
         Training settings (plain dict), for the record.
     history
         Per-epoch losses from training.
+    path
+        The model file it was loaded from or last saved to (``None`` until
+        then); embedding layers record it and its SHA-256 as provenance.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class S2VecModel:
         self.taxonomy_version = taxonomy_version
         self.train_config = dict(train_config or {})
         self.history = list(history or [])
+        self.path: Path | None = None
         if len(self.feature_names) != self.config.num_features:
             raise ValueError(
                 f"{len(self.feature_names)} feature names for a network with "
@@ -194,6 +198,7 @@ class S2VecModel:
         target = Path(path)
         with atomic_path(target) as tmp:
             torch.save(self.to_dict(), tmp)
+        self.path = target
         return target
 
 
@@ -303,4 +308,5 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
             "(`s2vec train`) or use another copy of the file"
         ) from exc
     module.to(device).eval()
+    model.path = p
     return model

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Polygon as MplPolygon
 from matplotlib.ticker import MaxNLocator
 
+from s2vec_geo.colours import pca_rgb
 from s2vec_geo.io import atomic_path
 from s2vec_geo.schema import TOKEN, embedding_columns
 
@@ -91,28 +92,6 @@ def plot_loss_curve(history: Sequence[dict[str, float]], path: str | os.PathLike
     ax = plot_history(history)
     ax.figure.tight_layout()
     return save_figure(ax.figure, path)
-
-
-def pca_rgb(values: np.ndarray) -> np.ndarray:
-    """First three principal components as RGB in [0, 1] (2nd-98th percentile scaling).
-
-    Examples
-    --------
-    >>> rgb = pca_rgb(np.random.default_rng(0).normal(size=(50, 8)))
-    >>> rgb.shape, bool(((rgb >= 0) & (rgb <= 1)).all())
-    ((50, 3), True)
-    """
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"expected a non-empty (n, dim) array of embeddings, got {x.shape}")
-    x = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    comps = x @ vt[:3].T
-    if comps.shape[1] < 3:
-        comps = np.pad(comps, ((0, 0), (0, 3 - comps.shape[1])))
-    lo, hi = np.percentile(comps, [2, 98], axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return np.clip((comps - lo) / span, 0.0, 1.0)
 
 
 def core_extent(frame: gpd.GeoDataFrame) -> tuple[float, ...]:

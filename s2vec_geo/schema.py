@@ -38,6 +38,9 @@ N_CELLS = "n_cells"
 """Cells behind a row that pools several (image-level embeddings, joined geometries)."""
 COVERAGE = "coverage"
 """Share of a joined geometry (area, length or points) inside embedded cells, 0 to 1."""
+PCA_RGB = "pca_rgb"
+"""An embedding layer's colour per row, ``#rrggbb``: its first three principal components as
+RGB (:mod:`s2vec_geo.colours`); the default style of the layer draws it."""
 FEATURE_COLUMNS_ATTR = "feature_columns"
 """``frame.attrs`` key under which :func:`s2vec_geo.featurize` records its feature columns."""
 NOT_FEATURES = frozenset({CELL_ID, TOKEN})

@@ -1,8 +1,12 @@
 """Default styles for the layers the algorithms load into the project.
 
-Cell layers get a light outline; embedding layers a graduated (quantile,
-viridis) renderer on their first embedding component, so that neighbouring
-places with similar built environments share a colour.
+The engine stores each layer's style in its GeoPackage (the ``layer_styles``
+table): embedding layers are drawn in their PCA-RGB colours (the ``pca_rgb``
+column, first three principal components as RGB), cell layers as a light
+outline. A layer with a stored default style keeps it. Files written without
+one (an older engine, another tool) are styled here alike: through their
+``pca_rgb`` column when they have it, otherwise a graduated (quantile,
+viridis) renderer on the first embedding component.
 """
 
 from __future__ import annotations
@@ -17,13 +21,20 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProperty,
     QgsSingleSymbolRenderer,
     QgsStyle,
+    QgsSymbol,
+    QgsSymbolLayer,
     QgsVectorLayer,
+    QgsWkbTypes,
 )
+from qgis.PyQt.QtCore import Qt
 
 #: Prefix of the embedding columns the engine writes (``emb_000``, ``emb_001``, ...).
 EMBEDDING_PREFIX = "emb_"
+#: The engine's colour column of embedding layers (``#rrggbb``; s2vec_geo.schema.PCA_RGB).
+PCA_RGB = "pca_rgb"
 EMBEDDING_CLASSES = 7
 COLOR_RAMP = "Viridis"
 
@@ -38,8 +49,18 @@ def embedding_fields(layer: QgsVectorLayer) -> list[str]:
     return [name for _, name in sorted(numbered)]
 
 
+def stored_style(layer: QgsVectorLayer) -> bool:
+    """Apply the default style stored with the layer (its GeoPackage); whether it had one."""
+    _, loaded = layer.loadDefaultStyle()
+    if loaded:
+        layer.triggerRepaint()
+    return loaded
+
+
 def style_cells(layer: QgsVectorLayer) -> None:
-    """Draw cells as a thin dark outline over a faint fill."""
+    """The stored style, else cells as a thin dark outline over a faint fill."""
+    if stored_style(layer):
+        return
     symbol = QgsFillSymbol.createSimple(
         {"color": "31,119,180,40", "outline_color": "31,41,55,255", "outline_width": "0.2"}
     )
@@ -48,7 +69,7 @@ def style_cells(layer: QgsVectorLayer) -> None:
 
 
 def style_embedding(layer: QgsVectorLayer) -> None:
-    """Colour cells by their first embedding component (quantile classes, viridis ramp).
+    """The stored style, else PCA-RGB colours (``pca_rgb``), else a ramp on ``emb_000``.
 
     Raises
     ------
@@ -61,13 +82,23 @@ def style_embedding(layer: QgsVectorLayer) -> None:
             f"layer {layer.name()!r} has no {EMBEDDING_PREFIX}* columns; style an embedding "
             "layer written by 'Embed cells' or 'Whole pipeline'"
         )
-    renderer = QgsGraduatedSymbolRenderer(fields[0])
-    renderer.setClassificationMethod(QgsClassificationQuantile())
-    renderer.setSourceColorRamp(QgsStyle.defaultStyle().colorRamp(COLOR_RAMP))
-    symbol = QgsFillSymbol.createSimple({"outline_style": "no"})
-    renderer.setSourceSymbol(symbol)
-    renderer.updateClasses(layer, EMBEDDING_CLASSES)
-    layer.setRenderer(renderer)
+    if stored_style(layer):
+        return
+    lines = layer.geometryType() == QgsWkbTypes.LineGeometry
+    symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+    if not lines:
+        symbol.symbolLayer(0).setStrokeStyle(Qt.NoPen)
+    if layer.fields().indexOf(PCA_RGB) >= 0:
+        key = QgsSymbolLayer.PropertyStrokeColor if lines else QgsSymbolLayer.PropertyFillColor
+        symbol.symbolLayer(0).setDataDefinedProperty(key, QgsProperty.fromField(PCA_RGB))
+        layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    else:
+        renderer = QgsGraduatedSymbolRenderer(fields[0])
+        renderer.setClassificationMethod(QgsClassificationQuantile())
+        renderer.setSourceColorRamp(QgsStyle.defaultStyle().colorRamp(COLOR_RAMP))
+        renderer.setSourceSymbol(symbol)
+        renderer.updateClasses(layer, EMBEDDING_CLASSES)
+        layer.setRenderer(renderer)
     layer.triggerRepaint()
 
 

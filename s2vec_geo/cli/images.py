@@ -26,7 +26,7 @@ def parents(tokens: list[str] | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> None:
     """Build the images; optionally export GeoTIFFs."""
-    from s2vec_geo.images import build_images, export_geotiff
+    from s2vec_geo.images import build_images
 
     if args.geotiff and not args.geotiff_out:
         raise ValueError("--geotiff needs --geotiff-out (a .tif file or a folder)")
@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> None:
     )
     log.info("wrote %d images of %dx%d to %s", len(ds), ds.grid, ds.grid, args.output)
     if args.geotiff:
+        from s2vec_geo.images import export_geotiff
+
         files = export_geotiff(ds, args.geotiff_out, parents=parents(args.geotiff))
         log.info("wrote %d GeoTIFF(s) to %s", len(files), args.geotiff_out)
 

@@ -77,7 +77,7 @@ def _embed_part(
             emb = emb.loc[np.unique(cell_parent(own.index.to_numpy(), from_model.image_level))]
         else:
             emb = emb.loc[own.index]
-    write_layer(emb, path)
+    write_layer(emb, path, style=False)  # colours of one part would not match the others
     return {"file": path.name, "n_cells": len(emb)}
 
 

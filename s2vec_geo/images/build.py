@@ -41,7 +41,7 @@ from s2vec_geo.images.dataset import (
     shard_files,
     write_meta,
 )
-from s2vec_geo.io import LAYER_SUFFIXES, atomic_path
+from s2vec_geo.io import LAYER_SUFFIXES, atomic_path, spatial_layer
 from s2vec_geo.normalization import MomentAccumulator
 from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, MIN_SUPPORT
 from s2vec_geo.progress import progress
@@ -64,6 +64,7 @@ class _CellSource:
     def __init__(self, cells: pd.DataFrame | str | os.PathLike) -> None:
         self.frame: pd.DataFrame | None = None
         self.path: Path | None = None
+        self.layer: str | None = None  # a GeoPackage's data layer, not its layer_styles
         self.taxonomy_version: str | None = None
         if isinstance(cells, pd.DataFrame):
             self.frame = cell_indexed(cells)
@@ -84,6 +85,7 @@ class _CellSource:
                     f"{suffix!r}; use a .gpkg or .parquet cell layer"
                 )
             with reading(self.path, "cell layer", missing=CELLS_FIX):
+                self.layer = None if self._is_parquet() else spatial_layer(self.path)
                 empty = self._read_empty()
             if CELL_ID not in empty.columns:
                 raise ValueError(
@@ -108,7 +110,9 @@ class _CellSource:
     def _read_empty(self) -> pd.DataFrame:
         if self._is_parquet():
             return pq.ParquetFile(self.path).schema_arrow.empty_table().to_pandas()
-        return pyogrio.read_dataframe(self.path, read_geometry=False, max_features=0)
+        return pyogrio.read_dataframe(
+            self.path, layer=self.layer, read_geometry=False, max_features=0
+        )
 
     def cell_ids(self) -> np.ndarray:
         """All cell ids, int64 (only this column is read from a file)."""
@@ -118,7 +122,9 @@ class _CellSource:
             if self._is_parquet():
                 ids = pq.read_table(path, columns=[CELL_ID]).column(0).to_numpy()
             else:
-                ids = pyogrio.read_dataframe(path, columns=[CELL_ID], read_geometry=False)
+                ids = pyogrio.read_dataframe(
+                    path, layer=self.layer, columns=[CELL_ID], read_geometry=False
+                )
                 ids = ids[CELL_ID].to_numpy()
         return int64_ids(ids)
 
@@ -138,7 +144,12 @@ class _CellSource:
             yield from (_arrow_batch(b, self.feature_names) for b in reader)
             return
         with pyogrio.open_arrow(
-            self.path, columns=columns, read_geometry=False, batch_size=size, use_pyarrow=True
+            self.path,
+            layer=self.layer,
+            columns=columns,
+            read_geometry=False,
+            batch_size=size,
+            use_pyarrow=True,
         ) as (_, reader):
             yield from (_arrow_batch(b, self.feature_names) for b in reader)
 

@@ -1,4 +1,4 @@
-"""The S2Vec image dataset: memory-mapped shards on disk, read lazily by torch.
+"""The S2Vec image dataset: memory-mapped shards on disk, read lazily (by torch when training).
 
 On-disk layout of a dataset folder (format ``s2vec-images``, version 1)::
 
@@ -25,15 +25,16 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from s2vec_geo import s2
 from s2vec_geo.io import atomic_path
 from s2vec_geo.normalization import NormStats
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_NAME = "s2vec-images"
 FORMAT_VERSION = 1
@@ -92,11 +93,15 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-class ImageDataset(Dataset):
+class ImageDataset:
     """S2Vec images: ``ds[i]`` is ``(x, mask)`` of the i-th parent cell, normalized.
 
-    Build one with :func:`s2vec_geo.build_images` (on disk or in memory) and
-    reopen a folder with ``ImageDataset(folder)`` (or :meth:`ImageDataset.open`).
+    A map-style dataset for ``torch.utils.data.DataLoader`` (``len`` and
+    ``ds[i]`` as tensors); torch is imported on the first ``ds[i]`` only, so
+    building, exporting and reading images needs no torch (:meth:`normalized`
+    gives the same values as NumPy arrays). Build one with
+    :func:`s2vec_geo.build_images` (on disk or in memory) and reopen a folder
+    with ``ImageDataset(folder)`` (or :meth:`ImageDataset.open`).
 
     Parameters
     ----------
@@ -234,15 +239,32 @@ class ImageDataset(Dataset):
         return int(self._offsets[-1])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image ``i``: ``x`` float32 ``(g*g, F)`` normalized, ``mask`` bool ``(g*g,)``.
+        """Image ``i`` as tensors: ``x`` float32 ``(g*g, F)`` normalized, ``mask`` bool ``(g*g,)``.
 
         Pixels without a cell (``mask`` False) are 0 in ``x``, the feature mean.
+        """
+        import torch
+
+        x, mask = self.normalized(i)
+        return torch.from_numpy(x), torch.from_numpy(mask)
+
+    def normalized(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``i`` as NumPy arrays: ``ds[i]`` without torch.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, s2vec_geo as sv
+        >>> ids = sv.latlng_to_cell(np.array([1.29]), np.array([103.85]), 12)
+        >>> ds = sv.build_images(pd.DataFrame({"n": [4]}, index=pd.Index(ids, name="cell_id")), 11)
+        >>> x, mask = ds.normalized(0)
+        >>> x.shape, mask.tolist()
+        ((4, 1), [False, False, True, False])
         """
         shard, j = self._locate(i)
         mask = np.array(shard["mask"][j])
         x = self.stats.apply(shard["images"][j])
         x[~mask] = 0.0
-        return torch.from_numpy(x), torch.from_numpy(mask)
+        return x, mask
 
     def raw(self, i: int) -> np.ndarray:
         """Raw (not normalized) float32 values of image ``i``, shape ``(g*g, F)``."""

@@ -219,7 +219,7 @@ def export_geotiff(
     for i in progress(rows.tolist(), total=len(rows), desc="writing GeoTIFFs", unit="image"):
         parent = dataset.parents[i]
         geo = georeference(parent, dataset.patch_level)
-        values = dataset[i][0].numpy() if normalized else dataset.raw(i)
+        values = dataset.normalized(i)[0] if normalized else dataset.raw(i)
         values = np.where(dataset.mask(i)[:, None], values, np.nan).astype(np.float32)
         raster = values[geo.order.ravel()][:, bands].reshape(g, g, len(bands)).transpose(2, 0, 1)
         token = str(s2.cell_to_token(np.array([parent]))[0])

@@ -55,7 +55,7 @@ def plot_image(
             f"(e.g. {list(dataset.feature_names[:5])})"
         )
     k = dataset.feature_names.index(feature)
-    values = dataset[i][0].numpy()[:, k] if normalized else dataset.raw(i)[:, k]
+    values = dataset.normalized(i)[0][:, k] if normalized else dataset.raw(i)[:, k]
     g = dataset.grid
     picture = np.where(dataset.mask(i), values, np.nan).reshape(g, g)
     fig, ax = new_figure(5.0, 4.2)

@@ -28,6 +28,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingUtils,
+    QgsSymbolLayer,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QSize
@@ -271,9 +272,11 @@ def test_embed_matches_library_and_styles(embeddings, featurized, model, work, t
     from s2vec.styles import style_embedding
 
     layer = open_layer(embeddings)
-    style_embedding(layer)
-    assert layer.renderer().type() == "graduatedSymbol"
-    assert layer.renderer().classAttribute() == "emb_000"
+    style_embedding(layer)  # the PCA-RGB style the engine stored in the file
+    fill = layer.renderer().symbol().symbolLayer(0).dataDefinedProperties()
+    assert fill.property(QgsSymbolLayer.PropertyFillColor).field() == "pca_rgb"
+    abstract = layer.metadata().abstract()  # Layer Properties > Information
+    assert f"model: {Path(model).resolve()}" in abstract and "mode: contextual" in abstract
     png = tmp_path / "embeddings.png"
     settings = QgsMapSettings()
     settings.setLayers([layer])
