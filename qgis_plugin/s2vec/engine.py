@@ -20,10 +20,12 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils
 
@@ -112,7 +114,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
-    """Route one engine output line to the Processing feedback."""
+    """Route one engine output line to the Processing feedback.
+
+    The engine's one-line error (``s2vec <command>: error: ...``) is not
+    echoed: it becomes the algorithm's error, which Processing reports.
+    """
     if line.startswith(PROGRESS_PREFIX):
         percent, _, description = line[len(PROGRESS_PREFIX) :].strip().partition(" ")
         with contextlib.suppress(ValueError):
@@ -122,8 +128,26 @@ def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
     elif line.startswith(WARNING_PREFIX):
         # The engine's warnings (e.g. "the model does not beat its baselines") in plain words
         feedback.pushWarning(line[len(WARNING_PREFIX) :].partition(": ")[2] or line)
-    elif line:
+    elif line and ERROR_MARKER not in line:
         feedback.pushConsoleInfo(line)
+
+
+def shown_paths(line: str, shown: Mapping[str, str]) -> str:
+    """``line`` with the work-folder paths it names replaced by what the user gets.
+
+    The engine writes into a private work folder that is removed after the
+    run; its log names those paths. ``shown`` maps each to its destination
+    (or to words saying it was not kept), so the log names only paths that
+    exist afterwards.
+
+    Examples
+    --------
+    >>> shown_paths("model: /tmp/w/model.pt", {"/tmp/w/model.pt": "/data/m.pt"})
+    'model: /data/m.pt'
+    """
+    for work in sorted(shown, key=len, reverse=True):
+        line = line.replace(work, shown[work])
+    return line
 
 
 def _failure(python: str, status: int, output: list[str]) -> QgsProcessingException:
@@ -153,6 +177,7 @@ def run_engine(
     args: Sequence[str],
     feedback: QgsProcessingFeedback | None = None,
     python: str | None = None,
+    shown: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Run one ``s2vec`` sub-command, streaming progress and honouring Cancel.
 
@@ -167,11 +192,13 @@ def run_engine(
         ``isCanceled()`` is polled ten times a second.
     python
         Engine interpreter; defaults to the configured one.
+    shown
+        Work-folder paths and what the log shows instead (see :func:`shown_paths`).
 
     Returns
     -------
     list of str
-        The engine's output lines other than progress lines.
+        The engine's output lines other than progress lines, as the engine wrote them.
 
     Raises
     ------
@@ -218,7 +245,7 @@ def run_engine(
             continue
         if line is None:
             break
-        _handle_line(line, feedback)
+        _handle_line(shown_paths(line, shown or {}), feedback)
         if not line.startswith(PROGRESS_PREFIX):
             output.append(line)
     status = proc.wait()
@@ -246,6 +273,10 @@ def workspace() -> Iterator[str]:
 def deliver(produced: str, destination: str) -> str:
     """Move a finished engine output (file or folder) to its destination, replacing it.
 
+    The output is first moved beside the destination under a hidden name (a
+    copy when the work folder is on another file system), then renamed into
+    place: the destination never holds a partial output.
+
     Parameters
     ----------
     produced
@@ -265,14 +296,43 @@ def deliver(produced: str, destination: str) -> str:
         )
     parent = os.path.dirname(os.path.abspath(destination))
     os.makedirs(parent, exist_ok=True)
-    if os.path.isdir(destination) and not os.path.islink(destination):
-        if os.listdir(destination):
-            raise QgsProcessingException(
-                f"The output folder {destination!r} is not empty; choose a new or empty folder "
-                "so that nothing of yours is overwritten."
-            )
-        os.rmdir(destination)
-    elif os.path.lexists(destination):
-        os.remove(destination)
-    shutil.move(produced, destination)
+    folder = os.path.isdir(destination) and not os.path.islink(destination)
+    if folder and os.listdir(destination):
+        raise QgsProcessingException(
+            f"The output folder {destination!r} is not empty; choose a new or empty folder "
+            "so that nothing of yours is overwritten."
+        )
+    staged = os.path.join(parent, staging_name(destination))
+    try:
+        shutil.move(produced, staged)  # a copy when the work folder is on another disk
+        if folder:
+            os.rmdir(destination)
+        elif os.path.lexists(destination) and os.path.isdir(staged):
+            os.remove(destination)
+        os.replace(staged, destination)
+    finally:
+        _remove(staged)
     return destination
+
+
+def staging_name(destination: str) -> str:
+    """A hidden name beside ``destination`` for an output being moved into place.
+
+    The engine's atomic writers use the same pattern, and remove what a killed
+    process left.
+
+    Examples
+    --------
+    >>> staging_name("/data/cells.gpkg").startswith(".cells.gpkg.s2tmp-")
+    True
+    """
+    name = os.path.basename(os.path.normpath(destination))
+    return f".{name}.s2tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _remove(path: str) -> None:
+    """Remove a file or folder if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)

@@ -31,7 +31,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QSize
-from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtGui import QColor, QImage
 from qgis_helpers import REPO, engine_interpreter, field_values, run_library
 
 LEVEL, IMAGE_LEVEL, DIM = 16, 13, 16
@@ -73,6 +73,23 @@ def engine(*args) -> None:
     import subprocess
 
     subprocess.run([engine_interpreter(), "-m", "s2vec_geo", *map(str, args)], check=True, cwd=REPO)
+
+
+class ConsoleLog(QgsProcessingFeedback):
+    """Keeps the engine's log lines and the warnings an algorithm shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.warnings: list[str] = []
+
+    def pushConsoleInfo(self, text: str) -> None:  # noqa: N802 (QGIS API)
+        self.lines.append(text)
+        super().pushConsoleInfo(text)
+
+    def pushWarning(self, text: str) -> None:  # noqa: N802 (QGIS API)
+        self.warnings.append(text)
+        super().pushWarning(text)
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +217,9 @@ def test_train_over_two_areas_matches_the_engine(provider, sample_pbf, images, w
 def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, work):
     monaco = shared_data / "osm" / "srai-monaco.osm.pbf"
     out = work / "two_areas.gpkg"
-    run(
-        "pipeline",
+    log = ConsoleLog()
+    results = processing.run(
+        "s2vec:pipeline",
         {
             "PBF": str(sample_pbf),
             "MORE_PBF": [str(monaco)],
@@ -211,30 +229,27 @@ def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, wor
             "EMBED_DIM": DIM,
             "OUTPUT": str(out),
         },
+        feedback=log,
     )
     layer = open_layer(out)
     latitudes = {round(f.geometry().centroid().asPoint().y()) for f in layer.getFeatures()}
     del layer
     assert latitudes == {44, 60}, "both areas are embedded into the one layer"
+    # model, loss curve and PCA map are kept only when asked for
+    assert not any(results.get(key) for key in ("MODEL", "LOSS_CURVE", "PCA_MAP"))
+    assert [p.name for p in work.glob("two_areas*")] == ["two_areas.gpkg"], "unasked products"
+    summary = next(line for line in log.lines if line.startswith("INFO s2vec_geo.cli.run:"))
+    assert f"embeddings: {out};" in summary and "model: (not kept" in summary
 
 
 def test_training_warnings_reach_the_processing_log(provider, images, work):
     """The sample is too small to learn from: the engine says so as a Processing warning."""
 
-    class Warnings(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seen: list[str] = []
-
-        def pushWarning(self, text: str) -> None:  # noqa: N802 (QGIS API)
-            self.seen.append(text)
-            super().pushWarning(text)
-
-    feedback = Warnings()
+    feedback = ConsoleLog()
     params = {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "OUTPUT": str(work / "warn")}
     processing.run("s2vec:train", params, feedback=feedback)
-    assert any(text.startswith("only ") and "too little data" in text for text in feedback.seen)
-    assert any("does not beat its baselines" in text for text in feedback.seen)
+    assert any(text.startswith("only ") and "too little data" in text for text in feedback.warnings)
+    assert any("does not beat its baselines" in text for text in feedback.warnings)
 
 
 def test_cancel_stops_training_promptly_and_leaves_no_output(provider, images, tmp_path):
@@ -324,23 +339,40 @@ def test_evaluate_writes_a_report(provider, embeddings, shared_data, work):
     )
 
 
-def test_whole_pipeline_gives_styled_embeddings(provider, sample_pbf, featurized, work):
-    out = work / "pipeline.gpkg"
-    run(
-        "pipeline",
-        {
-            "PBF": str(sample_pbf),
-            "LEVEL": LEVEL,
-            "IMAGE_LEVEL": IMAGE_LEVEL,
-            "EPOCHS": 1,
-            "EMBED_DIM": DIM,
-            "SEED": 0,
-            "OUTPUT": str(out),
-        },
+def test_whole_pipeline_keeps_model_loss_curve_and_pca_map(provider, sample_pbf, featurized, work):
+    out, kept = work / "pipeline.gpkg", work / "kept"
+    products = {
+        "MODEL": kept / "helsinki.pt",
+        "LOSS_CURVE": kept / "loss.png",
+        "PCA_MAP": kept / "pca.png",
+    }
+    log = ConsoleLog()
+    parameters = {"PBF": str(sample_pbf), "LEVEL": LEVEL, "IMAGE_LEVEL": IMAGE_LEVEL, "EPOCHS": 1,
+                  "EMBED_DIM": DIM, "SEED": 0, "OUTPUT": str(out)}  # fmt: skip
+    results = processing.run(
+        "s2vec:pipeline", {**parameters, **{k: str(v) for k, v in products.items()}}, feedback=log
     )
     got = library_table(out, "emb_")
     assert len(got["columns"]) == DIM
     assert got["rows"].keys() == library_table(featurized)["rows"].keys()
+    for key, path in products.items():
+        assert results[key] == str(path) and path.is_file() and path.stat().st_size > 0, key
+    assert sorted(p.name for p in kept.iterdir()) == ["helsinki.pt", "loss.png", "pca.png"]
+    for png in ("LOSS_CURVE", "PCA_MAP"):
+        image = QImage(str(products[png]))
+        colours = {image.pixel(x, y) for x in range(0, image.width(), 7)
+                   for y in range(0, image.height(), 7)}  # fmt: skip
+        assert len(colours) > 4, f"{png} is blank"
+    model = run_library(
+        "import json; from s2vec_geo.model import load_model; "
+        f"m = load_model({str(products['MODEL'])!r}); "
+        "print(json.dumps([m.patch_level, m.image_level, m.embed_dim]))"
+    )
+    assert model == [LEVEL, IMAGE_LEVEL, DIM]
+    summary = next(line for line in log.lines if line.startswith("INFO s2vec_geo.cli.run:"))
+    for path in [out, *products.values()]:
+        assert str(path) in summary, summary
+    assert QgsProcessingUtils.tempFolder() not in "\n".join(log.lines), "log names removed files"
 
 
 def test_image_level_must_be_coarser(provider, sample_pbf, work):

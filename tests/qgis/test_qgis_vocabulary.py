@@ -28,6 +28,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -44,6 +45,7 @@ INPUTS_AND_OUTPUTS = (
     QgsProcessingParameterField,
     QgsProcessingParameterVectorDestination,
     QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterFileDestination,
 )
 UNBOUNDED = 1e300
 

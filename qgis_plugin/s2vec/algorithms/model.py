@@ -11,6 +11,8 @@ from .params import cell_layer, input_file
 
 GROUP, GROUP_ID = "Model", "model"
 MODEL_FILE = "model.pt"
+LOSS_CURVE_FILE = "loss_curve.png"
+"""What a training run folder holds (beside history.json): the engine's names."""
 FEATURIZED_HELP = "Cell layer written by 'Featurize cells' (cell_id and count columns)."
 EMBEDDING_HELP = (
     "GeoPackage with one polygon per cell: cell_id, token and the embedding columns emb_000, "

@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -229,3 +230,11 @@ def layer_output(key: str, description: str, text: str, polygons: bool = True):
 def folder_output(key: str, description: str, text: str):
     """A folder output."""
     return with_help(QgsProcessingParameterFolderDestination(key, description), text)
+
+
+def optional_file_output(key: str, description: str, filter_: str, text: str):
+    """An optional file output, skipped unless the user picks a destination."""
+    parameter = QgsProcessingParameterFileDestination(
+        key, description, filter_, optional=True, createByDefault=False
+    )
+    return with_help(parameter, text)
