@@ -233,7 +233,30 @@ def run_engine(
             f"(or {ENGINE_PYTHON})."
         ) from exc
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        output = _follow(command, proc, lines, feedback, shown or {})
+    finally:
+        if proc.poll() is None:  # cancelled, or the feedback failed: the engine stops too
+            _stop(proc)
+        # No thread of the plugin outlives the algorithm: a Python thread still running
+        # when QGIS shuts down (qgis_process exits right after the algorithm) can crash it.
+        reader.join(CANCEL_GRACE_SECONDS)
+    status = proc.wait()
+    if status != 0:
+        raise _failure(argv[0], status, output)
+    return output
+
+
+def _follow(
+    command: str,
+    proc: subprocess.Popen,
+    lines: queue.Queue,
+    feedback: QgsProcessingFeedback,
+    shown: Mapping[str, str],
+) -> list[str]:
+    """Route the engine's lines to ``feedback`` until its output ends; stop it on Cancel."""
     output: list[str] = []
     while True:
         if feedback.isCanceled():
@@ -244,14 +267,10 @@ def run_engine(
         except queue.Empty:
             continue
         if line is None:
-            break
-        _handle_line(shown_paths(line, shown or {}), feedback)
+            return output
+        _handle_line(shown_paths(line, shown), feedback)
         if not line.startswith(PROGRESS_PREFIX):
             output.append(line)
-    status = proc.wait()
-    if status != 0:
-        raise _failure(argv[0], status, output)
-    return output
 
 
 @contextlib.contextmanager

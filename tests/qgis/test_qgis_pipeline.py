@@ -75,23 +75,6 @@ def engine(*args) -> None:
     subprocess.run([engine_interpreter(), "-m", "s2vec_geo", *map(str, args)], check=True, cwd=REPO)
 
 
-class ConsoleLog(QgsProcessingFeedback):
-    """Keeps the engine's log lines and the warnings an algorithm shows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-        self.warnings: list[str] = []
-
-    def pushConsoleInfo(self, text: str) -> None:  # noqa: N802 (QGIS API)
-        self.lines.append(text)
-        super().pushConsoleInfo(text)
-
-    def pushWarning(self, text: str) -> None:  # noqa: N802 (QGIS API)
-        self.warnings.append(text)
-        super().pushWarning(text)
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("pipeline")
@@ -214,10 +197,12 @@ def test_train_over_two_areas_matches_the_engine(provider, sample_pbf, images, w
     assert len(got) == 1 and "val_neighbor_baseline" in got[0]
 
 
-def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, work):
+def test_whole_pipeline_over_two_extracts(
+    provider, recording_feedback, sample_pbf, shared_data, work
+):
     monaco = shared_data / "osm" / "srai-monaco.osm.pbf"
     out = work / "two_areas.gpkg"
-    log = ConsoleLog()
+    log = recording_feedback()
     results = processing.run(
         "s2vec:pipeline",
         {
@@ -242,10 +227,10 @@ def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, wor
     assert f"embeddings: {out};" in summary and "model: (not kept" in summary
 
 
-def test_training_warnings_reach_the_processing_log(provider, images, work):
+def test_training_warnings_reach_the_processing_log(provider, recording_feedback, images, work):
     """The sample is too small to learn from: the engine says so as a Processing warning."""
 
-    feedback = ConsoleLog()
+    feedback = recording_feedback()
     params = {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "OUTPUT": str(work / "warn")}
     processing.run("s2vec:train", params, feedback=feedback)
     assert any(text.startswith("only ") and "too little data" in text for text in feedback.warnings)
@@ -339,14 +324,16 @@ def test_evaluate_writes_a_report(provider, embeddings, shared_data, work):
     )
 
 
-def test_whole_pipeline_keeps_model_loss_curve_and_pca_map(provider, sample_pbf, featurized, work):
+def test_whole_pipeline_keeps_model_loss_curve_and_pca_map(
+    provider, recording_feedback, sample_pbf, featurized, work
+):
     out, kept = work / "pipeline.gpkg", work / "kept"
     products = {
         "MODEL": kept / "helsinki.pt",
         "LOSS_CURVE": kept / "loss.png",
         "PCA_MAP": kept / "pca.png",
     }
-    log = ConsoleLog()
+    log = recording_feedback()
     parameters = {"PBF": str(sample_pbf), "LEVEL": LEVEL, "IMAGE_LEVEL": IMAGE_LEVEL, "EPOCHS": 1,
                   "EMBED_DIM": DIM, "SEED": 0, "OUTPUT": str(out)}  # fmt: skip
     results = processing.run(
