@@ -1,7 +1,8 @@
 """Run the s2vec-geo engine out of process, the way QGIS runs GRASS or SAGA.
 
 The engine is ``<python> -m s2vec_geo <command> ...`` in the interpreter set
-in the Processing options (:mod:`.settings`). QGIS links its own GDAL, GEOS
+in the Processing options (:mod:`.settings`) or found by the plugin
+(:mod:`.discovery`). QGIS links its own GDAL, GEOS
 and PROJ into its process, which clash with the wheels of shapely, pyogrio
 and rasterio; a separate process also keeps torch out of QGIS.
 
@@ -29,20 +30,13 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils
 
-from .settings import ENGINE_PYTHON, SETTING_PATH, engine_python
+from .discovery import engine_python
+from .environment import engine_environment
+from .settings import ENGINE_PYTHON, SETTING_PATH
 
 PROGRESS_PREFIX = "s2vec-progress:"
 WARNING_PREFIX = "WARNING "
 ERROR_MARKER = ": error: "
-# Set by QGIS or a system GDAL for QGIS's own libraries; the engine's wheels bundle theirs.
-SCRUBBED_ENV = (
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PROJ_DATA",
-    "PROJ_LIB",
-    "GDAL_DATA",
-    "GDAL_DRIVER_PATH",
-)
 POLL_SECONDS = 0.1
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -57,7 +51,7 @@ def engine_command(command: str, args: Sequence[str], python: str | None = None)
     args
         Its arguments, already converted to strings.
     python
-        Engine interpreter; defaults to the configured one.
+        Engine interpreter; defaults to the chosen or found one (:mod:`.discovery`).
 
     Examples
     --------
@@ -76,14 +70,6 @@ def option(flag: str, value: object) -> str:
     '--category-column=-kind'
     """
     return f"{flag}={value}"
-
-
-def engine_environment() -> dict[str, str]:
-    """Return the environment for the engine: progress lines on, QGIS's GDAL/PROJ paths off."""
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    env["S2VEC_PROGRESS"] = "lines"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def _pump(stream, lines: queue.Queue) -> None:
@@ -191,7 +177,7 @@ def run_engine(
         Receives progress, progress text and the engine's log lines; its
         ``isCanceled()`` is polled ten times a second.
     python
-        Engine interpreter; defaults to the configured one.
+        Engine interpreter; defaults to the chosen or found one, which is logged.
     shown
         Work-folder paths and what the log shows instead (see :func:`shown_paths`).
 
@@ -212,7 +198,7 @@ def run_engine(
     ... # doctest: +SKIP
     """
     feedback = feedback or QgsProcessingFeedback()
-    argv = engine_command(command, args, python)
+    argv = engine_command(command, args, python or engine_python(feedback))
     feedback.pushCommandInfo(subprocess.list2cmdline(argv))
     try:
         proc = subprocess.Popen(

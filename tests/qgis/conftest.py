@@ -71,11 +71,12 @@ def recording_feedback(qgis_processing):
     from qgis.core import QgsProcessingFeedback
 
     class RecordingFeedback(QgsProcessingFeedback):
-        """Keeps progress, progress texts, the engine's log lines and warnings."""
+        """Keeps progress, progress texts, messages, the engine's log lines and warnings."""
 
         def __init__(self) -> None:
             super().__init__()
             self.texts: list[str] = []
+            self.infos: list[str] = []
             self.lines: list[str] = []
             self.warnings: list[str] = []
             self.percents: list[float] = []
@@ -84,6 +85,10 @@ def recording_feedback(qgis_processing):
         def setProgressText(self, text: str) -> None:  # noqa: N802 (QGIS API)
             self.texts.append(text)
             super().setProgressText(text)
+
+        def pushInfo(self, text: str) -> None:  # noqa: N802 (QGIS API)
+            self.infos.append(text)
+            super().pushInfo(text)
 
         def pushConsoleInfo(self, text: str) -> None:  # noqa: N802 (QGIS API)
             self.lines.append(text)

@@ -4,8 +4,8 @@ One of seven identical runs once crashed ``qgis_process``. A crash that
 shows once in a few runs is a race (a thread, a process, a file), so the
 command is repeated as a user or a script would: the same input, the same
 output replaced each time, a fresh ``qgis_process`` for every run. Fifty
-runs take about five minutes on two cores (``make test-slow``); ``make test``
-runs ten.
+runs take about seven minutes on two cores (``make test-qgis-slow``); ``make
+test`` runs ten (about 1.5 minutes).
 """
 
 from __future__ import annotations
