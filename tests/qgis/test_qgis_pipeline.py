@@ -304,24 +304,76 @@ def test_join_gives_every_feature_an_embedding(provider, embeddings, sample_poly
     assert len(filled) > 0
 
 
-def test_evaluate_writes_a_report(provider, embeddings, shared_data, work):
+def evaluated_alike(parameters: dict, flags: list, out: Path) -> dict:
+    """Run s2vec:evaluate(areas) with ``parameters`` and the engine with ``flags``: same report."""
+    name = "evaluateareas" if "AREAS" in parameters else "evaluate"
+    results = run(name, {**parameters, "OUTPUT": str(out)})
+    assert "R2" in Path(results["REPORT"]).read_text() and Path(results["PLOT"]).is_file()
+    got = json.loads(Path(results["RESULTS"]).read_text())
+    engine("evaluate", *flags, "--output", out.with_name(f"{out.name}_engine"))
+    assert got == json.loads((out.with_name(f"{out.name}_engine") / "results.json").read_text())
+    return got
+
+
+@pytest.fixture(scope="module")
+def population(embeddings, shared_data) -> tuple[dict, list]:
+    """Helsinki's population grid against the embeddings: the algorithm's inputs, the flags."""
     labels = shared_data / "labels" / "helsinki_population_grid_2020.gpkg"
-    out = work / "report"
-    results = run(
-        "evaluate",
-        {
-            "EMBEDDINGS": str(embeddings),
-            "LABELS": str(labels),
-            "TARGET": "population",
-            "N_SPLITS": 2,
-            "SEED": 0,
-            "OUTPUT": str(out),
-        },
+    return (
+        {"EMBEDDINGS": str(embeddings), "LABELS": str(labels), "TARGET": "population"},
+        ["--embeddings", embeddings, "--labels", labels, "--target", "population"],
     )
-    assert Path(results["REPORT"]).is_file()
-    assert (
-        "R2" in Path(results["REPORT"]).read_text() or "r2" in Path(results["REPORT"]).read_text()
+
+
+def test_evaluate_takes_counts_block_splits_transforms_and_drops_missing(
+    provider, population, featurized, work
+):
+    inputs, flags = population
+    # transforms chosen in any order are applied in the declared one: density, then log
+    chosen = {**inputs, "COUNTS": str(featurized), "BLOCK_LEVEL": 14, "TRANSFORM": [1, 0],
+              "DROP_MISSING": True, "N_SPLITS": 2}  # fmt: skip
+    same = [*flags, "--counts", featurized, "--block-level", 14, "--transform", "density",
+            "--transform", "log", "--drop-missing", "--n-splits", 2]  # fmt: skip
+    got = evaluated_alike(chosen, same, work / "report_blocks")
+    assert got["settings"]["split"] == "random 60/20/20 of level-14 blocks"
+    assert got["settings"]["transform"] == ["density", "log"]
+    assert "counts" in got["summary"] and "s2vec" in got["summary"]
+
+
+def test_evaluate_holds_out_a_region(provider, population, work):
+    inputs, flags = population
+    east = "24.945,24.96,60.16,60.18 [EPSG:4326]"  # QGIS: xmin,xmax,ymin,ymax
+    got = evaluated_alike(
+        {**inputs, "HOLDOUT": east, "N_SPLITS": 1, "LOCATION": False},
+        [*flags, "--holdout=24.945,60.16,24.96,60.18", "--n-splits", 1, "--no-location"],
+        work / "report_holdout",
     )
+    assert got["settings"]["split"].startswith("spatial hold-out")
+
+
+def test_evaluate_across_areas_leaves_one_area_out(provider, embeddings, shared_data, work):
+    """Two areas (the west and east of the sample's labels): transfer from one to the other."""
+    labels = shared_data / "labels" / "helsinki_population_grid_2020.gpkg"
+    areas = work / "areas"
+    areas.mkdir()
+    run_library(
+        "import geopandas as gpd; "
+        f"g = gpd.read_file({str(labels)!r}); x = g.geometry.to_crs(4326).centroid.x; "
+        f"g[x < 24.945].to_file({str(areas / 'west.gpkg')!r}); "
+        f"g[x >= 24.945].to_file({str(areas / 'east.gpkg')!r}); print('[]')"
+    )
+    areas_file = areas / "areas.toml"
+    areas_file.write_text(
+        f'target = "population"\n[[area]]\nname = "west"\nembeddings = "{embeddings}"\n'
+        f'labels = "west.gpkg"\n[[area]]\nname = "east"\nembeddings = "{embeddings}"\n'
+        'labels = "east.gpkg"\n'
+    )
+    got = evaluated_alike(
+        {"AREAS": str(areas_file), "LEAVE_ONE_AREA_OUT": True, "N_SPLITS": 1, "LOCATION": False},
+        ["--areas", areas_file, "--leave-one-area-out", "--n-splits", 1, "--no-location"],
+        work / "report_areas",
+    )
+    assert "west" in json.dumps(got) and "east" in json.dumps(got)
 
 
 def test_whole_pipeline_keeps_model_loss_curve_and_pca_map(

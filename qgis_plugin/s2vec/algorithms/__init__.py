@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .analysis import EvaluateEmbeddings, JoinEmbeddings
+from .analysis import EvaluateAreas, EvaluateEmbeddings, JoinEmbeddings
 from .cells import CoverExtent, CoverLayer
 from .features import FeaturizeLayer, FeaturizeOsm
 from .model import BuildImages, EmbedCells, TrainModel
@@ -18,5 +18,6 @@ ALGORITHMS = (
     EmbedCells,
     JoinEmbeddings,
     EvaluateEmbeddings,
+    EvaluateAreas,
     WholePipeline,
 )
