@@ -412,10 +412,25 @@ GEOTIFF = Option(
     metavar="PARENT",
 )
 PARENTS = Option(
-    "parents", default=("all",), help="parent tokens of the images to write, or 'all'", nargs="+"
+    "parents",
+    default=("all",),
+    help="parent tokens of the images to write, or 'all'",
+    nargs="+",
+    label="Images (parent cell tokens)",
 )
-FEATURES = Option("features", help="features to write as bands (default: all)", nargs="+")
-NORMALIZED = Option("normalized", bool, False, "write normalized values instead of raw ones")
+FEATURES = Option(
+    "features",
+    help="features to write as bands (default: all)",
+    nargs="+",
+    label="Features (bands)",
+)
+NORMALIZED = Option(
+    "normalized",
+    bool,
+    False,
+    "write normalized values instead of raw ones",
+    label="Normalized values",
+)
 
 # -- training (TrainConfig; the architecture: MAEConfig) ---------------------------------
 

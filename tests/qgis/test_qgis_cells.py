@@ -23,7 +23,7 @@ from qgis.core import (
     QgsProject,
     QgsVectorLayer,
 )
-from qgis_helpers import QGIS_PROCESS, field_values, qgis_process, run_library
+from qgis_helpers import QGIS_PROCESS, REPO, field_values, qgis_process, run_library
 
 LEVEL = 16
 
@@ -99,6 +99,31 @@ def test_cover_extent_matches_library(run_algorithm, load_layer, tmp_path):
         "print(json.dumps([int(c) for c in cover(shapely.box(24.93, 60.165, 24.95, 60.175), 15)]))"
     )
     assert ids == set(expected)
+
+
+def test_point_cells_match_the_engine(run_algorithm, load_layer, tmp_path):
+    pois = REPO / "examples" / "data" / "helsinki_pois.shp"  # EPSG:3067 points
+    out = tmp_path / "pois_cells.gpkg"
+    run_algorithm("cells", {"INPUT": str(pois), "LEVEL": 14, "OUTPUT": str(out)})
+    layer = load_layer(out)
+    assert {"amenity", "cell_id", "token"} <= set(layer.fields().names())
+    got = {f["osm_id"]: (f["cell_id"], f["token"]) for f in layer.getFeatures()}
+    expected = run_library(
+        "import json; from s2vec_geo.io import read_layer; from s2vec_geo.s2 import "
+        f"cell_to_token, point_cells; g = read_layer({str(pois)!r}); c = point_cells(g, 14); "
+        "print(json.dumps({str(k): [int(i), t] for k, i, t in "
+        "zip(g['osm_id'], c, cell_to_token(c.to_numpy()))}))"
+    )
+    assert len(got) == len(expected) > 1000
+    assert {str(k): list(v) for k, v in got.items()} == expected
+
+
+def test_point_cells_take_points_only(run_algorithm, sample_polygons, tmp_path):
+    """The dialog offers point layers only; a polygon file given by path is refused in a line."""
+    out = tmp_path / "cells.gpkg"
+    with pytest.raises(QgsProcessingException, match=r"rows are not .*points"):
+        run_algorithm("cells", {"INPUT": str(sample_polygons), "LEVEL": 14, "OUTPUT": str(out)})
+    assert not out.exists()
 
 
 def _memory_layer(crs: str | None, features: int) -> QgsVectorLayer:

@@ -28,6 +28,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingUtils,
+    QgsRasterLayer,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QSize
@@ -170,6 +171,21 @@ def test_images_min_support_matches_the_engine(provider, featurized, images, wor
     everything = json.loads((images / "meta.json").read_text())["feature_names"]
     assert kept == json.loads((expected / "meta.json").read_text())["feature_names"]
     assert 0 < len(kept) < len(everything)
+
+
+def test_geotiff_export_matches_the_engine(provider, images, work):
+    features = json.loads((images / "meta.json").read_text())["feature_names"][:2]
+    out = work / "tiffs"
+    run("geotiff", {"IMAGES": str(images), "FEATURES": ", ".join(features), "OUTPUT": str(out)})
+    expected = work / "library_tiffs"
+    engine("geotiff", images, "--features", *features, "--output", expected)
+    tiffs = sorted(p.name for p in out.iterdir())
+    assert tiffs == sorted(p.name for p in expected.iterdir()) and len(tiffs) > 1
+    for name in tiffs:
+        assert (out / name).read_bytes() == (expected / name).read_bytes(), name
+    raster = QgsRasterLayer(str(out / tiffs[0]), "image", "gdal")
+    assert raster.isValid() and raster.bandCount() == 2 and raster.crs().isValid()
+    del raster
 
 
 def test_images_and_model_are_written(images, trained):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
     QgsProcessingParameterDefinition,
@@ -186,10 +187,12 @@ class LayerInput(S2VecAlgorithm):
 
     INPUT_LABEL = ""
     INPUT_HELP = ""
+    INPUT_KIND = QgsProcessing.TypeVectorAnyGeometry
+    """The geometries the layer may have."""
 
     def inputs(self):
         """The layer."""
-        return [feature_layer(self.INPUT_LABEL, self.INPUT_HELP)]
+        return [feature_layer(self.INPUT_LABEL, self.INPUT_HELP, kind=self.INPUT_KIND)]
 
     def engine_inputs(self, parameters, context, feedback, folder):
         """The layer, exported."""

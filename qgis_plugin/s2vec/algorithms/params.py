@@ -229,14 +229,11 @@ def pbf_file(key: str = "PBF"):
     )
 
 
-def feature_layer(description: str, text: str, key: str = INPUT):
-    """A vector layer input of any geometry, from any provider."""
-    return with_help(
-        QgsProcessingParameterFeatureSource(
-            key, description, [QgsProcessing.TypeVectorAnyGeometry]
-        ),
-        text,
-    )
+def feature_layer(
+    description: str, text: str, key: str = INPUT, kind: int = QgsProcessing.TypeVectorAnyGeometry
+):
+    """A vector layer input from any provider, of any geometry (or of ``kind``)."""
+    return with_help(QgsProcessingParameterFeatureSource(key, description, [kind]), text)
 
 
 def cell_layer(key: str, description: str, text: str, optional: bool = False):
