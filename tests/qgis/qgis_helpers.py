@@ -40,16 +40,19 @@ def field_values(layer, name: str) -> list:
     return [feature[name] for feature in layer.getFeatures()]
 
 
-def qgis_process(profile: Path, engine_python: str, *args: str, timeout: float = 300):
-    """Run ``qgis_process <args>`` as a user would, headless, with the plugin from this checkout.
+def qgis_process(
+    profile: Path, engine_python: str, *args: str, plugins: Path = PLUGIN_ROOT, timeout=300
+):
+    """Run ``qgis_process <args>`` as a user would, headless, with the plugin in ``plugins``.
 
     ``profile`` is the QGIS settings folder (enable the plugin there first with
-    ``qgis_process(profile, engine, "plugins", "enable", "s2vec")``).
+    ``qgis_process(profile, engine, "plugins", "enable", "s2vec")``); ``plugins``
+    the folder holding the plugin folder ``s2vec`` (default: this checkout's).
     """
     env = dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
-        QGIS_PLUGINPATH=str(PLUGIN_ROOT),
+        QGIS_PLUGINPATH=str(plugins),
         QGIS_CUSTOM_CONFIG_PATH=str(profile),
         S2VEC_ENGINE_PYTHON=engine_python,
     )

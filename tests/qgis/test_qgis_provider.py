@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import venv
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -139,18 +137,3 @@ def test_engine_without_s2vec_geo_names_the_fix(engine_setting, tmp_path):
     engine_setting(str(tmp_path / "bare" / "bin" / "python"))
     with pytest.raises(QgsProcessingException, match="does not have s2vec-geo installed"):
         run_engine("cover", ["--help"])
-
-
-def test_zip_installs_a_plugin_folder(tmp_path: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "qgis_plugin"))
-    from build_zip import build_zip
-
-    first = build_zip(tmp_path / "a")
-    second = build_zip(tmp_path / "b")
-    assert first.read_bytes() == second.read_bytes(), "zip build is not reproducible"
-    with zipfile.ZipFile(first) as archive:
-        names = archive.namelist()
-        metadata = archive.read("s2vec/metadata.txt").decode()
-    assert {"s2vec/__init__.py", "s2vec/metadata.txt", "s2vec/icon.svg"} <= set(names)
-    assert "hasProcessingProvider=yes" in metadata
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

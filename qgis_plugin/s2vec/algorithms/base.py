@@ -25,7 +25,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..engine import deliver, option, run_engine, workspace
 from ..layers import export_source
-from ..provider_icon import ICON_PATH
+from ..metadata import ICON_PATH, help_url
 from ..styles import style_on_load
 from .params import (
     INPUT,
@@ -94,6 +94,10 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
     def icon(self) -> QIcon:
         """The S2Vec icon."""
         return QIcon(ICON_PATH)
+
+    def helpUrl(self) -> str:  # noqa: N802 (QGIS API)
+        """The algorithm's section of the plugin's README on the repository."""
+        return help_url(self.NAME)
 
     def createInstance(self) -> S2VecAlgorithm:  # noqa: N802 (QGIS API)
         """A fresh instance of the same algorithm, as Processing requires."""
