@@ -323,8 +323,8 @@ def deliver(produced: str, destination: str) -> str:
 def staging_name(destination: str) -> str:
     """A hidden name beside ``destination`` for an output being moved into place.
 
-    The engine's atomic writers use the same pattern, and remove what a killed
-    process left.
+    It follows the pattern of the engine's atomic writers (``.<name>.s2tmp-<host>-<pid>-...``),
+    so a leftover of a killed QGIS is recognisable as one.
 
     Examples
     --------

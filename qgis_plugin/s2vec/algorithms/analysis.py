@@ -122,12 +122,11 @@ class EvaluateEmbeddings(_Evaluate):
     def engine_inputs(self, parameters, context, feedback, folder):
         """The layers, exported, and the target."""
         target = self.parameterAsFields(parameters, self.TARGET, context)[0]
+        cells = self.exported(parameters, self.EMBEDDINGS, context, feedback, folder)
+        labels = self.exported(parameters, self.LABELS, context, feedback, folder)
         args = [
-            option(
-                "--embeddings",
-                self.exported(parameters, self.EMBEDDINGS, context, feedback, folder),
-            ),
-            option("--labels", self.exported(parameters, self.LABELS, context, feedback, folder)),
+            option("--embeddings", cells),
+            option("--labels", labels),
             option("--target", target),
         ]
         if parameters.get(self.COUNTS) is not None:
