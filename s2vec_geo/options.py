@@ -80,7 +80,8 @@ class Option:
     kind
         ``"value"`` (the default), or an input QGIS makes from a project
         item: ``"layer"`` (a vector layer written to a file), ``"field"`` (a
-        field of the algorithm's input layer).
+        field of the algorithm's input layer), ``"extent"`` (a rectangle,
+        given to the engine in lon/lat as ``minx,miny,maxx,maxy``).
     metavar, nargs, append
         Command-line spelling of the value: ``nargs=4`` for a box,
         ``append=True`` for a repeatable option.
@@ -411,10 +412,25 @@ GEOTIFF = Option(
     metavar="PARENT",
 )
 PARENTS = Option(
-    "parents", default=("all",), help="parent tokens of the images to write, or 'all'", nargs="+"
+    "parents",
+    default=("all",),
+    help="parent tokens of the images to write, or 'all'",
+    nargs="+",
+    label="Images (parent cell tokens)",
 )
-FEATURES = Option("features", help="features to write as bands (default: all)", nargs="+")
-NORMALIZED = Option("normalized", bool, False, "write normalized values instead of raw ones")
+FEATURES = Option(
+    "features",
+    help="features to write as bands (default: all)",
+    nargs="+",
+    label="Features (bands)",
+)
+NORMALIZED = Option(
+    "normalized",
+    bool,
+    False,
+    "write normalized values instead of raw ones",
+    label="Normalized values",
+)
 
 # -- training (TrainConfig; the architecture: MAEConfig) ---------------------------------
 
@@ -690,15 +706,17 @@ BLOCK_LEVEL = Option(
     "also the validation blocks (default there: 3 levels coarser than the cells)",
     min=0,
     max=MAX_LEVEL,
-    label="Block S2 level",
-    advanced=True,
+    label="Block splits: block S2 level",
 )
 HOLDOUT = Option(
     "holdout",
     parse_box,
-    help="spatial hold-out test region in lon/lat; write --holdout=-74.02,... when it starts "
-    "with a minus sign",
+    help="spatial hold-out: the labelled cells inside this lon/lat box are the test set (a "
+    "region the model never saw); on the command line write --holdout=-74.02,... when the "
+    "box starts with a minus sign",
     metavar="MINX,MINY,MAXX,MAXY",
+    label="Spatial hold-out (test region)",
+    kind="extent",
 )
 RULE = Option(
     "rule",
@@ -725,7 +743,6 @@ DROP_MISSING = Option(
     False,
     "drop labels whose target is missing or not a number",
     label="Drop missing labels",
-    advanced=True,
 )
 LABELS_CRS = Option("labels_crs", help="CRS of labels without a usable one, e.g. EPSG:4326")
 LON_COL = Option("lon_col", help="CSV longitude column")
@@ -733,9 +750,11 @@ LAT_COL = Option("lat_col", help="CSV latitude column")
 TRANSFORM = Option(
     "transform",
     choices=("density", "log"),
+    labels=("density: a polygon's label per km2 of its area", "log: log(1 + value)"),
     help="target transform, repeatable in this order: density (polygon label / its area in "
     "km2), log (log1p)",
     append=True,
+    label="Target transform",
 )
 EXTERNAL = Option(
     "external",
@@ -744,7 +763,14 @@ EXTERNAL = Option(
     metavar="NAME=PATH",
     append=True,
 )
-GEOCLIP = Option("geoclip", bool, False, "add GeoCLIP (optional extra)")
+GEOCLIP = Option(
+    "geoclip",
+    bool,
+    False,
+    "add GeoCLIP (optional extra)",
+    label="GeoCLIP variants",
+    advanced=True,
+)
 LOCATION = Option(
     "location",
     bool,
@@ -757,13 +783,18 @@ THREADS = Option(
     "threads", int, 1, "torch threads (default 1)", min=1, label="Threads", advanced=True
 )
 LEAVE_ONE_AREA_OUT = Option(
-    "leave_one_area_out", bool, False, "test on each area with an MLP trained on the others"
+    "leave_one_area_out",
+    bool,
+    False,
+    "test on each area with an MLP trained on the others",
+    label="Leave one area out (transfer)",
 )
 BLOCKS = Option(
     "blocks",
     bool,
     False,
     "evaluate each area on its own with block splits (neither mode flag: both run)",
+    label="Block splits within each area",
 )
 TRANSFER_VAL_FRACTION = Option(
     "transfer_val_fraction",
@@ -774,6 +805,8 @@ TRANSFER_VAL_FRACTION = Option(
     max=1.0,
     min_open=True,
     max_open=True,
+    label="Validation share of the training areas",
+    advanced=True,
 )
 
 ALL: tuple[Option, ...] = tuple(v for v in dict(globals()).values() if isinstance(v, Option))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ import s2vec_geo  # noqa: F401  (registers the accessor)
 from s2vec_geo.cli import main
 from s2vec_geo.s2 import cell_to_token, cells_frame, cover, latlng_to_cell
 
+REPO = Path(__file__).resolve().parents[1]
 LAT = np.array([60.1699, 40.7128, -33.8688, 64.1466, 1.3521])
 LNG = np.array([24.9384, -74.0060, 151.2093, -21.9426, 103.8198])
 
@@ -73,6 +78,22 @@ def test_cli_cells_adds_cell_id_and_token(tmp_path, points):
     np.testing.assert_array_equal(written["cell_id"], latlng_to_cell(LAT, LNG, 12))
     assert list(written["token"]) == list(cell_to_token(latlng_to_cell(LAT, LNG, 12)))
     assert list(written["name"]) == list(points["name"]) and written.crs.to_epsg() == 3857
+
+
+def test_cli_log_leaves_out_pyogrio_records_unless_verbose(tmp_path, points):
+    """The engine's log (also the QGIS log) says what was written, once, in its own words."""
+    source = tmp_path / "points.gpkg"
+    points.to_file(source)
+
+    def run(*flags: str, output: str) -> str:
+        argv = [sys.executable, "-m", "s2vec_geo", *flags, "cells", str(source), "-o", output]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    quiet = run(output=str(tmp_path / "a.gpkg"))
+    assert "wrote 5 points with level-16 cells" in quiet and "pyogrio" not in quiet
+    assert "INFO pyogrio" in run("--verbose", output=str(tmp_path / "b.gpkg"))
 
 
 def test_cli_cover_writes_a_cell_layer(tmp_path, area):

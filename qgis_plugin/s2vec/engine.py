@@ -1,7 +1,8 @@
 """Run the s2vec-geo engine out of process, the way QGIS runs GRASS or SAGA.
 
 The engine is ``<python> -m s2vec_geo <command> ...`` in the interpreter set
-in the Processing options (:mod:`.settings`). QGIS links its own GDAL, GEOS
+in the Processing options (:mod:`.settings`) or found by the plugin
+(:mod:`.discovery`). QGIS links its own GDAL, GEOS
 and PROJ into its process, which clash with the wheels of shapely, pyogrio
 and rasterio; a separate process also keeps torch out of QGIS.
 
@@ -20,27 +21,22 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils
 
-from .settings import ENGINE_PYTHON, SETTING_PATH, engine_python
+from .discovery import engine_python
+from .environment import engine_environment
+from .settings import ENGINE_PYTHON, SETTING_PATH
 
 PROGRESS_PREFIX = "s2vec-progress:"
 WARNING_PREFIX = "WARNING "
 ERROR_MARKER = ": error: "
-# Set by QGIS or a system GDAL for QGIS's own libraries; the engine's wheels bundle theirs.
-SCRUBBED_ENV = (
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PROJ_DATA",
-    "PROJ_LIB",
-    "GDAL_DATA",
-    "GDAL_DRIVER_PATH",
-)
 POLL_SECONDS = 0.1
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -55,7 +51,7 @@ def engine_command(command: str, args: Sequence[str], python: str | None = None)
     args
         Its arguments, already converted to strings.
     python
-        Engine interpreter; defaults to the configured one.
+        Engine interpreter; defaults to the chosen or found one (:mod:`.discovery`).
 
     Examples
     --------
@@ -74,14 +70,6 @@ def option(flag: str, value: object) -> str:
     '--category-column=-kind'
     """
     return f"{flag}={value}"
-
-
-def engine_environment() -> dict[str, str]:
-    """Return the environment for the engine: progress lines on, QGIS's GDAL/PROJ paths off."""
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    env["S2VEC_PROGRESS"] = "lines"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def _pump(stream, lines: queue.Queue) -> None:
@@ -112,7 +100,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
-    """Route one engine output line to the Processing feedback."""
+    """Route one engine output line to the Processing feedback.
+
+    The engine's one-line error (``s2vec <command>: error: ...``) is not
+    echoed: it becomes the algorithm's error, which Processing reports.
+    """
     if line.startswith(PROGRESS_PREFIX):
         percent, _, description = line[len(PROGRESS_PREFIX) :].strip().partition(" ")
         with contextlib.suppress(ValueError):
@@ -122,8 +114,26 @@ def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
     elif line.startswith(WARNING_PREFIX):
         # The engine's warnings (e.g. "the model does not beat its baselines") in plain words
         feedback.pushWarning(line[len(WARNING_PREFIX) :].partition(": ")[2] or line)
-    elif line:
+    elif line and ERROR_MARKER not in line:
         feedback.pushConsoleInfo(line)
+
+
+def shown_paths(line: str, shown: Mapping[str, str]) -> str:
+    """``line`` with the work-folder paths it names replaced by what the user gets.
+
+    The engine writes into a private work folder that is removed after the
+    run; its log names those paths. ``shown`` maps each to its destination
+    (or to words saying it was not kept), so the log names only paths that
+    exist afterwards.
+
+    Examples
+    --------
+    >>> shown_paths("model: /tmp/w/model.pt", {"/tmp/w/model.pt": "/data/m.pt"})
+    'model: /data/m.pt'
+    """
+    for work in sorted(shown, key=len, reverse=True):
+        line = line.replace(work, shown[work])
+    return line
 
 
 def _failure(python: str, status: int, output: list[str]) -> QgsProcessingException:
@@ -153,6 +163,7 @@ def run_engine(
     args: Sequence[str],
     feedback: QgsProcessingFeedback | None = None,
     python: str | None = None,
+    shown: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Run one ``s2vec`` sub-command, streaming progress and honouring Cancel.
 
@@ -166,12 +177,14 @@ def run_engine(
         Receives progress, progress text and the engine's log lines; its
         ``isCanceled()`` is polled ten times a second.
     python
-        Engine interpreter; defaults to the configured one.
+        Engine interpreter; defaults to the chosen or found one, which is logged.
+    shown
+        Work-folder paths and what the log shows instead (see :func:`shown_paths`).
 
     Returns
     -------
     list of str
-        The engine's output lines other than progress lines.
+        The engine's output lines other than progress lines, as the engine wrote them.
 
     Raises
     ------
@@ -185,7 +198,7 @@ def run_engine(
     ... # doctest: +SKIP
     """
     feedback = feedback or QgsProcessingFeedback()
-    argv = engine_command(command, args, python)
+    argv = engine_command(command, args, python or engine_python(feedback))
     feedback.pushCommandInfo(subprocess.list2cmdline(argv))
     try:
         proc = subprocess.Popen(
@@ -206,7 +219,30 @@ def run_engine(
             f"(or {ENGINE_PYTHON})."
         ) from exc
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        output = _follow(command, proc, lines, feedback, shown or {})
+    finally:
+        if proc.poll() is None:  # cancelled, or the feedback failed: the engine stops too
+            _stop(proc)
+        # No thread of the plugin outlives the algorithm: a Python thread still running
+        # when QGIS shuts down (qgis_process exits right after the algorithm) can crash it.
+        reader.join(CANCEL_GRACE_SECONDS)
+    status = proc.wait()
+    if status != 0:
+        raise _failure(argv[0], status, output)
+    return output
+
+
+def _follow(
+    command: str,
+    proc: subprocess.Popen,
+    lines: queue.Queue,
+    feedback: QgsProcessingFeedback,
+    shown: Mapping[str, str],
+) -> list[str]:
+    """Route the engine's lines to ``feedback`` until its output ends; stop it on Cancel."""
     output: list[str] = []
     while True:
         if feedback.isCanceled():
@@ -217,14 +253,10 @@ def run_engine(
         except queue.Empty:
             continue
         if line is None:
-            break
-        _handle_line(line, feedback)
+            return output
+        _handle_line(shown_paths(line, shown), feedback)
         if not line.startswith(PROGRESS_PREFIX):
             output.append(line)
-    status = proc.wait()
-    if status != 0:
-        raise _failure(argv[0], status, output)
-    return output
 
 
 @contextlib.contextmanager
@@ -246,6 +278,10 @@ def workspace() -> Iterator[str]:
 def deliver(produced: str, destination: str) -> str:
     """Move a finished engine output (file or folder) to its destination, replacing it.
 
+    The output is first moved beside the destination under a hidden name (a
+    copy when the work folder is on another file system), then renamed into
+    place: the destination never holds a partial output.
+
     Parameters
     ----------
     produced
@@ -265,14 +301,43 @@ def deliver(produced: str, destination: str) -> str:
         )
     parent = os.path.dirname(os.path.abspath(destination))
     os.makedirs(parent, exist_ok=True)
-    if os.path.isdir(destination) and not os.path.islink(destination):
-        if os.listdir(destination):
-            raise QgsProcessingException(
-                f"The output folder {destination!r} is not empty; choose a new or empty folder "
-                "so that nothing of yours is overwritten."
-            )
-        os.rmdir(destination)
-    elif os.path.lexists(destination):
-        os.remove(destination)
-    shutil.move(produced, destination)
+    folder = os.path.isdir(destination) and not os.path.islink(destination)
+    if folder and os.listdir(destination):
+        raise QgsProcessingException(
+            f"The output folder {destination!r} is not empty; choose a new or empty folder "
+            "so that nothing of yours is overwritten."
+        )
+    staged = os.path.join(parent, staging_name(destination))
+    try:
+        shutil.move(produced, staged)  # a copy when the work folder is on another disk
+        if folder:
+            os.rmdir(destination)
+        elif os.path.lexists(destination) and os.path.isdir(staged):
+            os.remove(destination)
+        os.replace(staged, destination)
+    finally:
+        _remove(staged)
     return destination
+
+
+def staging_name(destination: str) -> str:
+    """A hidden name beside ``destination`` for an output being moved into place.
+
+    It follows the pattern of the engine's atomic writers (``.<name>.s2tmp-<host>-<pid>-...``),
+    so a leftover of a killed QGIS is recognisable as one.
+
+    Examples
+    --------
+    >>> staging_name("/data/cells.gpkg").startswith(".cells.gpkg.s2tmp-")
+    True
+    """
+    name = os.path.basename(os.path.normpath(destination))
+    return f".{name}.s2tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _remove(path: str) -> None:
+    """Remove a file or folder if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)

@@ -6,7 +6,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import ALGORITHMS
-from .provider_icon import ICON_PATH
+from .metadata import ICON_PATH
 from .settings import register_settings, unregister_settings
 
 

@@ -2,7 +2,8 @@
 
 The option lives in Settings > Options > Processing > Providers > S2Vec. When
 it is empty, the environment variable of the same name is used (handy for
-``qgis_process`` on servers and in CI).
+``qgis_process`` on servers and in CI); when both are, the plugin finds an
+engine by itself (:mod:`.discovery`).
 """
 
 from __future__ import annotations
@@ -43,32 +44,33 @@ def set_engine_python(path: str) -> None:
     ProcessingConfig.setSettingValue(ENGINE_PYTHON, path)
 
 
-def engine_python() -> str:
-    """Return the configured engine interpreter, checked to exist and be executable.
+def configured_python() -> tuple[str, str] | None:
+    """The engine interpreter the user chose, with how; ``None`` when none was chosen.
+
+    The Processing option comes first, then the environment variable.
 
     Raises
     ------
     QgsProcessingException
-        When neither the option nor the environment variable is set, or the
-        path is not an executable file; the message names the option to fix.
+        When the chosen path is not an executable file; the message names the
+        option to fix.
 
     Examples
     --------
-    >>> engine_python()  # doctest: +SKIP
-    '/opt/s2vec/bin/python'
+    >>> configured_python()  # doctest: +SKIP
+    ('/opt/s2vec/bin/python', 'set in Settings > Options > ... > S2Vec engine Python interpreter')
     """
     value = (ProcessingConfig.getSetting(ENGINE_PYTHON) or "").strip()
-    value = value or os.environ.get(ENGINE_PYTHON, "").strip()
+    how = f"set in {SETTING_PATH}"
     if not value:
-        raise QgsProcessingException(
-            "The S2Vec engine Python is not configured: set "
-            f"{SETTING_PATH} (or the environment variable {ENGINE_PYTHON}) to the python "
-            "executable of an environment where `pip install s2vec-geo` was run."
-        )
+        value, how = os.environ.get(ENGINE_PYTHON, "").strip(), f"from {ENGINE_PYTHON}"
+    if not value:
+        return None
     if not (os.path.isfile(value) and os.access(value, os.X_OK)):
         raise QgsProcessingException(
             f"The S2Vec engine Python {value!r} is not an executable file: fix "
             f"{SETTING_PATH} (or {ENGINE_PYTHON}) to point to the python executable of an "
-            "environment with s2vec-geo installed (e.g. /path/to/venv/bin/python)."
+            "environment with s2vec-geo installed (e.g. /path/to/venv/bin/python), or empty "
+            "both to let the plugin find one."
         )
-    return os.path.abspath(value)
+    return os.path.abspath(value), how

@@ -42,6 +42,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
 )
 """The command modules, in data-flow order; each defines ``COMMAND``."""
+QUIET_LOGGERS = ("pyogrio",)
+"""Libraries whose INFO lines (pyogrio: ``Created N records`` for every layer written) are
+shown only with ``--verbose``."""
 DEBUG_HELP = "show the traceback of a failure (for bug reports)"
 VERSION_HELP = "print the version of s2vec-geo and exit"
 
@@ -139,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if args.verbose else logging.WARNING)
     try:
         args.func(args)
     except KeyboardInterrupt:

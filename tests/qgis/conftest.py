@@ -65,18 +65,20 @@ def sample_polygons(sample_pbf: Path, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def run_algorithm(provider):
-    """``run_algorithm(name, parameters)`` runs ``s2vec:<name>``; returns (results, feedback)."""
-    import processing
+@pytest.fixture(scope="session")
+def recording_feedback(qgis_processing):
+    """The class of a Processing feedback that keeps what an algorithm reported."""
     from qgis.core import QgsProcessingFeedback
 
     class RecordingFeedback(QgsProcessingFeedback):
-        """Keeps what the algorithm reported, for assertions."""
+        """Keeps progress, progress texts, messages, the engine's log lines and warnings."""
 
         def __init__(self) -> None:
             super().__init__()
             self.texts: list[str] = []
+            self.infos: list[str] = []
+            self.lines: list[str] = []
+            self.warnings: list[str] = []
             self.percents: list[float] = []
             self.progressChanged.connect(self.percents.append)
 
@@ -84,8 +86,28 @@ def run_algorithm(provider):
             self.texts.append(text)
             super().setProgressText(text)
 
-    def run(name: str, parameters: dict):
-        feedback = RecordingFeedback()
+        def pushInfo(self, text: str) -> None:  # noqa: N802 (QGIS API)
+            self.infos.append(text)
+            super().pushInfo(text)
+
+        def pushConsoleInfo(self, text: str) -> None:  # noqa: N802 (QGIS API)
+            self.lines.append(text)
+            super().pushConsoleInfo(text)
+
+        def pushWarning(self, text: str) -> None:  # noqa: N802 (QGIS API)
+            self.warnings.append(text)
+            super().pushWarning(text)
+
+    return RecordingFeedback
+
+
+@pytest.fixture
+def run_algorithm(provider, recording_feedback):
+    """``run_algorithm(name, parameters[, feedback])`` runs ``s2vec:<name>``: results, feedback."""
+    import processing
+
+    def run(name: str, parameters: dict, feedback=None):
+        feedback = feedback or recording_feedback()
         results = processing.run(f"s2vec:{name}", parameters, feedback=feedback)
         return results, feedback
 

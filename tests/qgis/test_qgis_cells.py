@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from qgis.core import (
     QgsProject,
     QgsVectorLayer,
 )
-from qgis_helpers import PLUGIN_ROOT, field_values, run_library
+from qgis_helpers import QGIS_PROCESS, REPO, field_values, qgis_process, run_library
 
 LEVEL = 16
 
@@ -102,6 +101,31 @@ def test_cover_extent_matches_library(run_algorithm, load_layer, tmp_path):
     assert ids == set(expected)
 
 
+def test_point_cells_match_the_engine(run_algorithm, load_layer, tmp_path):
+    pois = REPO / "examples" / "data" / "helsinki_pois.shp"  # EPSG:3067 points
+    out = tmp_path / "pois_cells.gpkg"
+    run_algorithm("cells", {"INPUT": str(pois), "LEVEL": 14, "OUTPUT": str(out)})
+    layer = load_layer(out)
+    assert {"amenity", "cell_id", "token"} <= set(layer.fields().names())
+    got = {f["osm_id"]: (f["cell_id"], f["token"]) for f in layer.getFeatures()}
+    expected = run_library(
+        "import json; from s2vec_geo.io import read_layer; from s2vec_geo.s2 import "
+        f"cell_to_token, point_cells; g = read_layer({str(pois)!r}); c = point_cells(g, 14); "
+        "print(json.dumps({str(k): [int(i), t] for k, i, t in "
+        "zip(g['osm_id'], c, cell_to_token(c.to_numpy()))}))"
+    )
+    assert len(got) == len(expected) > 1000
+    assert {str(k): list(v) for k, v in got.items()} == expected
+
+
+def test_point_cells_take_points_only(run_algorithm, sample_polygons, tmp_path):
+    """The dialog offers point layers only; a polygon file given by path is refused in a line."""
+    out = tmp_path / "cells.gpkg"
+    with pytest.raises(QgsProcessingException, match=r"rows are not .*points"):
+        run_algorithm("cells", {"INPUT": str(sample_polygons), "LEVEL": 14, "OUTPUT": str(out)})
+    assert not out.exists()
+
+
 def _memory_layer(crs: str | None, features: int) -> QgsVectorLayer:
     uri = "Polygon" + (f"?crs={crs}" if crs else "")
     layer = QgsVectorLayer(uri, "memory", "memory")
@@ -135,46 +159,34 @@ def test_invalid_level_is_refused(run_algorithm, sample_polygons, tmp_path):
     assert not out.exists()
 
 
-def test_engine_refusals_are_one_line_in_processing(run_algorithm, tmp_path):
+def test_engine_refusals_are_one_line_in_processing(run_algorithm, recording_feedback, tmp_path):
     out = tmp_path / "cells.gpkg"
     extent = "-18,52,-35,38 [EPSG:4326]"  # Africa's box, at level 20: ~7.6e11 cells
+    feedback = recording_feedback()
     with pytest.raises(QgsProcessingException) as refused:
-        run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 20, "OUTPUT": str(out)})
+        run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 20, "OUTPUT": str(out)}, feedback)
     message = str(refused.value)
     assert message.startswith("s2vec cover: error: covering the geometries at level 20")
     assert "--max-cells" in message and "\n" not in message and "Traceback" not in message
+    assert not [line for line in feedback.lines if "error" in line], "the error is echoed"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_qgis_process_runs_cover_like_a_user(engine_python, sample_polygons, tmp_path):
-    qgis_process = "/usr/bin/qgis_process.bin"
-    if not os.path.exists(qgis_process):
+    if not os.path.exists(QGIS_PROCESS):
         pytest.skip("qgis_process.bin not installed")
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        QGIS_PLUGINPATH=str(PLUGIN_ROOT),
-        QGIS_CUSTOM_CONFIG_PATH=str(tmp_path / "profile"),
-        S2VEC_ENGINE_PYTHON=engine_python,
-    )
-    subprocess.run(
-        [qgis_process, "plugins", "enable", "s2vec"], env=env, check=True, capture_output=True
-    )
+    profile = tmp_path / "profile"
+    qgis_process(profile, engine_python, "plugins", "enable", "s2vec").check_returncode()
     out = tmp_path / "cells.gpkg"
-    done = subprocess.run(
-        [
-            qgis_process,
-            "run",
-            "s2vec:cover",
-            "--",
-            f"INPUT={sample_polygons}",
-            f"LEVEL={LEVEL}",
-            f"OUTPUT={out}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = qgis_process(
+        profile,
+        engine_python,
+        "run",
+        "s2vec:cover",
+        "--",
+        f"INPUT={sample_polygons}",
+        f"LEVEL={LEVEL}",
+        f"OUTPUT={out}",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert out.exists()

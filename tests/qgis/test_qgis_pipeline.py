@@ -28,11 +28,12 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingUtils,
+    QgsRasterLayer,
     QgsSymbolLayer,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QSize
-from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtGui import QColor, QImage
 from qgis_helpers import REPO, engine_interpreter, field_values, run_library
 
 LEVEL, IMAGE_LEVEL, DIM = 16, 13, 16
@@ -173,6 +174,21 @@ def test_images_min_support_matches_the_engine(provider, featurized, images, wor
     assert 0 < len(kept) < len(everything)
 
 
+def test_geotiff_export_matches_the_engine(provider, images, work):
+    features = json.loads((images / "meta.json").read_text())["feature_names"][:2]
+    out = work / "tiffs"
+    run("geotiff", {"IMAGES": str(images), "FEATURES": ", ".join(features), "OUTPUT": str(out)})
+    expected = work / "library_tiffs"
+    engine("geotiff", images, "--features", *features, "--output", expected)
+    tiffs = sorted(p.name for p in out.iterdir())
+    assert tiffs == sorted(p.name for p in expected.iterdir()) and len(tiffs) > 1
+    for name in tiffs:
+        assert (out / name).read_bytes() == (expected / name).read_bytes(), name
+    raster = QgsRasterLayer(str(out / tiffs[0]), "image", "gdal")
+    assert raster.isValid() and raster.bandCount() == 2 and raster.crs().isValid()
+    del raster
+
+
 def test_images_and_model_are_written(images, trained):
     model, progress = trained
     assert (images / "meta.json").is_file()
@@ -198,11 +214,14 @@ def test_train_over_two_areas_matches_the_engine(provider, sample_pbf, images, w
     assert len(got) == 1 and "val_neighbor_baseline" in got[0]
 
 
-def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, work):
+def test_whole_pipeline_over_two_extracts(
+    provider, recording_feedback, sample_pbf, shared_data, work
+):
     monaco = shared_data / "osm" / "srai-monaco.osm.pbf"
     out = work / "two_areas.gpkg"
-    run(
-        "pipeline",
+    log = recording_feedback()
+    results = processing.run(
+        "s2vec:pipeline",
         {
             "PBF": str(sample_pbf),
             "MORE_PBF": [str(monaco)],
@@ -212,30 +231,27 @@ def test_whole_pipeline_over_two_extracts(provider, sample_pbf, shared_data, wor
             "EMBED_DIM": DIM,
             "OUTPUT": str(out),
         },
+        feedback=log,
     )
     layer = open_layer(out)
     latitudes = {round(f.geometry().centroid().asPoint().y()) for f in layer.getFeatures()}
     del layer
     assert latitudes == {44, 60}, "both areas are embedded into the one layer"
+    # model, loss curve and PCA map are kept only when asked for
+    assert not any(results.get(key) for key in ("MODEL", "LOSS_CURVE", "PCA_MAP"))
+    assert [p.name for p in work.glob("two_areas*")] == ["two_areas.gpkg"], "unasked products"
+    summary = next(line for line in log.lines if line.startswith("INFO s2vec_geo.cli.run:"))
+    assert f"embeddings: {out};" in summary and "model: (not kept" in summary
 
 
-def test_training_warnings_reach_the_processing_log(provider, images, work):
+def test_training_warnings_reach_the_processing_log(provider, recording_feedback, images, work):
     """The sample is too small to learn from: the engine says so as a Processing warning."""
 
-    class Warnings(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seen: list[str] = []
-
-        def pushWarning(self, text: str) -> None:  # noqa: N802 (QGIS API)
-            self.seen.append(text)
-            super().pushWarning(text)
-
-    feedback = Warnings()
+    feedback = recording_feedback()
     params = {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "OUTPUT": str(work / "warn")}
     processing.run("s2vec:train", params, feedback=feedback)
-    assert any(text.startswith("only ") and "too little data" in text for text in feedback.seen)
-    assert any("does not beat its baselines" in text for text in feedback.seen)
+    assert any(text.startswith("only ") and "too little data" in text for text in feedback.warnings)
+    assert any("does not beat its baselines" in text for text in feedback.warnings)
 
 
 def test_cancel_stops_training_promptly_and_leaves_no_output(provider, images, tmp_path):
@@ -307,43 +323,114 @@ def test_join_gives_every_feature_an_embedding(provider, embeddings, sample_poly
     assert len(filled) > 0
 
 
-def test_evaluate_writes_a_report(provider, embeddings, shared_data, work):
+def evaluated_alike(parameters: dict, flags: list, out: Path) -> dict:
+    """Run s2vec:evaluate(areas) with ``parameters`` and the engine with ``flags``: same report."""
+    name = "evaluateareas" if "AREAS" in parameters else "evaluate"
+    results = run(name, {**parameters, "OUTPUT": str(out)})
+    assert "R2" in Path(results["REPORT"]).read_text() and Path(results["PLOT"]).is_file()
+    got = json.loads(Path(results["RESULTS"]).read_text())
+    engine("evaluate", *flags, "--output", out.with_name(f"{out.name}_engine"))
+    assert got == json.loads((out.with_name(f"{out.name}_engine") / "results.json").read_text())
+    return got
+
+
+@pytest.fixture(scope="module")
+def population(embeddings, shared_data) -> tuple[dict, list]:
+    """Helsinki's population grid against the embeddings: the algorithm's inputs, the flags."""
     labels = shared_data / "labels" / "helsinki_population_grid_2020.gpkg"
-    out = work / "report"
-    results = run(
-        "evaluate",
-        {
-            "EMBEDDINGS": str(embeddings),
-            "LABELS": str(labels),
-            "TARGET": "population",
-            "N_SPLITS": 2,
-            "SEED": 0,
-            "OUTPUT": str(out),
-        },
-    )
-    assert Path(results["REPORT"]).is_file()
-    assert (
-        "R2" in Path(results["REPORT"]).read_text() or "r2" in Path(results["REPORT"]).read_text()
+    return (
+        {"EMBEDDINGS": str(embeddings), "LABELS": str(labels), "TARGET": "population"},
+        ["--embeddings", embeddings, "--labels", labels, "--target", "population"],
     )
 
 
-def test_whole_pipeline_gives_styled_embeddings(provider, sample_pbf, featurized, work):
-    out = work / "pipeline.gpkg"
-    run(
-        "pipeline",
-        {
-            "PBF": str(sample_pbf),
-            "LEVEL": LEVEL,
-            "IMAGE_LEVEL": IMAGE_LEVEL,
-            "EPOCHS": 1,
-            "EMBED_DIM": DIM,
-            "SEED": 0,
-            "OUTPUT": str(out),
-        },
+def test_evaluate_takes_counts_block_splits_transforms_and_drops_missing(
+    provider, population, featurized, work
+):
+    inputs, flags = population
+    # transforms chosen in any order are applied in the declared one: density, then log
+    chosen = {**inputs, "COUNTS": str(featurized), "BLOCK_LEVEL": 14, "TRANSFORM": [1, 0],
+              "DROP_MISSING": True, "N_SPLITS": 2}  # fmt: skip
+    same = [*flags, "--counts", featurized, "--block-level", 14, "--transform", "density",
+            "--transform", "log", "--drop-missing", "--n-splits", 2]  # fmt: skip
+    got = evaluated_alike(chosen, same, work / "report_blocks")
+    assert got["settings"]["split"] == "random 60/20/20 of level-14 blocks"
+    assert got["settings"]["transform"] == ["density", "log"]
+    assert "counts" in got["summary"] and "s2vec" in got["summary"]
+
+
+def test_evaluate_holds_out_a_region(provider, population, work):
+    inputs, flags = population
+    east = "24.945,24.96,60.16,60.18 [EPSG:4326]"  # QGIS: xmin,xmax,ymin,ymax
+    got = evaluated_alike(
+        {**inputs, "HOLDOUT": east, "N_SPLITS": 1, "LOCATION": False},
+        [*flags, "--holdout=24.945,60.16,24.96,60.18", "--n-splits", 1, "--no-location"],
+        work / "report_holdout",
+    )
+    assert got["settings"]["split"].startswith("spatial hold-out")
+
+
+def test_evaluate_across_areas_leaves_one_area_out(provider, embeddings, shared_data, work):
+    """Two areas (the west and east of the sample's labels): transfer from one to the other."""
+    labels = shared_data / "labels" / "helsinki_population_grid_2020.gpkg"
+    areas = work / "areas"
+    areas.mkdir()
+    run_library(
+        "import geopandas as gpd; "
+        f"g = gpd.read_file({str(labels)!r}); x = g.geometry.to_crs(4326).centroid.x; "
+        f"g[x < 24.945].to_file({str(areas / 'west.gpkg')!r}); "
+        f"g[x >= 24.945].to_file({str(areas / 'east.gpkg')!r}); print('[]')"
+    )
+    areas_file = areas / "areas.toml"
+    areas_file.write_text(
+        f'target = "population"\n[[area]]\nname = "west"\nembeddings = "{embeddings}"\n'
+        f'labels = "west.gpkg"\n[[area]]\nname = "east"\nembeddings = "{embeddings}"\n'
+        'labels = "east.gpkg"\n'
+    )
+    got = evaluated_alike(
+        {"AREAS": str(areas_file), "LEAVE_ONE_AREA_OUT": True, "N_SPLITS": 1, "LOCATION": False},
+        ["--areas", areas_file, "--leave-one-area-out", "--n-splits", 1, "--no-location"],
+        work / "report_areas",
+    )
+    assert "west" in json.dumps(got) and "east" in json.dumps(got)
+
+
+def test_whole_pipeline_keeps_model_loss_curve_and_pca_map(
+    provider, recording_feedback, sample_pbf, featurized, work
+):
+    out, kept = work / "pipeline.gpkg", work / "kept"
+    products = {
+        "MODEL": kept / "helsinki.pt",
+        "LOSS_CURVE": kept / "loss.png",
+        "PCA_MAP": kept / "pca.png",
+    }
+    log = recording_feedback()
+    parameters = {"PBF": str(sample_pbf), "LEVEL": LEVEL, "IMAGE_LEVEL": IMAGE_LEVEL, "EPOCHS": 1,
+                  "EMBED_DIM": DIM, "SEED": 0, "OUTPUT": str(out)}  # fmt: skip
+    results = processing.run(
+        "s2vec:pipeline", {**parameters, **{k: str(v) for k, v in products.items()}}, feedback=log
     )
     got = library_table(out, "emb_")
     assert len(got["columns"]) == DIM
     assert got["rows"].keys() == library_table(featurized)["rows"].keys()
+    for key, path in products.items():
+        assert results[key] == str(path) and path.is_file() and path.stat().st_size > 0, key
+    assert sorted(p.name for p in kept.iterdir()) == ["helsinki.pt", "loss.png", "pca.png"]
+    for png in ("LOSS_CURVE", "PCA_MAP"):
+        image = QImage(str(products[png]))
+        colours = {image.pixel(x, y) for x in range(0, image.width(), 7)
+                   for y in range(0, image.height(), 7)}  # fmt: skip
+        assert len(colours) > 4, f"{png} is blank"
+    model = run_library(
+        "import json; from s2vec_geo.model import load_model; "
+        f"m = load_model({str(products['MODEL'])!r}); "
+        "print(json.dumps([m.patch_level, m.image_level, m.embed_dim]))"
+    )
+    assert model == [LEVEL, IMAGE_LEVEL, DIM]
+    summary = next(line for line in log.lines if line.startswith("INFO s2vec_geo.cli.run:"))
+    for path in [out, *products.values()]:
+        assert str(path) in summary, summary
+    assert QgsProcessingUtils.tempFolder() not in "\n".join(log.lines), "log names removed files"
 
 
 def test_image_level_must_be_coarser(provider, sample_pbf, work):

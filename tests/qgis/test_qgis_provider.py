@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import venv
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,9 @@ from qgis.core import QgsApplication, QgsProcessingException
 EXPECTED = {
     "cover",
     "coverextent",
+    "cells",
+    "geotiff",
+    "evaluateareas",
     "featurizeosm",
     "featurizelayer",
     "images",
@@ -36,7 +37,7 @@ def test_provider_registers_algorithms_with_help(provider):
     registry = QgsApplication.processingRegistry()
     assert registry.providerById("s2vec") is provider
     names = {alg.name() for alg in provider.algorithms()}
-    assert names >= EXPECTED
+    assert names == EXPECTED
     for alg in provider.algorithms():
         assert alg.shortHelpString(), alg.name()
         assert alg.group(), alg.name()
@@ -45,27 +46,88 @@ def test_provider_registers_algorithms_with_help(provider):
 
 
 @pytest.fixture
-def engine_setting(provider, monkeypatch):
-    """Lets a test change the engine option; restores it afterwards."""
-    from s2vec.settings import ENGINE_PYTHON, engine_python, set_engine_python
+def engine_setting(provider, monkeypatch, tmp_path):
+    """Lets a test change the engine option; restores it afterwards.
+
+    The option's environment variable is removed, and no engine can be found
+    (nothing on PATH, no active virtualenv or conda environment) unless the
+    test puts one there.
+    """
+    from s2vec.settings import ENGINE_PYTHON, configured_python, set_engine_python
 
     monkeypatch.delenv(ENGINE_PYTHON, raising=False)
-    previous = engine_python()
+    for variable in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(variable, raising=False)
+    (tmp_path / "path").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    previous = configured_python()[0]
     yield set_engine_python
     set_engine_python(previous)
 
 
-def test_missing_engine_setting_names_the_option(engine_setting, tmp_path):
-    from s2vec.settings import engine_python
+def environment_with(engine: str, prefix: Path) -> Path:
+    """An environment folder (a conda env or virtualenv) whose bin/python runs ``engine``."""
+    (prefix / "bin").mkdir(parents=True)
+    python = prefix / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{engine}" "$@"\n')
+    python.chmod(0o755)
+    return python
+
+
+def test_no_engine_chosen_or_found_names_the_fix(engine_setting, tmp_path):
+    from s2vec.discovery import engine_python
 
     engine_setting("")
-    with pytest.raises(QgsProcessingException, match="Providers > S2Vec"):
+    with pytest.raises(QgsProcessingException, match="No S2Vec engine found") as missing:
         engine_python()
+    assert "Providers > S2Vec" in str(missing.value)
+    assert "pip install s2vec-geo" in str(missing.value)
     not_executable = tmp_path / "python"
     not_executable.write_text("")
     engine_setting(str(not_executable))
     with pytest.raises(QgsProcessingException, match="not an executable file"):
         engine_python()
+
+
+def test_the_engine_is_found_on_path_with_the_option_empty(
+    engine_setting, run_algorithm, engine_python, tmp_path
+):
+    """An s2vec command on PATH: its interpreter runs the engine, and the log says so."""
+    engine_setting("")
+    script = tmp_path / "path" / "s2vec"
+    script.write_text(f"#!{engine_python}\nfrom s2vec_geo.cli import main\n")
+    script.chmod(0o755)
+    out = tmp_path / "cells.gpkg"
+    extent = "24.93,24.94,60.165,60.17 [EPSG:4326]"
+    _, feedback = run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 12, "OUTPUT": str(out)})
+    assert out.is_file()
+    used = [text for text in feedback.infos if text.startswith("S2Vec engine: ")]
+    assert len(used) == 1 and used[0].startswith(f"S2Vec engine: {engine_python} (s2vec-geo ")
+    assert f"the s2vec command on PATH ({script})" in used[0]
+
+
+def test_the_search_skips_environments_without_s2vec_geo(
+    engine_setting, engine_python, tmp_path, monkeypatch
+):
+    from s2vec.discovery import find_engine
+
+    engine_setting("")
+    venv.create(tmp_path / "bare", with_pip=False)  # a virtualenv without s2vec-geo
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "bare"))
+    conda = environment_with(engine_python, tmp_path / "conda")
+    monkeypatch.setenv("CONDA_PREFIX", str(tmp_path / "conda"))
+    assert find_engine() == (
+        str(conda),
+        f"the active conda environment (CONDA_PREFIX={tmp_path / 'conda'})",
+    )
+    monkeypatch.delenv("CONDA_PREFIX")
+    with pytest.raises(QgsProcessingException, match=r"VIRTUAL_ENV=.*: no s2vec-geo there"):
+        find_engine()
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "conda"))
+    assert find_engine() == (
+        str(conda),
+        f"the active virtualenv (VIRTUAL_ENV={tmp_path / 'conda'})",
+    )
 
 
 def test_engine_without_s2vec_geo_names_the_fix(engine_setting, tmp_path):
@@ -75,18 +137,3 @@ def test_engine_without_s2vec_geo_names_the_fix(engine_setting, tmp_path):
     engine_setting(str(tmp_path / "bare" / "bin" / "python"))
     with pytest.raises(QgsProcessingException, match="does not have s2vec-geo installed"):
         run_engine("cover", ["--help"])
-
-
-def test_zip_installs_a_plugin_folder(tmp_path: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "qgis_plugin"))
-    from build_zip import build_zip
-
-    first = build_zip(tmp_path / "a")
-    second = build_zip(tmp_path / "b")
-    assert first.read_bytes() == second.read_bytes(), "zip build is not reproducible"
-    with zipfile.ZipFile(first) as archive:
-        names = archive.namelist()
-        metadata = archive.read("s2vec/metadata.txt").decode()
-    assert {"s2vec/__init__.py", "s2vec/metadata.txt", "s2vec/icon.svg"} <= set(names)
-    assert "hasProcessingProvider=yes" in metadata
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

@@ -28,6 +28,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -44,6 +45,7 @@ INPUTS_AND_OUTPUTS = (
     QgsProcessingParameterField,
     QgsProcessingParameterVectorDestination,
     QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterFileDestination,
 )
 UNBOUNDED = 1e300
 
@@ -84,18 +86,24 @@ def check_declared(parameter, option, params) -> None:
     elif option.kind == "field":
         assert isinstance(parameter, QgsProcessingParameterField), where
         assert parameter.parentLayerParameterName() == params.INPUT, where
+    elif option.kind == "extent":
+        assert isinstance(parameter, QgsProcessingParameterExtent), where
+        assert parameter.flags() & QgsProcessingParameterDefinition.FlagOptional, where
     elif option.type is bool:
         assert isinstance(parameter, QgsProcessingParameterBoolean), where
         assert parameter.defaultValue() == option.default, where
     elif option.choices:
         assert isinstance(parameter, QgsProcessingParameterEnum), where
         assert parameter.options() == list(option.enum_labels), where
-        assert parameter.defaultValue() == params.enum_index(option), where
+        assert parameter.allowMultiple() == option.append, where
+        default = None if option.append else params.enum_index(option)
+        assert parameter.defaultValue() == default, where
     elif option.type in (int, float):
         check_number(parameter, option)
     else:
         assert isinstance(parameter, QgsProcessingParameterString), where
-        assert parameter.defaultValue() == option.default, where
+        shown = " ".join(option.default) if option.nargs and option.default else option.default
+        assert parameter.defaultValue() == shown, where
 
 
 def check_number(parameter, option) -> None:

@@ -7,10 +7,22 @@ from qgis.core import QgsProcessingParameterField
 from ..engine import option
 from ..styles import style_embedding
 from .base import S2VecAlgorithm
-from .params import INPUT, cell_layer, feature_layer, with_help
+from .params import INPUT, cell_layer, feature_layer, input_file, with_help
 
 GROUP, GROUP_ID = "Analysis", "analysis"
 EMBEDDINGS_HELP = "Cell embedding layer written by 'Embed cells' or 'Whole pipeline'."
+EVALUATION = (
+    "n_splits",
+    "seed",
+    "block_level",
+    "drop_missing",
+    "rule",
+    "min_overlap",
+    "location",
+    "geoclip",
+    "threads",
+)
+"""Options of every evaluation, one area or several (as ``s2vec evaluate``'s shared ones)."""
 REPORT_FILES = tuple(
     (key, name, name)
     for key, name in (
@@ -53,36 +65,35 @@ class JoinEmbeddings(S2VecAlgorithm):
         return [layer, option("--embeddings", cells)]
 
 
-class EvaluateEmbeddings(S2VecAlgorithm):
-    """The paper's downstream evaluation: predict a label from the embeddings."""
+class _Evaluate(S2VecAlgorithm):
+    """The evaluations: a report folder with the results as Markdown, JSON and a plot."""
 
-    NAME = "evaluate"
-    DISPLAY_NAME = "Evaluate embeddings against labels"
     GROUP, GROUP_ID = GROUP, GROUP_ID
-    HELP = (
-        "Aligns a label layer (points or polygons with a numeric field, e.g. median income "
-        "of census tracts) to the embedded cells, trains a small MLP on random 60/20/20 "
-        "splits and reports R2 and mean absolute error on the min-max scaled target (paper "
-        "sections 5.2-5.4), beside baselines. Writes results.md, results.json and a plot."
-    )
     COMMAND = "evaluate"
-    EMBEDDINGS, LABELS, TARGET = "EMBEDDINGS", "LABELS", "TARGET"
-    OPTIONS = (
-        "n_splits",
-        "seed",
-        "block_level",
-        "rule",
-        "min_overlap",
-        "drop_missing",
-        "location",
-        "threads",
-    )
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Report folder"
     OUTPUT_HELP = "New (or empty) folder for results.md, results.json and results_r2.png."
     FILES = REPORT_FILES
 
+
+class EvaluateEmbeddings(_Evaluate):
+    """The paper's downstream evaluation: predict a label from the embeddings."""
+
+    NAME = "evaluate"
+    DISPLAY_NAME = "Evaluate embeddings against labels"
+    HELP = (
+        "Aligns a label layer (points or polygons with a numeric field, e.g. median income "
+        "of census tracts) to the embedded cells, trains a small MLP on random 60/20/20 "
+        "splits and reports R2 and mean absolute error on the min-max scaled target (paper "
+        "sections 5.2-5.4), beside baselines: the location encoding and, with a featurized "
+        "cell layer, the raw counts. Block splits (a block S2 level) keep neighbouring cells "
+        "of one area-constant label out of each other's splits; a spatial hold-out tests on "
+        "a region the MLP never saw. Writes results.md, results.json and a plot."
+    )
+    EMBEDDINGS, LABELS, TARGET, COUNTS = "EMBEDDINGS", "LABELS", "TARGET", "COUNTS"
+    OPTIONS = (*EVALUATION, "holdout", "transform")
+
     def inputs(self):
-        """Embeddings, labels and the target field."""
+        """Embeddings, labels, the target field and the optional raw counts."""
         return [
             cell_layer(self.EMBEDDINGS, "Cell embeddings", EMBEDDINGS_HELP),
             feature_layer(
@@ -99,15 +110,54 @@ class EvaluateEmbeddings(S2VecAlgorithm):
                 ),
                 "Numeric field of the label layer to predict.",
             ),
+            cell_layer(
+                self.COUNTS,
+                "Featurized cells (raw-counts baseline)",
+                "Optional: the featurized cell layer the embeddings were made from ('Featurize "
+                "cells'); adds the raw counts as a baseline the embeddings should beat.",
+                optional=True,
+            ),
         ]
 
     def engine_inputs(self, parameters, context, feedback, folder):
-        """Both layers, exported, and the target."""
+        """The layers, exported, and the target."""
         target = self.parameterAsFields(parameters, self.TARGET, context)[0]
         cells = self.exported(parameters, self.EMBEDDINGS, context, feedback, folder)
         labels = self.exported(parameters, self.LABELS, context, feedback, folder)
-        return [
+        args = [
             option("--embeddings", cells),
             option("--labels", labels),
             option("--target", target),
         ]
+        if parameters.get(self.COUNTS) is not None:
+            counts = self.exported(parameters, self.COUNTS, context, feedback, folder)
+            args.append(option("--counts", counts))
+        return args
+
+
+class EvaluateAreas(_Evaluate):
+    """Leave-one-area-out transfer and per-area block splits over several areas."""
+
+    NAME = "evaluateareas"
+    DISPLAY_NAME = "Evaluate embeddings across areas (transfer)"
+    HELP = (
+        "Evaluates embeddings of several areas listed in an areas file (TOML, one [[area]] "
+        "table per area with its embeddings, labels and target; see 's2vec evaluate --help'). "
+        "Leave one area out trains the MLP on all other areas and tests it on each area in "
+        "turn: does the embedding transfer to a place it never saw? Block splits evaluate "
+        "each area on its own. Neither ticked: both run."
+    )
+    AREAS = "AREAS"
+    OPTIONS = ("leave_one_area_out", "blocks", *EVALUATION, "transfer_val_fraction")
+
+    def inputs(self):
+        """The areas file."""
+        text = (
+            "TOML file with one [[area]] table per area (name, embeddings, labels, target; "
+            "optional counts, transform, ...); relative paths are read from its folder."
+        )
+        return [input_file(self.AREAS, "Areas file", text, filter_="Areas file (*.toml)")]
+
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """The areas file, as it is."""
+        return [option("--areas", self.parameterAsFile(parameters, self.AREAS, context))]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
     QgsProcessingParameterDefinition,
@@ -24,7 +25,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..engine import deliver, option, run_engine, workspace
 from ..layers import export_source
-from ..provider_icon import ICON_PATH
+from ..metadata import ICON_PATH, help_url
 from ..styles import style_on_load
 from .params import (
     INPUT,
@@ -34,7 +35,11 @@ from .params import (
     folder_output,
     layer_output,
     more_files,
+    optional_file_output,
 )
+
+NOT_KEPT = "(not kept: choose a destination for it to keep it)"
+"""What the log shows for an optional product the user did not ask for."""
 
 
 class S2VecAlgorithm(QgsProcessingAlgorithm):
@@ -60,6 +65,9 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
     """Outputs inside an output folder: (key, description, file name)."""
     MORE: tuple[str, str, str] | None = None
     """Optional further input files (several areas): (key, description, help)."""
+    PRODUCTS: tuple[tuple[str, str, str, str], ...] = ()
+    """Optional further outputs the engine writes beside its output, kept when the user picks
+    a destination: (key, description, file filter, help); see :meth:`products`."""
     STYLE = None
     """Style applied to the output layer when Processing loads it (or ``None``)."""
 
@@ -87,6 +95,10 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
         """The S2Vec icon."""
         return QIcon(ICON_PATH)
 
+    def helpUrl(self) -> str:  # noqa: N802 (QGIS API)
+        """The algorithm's section of the plugin's README on the repository."""
+        return help_url(self.NAME)
+
     def createInstance(self) -> S2VecAlgorithm:  # noqa: N802 (QGIS API)
         """A fresh instance of the same algorithm, as Processing requires."""
         return type(self)()
@@ -111,6 +123,13 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
             return folder_output(self.OUTPUT, self.OUTPUT_LABEL, self.OUTPUT_HELP)
         return layer_output(self.OUTPUT, self.OUTPUT_LABEL, self.OUTPUT_HELP, self.OUTPUT_POLYGONS)
 
+    def products(self, folder: str, produced: str) -> dict[str, str]:
+        """Where the engine writes each of :data:`PRODUCTS` in the work ``folder``, by key.
+
+        ``produced`` is the engine's ``--output`` path in that folder.
+        """
+        return {}
+
     def more(self, parameters, context) -> list[str]:
         """The further input files chosen for :data:`MORE` (none when not offered)."""
         if self.MORE is None:
@@ -128,26 +147,39 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
         for name in self.OPTIONS:
             self.addParameter(declared(name))
         self.addParameter(self.output())
+        for product in self.PRODUCTS:
+            self.addParameter(optional_file_output(*product))
         for key, description, _ in self.FILES:
             self.addOutput(QgsProcessingOutputFile(key, description))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Export the inputs, run ``s2vec <COMMAND>``, deliver (and style) the output."""
+        """Export the inputs, run ``s2vec <COMMAND>``, deliver (and style) the outputs."""
         layer = isinstance(
             self.parameterDefinition(self.OUTPUT), QgsProcessingParameterVectorDestination
         )
         read = self.parameterAsOutputLayer if layer else self.parameterAsFileOutput
         destination = read(parameters, self.OUTPUT, context)
+        chosen = {
+            key: self.parameterAsFileOutput(parameters, key, context) for key, *_ in self.PRODUCTS
+        }
+        kept = {key: path for key, path in chosen.items() if path}
         with workspace() as folder:
             args = [
                 *self.engine_inputs(parameters, context, feedback, folder),
                 *engine_options(self, self.OPTIONS, parameters, context, feedback, folder),
             ]
-            run_to_destination(self.COMMAND, args, destination, folder, feedback)
+            produced = engine_output(folder, destination)
+            extras = self.products(folder, produced)
+            shown = {produced: destination}
+            shown.update((extras[key], kept.get(key, NOT_KEPT)) for key in extras)
+            run_engine(self.COMMAND, [*args, option("--output", produced)], feedback, shown=shown)
+            deliver(produced, destination)
+            for key, path in kept.items():
+                deliver(extras[key], path)
         if self.STYLE is not None:
             style_on_load(context, destination, self.STYLE)
         files = {key: os.path.join(destination, name) for key, _, name in self.FILES}
-        return {self.OUTPUT: destination, **files}
+        return {self.OUTPUT: destination, **files, **kept}
 
     def exported(self, parameters, name: str, context, feedback, folder: str) -> str:
         """The layer parameter ``name`` written to a file for the engine."""
@@ -159,10 +191,12 @@ class LayerInput(S2VecAlgorithm):
 
     INPUT_LABEL = ""
     INPUT_HELP = ""
+    INPUT_KIND = QgsProcessing.TypeVectorAnyGeometry
+    """The geometries the layer may have."""
 
     def inputs(self):
         """The layer."""
-        return [feature_layer(self.INPUT_LABEL, self.INPUT_HELP)]
+        return [feature_layer(self.INPUT_LABEL, self.INPUT_HELP, kind=self.INPUT_KIND)]
 
     def engine_inputs(self, parameters, context, feedback, folder):
         """The layer, exported."""
@@ -181,14 +215,3 @@ def engine_output(folder: str, destination: str) -> str:
     '/tmp/s2vec-x/cells.gpkg'
     """
     return os.path.join(folder, os.path.basename(os.path.normpath(destination)))
-
-
-def run_to_destination(command: str, args: list, destination: str, folder: str, feedback) -> str:
-    """Run ``s2vec <command> <args> --output <work copy>``; move the result to ``destination``.
-
-    The engine writes into the run's work ``folder``; only a complete output is
-    moved to ``destination`` (nothing appears there on failure or Cancel).
-    """
-    produced = engine_output(folder, destination)
-    run_engine(command, [*args, option("--output", produced)], feedback)
-    return deliver(produced, destination)

@@ -1,13 +1,14 @@
-"""Cells group: S2 cells covering a polygon layer or an extent (engine command ``cover``)."""
+"""Cells group: S2 cells covering a layer or an extent (``cover``), the cell of every point
+(``cells``)."""
 
 from __future__ import annotations
 
 import os
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
+    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterExtent,
     QgsVectorFileWriter,
@@ -16,7 +17,7 @@ from qgis.core import (
 
 from ..styles import style_cells
 from .base import LayerInput, S2VecAlgorithm
-from .params import with_help
+from .params import LON_LAT, with_help
 
 GROUP, GROUP_ID = "Cells", "cells"
 OUTPUT_HELP = "GeoPackage of the cells: cell_id (int64 S2 id), token (hex id), cell polygon."
@@ -71,13 +72,35 @@ class CoverExtent(_Cover):
 
     def engine_inputs(self, parameters, context, feedback, folder):
         """The extent, written as a polygon."""
-        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
-        extent = self.parameterAsExtentGeometry(parameters, self.EXTENT, context, wgs84)
+        extent = self.parameterAsExtentGeometry(parameters, self.EXTENT, context, LON_LAT)
         if extent is None or extent.isEmpty():
             raise QgsProcessingException(
                 "The extent is empty: draw a rectangle on the map or pick a layer's extent."
             )
-        return [_write_polygon(extent, os.path.join(folder, "extent.gpkg"), wgs84, context)]
+        return [_write_polygon(extent, os.path.join(folder, "extent.gpkg"), LON_LAT, context)]
+
+
+class PointCells(LayerInput):
+    """The S2 cell of every point of a layer (``s2vec cells``)."""
+
+    NAME = "cells"
+    DISPLAY_NAME = "S2 cell of every point"
+    GROUP, GROUP_ID = GROUP, GROUP_ID
+    HELP = (
+        "Gives every point of a layer the S2 cell at one level that contains it: the layer "
+        "comes back with its fields and geometry plus cell_id (the int64 S2 cell id) and token "
+        "(its hex form), e.g. to join points with any table keyed by S2 cells."
+    )
+    COMMAND = "cells"
+    OPTIONS = ("level",)
+    INPUT_LABEL = "Point layer"
+    INPUT_HELP = (
+        "Points from any provider, in any CRS (tick 'Selected features only' to use the "
+        "selection). It needs a coordinate reference system."
+    )
+    INPUT_KIND = QgsProcessing.TypeVectorPoint
+    OUTPUT_POLYGONS, OUTPUT_LABEL = False, "Points with cells"
+    OUTPUT_HELP = "The points with their fields plus cell_id and token."
 
 
 def _write_polygon(geometry: QgsGeometry, path: str, crs, context) -> str:

@@ -1,4 +1,5 @@
-"""Model group: build images, train the masked autoencoder, embed cells."""
+"""Model group: build images (and export them as GeoTIFF), train the masked autoencoder,
+embed cells."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from .params import cell_layer, input_file
 
 GROUP, GROUP_ID = "Model", "model"
 MODEL_FILE = "model.pt"
+LOSS_CURVE_FILE = "loss_curve.png"
+"""What a training run folder holds (beside history.json): the engine's names."""
 FEATURIZED_HELP = "Cell layer written by 'Featurize cells' (cell_id and count columns)."
+IMAGES_HELP = "Folder written by 'Build images'."
 EMBEDDING_HELP = (
     "GeoPackage with one polygon per cell: cell_id, token and the embedding columns emb_000, "
     "emb_001, ... Loaded styled by the first embedding component."
@@ -66,6 +70,33 @@ class BuildImages(_Cells):
         return [cell_layer(self.CELLS, "Featurized cells", FEATURIZED_HELP)]
 
 
+class ExportGeoTiff(S2VecAlgorithm):
+    """Export the images of an image dataset as georeferenced GeoTIFFs."""
+
+    NAME = "geotiff"
+    DISPLAY_NAME = "Export images as GeoTIFF"
+    GROUP, GROUP_ID = GROUP, GROUP_ID
+    HELP = (
+        "Writes images of a dataset built by 'Build images' as GeoTIFFs, one <token>.tif per "
+        "image: one band per feature (raw counts, or the normalized values the model sees), "
+        "NaN where no cell, in the gnomonic projection of the image's S2 cube face, so the "
+        "pixels are the cells where they lie."
+    )
+    COMMAND = "geotiff"
+    IMAGES = "IMAGES"
+    OPTIONS = ("parents", "features", "normalized")
+    OUTPUT_FOLDER, OUTPUT_LABEL = True, "GeoTIFF folder"
+    OUTPUT_HELP = "New (or empty) folder for one <parent token>.tif per image."
+
+    def inputs(self):
+        """The image dataset folder."""
+        return [input_file(self.IMAGES, "Image dataset folder", IMAGES_HELP, folder=True)]
+
+    def engine_inputs(self, parameters, context, feedback, folder):
+        """The dataset folder, as it is."""
+        return [self.parameterAsFile(parameters, self.IMAGES, context)]
+
+
 class TrainModel(S2VecAlgorithm):
     """Train the S2Vec masked autoencoder on an image dataset."""
 
@@ -94,8 +125,7 @@ class TrainModel(S2VecAlgorithm):
 
     def inputs(self):
         """The image dataset folder."""
-        text = "Folder written by 'Build images'."
-        return [input_file(self.IMAGES, "Image dataset folder", text, folder=True)]
+        return [input_file(self.IMAGES, "Image dataset folder", IMAGES_HELP, folder=True)]
 
     def engine_inputs(self, parameters, context, feedback, folder):
         """The dataset folders (a meta.json stands for its folder)."""

@@ -12,13 +12,16 @@ folders) are the algorithms' own and are built by the helpers below.
 from __future__ import annotations
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -32,6 +35,8 @@ from ..vocabulary import OPTIONS
 
 INPUT = "INPUT"
 """Key of an algorithm's input layer, the parent of field parameters."""
+LON_LAT = QgsCoordinateReferenceSystem("EPSG:4326")
+"""The engine takes extents in longitude/latitude."""
 
 
 def with_help(parameter: QgsProcessingParameterDefinition, text: str):
@@ -72,9 +77,27 @@ def _number(option) -> QgsProcessingParameterNumber:
 
 def _enum(option) -> QgsProcessingParameterEnum:
     labels = list(option.enum_labels)
+    if option.append:  # any of the choices, applied in the declared order
+        return QgsProcessingParameterEnum(
+            option.key, option.label, options=labels, allowMultiple=True, optional=True
+        )
     return QgsProcessingParameterEnum(
         option.key, option.label, options=labels, defaultValue=enum_index(option)
     )
+
+
+def text_default(option) -> str | None:
+    """The default of a text option as the dialog shows it: several values space-separated.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> text_default(SimpleNamespace(default=("all",))), text_default(SimpleNamespace(default=None))
+    ('all', None)
+    """
+    if isinstance(option.default, tuple):
+        return " ".join(option.default)
+    return option.default
 
 
 def enum_index(option, value=None) -> int:
@@ -111,6 +134,8 @@ def declared(name: str, parent: str = INPUT):
             parentLayerParameterName=parent,
             type=QgsProcessingParameterField.String,
         )
+    elif option.kind == "extent":
+        parameter = QgsProcessingParameterExtent(option.key, option.label, optional=True)
     elif option.type is bool:
         parameter = QgsProcessingParameterBoolean(option.key, option.label, option.default)
     elif option.choices:
@@ -119,7 +144,7 @@ def declared(name: str, parent: str = INPUT):
         parameter = _number(option)
     else:
         parameter = QgsProcessingParameterString(
-            option.key, option.label, defaultValue=option.default, optional=True
+            option.key, option.label, defaultValue=text_default(option), optional=True
         )
     if option.advanced:
         parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -139,6 +164,10 @@ def engine_options(algorithm, names, parameters, context, feedback, folder: str)
                 args.append(option.flag)
             elif option.default:  # an option on by default is turned off with --no-...
                 args.append(f"--no-{option.flag[2:]}")
+        elif option.append:  # repeated: --transform=density --transform=log
+            args += [engine_argument(option.flag, v) for v in value]
+        elif option.nargs is not None:  # several values after the flag: --parents a b
+            args += [option.flag, *value]
         else:
             args.append(engine_argument(option.flag, value))
     return args
@@ -155,8 +184,19 @@ def _value(algorithm, option, parameters, context, feedback, folder: str):
     if option.kind == "field":
         fields = algorithm.parameterAsFields(parameters, key, context)
         return fields[0] if fields else None
+    if option.kind == "extent":
+        if parameters.get(key) is None:
+            return None
+        box = algorithm.parameterAsExtent(parameters, key, context, LON_LAT)
+        corners = (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
+        return ",".join(repr(c) for c in corners)
     if option.type is bool:
         return algorithm.parameterAsBoolean(parameters, key, context)
+    if option.choices and option.append:
+        if parameters.get(key) is None:
+            return None
+        chosen = set(algorithm.parameterAsEnums(parameters, key, context))
+        return [c for i, c in enumerate(option.choices) if i in chosen] or None
     if option.choices:
         index = algorithm.parameterAsEnum(parameters, key, context)
         offset = option.none_label is not None
@@ -166,7 +206,10 @@ def _value(algorithm, option, parameters, context, feedback, folder: str):
             return None
         read = algorithm.parameterAsInt if option.type is int else algorithm.parameterAsDouble
         return read(parameters, key, context)
-    return algorithm.parameterAsString(parameters, key, context) or None
+    text = algorithm.parameterAsString(parameters, key, context)
+    if option.nargs is not None:  # several values, separated by spaces or commas
+        return text.replace(",", " ").split() or None
+    return text or None
 
 
 # -- inputs and outputs -------------------------------------------------------------------
@@ -186,21 +229,18 @@ def pbf_file(key: str = "PBF"):
     )
 
 
-def feature_layer(description: str, text: str, key: str = INPUT):
-    """A vector layer input of any geometry, from any provider."""
-    return with_help(
-        QgsProcessingParameterFeatureSource(
-            key, description, [QgsProcessing.TypeVectorAnyGeometry]
-        ),
-        text,
-    )
+def feature_layer(
+    description: str, text: str, key: str = INPUT, kind: int = QgsProcessing.TypeVectorAnyGeometry
+):
+    """A vector layer input from any provider, of any geometry (or of ``kind``)."""
+    return with_help(QgsProcessingParameterFeatureSource(key, description, [kind]), text)
 
 
-def cell_layer(key: str, description: str, text: str):
+def cell_layer(key: str, description: str, text: str, optional: bool = False):
     """A cell layer input (written by an earlier S2Vec step)."""
+    kinds = [QgsProcessing.TypeVectorPolygon]
     return with_help(
-        QgsProcessingParameterFeatureSource(key, description, [QgsProcessing.TypeVectorPolygon]),
-        text,
+        QgsProcessingParameterFeatureSource(key, description, kinds, optional=optional), text
     )
 
 
@@ -229,3 +269,11 @@ def layer_output(key: str, description: str, text: str, polygons: bool = True):
 def folder_output(key: str, description: str, text: str):
     """A folder output."""
     return with_help(QgsProcessingParameterFolderDestination(key, description), text)
+
+
+def optional_file_output(key: str, description: str, filter_: str, text: str):
+    """An optional file output, skipped unless the user picks a destination."""
+    parameter = QgsProcessingParameterFileDestination(
+        key, description, filter_, optional=True, createByDefault=False
+    )
+    return with_help(parameter, text)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
+from ..engine import option
 from ..styles import style_embedding
 from .base import S2VecAlgorithm
-from .model import TRAINING
+from .model import LOSS_CURVE_FILE, MODEL_FILE, TRAINING
 from .params import pbf_file
 
 GROUP, GROUP_ID = "Pipeline", "pipeline"
+WORK_DIR, RUN_DIR = "work", "model"
+"""The engine's work folder inside the algorithm's, and its training run folder."""
+PNG = "PNG image (*.png)"
 
 
 class WholePipeline(S2VecAlgorithm):
@@ -21,7 +27,9 @@ class WholePipeline(S2VecAlgorithm):
         "per patch cell, builds images at the image level, trains the masked autoencoder and "
         "embeds every cell. With more OpenStreetMap files, one model is trained over all the "
         "areas (normalized over all of them) and every area is embedded into the one layer. "
-        "The embedding layer is loaded styled by its first component."
+        "The embedding layer is loaded styled by its first component. Pick destinations for "
+        "the model file, the loss curve and the PCA map to keep them; the rest of the run's "
+        "work folder is removed."
     )
     COMMAND = "run"
     PBF = "PBF"
@@ -45,17 +53,50 @@ class WholePipeline(S2VecAlgorithm):
     STYLE = staticmethod(style_embedding)
     OUTPUT_LABEL = "Cell embeddings"
     OUTPUT_HELP = "GeoPackage with one polygon per patch cell: cell_id, token and emb_000, ..."
+    PRODUCTS = (
+        (
+            "MODEL",
+            "Model file",
+            "S2Vec model (*.pt)",
+            "Optional: where to keep the trained model (model.pt: weights, settings and "
+            "normalization statistics), to embed other areas with 'Embed cells'.",
+        ),
+        (
+            "LOSS_CURVE",
+            "Loss curve",
+            PNG,
+            "Optional: where to keep the training and held-out loss per epoch, beside the "
+            "per-feature mean and neighbour baselines (PNG).",
+        ),
+        (
+            "PCA_MAP",
+            "PCA map",
+            PNG,
+            "Optional: where to keep the map of the embeddings' first three principal "
+            "components as RGB (PNG).",
+        ),
+    )
 
     def inputs(self):
         """The OpenStreetMap file."""
         return [pbf_file(self.PBF)]
 
     def engine_inputs(self, parameters, context, feedback, folder):
-        """The files, as they are."""
+        """The files, as they are, and the engine's work folder inside the run's."""
         return [
             self.parameterAsFile(parameters, self.PBF, context),
             *self.more(parameters, context),
+            option("--work-dir", os.path.join(folder, WORK_DIR)),
         ]
+
+    def products(self, folder, produced):
+        """The model and loss curve in the training run folder; the PCA map beside the layer."""
+        run = os.path.join(folder, WORK_DIR, RUN_DIR)
+        return {
+            "MODEL": os.path.join(run, MODEL_FILE),
+            "LOSS_CURVE": os.path.join(run, LOSS_CURVE_FILE),
+            "PCA_MAP": os.path.splitext(produced)[0] + ".png",
+        }
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         """The image level must be coarser (lower) than the patch level."""
