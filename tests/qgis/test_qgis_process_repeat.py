@@ -3,9 +3,8 @@
 One of seven identical runs once crashed ``qgis_process``. A crash that
 shows once in a few runs is a race (a thread, a process, a file), so the
 command is repeated as a user or a script would: the same input, the same
-output replaced each time, a fresh ``qgis_process`` for every run. Fifty
-runs take about seven minutes on two cores (``make test-qgis-slow``); ``make
-test`` runs ten (about 1.5 minutes).
+output replaced each time, a fresh ``qgis_process`` for every run: fifty
+runs, about five minutes on two cores (the engine's join starts without torch).
 """
 
 from __future__ import annotations
@@ -40,19 +39,21 @@ def embeddings(engine_python, sample_pbf, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("runs", [10, pytest.param(50, marks=pytest.mark.slow)])
-def test_qgis_process_join_succeeds_every_time(engine_python, embeddings, tmp_path, runs):
+RUNS = 50
+
+
+def test_qgis_process_join_succeeds_every_time(engine_python, embeddings, tmp_path):
     if not os.path.exists(QGIS_PROCESS):
         pytest.skip("qgis_process.bin not installed")
     profile, out = tmp_path / "profile", tmp_path / "joined.gpkg"
     qgis_process(profile, engine_python, "plugins", "enable", "s2vec").check_returncode()
     command = ["run", "s2vec:join", "--", f"INPUT={POIS}", f"EMBEDDINGS={embeddings}"]
     failed = []
-    for run in range(runs):
+    for run in range(RUNS):
         done = qgis_process(profile, engine_python, *command, f"OUTPUT={out}")
         if done.returncode != 0 or f"OUTPUT:\t{out}" not in done.stdout:
             failed.append(f"run {run + 1}: exit status {done.returncode}\n{done.stderr[-2000:]}")
-    assert not failed, f"{len(failed)} of {runs} runs failed:\n" + "\n".join(failed)
+    assert not failed, f"{len(failed)} of {RUNS} runs failed:\n" + "\n".join(failed)
     joined = run_library(
         "import json, pyogrio; "
         f"info = pyogrio.read_info({str(out)!r}); "
