@@ -51,16 +51,17 @@ def group_sum(
         return cells, codes, np.zeros(0, np.float64 if weights is not None else np.int64)
     free_bits = 0 if level is None else 2 * (30 - level)
     if free_bits > 0 and int(codes.max()) < (1 << free_bits) and int(codes.min()) >= 0:
-        keys = cells.view(np.uint64) | codes.astype(np.uint64)
+        # signed keys sort by cell id as int64, then by code: the order of the lexsort below
+        keys = cells | codes
         if weights is None:
             keys = np.sort(keys)
         else:
             order = np.argsort(keys)
             keys, weights = keys[order], weights[order]
-        start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        low = np.uint64((1 << free_bits) - 1)
+        start = _run_starts(keys)
+        low = np.int64((1 << free_bits) - 1)
         unique = keys[start]
-        group_cells, group_codes = (unique & ~low).view(np.int64), (unique & low).astype(np.int64)
+        group_cells, group_codes = unique & ~low, unique & low
     else:
         order = np.lexsort((codes, cells))
         c, k = cells[order], codes[order]
@@ -69,6 +70,14 @@ def group_sum(
         group_cells, group_codes = c[start], k[start]
     sums = np.diff(np.r_[start, len(cells)]) if weights is None else np.add.reduceat(weights, start)
     return group_cells, group_codes, sums
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Index of the first element of each run of equal values (``values`` non-empty)."""
+    change = np.empty(len(values), dtype=bool)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
 def sum_counts(parts: Sequence[CellCounts], level: int) -> CellCounts:
@@ -100,11 +109,20 @@ def scatter(block: np.ndarray, cells: np.ndarray, counts: CellCounts) -> None:
     [[0, 0, 0], [0, 0, 4]]
     """
     at, column, value = counts
-    row = np.searchsorted(cells, at)
-    hit = row < len(cells)
-    hit[hit] = cells[row[hit]] == at[hit]
-    flat = row[hit] * block.shape[1] + column[hit]  # 15x faster than 2-D fancy indexing
-    block.reshape(-1)[flat] = value[hit].astype(block.dtype)
+    if len(at) == 0:
+        return
+    # counts come sorted by cell: one binary search per cell, not per count
+    start = _run_starts(at)
+    run_row = np.searchsorted(cells, at[start])
+    run_hit = run_row < len(cells)
+    run_hit[run_hit] = cells[run_row[run_hit]] == at[start[run_hit]]
+    row = np.repeat(run_row, np.diff(np.r_[start, len(at)]))
+    flat = row * block.shape[1] + column  # 15x faster than 2-D fancy indexing
+    if run_hit.all():
+        block.reshape(-1)[flat] = value
+        return
+    hit = np.repeat(run_hit, np.diff(np.r_[start, len(at)]))
+    block.reshape(-1)[flat[hit]] = value[hit]
 
 
 def category_codes(values: pd.Series, names: Sequence[str], kind: str) -> np.ndarray:

@@ -186,15 +186,17 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
     points = frame["kind"].isin(["poi", "node"]).to_numpy()
     if not points.any():
         return empty_counts(np.int64)
-    sub = frame.loc[points]
-    geoms = sub.geometry.values
-    not_point = shapely.get_type_id(np.asarray(geoms)) != 0
-    geoms = np.asarray(geoms, dtype=object)
-    if not_point.any():
-        geoms = geoms.copy()
-        geoms[not_point] = shapely.point_on_surface(geoms[not_point])
-    codes = category_codes(sub["category"], names, "POI/node")
-    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    every = points.all()  # no copies of a frame of points only
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    geoms = geoms if every else geoms[points]
+    codes = category_codes(
+        frame["category"] if every else frame["category"][points], names, "POI/node"
+    )
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for all but points
+    not_point = np.flatnonzero(np.isnan(x))
+    if len(not_point):
+        surface = shapely.point_on_surface(geoms[not_point])
+        x[not_point], y[not_point] = shapely.get_x(surface), shapely.get_y(surface)
     cells = np.empty(len(codes), dtype=np.int64)  # 8 bytes a point, beside the input
     for start in progress(range(0, len(codes), CHUNK), desc="locating points"):
         stop = start + CHUNK

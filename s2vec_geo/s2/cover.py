@@ -213,14 +213,16 @@ def _cover_one(geom: shapely.Geometry, level: int) -> Iterable[np.ndarray]:
 def sorted_unique(cells: np.ndarray) -> np.ndarray:
     """Sort int64 ids and drop duplicates (faster than ``np.unique`` on millions).
 
+    Ids already sorted (e.g. the cells of one sorted group-by) are not sorted again.
+
     Examples
     --------
     >>> sorted_unique(np.array([5, 3, 5, 1])).tolist()
     [1, 3, 5]
     """
-    ordered = np.sort(cells)
-    if ordered.size == 0:
-        return ordered
+    if cells.size == 0:
+        return np.sort(cells)
+    ordered = cells if (cells[1:] >= cells[:-1]).all() else np.sort(cells)  # sorted: no copy
     keep = np.empty(ordered.size, dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import shapely
 
+from s2vec_geo.gcpause import gc_paused
 from s2vec_geo.s2.validation import as_cells
 
 _POLE_TOLERANCE = 1e-9  # degrees; far below a level-30 cell (~1e-7 degrees)
@@ -54,6 +56,12 @@ def cell_to_boundary(cells: Any) -> np.ndarray:
     return out
 
 
+def _spread(lng: np.ndarray) -> np.ndarray:
+    """Longitude range of each row of vertices (elementwise over columns: fast on rows of 4)."""
+    columns = np.moveaxis(lng, -1, 0)
+    return functools.reduce(np.maximum, columns) - functools.reduce(np.minimum, columns)
+
+
 def _unwrap(lng: np.ndarray) -> np.ndarray:
     """Longitudes of rows of vertices made continuous (rows spanning over 180 degrees).
 
@@ -63,10 +71,13 @@ def _unwrap(lng: np.ndarray) -> np.ndarray:
     faces) are unwrapped eastwards.
     """
     lng = lng.copy()
-    wraps = (lng.max(axis=-1) - lng.min(axis=-1)) > 180.0
-    lng[wraps] = np.where(lng[wraps] == 180.0, -180.0, lng[wraps])
-    wraps = (lng.max(axis=-1) - lng.min(axis=-1)) > 180.0
-    lng[wraps] = np.where(lng[wraps] < 0.0, lng[wraps] + 360.0, lng[wraps])
+    rows = _spread(lng) > 180.0
+    if np.any(rows):  # few rows: the cells on the antimeridian
+        wrapped = lng[rows]
+        wrapped[wrapped == 180.0] = -180.0
+        still = _spread(wrapped) > 180.0
+        wrapped[still] = np.where(wrapped[still] < 0.0, wrapped[still] + 360.0, wrapped[still])
+        lng[rows] = wrapped
     return lng
 
 
@@ -122,20 +133,51 @@ def cell_to_polygon(cells: Any) -> np.ndarray:
     """
     array = as_cells(cells)
     boundary = cell_to_boundary(array)
+    ring = np.empty((len(array), 5, 2))
+    ring[:, :4] = _corners(boundary)
+    ring[:, 4] = ring[:, 0]  # closed rings
+    offsets = (np.arange(0, 5 * len(array) + 1, 5), np.arange(len(array) + 1))
     lat = boundary[:, :, 0]
-    lng = _unwrap(boundary[:, :, 1])
-    ring = np.stack([lng, lat], axis=2)
-    ring = np.concatenate([ring, ring[:, :1]], axis=1).reshape(-1, 2)  # closed rings
-    offsets = (np.arange(0, len(ring) + 1, 5), np.arange(len(array) + 1))
-    polygons = shapely.from_ragged_array(shapely.GeometryType.POLYGON, ring, offsets)
     at_pole = np.abs(lat) > 90.0 - _POLE_TOLERANCE
-    for n in np.flatnonzero(at_pole.sum(axis=1) == 1):
-        polygons[n] = shapely.Polygon(_pole_vertex_ring(lat[n], boundary[n, :, 1]))
     faces = (array.view(np.uint64) >> np.uint64(61)).astype(np.int64)
     polar_faces = np.flatnonzero((array & ((np.int64(1) << 61) - 1)) == (np.int64(1) << 60))
-    for n in polar_faces:
-        if faces[n] in (2, 5):
-            polygons[n] = shapely.Polygon(
-                _polar_face_ring(int(faces[n]), boundary[n, :, 0], boundary[n, :, 1])
-            )
+    with gc_paused():
+        polygons = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, ring.reshape(-1, 2), offsets
+        )
+        for n in np.flatnonzero(at_pole.sum(axis=1) == 1):
+            polygons[n] = shapely.Polygon(_pole_vertex_ring(lat[n], boundary[n, :, 1]))
+        for n in polar_faces:
+            if faces[n] in (2, 5):
+                polygons[n] = shapely.Polygon(
+                    _polar_face_ring(int(faces[n]), boundary[n, :, 0], boundary[n, :, 1])
+                )
     return polygons
+
+
+def _corners(boundary: np.ndarray) -> np.ndarray:
+    """``(n, 4, 2)`` lng/lat corners from :func:`cell_to_boundary`'s lat/lng, unwrapped."""
+    corners = np.empty_like(boundary)
+    corners[:, :, 0] = _unwrap(boundary[:, :, 1])
+    corners[:, :, 1] = boundary[:, :, 0]
+    return corners
+
+
+def cell_to_corners(cells: Any) -> np.ndarray:
+    """Return the 4 corners of each cell as an ``(n, 4, 2)`` array of (lng, lat).
+
+    The corners of :func:`cell_to_polygon`'s rings, counter-clockwise:
+    longitudes continuous across the antimeridian. The polygon differs only
+    where a corner is a pole (it becomes a segment along the pole) and for
+    the level-0 faces that contain a pole.
+
+    Examples
+    --------
+    >>> from s2vec_geo.s2 import latlng_to_cell
+    >>> cell = latlng_to_cell(60.1699, 24.9384, 12)
+    >>> corners = cell_to_corners(cell)
+    >>> ring = shapely.get_coordinates(cell_to_polygon(cell))
+    >>> corners.shape, bool((corners[0] == ring[:4]).all())
+    ((1, 4, 2), True)
+    """
+    return _corners(cell_to_boundary(as_cells(cells)))

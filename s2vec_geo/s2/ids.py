@@ -277,13 +277,18 @@ def cell_children(cell: Any, level: int) -> np.ndarray:
     return out
 
 
-def cell_to_token(cells: Any) -> np.ndarray:
-    """Return the S2 token of each cell: its hex id without trailing zeros.
+def token_digits(cells: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the hex digits of each cell's token: ``(n, 16)`` ASCII bytes and lengths.
+
+    Row ``k`` holds the token of cell ``k`` in its first ``lengths[k]``
+    bytes, then NUL bytes: the bytes :func:`cell_to_token` decodes, for
+    building string columns without Python strings.
 
     Examples
     --------
-    >>> cell_to_token(token_to_cell(["89c25a3", "1"]))
-    array(['89c25a3', '1'], dtype='<U16')
+    >>> digits, lengths = token_digits(token_to_cell(["89c25a3", "1"]))
+    >>> bytes(digits[0, : lengths[0]]), lengths.tolist()
+    (b'89c25a3', [7, 1])
     """
     array = as_cells(cells).view(np.uint64)
     big_endian = array.astype(">u8").view(np.uint8).reshape(-1, 8)
@@ -292,8 +297,20 @@ def cell_to_token(cells: Any) -> np.ndarray:
     chars[:, 1::2] = _HEX_DIGITS[big_endian & 15]
     lsb = array & (~array + np.uint64(1))
     _, exponent = np.frexp(lsb.astype(np.float64))
-    length = 16 - (exponent - 1) // 4
+    length = 16 - (exponent.astype(np.int64) - 1) // 4
     chars[np.arange(16) >= length[:, None]] = 0  # NUL padding: dropped by the S16 view
+    return chars, length
+
+
+def cell_to_token(cells: Any) -> np.ndarray:
+    """Return the S2 token of each cell: its hex id without trailing zeros.
+
+    Examples
+    --------
+    >>> cell_to_token(token_to_cell(["89c25a3", "1"]))
+    array(['89c25a3', '1'], dtype='<U16')
+    """
+    chars, _ = token_digits(cells)
     return chars.view("S16").ravel().astype("U16")
 
 
