@@ -2,10 +2,11 @@
 
 The pipeline flows one way: ingest -> S2 cells -> features -> images ->
 model -> embeddings -> outputs (``docs/architecture.md`` has the module map).
-Importing the package registers the ``GeoDataFrame.s2vec`` accessor; the
-public names below are imported for type checkers and IDEs only, and load
-from their modules on first use, so ``import s2vec_geo`` stays fast (torch is
-imported only when a model is touched). To add a public name, import it in
+Importing the package registers the ``GeoDataFrame.s2vec`` accessor (except
+when the ``s2vec`` command line starts: it uses none); the public names below
+are imported for type checkers and IDEs only, and load from their modules on
+first use, so ``import s2vec_geo`` stays fast (torch is imported only when
+a model is touched). To add a public name, import it in
 the ``TYPE_CHECKING`` block: that block is the one list of public names.
 """
 
@@ -13,18 +14,31 @@ from __future__ import annotations
 
 import ast
 import importlib
+import itertools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2vec_geo.version import __version__
 
-if sys.argv[:1] == ["-m"] or sys.argv[0].endswith("s2vec"):  # the command line is starting
+
+def _command_line_starting() -> bool:
+    """Whether this process is the ``s2vec`` command line (or ``python -m s2vec_geo``)."""
+    argv = sys.orig_argv
+    as_module = sys.argv[:1] == ["-m"] and any(
+        a == "-m" and b == __name__ for a, b in itertools.pairwise(argv)
+    )
+    return as_module or Path(sys.argv[0]).name in ("s2vec", "s2vec.exe")
+
+
+# The command line uses no accessor: pandas (half a second) is not imported before
+# a command runs, so ``s2vec --help`` and ``s2vec --version`` answer at once.
+if _command_line_starting():
     from s2vec_geo.cli import quiet_interrupts
 
-    quiet_interrupts()  # Ctrl-C while the libraries below load: one line, no traceback
-
-import s2vec_geo.accessor
+    quiet_interrupts()  # Ctrl-C while the libraries load: one line, no traceback
+else:
+    import s2vec_geo.accessor
 
 if TYPE_CHECKING:
     from s2vec_geo.distributed import (
@@ -52,6 +66,7 @@ if TYPE_CHECKING:
     from s2vec_geo.model import S2VecModel, load_model
     from s2vec_geo.network import MAEConfig
     from s2vec_geo.normalization import NormStats
+    from s2vec_geo.plots import explore_embeddings, plot_embeddings, plot_history
     from s2vec_geo.s2 import (
         cell_children,
         cell_edge_neighbors,

@@ -77,7 +77,8 @@ class S2VecAccessor:
         -------
         geopandas.GeoDataFrame
             A copy of the frame (its index, columns and CRS) with ``emb_...``
-            columns and ``n_cells`` added.
+            columns, ``n_cells`` and ``coverage`` (the share of each row's
+            area, length or points inside embedded cells) added.
 
         Examples
         --------

@@ -7,6 +7,11 @@ equal-area projection (EPSG:6933); a line the mean over the cells it
 crosses, weighted by the length inside each; a multi-point the mean over the
 cells of its points. Cells without an embedding are left out of the mean
 (weights renormalized); a geometry that touches no embedded cell gets NaN.
+Beside the embedding, ``n_cells`` counts the embedded cells behind each row
+and ``coverage`` says how much of the geometry they cover: the share of a
+polygon's area (of a line's length, of a multi-point's points) inside
+embedded cells, 1 for a point in an embedded cell and 0 when none is
+touched, so that a tract touched by one stray cell is seen for what it is.
 
 :func:`embed_geometries` returns the embeddings alone, one row per geometry;
 :func:`join_embeddings` returns the caller's layer, its columns and CRS kept,
@@ -28,7 +33,7 @@ from s2vec_geo.embedding import embed
 from s2vec_geo.equal_area import EQUAL_AREA_CRS
 from s2vec_geo.model import S2VecModel, as_model
 from s2vec_geo.progress import progress
-from s2vec_geo.schema import N_CELLS, cell_indexed, embedding_columns, is_embedding
+from s2vec_geo.schema import COVERAGE, N_CELLS, cell_indexed, embedding_columns, is_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +110,9 @@ def embed_geometries(
     -------
     geopandas.GeoDataFrame
         Same index as the input, ``emb_...`` float32 columns, ``n_cells``
-        (embedded cells used per row) and the geometry in EPSG:4326.
+        (embedded cells used per row), ``coverage`` (share of the geometry's
+        area, length or points inside embedded cells, 0 to 1) and the
+        geometry in EPSG:4326.
 
     Examples
     --------
@@ -113,8 +120,8 @@ def embed_geometries(
     >>> from s2vec_geo.s2 import cells_frame, latlng_to_cell
     >>> table = cells_frame(latlng_to_cell(60.17, 24.94, 14)).assign(emb_000=1.0)
     >>> points = gpd.GeoSeries([shapely.Point(24.94, 60.17)], crs=4326)
-    >>> embed_geometries(points, table)[["emb_000", "n_cells"]].to_numpy().tolist()
-    [[1.0, 1.0]]
+    >>> embed_geometries(points, table)[["emb_000", "n_cells", "coverage"]].to_numpy().tolist()
+    [[1.0, 1.0, 1.0]]
     """
     table = embedding_table(cells, model, level, mode)
     geo = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
@@ -128,22 +135,23 @@ def embed_geometries(
             f"level {level} does not match the embedding table's level {table_level}; embed "
             f"cells at level {level} first or leave level=None"
         )
-    lookup = _Lookup(table[cols].to_numpy(dtype=np.float64), pd.Index(table.index), table_level)
-    values = np.full((len(geo), len(cols)), np.nan)
-    n_cells = np.zeros(len(geo), dtype=np.int64)
+    lookup = _Lookup(
+        table[cols].to_numpy(dtype=np.float64), pd.Index(table.index), table_level, len(geo)
+    )
     empty = geo.is_empty.to_numpy() | geo.isna().to_numpy()
     points = (geo.geom_type.to_numpy() == "Point") & ~empty
-    lookup.points(geo, np.flatnonzero(points), values, n_cells)
+    lookup.points(geo, np.flatnonzero(points))
     others = np.flatnonzero(~points & ~empty)
     for start in progress(range(0, len(others), CHUNK), desc="aggregate", unit="chunk"):
-        lookup.weighted(geo, others[start : start + CHUNK], values, n_cells)
-    missing = int((n_cells == 0).sum())
+        lookup.weighted(geo, others[start : start + CHUNK])
+    missing = int((lookup.n_cells == 0).sum())
     if missing:
         logger.warning(
             "%d of %d geometries touch no embedded cell; their rows are NaN", missing, len(geo)
         )
-    result = pd.DataFrame(values.astype(np.float32), columns=cols, index=geometries.index)
-    result[N_CELLS] = n_cells
+    result = pd.DataFrame(lookup.values.astype(np.float32), columns=cols, index=geometries.index)
+    result[N_CELLS] = lookup.n_cells
+    result[COVERAGE] = lookup.coverage
     return gpd.GeoDataFrame(result, geometry=geo.set_axis(geometries.index), crs=4326)
 
 
@@ -156,8 +164,8 @@ def join_embeddings(
 ) -> gpd.GeoDataFrame:
     """The layer with the embedding of every row added: its columns, index and CRS kept.
 
-    The columns :func:`embed_geometries` computes (``emb_...`` and
-    ``n_cells``) are joined to a copy of ``layer``; nothing else changes.
+    The columns :func:`embed_geometries` computes (``emb_...``, ``n_cells``
+    and ``coverage``) are joined to a copy of ``layer``; nothing else changes.
 
     Examples
     --------
@@ -168,7 +176,7 @@ def join_embeddings(
     ...                          crs=4326).to_crs(3067)
     >>> joined = join_embeddings(shops, table)
     >>> list(joined.columns), joined.crs.to_epsg()
-    (['name', 'geometry', 'emb_000', 'n_cells'], 3067)
+    (['name', 'geometry', 'emb_000', 'n_cells', 'coverage'], 3067)
     """
     if not isinstance(layer, gpd.GeoDataFrame):
         raise ValueError(f"the layer must be a GeoDataFrame, got {type(layer).__name__}")
@@ -184,28 +192,33 @@ def join_embeddings(
 
 
 class _Lookup:
-    """An embedding table ready to be looked up: values, cell index and level."""
+    """An embedding table ready to be looked up, and the rows it fills for ``n`` geometries.
 
-    def __init__(self, table: np.ndarray, index: pd.Index, level: int) -> None:
+    ``values`` (NaN until filled), ``n_cells`` (embedded cells used) and
+    ``coverage`` (share of each geometry inside embedded cells) have a row
+    per geometry.
+    """
+
+    def __init__(self, table: np.ndarray, index: pd.Index, level: int, n: int) -> None:
         self.table, self.index, self.level = table, index, level
+        self.values = np.full((n, table.shape[1]), np.nan)
+        self.n_cells = np.zeros(n, dtype=np.int64)
+        self.coverage = np.zeros(n, dtype=np.float64)
 
-    def points(
-        self, geo: gpd.GeoSeries, rows: np.ndarray, values: np.ndarray, n_cells: np.ndarray
-    ) -> None:
-        """Fill ``values[rows]`` (points) with the embedding of the cell holding each."""
+    def points(self, geo: gpd.GeoSeries, rows: np.ndarray) -> None:
+        """Fill ``rows`` (points) with the embedding of the cell holding each."""
         if not len(rows):
             return
         pts = geo.iloc[rows]
         cells = s2.latlng_to_cell(pts.y.to_numpy(), pts.x.to_numpy(), self.level)
         pos = self.index.get_indexer(cells)
         hit = pos >= 0
-        values[rows[hit]] = self.table[pos[hit]]
-        n_cells[rows[hit]] = 1
+        self.values[rows[hit]] = self.table[pos[hit]]
+        self.n_cells[rows[hit]] = 1
+        self.coverage[rows[hit]] = 1.0
 
-    def weighted(
-        self, geo: gpd.GeoSeries, rows: np.ndarray, values: np.ndarray, n_cells: np.ndarray
-    ) -> None:
-        """Fill ``values[rows]`` with intersection-weighted means over covering cells."""
+    def weighted(self, geo: gpd.GeoSeries, rows: np.ndarray) -> None:
+        """Fill ``rows`` with intersection-weighted means over covering cells."""
         pair_row, pair_cell = [], []
         for r in rows:
             cells = s2.cover(geo.iloc[r], self.level)
@@ -224,20 +237,32 @@ class _Lookup:
         np.add.at(sums, local, self.table[pos] * weight[:, None])
         np.add.at(totals, local, weight)
         used = totals > 0
-        values[rows[used]] = sums[used] / totals[used, None]
-        np.add.at(n_cells, pr, (weight > 0).astype(np.int64))
+        self.values[rows[used]] = sums[used] / totals[used, None]
+        np.add.at(self.n_cells, pr, (weight > 0).astype(np.int64))
+        whole = _size(_equal_area(geo.to_numpy()[rows]))
+        share = np.divide(totals, whole, out=used.astype(np.float64), where=whole > 0)
+        self.coverage[rows] = np.clip(share, 0.0, 1.0)
+
+
+def _equal_area(shapes: np.ndarray) -> np.ndarray:
+    """Lon/lat geometries in the equal-area projection (EPSG:6933)."""
+    return gpd.GeoSeries(shapes, crs=4326).to_crs(EQUAL_AREA_CRS).to_numpy()
+
+
+def _size(shapes: np.ndarray, dim: np.ndarray | None = None) -> np.ndarray:
+    """Area, length or number of points of each geometry, by its dimension (or ``dim``'s)."""
+    dim = shapely.get_dimensions(shapes) if dim is None else dim
+    size = np.where(
+        dim == 2,
+        shapely.area(shapes),
+        np.where(dim == 1, shapely.length(shapes), shapely.get_num_geometries(shapes)),
+    ).astype(np.float64)
+    size[~(size > 0)] = 0.0
+    return size
 
 
 def _weights(shapes: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """Weight of each (geometry, cell) pair: area, length or points inside, equal-area."""
-    shapes = gpd.GeoSeries(shapes, crs=4326).to_crs(EQUAL_AREA_CRS).to_numpy()
-    cell_polys = gpd.GeoSeries(s2.cell_to_polygon(cells), crs=4326).to_crs(EQUAL_AREA_CRS)
-    inter = shapely.intersection(shapes, cell_polys.to_numpy())
-    dim = shapely.get_dimensions(shapes)
-    weight = np.where(
-        dim == 2,
-        shapely.area(inter),
-        np.where(dim == 1, shapely.length(inter), shapely.get_num_geometries(inter)),
-    ).astype(np.float64)
-    weight[weight <= 0] = 0.0
-    return weight
+    shapes = _equal_area(shapes)
+    inter = shapely.intersection(shapes, _equal_area(s2.cell_to_polygon(cells)))
+    return _size(inter, shapely.get_dimensions(shapes))

@@ -101,10 +101,36 @@ class S2VecModel:
         return self.config.embed_dim
 
     def __repr__(self) -> str:
-        return (
-            f"S2VecModel(features={len(self.feature_names)}, levels={self.patch_level}/"
-            f"{self.image_level}, grid={self.config.grid}, embed_dim={self.embed_dim})"
-        )
+        """Features, levels, grid, size, windows, epochs and the last held-out errors.
+
+        Examples
+        --------
+        >>> cfg = MAEConfig(num_features=2, grid=4, embed_dim=8, depth=1, num_heads=2,
+        ...                 decoder_dim=8, decoder_depth=1)
+        >>> history = [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.5,
+        ...             "val_mean_baseline": 0.6, "val_neighbor_baseline": 0.7}]
+        >>> model = S2VecModel(MaskedAutoencoder(cfg), None, ["a", "b"], 14, 12,
+        ...                    train_config={"windows": "sliding"}, history=history)
+        >>> print(repr(model).replace(" held", "\\n  held"))
+        S2VecModel(features=2, levels=14/12, grid=4x4, embed_dim=8, windows=sliding, epochs=1,
+          held-out error 0.5 vs 0.6 per-feature mean, 0.7 neighbour mean)
+        """
+        grid = self.config.grid
+        parts = [
+            f"features={len(self.feature_names)}",
+            f"levels={self.patch_level}/{self.image_level}",
+            f"grid={grid}x{grid}",
+            f"embed_dim={self.embed_dim}",
+            f"windows={self.train_config.get('windows', 'aligned')}",
+            f"epochs={int(self.history[-1]['epoch']) if self.history else 0}",
+        ]
+        last = self.history[-1] if self.history else {}
+        if "val_loss" in last:
+            parts.append(
+                f"held-out error {last['val_loss']:.4g} vs {last['val_mean_baseline']:.4g} "
+                f"per-feature mean, {last['val_neighbor_baseline']:.4g} neighbour mean"
+            )
+        return f"S2VecModel({', '.join(parts)})"
 
     def check_features(self, names: list[str]) -> None:
         """Raise ``ValueError`` unless ``names`` are the model's features, in order.

@@ -542,6 +542,16 @@ CHECKPOINT_EVERY = Option(
     advanced=True,
     metavar="N",
 )
+KEEP_CHECKPOINT = Option(
+    "keep_checkpoint",
+    bool,
+    False,
+    "keep checkpoint.pt (the weights with the optimizer's state, about 3 times model.pt) "
+    "when the run finishes; by default it is deleted once model.pt is written, as a finished "
+    "run needs it for nothing: --resume reuses its model.pt",
+    label="Keep the training checkpoint",
+    advanced=True,
+)
 EMBED_DIM = Option(
     "embed_dim",
     int,
@@ -606,6 +616,7 @@ TRAINING = (
     DEVICE,
     NUM_WORKERS,
     CHECKPOINT_EVERY,
+    KEEP_CHECKPOINT,
     COMPILE,
 )
 """The options of :class:`s2vec_geo.TrainConfig`, in its field order."""

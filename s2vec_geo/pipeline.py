@@ -34,7 +34,6 @@ from s2vec_geo.s2 import cells_frame, validate_level
 from s2vec_geo.schema import CELL_ID
 from s2vec_geo.seams import log_seams
 from s2vec_geo.training import (
-    CHECKPOINT_NAME,
     LOSS_CURVE_NAME,
     TrainConfig,
     resumable_settings,
@@ -322,8 +321,10 @@ def _train_stage(
     if "train" in run.done:
         log.info("3/4 reusing the model in %s", folder)
         return load_model(folder)
-    proceed = resume and (folder / CHECKPOINT_NAME).exists()
-    log.info("3/4 training%s", " (resuming from the checkpoint)" if proceed else "")
+    # The work folder's record vouches for the run folder: with resume, training continues
+    # from its checkpoint or reuses the model of its finished run (train decides).
+    proceed = resume and folder.is_dir()
+    log.info("3/4 training%s", " (continuing the recorded run)" if proceed else "")
     model = train(images, config, out=folder, resume=proceed, overwrite=not proceed)
     run.mark("train")
     return model

@@ -10,7 +10,8 @@ is a column. Its other columns are either
   counts, lengths and areas, named by the taxonomy (:func:`feature_columns`);
 - **embeddings** (:func:`s2vec_geo.embed`): float32 columns
   :data:`EMBEDDING_PREFIX` ``000``, ``001``, ... (:func:`embedding_names`),
-  plus :data:`N_CELLS` where rows pool several cells.
+  plus :data:`N_CELLS` where rows pool several cells (and :data:`COVERAGE`
+  where they are other geometries joined to the cells).
 
 Every module that reads or writes such layers takes these names from here.
 
@@ -35,6 +36,8 @@ EMBEDDING_PREFIX = "emb_"
 """Embedding columns are this prefix and the dimension, ``emb_000`` ..."""
 N_CELLS = "n_cells"
 """Cells behind a row that pools several (image-level embeddings, joined geometries)."""
+COVERAGE = "coverage"
+"""Share of a joined geometry (area, length or points) inside embedded cells, 0 to 1."""
 FEATURE_COLUMNS_ATTR = "feature_columns"
 """``frame.attrs`` key under which :func:`s2vec_geo.featurize` records its feature columns."""
 NOT_FEATURES = frozenset({CELL_ID, TOKEN})

@@ -10,7 +10,8 @@ over all of them. Whole tiles are held out for validation and are holes in
 every training window; each epoch scores the held-out tiles against the
 per-feature mean and neighbour interpolation (:mod:`s2vec_geo.heldout`).
 Checkpoints are written every epoch; resuming reproduces an uninterrupted run
-exactly on CPU.
+exactly on CPU. A finished run deletes its checkpoint (``keep_checkpoint``
+keeps it): resuming it returns its ``model.pt``.
 
 Reproducibility without saving random states: every source of randomness is
 re-seeded from ``(seed, epoch, ...)`` -- the window order and offsets, the
@@ -62,7 +63,7 @@ from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
 from s2vec_geo.io import atomic_path
 from s2vec_geo.locks import hold
-from s2vec_geo.model import MODEL_NAME, S2VecModel, read_torch_file
+from s2vec_geo.model import MODEL_NAME, S2VecModel, load_model, read_torch_file
 from s2vec_geo.network import MAEConfig, MaskedAutoencoder, autocast
 from s2vec_geo.options import TRAINING, check_fields
 from s2vec_geo.progress import progress
@@ -86,7 +87,14 @@ LARGE_BATCH_WARMUP = 5
 """Warm-up epochs with an automatic batch larger than the paper's."""
 
 # Settings that may change between an interrupted run and its resumption.
-_RUNTIME_FIELDS = ("device", "num_workers", "checkpoint_every", "preload", "compile")
+_RUNTIME_FIELDS = (
+    "device",
+    "num_workers",
+    "checkpoint_every",
+    "keep_checkpoint",
+    "preload",
+    "compile",
+)
 # Independent random streams derived from the seed.
 _STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT, _STREAM_WINDOWS = range(6)
 
@@ -138,6 +146,13 @@ class TrainConfig:
         Kept for compatibility; windows are assembled in the training process.
     checkpoint_every
         Write ``checkpoint.pt`` every this many epochs (and after the last).
+    keep_checkpoint
+        Keep ``checkpoint.pt`` when the run finishes. By default it is
+        deleted once ``model.pt`` is written: it holds the same weights plus
+        the optimizer's state (about three times the model's size), and a
+        finished run needs it for nothing (resuming it reuses ``model.pt``;
+        more epochs change the learning-rate schedule, so a longer run starts
+        afresh).
     preload
         Load all tiles onto the device once (``True``), read each batch's
         tiles from the shards (``False``, prefetched one batch ahead in
@@ -169,6 +184,7 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     checkpoint_every: int = 1
+    keep_checkpoint: bool = False
     preload: bool | None = None
     compile: bool = False
     model: dict[str, Any] = field(default_factory=dict)
@@ -399,16 +415,18 @@ def train(
     out
         Run folder (created when missing). Receives ``checkpoint.pt`` every
         ``checkpoint_every`` epochs, ``history.json`` every epoch, and at the
-        end ``model.pt`` and ``loss_curve.png``. ``None`` trains in memory.
+        end ``model.pt`` and ``loss_curve.png``; the checkpoint is then
+        deleted unless ``config.keep_checkpoint``. ``None`` trains in memory.
         The folder is locked while training (:func:`s2vec_geo.locks.hold`):
         a second run into it is refused.
     resume
-        Continue from ``out/checkpoint.pt``. Without it (or ``overwrite``),
-        an existing checkpoint raises ``ValueError`` rather than being
-        overwritten. The checkpoint's settings must equal ``config`` (apart
-        from ``device``, ``num_workers``, ``checkpoint_every`` and
-        ``preload``); on CPU the resumed result equals an uninterrupted run
-        bit for bit.
+        Continue from ``out/checkpoint.pt``, or return the model of a run
+        that finished in ``out`` (its ``model.pt`` and ``history.json``).
+        Without it (or ``overwrite``), an existing run raises ``ValueError``
+        rather than being overwritten. The run's settings must equal
+        ``config`` (apart from ``device``, ``num_workers``,
+        ``checkpoint_every``, ``keep_checkpoint`` and ``preload``); on CPU
+        the resumed result equals an uninterrupted run bit for bit.
     overwrite
         Start afresh in a folder holding an earlier run (its files are
         replaced as the new run writes them), or holding a ``model.pt``,
@@ -456,6 +474,9 @@ def train(
                 out_dir.parent.mkdir(parents=True, exist_ok=True)
                 stack.enter_context(hold(out_dir))
                 _check_run_folder(out_dir, resume, overwrite)
+            finished = finished_run(out_dir, cfg) if resume and out_dir is not None else None
+            if finished is not None:
+                return finished
             stack.enter_context(_deterministic(device.type == "cpu"))
             return _train(collection, cfg, out_dir, resume, device, ddp)
     finally:
@@ -484,6 +505,12 @@ def _check_run_folder(out_dir: Path, resume: bool, overwrite: bool) -> None:
             )
         return
     foreign = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if foreign and not resume and finished_model(out_dir) is not None:
+        raise ValueError(
+            f"{str(out_dir)!r} holds a finished run (model.pt); reuse it with resume=True "
+            "(CLI: --resume), start afresh with overwrite=True (--overwrite) or choose another "
+            "output folder"
+        )
     if foreign and not resume:
         raise ValueError(
             f"{str(out_dir)!r} holds {', '.join(foreign)} but no checkpoint of a run that wrote "
@@ -738,6 +765,58 @@ def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2V
         from s2vec_geo.plots import plot_loss_curve
 
         plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
+        if not run.cfg.keep_checkpoint:  # the run is complete: model.pt is all it leaves
+            (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    return model
+
+
+def finished_model(out_dir: Path) -> S2VecModel | None:
+    """The model of a run that finished in ``out_dir`` and deleted its checkpoint, else ``None``.
+
+    A finished run leaves ``model.pt`` and ``history.json`` with every epoch
+    of the model's history; a ``model.pt`` without them (e.g. copied there)
+    is no finished run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> finished_model(Path(tempfile.mkdtemp())) is None
+    True
+    """
+    model_path, history_path = out_dir / MODEL_NAME, out_dir / HISTORY_NAME
+    if (out_dir / CHECKPOINT_NAME).exists() or not history_path.is_file():
+        return None
+    try:
+        history = json.loads(history_path.read_text())
+        model = load_model(model_path)
+    except (OSError, ValueError):  # missing, damaged or not a model: no finished run
+        return None
+    epochs = model.train_config.get("epochs")
+    return model if history == model.history and len(history) == epochs else None
+
+
+def finished_run(out_dir: Path, cfg: TrainConfig) -> S2VecModel | None:
+    """The model of the run finished in ``out_dir`` with the settings of ``cfg``, if any.
+
+    A finished run with other settings is refused (``ValueError``), as a
+    checkpoint with other settings is.
+    """
+    model = finished_model(out_dir)
+    if model is None:
+        return None
+    recorded = json.loads(json.dumps(model.train_config))
+    recorded = {k: v for k, v in recorded.items() if k not in _RUNTIME_FIELDS}
+    wanted = resumable_settings(cfg)
+    changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+    if changed:
+        raise ValueError(
+            f"{str(out_dir)!r} holds a run finished with other settings ({', '.join(changed)}); "
+            "resume with the same settings, start afresh with overwrite=True (CLI: --overwrite) "
+            "or use a new folder"
+        )
+    logger.info(
+        "the run in %s is complete (%d epochs): reusing its model.pt", out_dir, len(model.history)
+    )
     return model
 
 

@@ -139,6 +139,32 @@ def test_points_take_their_cell_and_polygons_the_area_weighted_mean(cells, emb) 
     assert out.loc[14, "n_cells"] == 2
 
 
+def test_coverage_says_how_much_of_each_geometry_embedded_cells_cover(emb) -> None:
+    """A polygon half outside the embedded area: n_cells 1, coverage one half."""
+    inside = emb.index.to_numpy()[0]
+    outside = next(c for c in sv.cell_edge_neighbors(inside)[0] if c in emb.index)
+    table = emb.drop(index=outside)  # `outside` now lies beyond the embedded area
+    a, b = (shapely.Polygon(p.exterior) for p in sv.cell_to_polygon(np.array([inside, outside])))
+    (lat_a, lat_b), (lng_a, lng_b) = sv.cell_to_latlng(np.array([inside, outside]))
+    shapes = gpd.GeoSeries(
+        [
+            shapely.union(a, b),  # half in an embedded cell
+            shapely.affinity.scale(a, 0.5, 0.5),  # wholly inside
+            shapely.LineString([(lng_a, lat_a), (lng_b, lat_b)]),  # centre to centre
+            shapely.MultiPoint([(lng_a, lat_a), (lng_b, lat_b)]),
+            shapely.Point(lng_a, lat_a),
+            shapely.Point(lng_b, lat_b),
+            b,
+        ],
+        crs=4326,
+    )
+    out = sv.embed_geometries(shapes, table)
+    assert out["n_cells"].tolist() == [1, 1, 1, 1, 1, 0, 0]
+    np.testing.assert_allclose(out["coverage"], [0.5, 1, 0.5, 0.5, 1, 0, 0], atol=0.02)
+    assert out["coverage"].between(0, 1).all()
+    np.testing.assert_allclose(_vec(out, 0), _vec(table, inside), rtol=1e-5)
+
+
 def test_an_embedding_layer_read_back_serves_as_cells(emb, tmp_path) -> None:
     """A layer ``s2vec embed`` wrote, read with geopandas (cell_id a column), or with
     ``read_cell_layer`` (cell_id the index): both are embedding tables for ``cells=``."""

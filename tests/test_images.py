@@ -137,11 +137,14 @@ def test_disk_dataset_equals_memory_and_shards_do_not_matter(
     many = build_images(nyc, image_level=IMAGE, out=tmp_path / "many", shard_size=2)
     assert len(many.meta["shards"]) == -(-len(memory) // 2) > 2
     reopened = ImageDataset.open(tmp_path / "many")
+    folder = ImageDataset(tmp_path / "many")  # a folder opens like ImageDataset.open
+    assert repr(folder) == repr(reopened) and f"root={str(tmp_path / 'many')!r}" in repr(folder)
+    assert f"images={len(memory)}, cells={len(nyc)}, features=3" in repr(folder)
     assert sorted(p.name for p in (tmp_path / "many").iterdir())[:2] == [
         "images-00000.npy",
         "images-00001.npy",
     ]
-    for ds in (one, many, reopened):
+    for ds in (one, many, reopened, folder):
         assert len(ds) == len(memory) and ds.stats == memory.stats
         assert np.array_equal(ds.parents, memory.parents)
         for i in range(len(memory)):

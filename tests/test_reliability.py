@@ -162,9 +162,10 @@ def dead_pid() -> int:
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> dict[str, Path]:
-    """A finished tiny run of the pipeline on the Helsinki sample, and a label layer."""
+    """A finished tiny run of the pipeline on the Helsinki sample (its checkpoint kept), and a
+    label layer."""
     out = tmp_path_factory.mktemp("made") / "emb.gpkg"
-    assert main([*RUN, "--output", str(out)]) == 0
+    assert main([*RUN, "--keep-checkpoint", "--output", str(out)]) == 0
     work = out.with_name("emb_work")
     cells = read_cell_layer(work / "cells.gpkg")
     labels = gpd.GeoDataFrame(

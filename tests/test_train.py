@@ -29,12 +29,7 @@ def _config(**overrides: object) -> TrainConfig:
 def test_training_beats_the_mean_and_writes_a_run_folder(images, tmp_path) -> None:
     model = train(images, _config(epochs=10), out=tmp_path / "run")
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} >= {
-        "checkpoint.pt",
-        "model.pt",
-        "history.json",
-        "loss_curve.png",
-    }
+    assert {p.name for p in run.iterdir()} == {"model.pt", "history.json", "loss_curve.png"}
     history = json.loads((run / "history.json").read_text())
     assert [r["epoch"] for r in history] == list(range(1, 11))
     last = history[-1]
@@ -87,11 +82,32 @@ def test_same_seed_same_model_other_seed_other_model(images) -> None:
 
 
 def test_existing_checkpoint_needs_resume_and_same_settings(images, tmp_path) -> None:
-    train(images, _config(epochs=1), out=tmp_path)
+    train(images, _config(epochs=1, keep_checkpoint=True), out=tmp_path)
+    assert (tmp_path / "checkpoint.pt").is_file()  # kept, as asked
     with pytest.raises(ValueError, match="resume=True"):
         train(images, _config(epochs=1), out=tmp_path)
     with pytest.raises(ValueError, match="different settings"):
         train(images, _config(epochs=1, lr=1e-4), out=tmp_path, resume=True)
+
+
+def test_a_finished_run_deletes_its_checkpoint_and_resume_reuses_its_model(
+    images, tmp_path
+) -> None:
+    first = train(images, _config(epochs=2), out=tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists()
+    with pytest.raises(ValueError, match=r"holds a finished run .* resume=True"):
+        train(images, _config(epochs=2), out=tmp_path)
+    with pytest.raises(ValueError, match=r"finished with other settings \(epochs\)"):
+        train(images, _config(epochs=3), out=tmp_path, resume=True)
+    before = (tmp_path / "model.pt").stat().st_mtime_ns
+    again = train(images, _config(epochs=2, device="cpu"), out=tmp_path, resume=True)
+    assert (tmp_path / "model.pt").stat().st_mtime_ns == before  # reused, not trained again
+    assert again.history == first.history
+    for name, value in first.module.state_dict().items():
+        assert torch.equal(value, again.module.state_dict()[name]), name
+    (tmp_path / "history.json").unlink()  # model.pt alone is no finished run
+    with pytest.raises(ValueError, match="no checkpoint of a run that wrote them"):
+        train(images, _config(epochs=2), out=tmp_path)
 
 
 def test_bad_settings_raise_clear_errors(images) -> None:

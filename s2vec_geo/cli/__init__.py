@@ -27,6 +27,7 @@ from types import TracebackType
 from s2vec_geo.cli.options import resolve_levels
 from s2vec_geo.errors import known_failures, one_line
 from s2vec_geo.options import RENAMED
+from s2vec_geo.version import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
     "cells",
@@ -42,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 """The command modules, in data-flow order; each defines ``COMMAND``."""
 DEBUG_HELP = "show the traceback of a failure (for bug reports)"
+VERSION_HELP = "print the version of s2vec-geo and exit"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="s2vec", description="S2Vec embeddings of the built environment on S2 cells."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--version", action="version", version=f"s2vec-geo {__version__}", help=VERSION_HELP
+    )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:

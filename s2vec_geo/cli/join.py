@@ -16,17 +16,19 @@ def run(args: argparse.Namespace) -> None:
     """Join ``args.embeddings`` to ``args.input`` and write the result."""
     from s2vec_geo.io import layer_format, read_cell_layer, read_layer, write_layer
     from s2vec_geo.join import join_embeddings
-    from s2vec_geo.schema import N_CELLS, embedding_columns
+    from s2vec_geo.schema import COVERAGE, N_CELLS, embedding_columns
 
     layer_format(args.output)  # fail on a bad extension before the work
     layer = read_layer(args.input, layer=args.layer, keep_missing=True)
     out = join_embeddings(layer, read_cell_layer(args.embeddings))
     write_layer(out, args.output)
     log.info(
-        "joined %d-dimensional embeddings to %d features (%d touch no embedded cell)",
+        "joined %d-dimensional embeddings to %d features (%d touch no embedded cell, %d lie "
+        "less than half inside embedded cells: see the coverage column)",
         len(embedding_columns(out)),
         len(out),
         int((out[N_CELLS] == 0).sum()),
+        int(((out[COVERAGE] > 0) & (out[COVERAGE] < 0.5)).sum()),
     )
 
 
@@ -35,7 +37,8 @@ COMMAND = Command(
     help="join cell embeddings to a layer of points, lines or polygons",
     description="Points take the embedding of their cell; polygons the mean over covering cells "
     "weighted by intersection area (equal-area projection); lines by length. The output is the "
-    "input layer with emb_... columns and n_cells added.",
+    "input layer with emb_... columns, n_cells and coverage (the share of each feature's area, "
+    "length or points inside embedded cells) added.",
     run=run,
     arguments=(
         INPUT,

@@ -41,8 +41,9 @@ COMMAND = Command(
     help="train the S2Vec masked autoencoder on an image dataset",
     description="Train the masked autoencoder (defaults: S2Vec paper Table 1) on images built by "
     "`s2vec images`. The output folder receives checkpoint.pt every epoch, history.json, and at "
-    "the end model.pt and loss_curve.png. Under torchrun the run is data-parallel: torchrun "
-    "--nproc_per_node N -m s2vec_geo train ...",
+    "the end model.pt and loss_curve.png; the checkpoint is then deleted (--keep-checkpoint "
+    "keeps it), as a finished run needs only model.pt. Under torchrun the run is "
+    "data-parallel: torchrun --nproc_per_node N -m s2vec_geo train ...",
     run=run,
     arguments=(
         Argument(
@@ -56,7 +57,8 @@ COMMAND = Command(
     options=(
         *TRAIN_OPTIONS,
         o.RESUME.with_help(
-            "continue from the output folder's checkpoint.pt (same settings required)"
+            "continue from the output folder's checkpoint.pt, or reuse the model.pt of a run "
+            "finished there (same settings required)"
         ),
         o.OVERWRITE.with_help(
             "start afresh in a folder holding an earlier run (or a model.pt no run there "

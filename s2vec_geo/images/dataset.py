@@ -58,11 +58,55 @@ def write_meta(root: Path, meta: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(meta, indent=1))
 
 
+def read_meta(root: str | os.PathLike) -> dict[str, Any]:
+    """The checked ``meta.json`` of an image dataset folder (its shard files present).
+
+    Examples
+    --------
+    >>> read_meta("no/such/folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: 'no/such/folder' is not an S2Vec image dataset (no meta.json); build ...
+    """
+    root = Path(root)
+    meta_path = root / META_FILE
+    if not meta_path.is_file():
+        raise FileNotFoundError(
+            f"{str(root)!r} is not an S2Vec image dataset (no {META_FILE}); "
+            "build one with `s2vec images CELLS --output DIR` or s2vec_geo.build_images"
+        )
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(meta_path)!r} is format {meta.get('format')!r} version "
+            f"{meta.get('version')!r}, this s2vec-geo reads {FORMAT_NAME!r} version "
+            f"{FORMAT_VERSION}; rebuild the images with this version"
+        )
+    for shard in meta["shards"]:
+        for kind in SHARD_KINDS:
+            if not (root / shard[kind]).is_file():
+                raise FileNotFoundError(
+                    f"image dataset {str(root)!r} lacks shard file {shard[kind]!r}; "
+                    "the folder is incomplete: rebuild it"
+                )
+    return meta
+
+
 class ImageDataset(Dataset):
     """S2Vec images: ``ds[i]`` is ``(x, mask)`` of the i-th parent cell, normalized.
 
     Build one with :func:`s2vec_geo.build_images` (on disk or in memory) and
-    reopen a folder with :meth:`ImageDataset.open`.
+    reopen a folder with ``ImageDataset(folder)`` (or :meth:`ImageDataset.open`).
+
+    Parameters
+    ----------
+    source
+        A dataset folder written by ``build_images(..., out=folder)``, or the
+        content of its ``meta.json`` with ``arrays`` (in memory) or ``root``.
+    arrays
+        In-memory shards (``{"images": ..., "mask": ..., "parents": ...}`` each).
+    root
+        The folder holding the shards named in ``meta``.
 
     Attributes
     ----------
@@ -93,12 +137,15 @@ class ImageDataset(Dataset):
 
     def __init__(
         self,
-        meta: dict[str, Any],
+        source: dict[str, Any] | str | os.PathLike,
         arrays: list[dict[str, np.ndarray]] | None = None,
         root: str | os.PathLike | None = None,
     ) -> None:
+        if isinstance(source, (str, os.PathLike)):  # ImageDataset(folder), as open(folder)
+            source, root = read_meta(source), source
         if arrays is None and root is None:
             raise ValueError("an ImageDataset needs its arrays or the folder holding them")
+        meta = source
         self.meta = meta
         self.root = Path(root) if root is not None else None
         self.stats = NormStats.from_dict(meta["stats"])
@@ -116,7 +163,8 @@ class ImageDataset(Dataset):
     def open(cls, root: str | os.PathLike) -> ImageDataset:
         """Open an image dataset folder written by ``build_images(..., out=root)``.
 
-        The shards are memory-mapped on first access, not read.
+        The same as ``ImageDataset(root)``. The shards are memory-mapped on
+        first access, not read.
 
         Examples
         --------
@@ -125,31 +173,30 @@ class ImageDataset(Dataset):
         >>> cells = pd.DataFrame({"n": [1]}, index=pd.Index(ids, name="cell_id"))
         >>> folder = tempfile.mkdtemp() + "/imgs"
         >>> _ = sv.build_images(cells, image_level=9, out=folder)
-        >>> len(sv.ImageDataset.open(folder))
-        1
+        >>> len(sv.ImageDataset.open(folder)), len(sv.ImageDataset(folder))
+        (1, 1)
         """
-        root = Path(root)
-        meta_path = root / META_FILE
-        if not meta_path.is_file():
-            raise FileNotFoundError(
-                f"{str(root)!r} is not an S2Vec image dataset (no {META_FILE}); "
-                "build one with `s2vec images CELLS --output DIR` or s2vec_geo.build_images"
-            )
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{str(meta_path)!r} is format {meta.get('format')!r} version "
-                f"{meta.get('version')!r}, this s2vec-geo reads {FORMAT_NAME!r} version "
-                f"{FORMAT_VERSION}; rebuild the images with this version"
-            )
-        for shard in meta["shards"]:
-            for kind in SHARD_KINDS:
-                if not (root / shard[kind]).is_file():
-                    raise FileNotFoundError(
-                        f"image dataset {str(root)!r} lacks shard file {shard[kind]!r}; "
-                        "the folder is incomplete: rebuild it"
-                    )
-        return cls(meta, root=root)
+        return cls(root)
+
+    def __repr__(self) -> str:
+        """Levels, grid, size, features and where the dataset lives.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, s2vec_geo as sv
+        >>> ids = sv.latlng_to_cell(np.array([60.17, 60.18]), np.array([24.94, 24.95]), 16)
+        >>> cells = pd.DataFrame({"n": [1, 2]}, index=pd.Index(ids, name="cell_id"))
+        >>> sv.build_images(cells, image_level=12)
+        ImageDataset(levels=16/12, grid=16x16, images=1, cells=2, features=1, in memory)
+        """
+        cells = self.meta.get("n_cells")
+        where = "in memory" if self.root is None else f"root={str(self.root)!r}"
+        taxonomy = "" if self.taxonomy_version is None else f"taxonomy={self.taxonomy_version}, "
+        return (
+            f"ImageDataset(levels={self.patch_level}/{self.image_level}, grid={self.grid}x"
+            f"{self.grid}, images={len(self)}, cells={cells}, features="
+            f"{len(self.feature_names)}, {taxonomy}{where})"
+        )
 
     # -- storage -----------------------------------------------------------
 
