@@ -51,13 +51,12 @@ from s2vec_geo.cell_counts import (
     scatter,
     sum_counts,
 )
-from s2vec_geo.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells
+from s2vec_geo.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells, limit
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.options import DEFAULT_LEVEL
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import (
-    cell_to_polygon,
     cells_frame,
     cover,
     latlng_to_cell,
@@ -66,7 +65,7 @@ from s2vec_geo.s2 import (
 )
 from s2vec_geo.s2.cover import estimate_cells, sorted_unique
 from s2vec_geo.schema import FEATURE_COLUMNS_ATTR, TOKEN
-from s2vec_geo.segments import haversine_m, segment_cells, segments
+from s2vec_geo.segments import haversine_m, length_in_cells, segment_cells, segments
 from s2vec_geo.taxonomy import FeatureLists, Taxonomy, taxonomy_for
 
 log = logging.getLogger(__name__)
@@ -89,17 +88,8 @@ def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray
     first = np.r_[True, cand_owner[1:] != cand_owner[:-1]]
     rest = (per_owner == 2) & ~first
     clip = np.flatnonzero(~rest)
-    cells = sorted_unique(cand_cell[clip])
-    polygons = cell_to_polygon(cells)[np.searchsorted(cells, cand_cell[clip])]
-    lines = shapely.linestrings(seg[cand_owner[clip]].reshape(-1, 2, 2))
-    pieces = shapely.intersection(lines, polygons)
-    parts, part_of = shapely.get_parts(pieces, return_index=True)
-    is_line = shapely.get_type_id(parts) == 1  # corner touches give points
-    piece_seg, piece_part = segments(parts[is_line])
     metres = np.zeros(len(cand_owner))
-    metres[clip] = np.bincount(
-        part_of[is_line][piece_part], weights=haversine_m(*piece_seg.T), minlength=len(clip)
-    )
+    metres[clip] = length_in_cells(seg[cand_owner[clip]], cand_cell[clip])
     rest_at = np.flatnonzero(rest)
     metres[rest_at] = np.maximum(lengths[cand_owner[rest_at]] - metres[rest_at - 1], 0.0)
     keep = metres > 0
@@ -214,7 +204,7 @@ def _road_features(
     sub = frame.loc[roads]
     lines = np.asarray(sub.geometry.values, dtype=object)
     check_cells(
-        estimate_cells(lines, level),
+        estimate_cells(lines, level, below=limit(max_cells)),
         f"cutting roads at the cell edges of level {level}",
         bytes_per_cell=ROAD_PIECE_BYTES,
         max_cells=max_cells,
