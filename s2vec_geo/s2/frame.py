@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from s2vec_geo.s2.geometry import cell_to_polygon
-from s2vec_geo.s2.ids import cell_to_token, token_digits
+from s2vec_geo.s2.ids import cell_to_token, token_bytes
 from s2vec_geo.s2.validation import as_cells
 from s2vec_geo.schema import CELL_ID, TOKEN
 
@@ -32,14 +31,10 @@ def token_column(cells: Any) -> Any:
         return cell_to_token(cells)
     import pyarrow as pa
 
-    digits, lengths = token_digits(cells)
-    offsets = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    if len(lengths) and (lengths == lengths[0]).all():  # one level: tokens of one length
-        data = digits[:, : lengths[0]].ravel()
-    else:
-        data = digits[np.arange(16) < lengths[:, None]]
-    text = pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(data))
+    data, offsets = token_bytes(cells)
+    text = pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data)
+    )
     return pd.array(text, dtype=dtype)
 
 

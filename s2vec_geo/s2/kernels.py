@@ -266,6 +266,17 @@ def cells_to_boundary(cells: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit(cache=True)
+def cells_to_tokens(cells: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[offsets[n]:offsets[n + 1]]`` with the leading hex digits (ASCII) of cell n."""
+    for n in range(cells.shape[0]):
+        cell = cells[n]
+        at = offsets[n]
+        for k in range(offsets[n + 1] - at):
+            nibble = (cell >> (60 - 4 * k)) & 15  # the mask drops the sign bits
+            out[at + k] = nibble + (48 if nibble < 10 else 87)  # '0'-'9', 'a'-'f'
+
+
+@njit(cache=True)
 def _face_ij_wrap_to_id(face: int, i: int, j: int) -> int:
     """S2CellId::FromFaceIJWrap: leaf (i, j) just off a face, moved onto its neighbour."""
     i = max(-1, min(MAX_SIZE, i))
