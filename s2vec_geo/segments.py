@@ -10,6 +10,7 @@ Lengths are great-circle (haversine) metres on a sphere of radius
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import shapely
 from s2vec_geo.convex_clip import convex_ccw
 from s2vec_geo.s2 import cell_edge_neighbors, cell_to_polygon, latlng_to_cell
 from s2vec_geo.s2.cover import sorted_unique
-from s2vec_geo.s2.geometry import cell_to_corners
+from s2vec_geo.s2.geometry import cell_to_corners, row_range
 
 EARTH_RADIUS_M = 6_371_008.8
 #: Smallest S2 cell edge at level 0, radians (S2's kMinEdge derivative, 2*sqrt(2)/3).
@@ -125,12 +126,14 @@ def segment_cells(
     lng = seg[owner, 0] + t * (seg[owner, 2] - seg[owner, 0])
     lat = seg[owner, 1] + t * (seg[owner, 3] - seg[owner, 1])
     sampled = latlng_to_cell(lat, lng, level)
-    step_at = np.flatnonzero((owner[1:] == owner[:-1]) & (sampled[1:] != sampled[:-1]))
+    moved = sampled[1:] != sampled[:-1]
+    step_at = np.flatnonzero((owner[1:] == owner[:-1]) & moved)
     adjacent = (cell_edge_neighbors(sampled[step_at]) == sampled[step_at + 1, None]).any(axis=1)
     corner = np.r_[step_at[~adjacent], step_at[~adjacent] + 1]
+    new = np.r_[True, moved | (owner[1:] != owner[:-1])]  # runs of samples in one cell: one
     return unique_pairs(
-        np.r_[owner, np.repeat(owner[corner], 4)],
-        np.r_[sampled, cell_edge_neighbors(sampled[corner]).ravel()],
+        np.r_[owner[new], np.repeat(owner[corner], 4)],
+        np.r_[sampled[new], cell_edge_neighbors(sampled[corner]).ravel()],
     )
 
 
@@ -180,8 +183,8 @@ def length_in_cells(seg: np.ndarray, cells: np.ndarray) -> np.ndarray:
     unique = sorted_unique(cells)
     at = np.searchsorted(unique, cells)
     corners = cell_to_corners(unique)
-    lng, lat = corners[:, :, 0], corners[:, :, 1]
-    plain = (np.abs(lat).max(axis=1) < 89.0) & (np.ptp(lng, axis=1) < 90.0) & convex_ccw(corners)
+    polar = functools.reduce(np.maximum, np.abs(corners[:, :, 1]).T) >= 89.0  # rows of 4: by column
+    plain = ~polar & (row_range(corners[:, :, 0]) < 90.0) & convex_ccw(corners)
     metres = np.zeros(len(seg))
     fast = plain[at]
     metres[fast] = haversine_m(*_clip_to_quads(seg[fast], corners[at[fast]]).T)

