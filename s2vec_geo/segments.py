@@ -65,8 +65,10 @@ def coordinate_segments(coords: np.ndarray, part: np.ndarray) -> tuple[np.ndarra
     >>> seg.tolist(), of.tolist()
     ([[0.0, 0.0, 1.0, 0.0], [5.0, 5.0, 6.0, 5.0]], [0, 1])
     """
-    same = part[1:] == part[:-1]
-    return np.column_stack([coords[:-1][same], coords[1:][same]]), part[:-1][same]
+    start = np.flatnonzero(part[1:] == part[:-1])
+    seg = np.empty((len(start), 4))
+    seg[:, :2], seg[:, 2:] = coords[start], coords[start + 1]
+    return seg, part[start]
 
 
 def segments(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import gc
 
 import dask_geopandas
 import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,11 +78,12 @@ def test_synchronous_scheduler_runs_the_same_tasks_in_this_process(helsinki, tmp
     assert gc.isenabled()  # paused only while a task ran
 
 
-def test_local_cluster_workers_pause_the_garbage_collector_in_tasks() -> None:
+def test_local_cluster_workers_use_one_core_and_pause_the_garbage_collector() -> None:
     # millions of geometries decode 3-4x slower with the cyclic collector walking them
     with dask_client(workers=1) as client:
         assert client.submit(gc.isenabled, pure=False).result() is False
         assert list(client.run(gc.isenabled).values()) == [True]  # between tasks: on
+        assert client.submit(numba.get_num_threads).result() == 1  # one core a worker
 
 
 def test_v2_buildings_and_landuse_on_dask_equal_single_machine(

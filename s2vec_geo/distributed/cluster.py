@@ -82,8 +82,10 @@ def dask_client(
     local cluster with one worker per CPU core is started. Local clusters
     started here give each worker one input at a time
     (``distributed.scheduler.worker-saturation`` = :data:`SATURATION`); set
-    the same on the scheduler of a cluster of your own. Their workers pause
-    the cyclic garbage collector while they run a task (:class:`PauseGC`).
+    the same on the scheduler of a cluster of your own. Their workers run
+    the S2 kernels on one thread (``NUMBA_NUM_THREADS=1``: a worker a core)
+    and pause the cyclic garbage collector while they run a task
+    (:class:`PauseGC`).
 
     Examples
     --------
@@ -119,7 +121,11 @@ def dask_client(
     with (
         dask.config.set({"distributed.scheduler.worker-saturation": SATURATION}),
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"NUMBA_NUM_THREADS": "1"},  # one core a worker: its S2 kernels too
         ) as cluster,
         Client(cluster) as client,
     ):
