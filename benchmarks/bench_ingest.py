@@ -33,7 +33,6 @@ import os
 import platform
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -42,13 +41,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from versions import ROOT, extract_version
 
 import s2vec_geo
 from s2vec_geo.io import atomic_path
 
 EXTRACTS = ("autark-lower-manhattan.osm.pbf", "valhalla-liechtenstein.osm.pbf")
 US = (-124.7, 24.5, -66.9, 49.4)  # continental US (lng, lat) box
-ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = "ef81db8"  # main before the featurize speed work (issue 15)
 
 
@@ -199,24 +198,10 @@ def featurize_version(root: Path, args: argparse.Namespace) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def previous_version(revision: str, folder: Path) -> Path:
-    """Extract ``s2vec_geo`` as it was at ``revision`` into ``folder``; return ``folder``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "s2vec_geo"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    tar = folder / "s2vec_geo.tar"
-    tar.write_bytes(archive)
-    with tarfile.open(tar) as files:
-        files.extractall(folder, filter="data")
-    return folder
-
-
 def compare_featurize(args: argparse.Namespace) -> dict:
     """Featurize with the previous version and this checkout; check that the outputs agree."""
     with tempfile.TemporaryDirectory(prefix="s2vec-previous-") as folder:
-        before = featurize_version(previous_version(args.baseline, Path(folder)), args)
+        before = featurize_version(extract_version(args.baseline, Path(folder)), args)
     now = featurize_version(ROOT, args)
     for name in ("pois", "roads"):
         a, b = before[name], now[name]

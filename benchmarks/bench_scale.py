@@ -46,7 +46,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -61,6 +60,7 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import shapely
+from versions import ROOT, extract_version
 
 from s2vec_geo.distributed import build_images_distributed, featurize_distributed, read_manifest
 from s2vec_geo.distributed.partitions import part_files
@@ -75,7 +75,6 @@ CHUNK_POIS = 1_000_000
 N_CITIES = 400
 EARTH_KM_PER_DEG = 111.195
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_scale.json"
-ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = "ef81db8"  # main before the Dask overhead work (issue 15)
 SINGLE = {"scheduler": "synchronous"}  # the single-process reference
 
@@ -278,20 +277,6 @@ def images_run(cells: Path, images: Path, n: int) -> dict[str, Any]:
     }
 
 
-def previous_code(revision: str, folder: Path) -> Path:
-    """Extract ``s2vec_geo`` as it was at ``revision`` into ``folder``; return ``folder``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "s2vec_geo"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    folder.mkdir()
-    (folder / "s2vec_geo.tar").write_bytes(archive)
-    with tarfile.open(folder / "s2vec_geo.tar") as files:
-        files.extractall(folder, filter="data")
-    return folder
-
-
 def featurize_child(code: Path, features: Path, cells: Path, where: str) -> dict[str, Any]:
     """:func:`featurize_run` in a fresh process importing ``s2vec_geo`` from ``code``.
 
@@ -341,7 +326,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["images_speedup"] = round(base["images_s"] / row["images_s"], 2)
         previous = None
         if args.baseline != "none":
-            code = previous_code(args.baseline, scratch / "previous")
+            code = extract_version(args.baseline, scratch / "previous")
             previous = featurize_child(code, features, scratch / "cells-previous", "1")
             previous["revision"] = args.baseline
             print(f"previous version: {brief(previous)}", flush=True)
