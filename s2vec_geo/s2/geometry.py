@@ -143,33 +143,35 @@ def cell_to_polygon(cells: Any) -> np.ndarray:
     array = as_cells(cells)
     boundary = cell_to_boundary(array)
     ring = np.empty((len(array), 5, 2))
-    ring[:, :4] = _corners(boundary)
+    _fill_corners(boundary, ring)
     ring[:, 4] = ring[:, 0]  # closed rings
     offsets = (np.arange(0, 5 * len(array) + 1, 5), np.arange(len(array) + 1))
     lat = boundary[:, :, 0]
-    at_pole = np.abs(lat) > 90.0 - _POLE_TOLERANCE
-    faces = (array.view(np.uint64) >> np.uint64(61)).astype(np.int64)
+    pole_vertex = np.flatnonzero(np.abs(lat.ravel()) > 90.0 - _POLE_TOLERANCE)  # a few cells
+    rows, n_poles = np.unique(pole_vertex // 4, return_counts=True)
     polar_faces = np.flatnonzero((array & ((np.int64(1) << 61) - 1)) == (np.int64(1) << 60))
     with gc_paused():
         polygons = shapely.from_ragged_array(
             shapely.GeometryType.POLYGON, ring.reshape(-1, 2), offsets
         )
-        for n in np.flatnonzero(at_pole.sum(axis=1) == 1):
+        for n in rows[n_poles == 1]:
             polygons[n] = shapely.Polygon(_pole_vertex_ring(lat[n], boundary[n, :, 1]))
         for n in polar_faces:
-            if faces[n] in (2, 5):
+            face = int(array[n].view(np.uint64) >> np.uint64(61))
+            if face in (2, 5):
                 polygons[n] = shapely.Polygon(
-                    _polar_face_ring(int(faces[n]), boundary[n, :, 0], boundary[n, :, 1])
+                    _polar_face_ring(face, boundary[n, :, 0], boundary[n, :, 1])
                 )
     return polygons
 
 
-def _corners(boundary: np.ndarray) -> np.ndarray:
-    """``(n, 4, 2)`` lng/lat corners from :func:`cell_to_boundary`'s lat/lng, unwrapped."""
-    corners = np.empty_like(boundary)
-    corners[:, :, 0] = _unwrap(boundary[:, :, 1])
-    corners[:, :, 1] = boundary[:, :, 0]
-    return corners
+def _fill_corners(boundary: np.ndarray, out: np.ndarray) -> None:
+    """Write :func:`cell_to_boundary`'s lat/lng into ``out[:, :4]`` as lng/lat, unwrapped."""
+    out[:, :4, 0] = boundary[:, :, 1]
+    out[:, :4, 1] = boundary[:, :, 0]
+    lng = out[:, :4, 0]
+    wraps = np.flatnonzero(row_range(lng) > 180.0)  # the cells on the antimeridian: few
+    lng[wraps] = _unwrap(lng[wraps])
 
 
 def cell_to_corners(cells: Any) -> np.ndarray:
@@ -189,4 +191,7 @@ def cell_to_corners(cells: Any) -> np.ndarray:
     >>> corners.shape, bool((corners[0] == ring[:4]).all())
     ((1, 4, 2), True)
     """
-    return _corners(cell_to_boundary(as_cells(cells)))
+    boundary = cell_to_boundary(cells)
+    corners = np.empty_like(boundary)
+    _fill_corners(boundary, corners)
+    return corners
