@@ -113,16 +113,15 @@ def scatter(block: np.ndarray, cells: np.ndarray, counts: CellCounts) -> None:
         return
     # counts come sorted by cell: one binary search per cell, not per count
     start = _run_starts(at)
-    run_row = np.searchsorted(cells, at[start])
-    run_hit = run_row < len(cells)
-    run_hit[run_hit] = cells[run_row[run_hit]] == at[start[run_hit]]
-    row = np.repeat(run_row, np.diff(np.r_[start, len(at)]))
-    flat = row * block.shape[1] + column  # 15x faster than 2-D fancy indexing
-    if run_hit.all():
-        block.reshape(-1)[flat] = value
-        return
-    hit = np.repeat(run_hit, np.diff(np.r_[start, len(at)]))
-    block.reshape(-1)[flat[hit]] = value[hit]
+    row = np.searchsorted(cells, at[start])
+    hit = row < len(cells)
+    hit[hit] = cells[row[hit]] == at[start[hit]]
+    size = np.diff(start, append=len(at))
+    flat = np.repeat(row * block.shape[1], size) + column  # 15x faster than 2-D fancy indexing
+    if not hit.all():
+        keep = np.repeat(hit, size)
+        flat, value = flat[keep], value[keep]
+    block.reshape(-1)[flat] = value
 
 
 def category_codes(values: pd.Series, names: Sequence[str], kind: str) -> np.ndarray:
@@ -142,12 +141,14 @@ def category_codes(values: pd.Series, names: Sequence[str], kind: str) -> np.nda
         factor, uniques = pd.factorize(values.astype(str))
     if (factor < 0).any():
         raise ValueError(f"{kind} features with a missing category; drop or name them first")
-    position = pd.Index(list(names)).get_indexer(uniques)
-    unknown_at = (position < 0) & (np.bincount(factor, minlength=len(uniques)) > 0)
+    position = pd.Index(list(names)).get_indexer(uniques).astype(np.int64)
+    unknown_at = position < 0
+    if unknown_at.any():  # declared by a Categorical, or in the rows?
+        unknown_at &= np.bincount(factor, minlength=len(uniques)) > 0
     if unknown_at.any():
         unknown = sorted(str(u) for u in uniques[unknown_at])
         raise ValueError(
             f"{kind} categories {unknown[:5]} are not in the feature list {list(names)[:5]}...; "
             "featurize with the taxonomy the features were read with (taxonomy=...)"
         )
-    return position[factor].astype(np.int64)
+    return position[factor]
