@@ -71,7 +71,6 @@ from s2vec_geo.taxonomy import FeatureLists, Taxonomy, taxonomy_for
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-POINT_CHUNK = 1 << 22  # points located at once: S2 kernels use every core from 4 M items
 ROAD_PIECE_BYTES = 600  # a road's piece in one cell, while roads are cut (samples included)
 
 
@@ -189,8 +188,8 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
         surface = shapely.point_on_surface(geoms[not_point])
         x[not_point], y[not_point] = shapely.get_x(surface), shapely.get_y(surface)
     cells = np.empty(len(codes), dtype=np.int64)  # 8 bytes a point, beside the input
-    for start in progress(range(0, len(codes), POINT_CHUNK), desc="locating points"):
-        stop = start + POINT_CHUNK
+    for start in progress(range(0, len(codes), CHUNK), desc="locating points"):
+        stop = start + CHUNK
         cells[start:stop] = latlng_to_cell(y[start:stop], x[start:stop], level)
     return group_sum(cells, codes, level=level)
 

@@ -17,13 +17,14 @@ are masked so that the sign bit never leaks in. Nothing here validates input:
 the public functions do that before calling a kernel.
 
 The array kernels run on every core (``prange``) from :data:`PARALLEL_MIN`
-items; below that on one thread.
+items when a core is spare (:func:`spare_core`); otherwise on one thread.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -43,20 +44,33 @@ _DEG_TO_RAD = math.pi / 180.0
 _RAD_TO_DEG = 180.0 / math.pi
 _DBL_EPSILON = float(np.finfo(np.float64).eps)
 
-PARALLEL_MIN = 1 << 22
-"""Items from which an array kernel runs on all cores. Starting threads and
-waiting for the slowest costs more than it saves on a busy machine below a
-few million items: on the 2 shared cores at load 2.5, lat/lng -> cell on two
-threads took 1.5x as long as on one for 131 k points, about as long for 1 M,
-and 0.84x for 8 M."""
+PARALLEL_MIN = 1 << 16
+"""Items from which an array kernel may run on all cores (below, starting
+threads costs more than it saves)."""
+
+
+def spare_core() -> bool:
+    """Whether a core is free besides this process: load average at most cores - 1.
+
+    Threads of a parallel kernel wait for the slowest; on a busy machine that
+    costs more than the second core gives. On the 2 shared cores, lat/lng ->
+    cell for 131 k to 8 M points took half the time on two threads at load
+    0.8, and 1.2-1.5x as long at load 2.5 (except 8 M points: 0.84x).
+
+    Examples
+    --------
+    >>> spare_core() in (True, False)
+    True
+    """
+    return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
 
 
 def _threads_by_size(kernel: Callable[..., None]) -> Callable[..., None]:
-    """Run a parallel kernel on one thread when its first array is under PARALLEL_MIN."""
+    """Run a parallel kernel on one thread for small inputs or when no core is spare."""
 
     @functools.wraps(kernel)
     def run(items: np.ndarray, *args: Any) -> None:
-        if len(items) >= PARALLEL_MIN:
+        if len(items) >= PARALLEL_MIN and spare_core():
             return kernel(items, *args)
         threads = numba.get_num_threads()
         numba.set_num_threads(1)
