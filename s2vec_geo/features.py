@@ -182,11 +182,13 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
     codes = category_codes(
         frame["category"] if every else frame["category"][points], names, "POI/node"
     )
-    x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for all but points
-    not_point = np.flatnonzero(np.isnan(x))
-    if len(not_point):
-        surface = shapely.point_on_surface(geoms[not_point])
-        x[not_point], y[not_point] = shapely.get_x(surface), shapely.get_y(surface)
+    # bounds: x and y in one pass over the geometries (2-3x faster than get_x and get_y)
+    west, south, east, north = shapely.bounds(geoms).T
+    spread = np.flatnonzero((east != west) | (north != south))  # not one location (or empty)
+    x, y = west, south
+    if len(spread):
+        surface = shapely.point_on_surface(geoms[spread])
+        x[spread], y[spread] = shapely.get_x(surface), shapely.get_y(surface)
     cells = np.empty(len(codes), dtype=np.int64)  # 8 bytes a point, beside the input
     for start in progress(range(0, len(codes), CHUNK), desc="locating points"):
         stop = start + CHUNK

@@ -50,7 +50,7 @@ threads costs more than it saves)."""
 
 
 def spare_core() -> bool:
-    """Whether a core is free besides this process: load average at most cores - 1.
+    """Whether a core is free besides this process: load average under cores - 0.5.
 
     Threads of a parallel kernel wait for the slowest; on a busy machine that
     costs more than the second core gives. On the 2 shared cores, lat/lng ->
@@ -62,7 +62,7 @@ def spare_core() -> bool:
     >>> spare_core() in (True, False)
     True
     """
-    return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
+    return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5  # this process counts about 1
 
 
 def _threads_by_size(kernel: Callable[..., None]) -> Callable[..., None]:
