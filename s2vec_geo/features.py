@@ -15,9 +15,11 @@ How each feature is computed:
   ``point_on_surface``), counted with a sort-based group-by.
 - Road length: every line is cut into its straight segments (lng/lat). A
   segment whose two ends lie in one cell lies inside it (cells are convex).
-  A segment crossing cells is intersected with the polygons of the cells it
-  can touch (cells of points sampled every quarter of the smallest cell edge,
-  and their edge neighbours), so each cell gets the length inside it. Lengths
+  A segment crossing cells is clipped to the polygons of the cells it can
+  touch (cells of points sampled every quarter of the smallest cell edge, and
+  their edge neighbours; convex quadrilaterals are clipped in NumPy, see
+  :func:`s2vec_geo.segments.length_in_cells`), so each cell gets the length
+  inside it. Lengths
   are great-circle (haversine) metres on a sphere of radius 6,371,008.8 m:
   within 0.5 % of the WGS84 ellipsoid. Cell edges are taken as straight in
   lng/lat while S2 edges are geodesics: a cut point moves along the road by
