@@ -175,10 +175,17 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
             f"'{shared[0]}_poi'), or set kind='node' on its POI rows to count them as the "
             "node feature"
         )
-    points = frame["kind"].isin(["poi", "node"]).to_numpy()
-    if not points.any():
+    kind = frame["kind"]
+    only_points = isinstance(kind.dtype, pd.CategoricalDtype) and {"poi", "node"}.issuperset(
+        kind.cat.categories
+    )  # then no comparison per row
+    if only_points and not kind.isna().any():
+        points = every = True
+    else:
+        points = kind.isin(["poi", "node"]).to_numpy()
+        every = points.all()  # no copies of a frame of points only
+    if not np.any(points):
         return empty_counts(np.int64)
-    every = points.all()  # no copies of a frame of points only
     geoms = np.asarray(frame.geometry.values, dtype=object)
     geoms = geoms if every else geoms[points]
     codes = category_codes(
@@ -268,6 +275,19 @@ def count_chunk(
     return (_point_counts(frame, lists.points, level), counts, lengths, *buildings, landuse)
 
 
+def _split_points(points: CellCounts, n_poi: int) -> tuple[CellCounts, CellCounts]:
+    """Counts of POIs (codes below ``n_poi``) and of road nodes (codes from 0)."""
+    cell, code, count = points
+    is_poi = code < n_poi
+    if is_poi.all():  # no copies of millions of POI counts
+        return points, empty_counts(count.dtype)
+    return (cell[is_poi], code[is_poi], count[is_poi]), (
+        cell[~is_poi],
+        code[~is_poi] - n_poi,
+        count[~is_poi],
+    )
+
+
 def cells_layer(
     cells: np.ndarray, counts: Sequence[CellCounts], lists: FeatureLists, level: int
 ) -> gpd.GeoDataFrame:
@@ -285,11 +305,8 @@ def cells_layer(
     >>> cells_layer(cells, counted, lists, 13).equals(s2vec_geo.featurize(f, 13))
     True
     """
-    (p_cell, p_code, p_count), *rest = counts
-    n_poi = len(lists.pois)
-    is_poi = p_code < n_poi
-    pois = (p_cell[is_poi], p_code[is_poi], p_count[is_poi])
-    nodes = (p_cell[~is_poi], p_code[~is_poi] - n_poi, p_count[~is_poi])
+    points, *rest = counts
+    pois, nodes = _split_points(points, len(lists.pois))
     blocks = [
         (lists.pois, np.int32, pois),
         (lists.roads, np.int32, rest[0]),

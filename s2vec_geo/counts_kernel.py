@@ -1,0 +1,31 @@
+"""The numba kernel of :func:`s2vec_geo.cell_counts.scatter`.
+
+Imported on first use (numba takes a while to load), as :mod:`s2vec_geo.s2.kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def scatter_rows(
+    block: np.ndarray, cells: np.ndarray, at: np.ndarray, column: np.ndarray, value: np.ndarray
+) -> None:
+    """``block[row of at[k] in cells, column[k]] = value[k]``; ``at`` outside ``cells`` skipped.
+
+    ``cells`` are sorted; counts sorted by cell (as group-bys give them) are
+    merged in one pass, others found by binary search.
+    """
+    n = cells.shape[0]
+    row = 0
+    for k in range(at.shape[0]):
+        cell = at[k]
+        if k == 0 or cell != at[k - 1]:  # a new cell: find its row
+            if k == 0 or cell < at[k - 1]:
+                row = np.searchsorted(cells, cell)
+            while row < n and cells[row] < cell:
+                row += 1
+        if row < n and cells[row] == cell:
+            block[row, column[k]] = value[k]
