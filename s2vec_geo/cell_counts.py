@@ -52,32 +52,22 @@ def group_sum(
     free_bits = 0 if level is None else 2 * (30 - level)
     if free_bits > 0 and int(codes.max()) < (1 << free_bits) and int(codes.min()) >= 0:
         # signed keys sort by cell id as int64, then by code: the order of the lexsort below
+        from s2vec_geo.counts_kernel import count_runs, sum_runs
+
         keys = cells | codes
         if weights is None:
-            keys = np.sort(keys)
+            unique, sums = count_runs(np.sort(keys))
         else:
             order = np.argsort(keys)
-            keys, weights = keys[order], weights[order]
-        start = _run_starts(keys)
+            unique, sums = sum_runs(keys[order], weights[order])
         low = np.int64((1 << free_bits) - 1)
-        unique = keys[start]
-        group_cells, group_codes = unique & ~low, unique & low
-    else:
-        order = np.lexsort((codes, cells))
-        c, k = cells[order], codes[order]
-        weights = None if weights is None else weights[order]
-        start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])])
-        group_cells, group_codes = c[start], k[start]
+        return unique & ~low, unique & low, sums
+    order = np.lexsort((codes, cells))
+    c, k = cells[order], codes[order]
+    weights = None if weights is None else weights[order]
+    start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])])
     sums = np.diff(np.r_[start, len(cells)]) if weights is None else np.add.reduceat(weights, start)
-    return group_cells, group_codes, sums
-
-
-def _run_starts(values: np.ndarray) -> np.ndarray:
-    """Index of the first element of each run of equal values (``values`` non-empty)."""
-    change = np.empty(len(values), dtype=bool)
-    change[0] = True
-    np.not_equal(values[1:], values[:-1], out=change[1:])
-    return np.flatnonzero(change)
+    return c[start], k[start], sums
 
 
 def sum_counts(parts: Sequence[CellCounts], level: int) -> CellCounts:
