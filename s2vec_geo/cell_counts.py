@@ -52,11 +52,11 @@ def group_sum(
     free_bits = 0 if level is None else 2 * (30 - level)
     if free_bits > 0 and int(codes.max()) < (1 << free_bits) and int(codes.min()) >= 0:
         # signed keys sort by cell id as int64, then by code: the order of the lexsort below
-        from s2vec_geo.counts_kernel import count_runs, sum_runs
+        from s2vec_geo.counts_kernel import sum_runs
 
         keys = cells | codes
         if weights is None:
-            unique, sums = count_runs(np.sort(keys))
+            unique, sums = sum_runs(np.sort(keys), np.broadcast_to(np.int64(1), keys.shape))
         else:
             order = np.argsort(keys)
             unique, sums = sum_runs(keys[order], weights[order])

@@ -32,22 +32,11 @@ def scatter_rows(
 
 
 @njit(cache=True)
-def count_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each run of equal values of sorted ``keys`` once, and its length."""
-    unique = np.empty(keys.shape[0], keys.dtype)
-    counts = np.zeros(keys.shape[0], np.int64)
-    m = -1
-    for k in range(keys.shape[0]):
-        if k == 0 or keys[k] != keys[k - 1]:
-            m += 1
-            unique[m] = keys[k]
-        counts[m] += 1
-    return unique[: m + 1], counts[: m + 1]
-
-
-@njit(cache=True)
 def sum_runs(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each run of equal values of sorted ``keys`` once, and the sum of its ``weights``."""
+    """Each run of equal values of sorted ``keys`` once, and the sum of its ``weights``.
+
+    Weights of ones (``np.broadcast_to(1, n)``, no memory) count the run.
+    """
     unique = np.empty(keys.shape[0], keys.dtype)
     sums = np.zeros(keys.shape[0], weights.dtype)
     m = -1
