@@ -13,18 +13,27 @@ Run from the repository root (needs ../shared/data for the ingest part)::
    continental US at level 12. Points are clustered like real places: 2,000
    towns at uniform random positions, each point normal around its town with a
    15 km standard deviation. Seeded (``--seed``), so runs are comparable.
+   Both are featurized by this checkout and by the previous version
+   (``--baseline``, a git revision; default: main before the featurize speed
+   work), each in a fresh process that generates the same data, loads the
+   compiled kernels on a small slice first and keeps the best of
+   ``--repeat`` calls (wall and CPU seconds); the outputs must agree (same
+   cells and counts, road lengths to 1e-9).
 
-Writes a JSON report (default ``benchmarks/results/bench_ingest.json``).
+Writes a JSON report (default ``benchmarks/results/bench_ingest.json``) with
+the load average (``uptime``) before and after each measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,12 +41,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from versions import ROOT, extract_version
 
 import s2vec_geo
 from s2vec_geo.io import atomic_path
 
 EXTRACTS = ("autark-lower-manhattan.osm.pbf", "valhalla-liechtenstein.osm.pbf")
 US = (-124.7, 24.5, -66.9, 49.4)  # continental US (lng, lat) box
+PREVIOUS = "ef81db8"  # main before the featurize speed work (issue 15)
 
 
 OURS = """
@@ -139,21 +150,76 @@ def synthetic(n_pois: int, n_roads: int, seed: int) -> tuple[gpd.GeoDataFrame, g
     return pois, roads
 
 
-def bench_featurize(n_pois: int, n_roads: int, seed: int, level: int) -> dict:
+def _digest(cells: gpd.GeoDataFrame) -> dict:
+    """What must not change between versions: the cells, every count, the road lengths."""
+    counts = cells.select_dtypes("int32").to_numpy()
+    lengths = cells[[c for c in cells.columns if c.startswith("road_length_m_")]].to_numpy()
+    return {
+        "cells": len(cells),
+        "cells_sha1": hashlib.sha1(cells.index.to_numpy().tobytes()).hexdigest(),
+        "counts_sha1": hashlib.sha1(counts.tobytes()).hexdigest(),
+        "road_length_m": float(lengths.sum()),
+    }
+
+
+def bench_featurize(n_pois: int, n_roads: int, seed: int, level: int, repeat: int) -> dict:
+    """Featurize the synthetic POIs, then roads: best of ``repeat`` calls each (this process)."""
     pois, roads = synthetic(n_pois, n_roads, seed)
-    # load the compiled S2 kernels first: a one-time cost per process, not per call
-    s2vec_geo.latlng_to_cell(np.array([0.0]), np.array([0.0]), level)
-    result = {"level": level, "pois": n_pois, "road_segments": n_roads}
+    result: dict = {"s2vec_geo": str(Path(s2vec_geo.__file__).parent)}
     for name, frame in (("pois", pois), ("roads", roads)):
         frame.attrs["taxonomy_version"] = s2vec_geo.load_taxonomy().version
-        start = time.perf_counter()
-        cells = s2vec_geo.featurize(frame, level=level)
-        seconds = time.perf_counter() - start
-        result[f"featurize_{name}_s"] = round(seconds, 2)
-        result[f"featurize_{name}_cells"] = len(cells)
-        print(name, seconds, len(cells), flush=True)
-        del cells
+        # load the compiled S2 kernels first: a one-time cost per process, not per call
+        s2vec_geo.featurize(frame.iloc[:1000], level=level)
+        load = os.getloadavg()[0]
+        runs = []
+        for _ in range(repeat):
+            start, cpu = time.perf_counter(), time.process_time()
+            cells = s2vec_geo.featurize(frame, level=level)
+            runs.append((time.perf_counter() - start, time.process_time() - cpu))
+            digest = _digest(cells)
+            del cells
+        result[name] = {
+            "seconds": round(min(w for w, _ in runs), 2),
+            "cpu_seconds": round(min(c for _, c in runs), 2),
+            "all_seconds": [round(w, 2) for w, _ in runs],
+            "load_average_before_after": [round(load, 2), round(os.getloadavg()[0], 2)],
+            **digest,
+        }
     return result
+
+
+def featurize_version(root: Path, args: argparse.Namespace) -> dict:
+    """:func:`bench_featurize` in a fresh process importing ``s2vec_geo`` from ``root``."""
+    command = [sys.executable, __file__, "--featurize-only", "--repeat", str(args.repeat)]
+    for flag in ("pois", "roads", "seed", "level"):
+        command += [f"--{flag}", str(getattr(args, flag))]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def compare_featurize(args: argparse.Namespace) -> dict:
+    """Featurize with the previous version and this checkout; check that the outputs agree."""
+    with tempfile.TemporaryDirectory(prefix="s2vec-previous-") as folder:
+        before = featurize_version(extract_version(args.baseline, Path(folder)), args)
+    now = featurize_version(ROOT, args)
+    for name in ("pois", "roads"):
+        a, b = before[name], now[name]
+        same = (a["cells_sha1"], a["counts_sha1"]) == (b["cells_sha1"], b["counts_sha1"])
+        length = abs(a["road_length_m"] - b["road_length_m"]) <= 1e-9 * abs(a["road_length_m"])
+        if not (same and length):
+            raise SystemExit(f"featurize {name}: outputs differ from {args.baseline}: {a} {b}")
+        print(f"{name}: {b['seconds']} s (was {a['seconds']} s), same output", flush=True)
+    return {
+        "level": args.level,
+        "pois": args.pois,
+        "road_segments": args.roads,
+        "baseline": args.baseline,
+        "previous": before,
+        "now": now,
+        "speedup_pois": round(before["pois"]["seconds"] / now["pois"]["seconds"], 2),
+        "speedup_roads": round(before["roads"]["seconds"] / now["roads"]["seconds"], 2),
+    }
 
 
 def main() -> None:
@@ -164,17 +230,26 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", default=PREVIOUS, help="git revision to compare with")
+    parser.add_argument("--skip-ingest", action="store_true", help="featurize only")
+    parser.add_argument("--featurize-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", default="benchmarks/results/bench_ingest.json")
     args = parser.parse_args()
+    if args.featurize_only:  # the child process of featurize_version
+        featurized = bench_featurize(args.pois, args.roads, args.seed, args.level, args.repeat)
+        print(json.dumps(featurized))
+        return
+    ingest = not args.skip_ingest and Path(args.data).is_dir()
     report = {
         "machine": {
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "load_average_at_start": os.getloadavg(),
         },
-        "ingest": bench_ingest(Path(args.data), args.repeat) if Path(args.data).is_dir() else [],
-        "featurize": bench_featurize(args.pois, args.roads, args.seed, args.level),
+        "ingest": bench_ingest(Path(args.data), args.repeat) if ingest else [],
+        "featurize": compare_featurize(args),
     }
+    report["machine"]["load_average_at_end"] = os.getloadavg()
     with atomic_path(args.output) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

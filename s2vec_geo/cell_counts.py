@@ -51,24 +51,23 @@ def group_sum(
         return cells, codes, np.zeros(0, np.float64 if weights is not None else np.int64)
     free_bits = 0 if level is None else 2 * (30 - level)
     if free_bits > 0 and int(codes.max()) < (1 << free_bits) and int(codes.min()) >= 0:
-        keys = cells.view(np.uint64) | codes.astype(np.uint64)
+        # signed keys sort by cell id as int64, then by code: the order of the lexsort below
+        from s2vec_geo.counts_kernel import sum_runs
+
+        keys = cells | codes
         if weights is None:
-            keys = np.sort(keys)
+            unique, sums = sum_runs(np.sort(keys), np.broadcast_to(np.int64(1), keys.shape))
         else:
             order = np.argsort(keys)
-            keys, weights = keys[order], weights[order]
-        start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        low = np.uint64((1 << free_bits) - 1)
-        unique = keys[start]
-        group_cells, group_codes = (unique & ~low).view(np.int64), (unique & low).astype(np.int64)
-    else:
-        order = np.lexsort((codes, cells))
-        c, k = cells[order], codes[order]
-        weights = None if weights is None else weights[order]
-        start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])])
-        group_cells, group_codes = c[start], k[start]
+            unique, sums = sum_runs(keys[order], weights[order])
+        low = np.int64((1 << free_bits) - 1)
+        return unique & ~low, unique & low, sums
+    order = np.lexsort((codes, cells))
+    c, k = cells[order], codes[order]
+    weights = None if weights is None else weights[order]
+    start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])])
     sums = np.diff(np.r_[start, len(cells)]) if weights is None else np.add.reduceat(weights, start)
-    return group_cells, group_codes, sums
+    return c[start], k[start], sums
 
 
 def sum_counts(parts: Sequence[CellCounts], level: int) -> CellCounts:
@@ -99,12 +98,11 @@ def scatter(block: np.ndarray, cells: np.ndarray, counts: CellCounts) -> None:
     >>> block.tolist()
     [[0, 0, 0], [0, 0, 4]]
     """
+    from s2vec_geo.counts_kernel import scatter_rows
+
     at, column, value = counts
-    row = np.searchsorted(cells, at)
-    hit = row < len(cells)
-    hit[hit] = cells[row[hit]] == at[hit]
-    flat = row[hit] * block.shape[1] + column[hit]  # 15x faster than 2-D fancy indexing
-    block.reshape(-1)[flat] = value[hit].astype(block.dtype)
+    if len(at):
+        scatter_rows(block, cells, at, column, value)  # 4x faster than fancy indexing
 
 
 def category_codes(values: pd.Series, names: Sequence[str], kind: str) -> np.ndarray:
@@ -124,12 +122,14 @@ def category_codes(values: pd.Series, names: Sequence[str], kind: str) -> np.nda
         factor, uniques = pd.factorize(values.astype(str))
     if (factor < 0).any():
         raise ValueError(f"{kind} features with a missing category; drop or name them first")
-    position = pd.Index(list(names)).get_indexer(uniques)
-    unknown_at = (position < 0) & (np.bincount(factor, minlength=len(uniques)) > 0)
+    position = pd.Index(list(names)).get_indexer(uniques).astype(np.int64)
+    unknown_at = position < 0
+    if unknown_at.any():  # declared by a Categorical, or in the rows?
+        unknown_at &= np.bincount(factor, minlength=len(uniques)) > 0
     if unknown_at.any():
         unknown = sorted(str(u) for u in uniques[unknown_at])
         raise ValueError(
             f"{kind} categories {unknown[:5]} are not in the feature list {list(names)[:5]}...; "
             "featurize with the taxonomy the features were read with (taxonomy=...)"
         )
-    return position[factor].astype(np.int64)
+    return position[factor]

@@ -15,9 +15,11 @@ How each feature is computed:
   ``point_on_surface``), counted with a sort-based group-by.
 - Road length: every line is cut into its straight segments (lng/lat). A
   segment whose two ends lie in one cell lies inside it (cells are convex).
-  A segment crossing cells is intersected with the polygons of the cells it
-  can touch (cells of points sampled every quarter of the smallest cell edge,
-  and their edge neighbours), so each cell gets the length inside it. Lengths
+  A segment crossing cells is clipped to the polygons of the cells it can
+  touch (cells of points sampled every quarter of the smallest cell edge, and
+  their edge neighbours; convex quadrilaterals are clipped in NumPy, see
+  :func:`s2vec_geo.segments.length_in_cells`), so each cell gets the length
+  inside it. Lengths
   are great-circle (haversine) metres on a sphere of radius 6,371,008.8 m:
   within 0.5 % of the WGS84 ellipsoid. Cell edges are taken as straight in
   lng/lat while S2 edges are geodesics: a cut point moves along the road by
@@ -51,13 +53,12 @@ from s2vec_geo.cell_counts import (
     scatter,
     sum_counts,
 )
-from s2vec_geo.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells
+from s2vec_geo.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells, limit
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.options import DEFAULT_LEVEL
 from s2vec_geo.progress import progress
 from s2vec_geo.s2 import (
-    cell_to_polygon,
     cells_frame,
     cover,
     latlng_to_cell,
@@ -66,7 +67,7 @@ from s2vec_geo.s2 import (
 )
 from s2vec_geo.s2.cover import estimate_cells, sorted_unique
 from s2vec_geo.schema import FEATURE_COLUMNS_ATTR, TOKEN
-from s2vec_geo.segments import haversine_m, segment_cells, segments
+from s2vec_geo.segments import haversine_m, length_in_cells, segment_cells, segments
 from s2vec_geo.taxonomy import FeatureLists, Taxonomy, taxonomy_for
 
 log = logging.getLogger(__name__)
@@ -89,17 +90,8 @@ def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray
     first = np.r_[True, cand_owner[1:] != cand_owner[:-1]]
     rest = (per_owner == 2) & ~first
     clip = np.flatnonzero(~rest)
-    cells = sorted_unique(cand_cell[clip])
-    polygons = cell_to_polygon(cells)[np.searchsorted(cells, cand_cell[clip])]
-    lines = shapely.linestrings(seg[cand_owner[clip]].reshape(-1, 2, 2))
-    pieces = shapely.intersection(lines, polygons)
-    parts, part_of = shapely.get_parts(pieces, return_index=True)
-    is_line = shapely.get_type_id(parts) == 1  # corner touches give points
-    piece_seg, piece_part = segments(parts[is_line])
     metres = np.zeros(len(cand_owner))
-    metres[clip] = np.bincount(
-        part_of[is_line][piece_part], weights=haversine_m(*piece_seg.T), minlength=len(clip)
-    )
+    metres[clip] = length_in_cells(seg[cand_owner[clip]], cand_cell[clip])
     rest_at = np.flatnonzero(rest)
     metres[rest_at] = np.maximum(lengths[cand_owner[rest_at]] - metres[rest_at - 1], 0.0)
     keep = metres > 0
@@ -183,18 +175,29 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
             f"'{shared[0]}_poi'), or set kind='node' on its POI rows to count them as the "
             "node feature"
         )
-    points = frame["kind"].isin(["poi", "node"]).to_numpy()
-    if not points.any():
+    kind = frame["kind"]
+    only_points = isinstance(kind.dtype, pd.CategoricalDtype) and {"poi", "node"}.issuperset(
+        kind.cat.categories
+    )  # then no comparison per row
+    if only_points and not kind.isna().any():
+        points = every = True
+    else:
+        points = kind.isin(["poi", "node"]).to_numpy()
+        every = points.all()  # no copies of a frame of points only
+    if not np.any(points):
         return empty_counts(np.int64)
-    sub = frame.loc[points]
-    geoms = sub.geometry.values
-    not_point = shapely.get_type_id(np.asarray(geoms)) != 0
-    geoms = np.asarray(geoms, dtype=object)
-    if not_point.any():
-        geoms = geoms.copy()
-        geoms[not_point] = shapely.point_on_surface(geoms[not_point])
-    codes = category_codes(sub["category"], names, "POI/node")
-    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    geoms = geoms if every else geoms[points]
+    codes = category_codes(
+        frame["category"] if every else frame["category"][points], names, "POI/node"
+    )
+    # bounds: x and y in one pass over the geometries (2-3x faster than get_x and get_y)
+    west, south, east, north = shapely.bounds(geoms).T
+    spread = np.flatnonzero((east != west) | (north != south))  # not one location (or empty)
+    x, y = west, south
+    if len(spread):
+        surface = shapely.point_on_surface(geoms[spread])
+        x[spread], y[spread] = shapely.get_x(surface), shapely.get_y(surface)
     cells = np.empty(len(codes), dtype=np.int64)  # 8 bytes a point, beside the input
     for start in progress(range(0, len(codes), CHUNK), desc="locating points"):
         stop = start + CHUNK
@@ -212,7 +215,7 @@ def _road_features(
     sub = frame.loc[roads]
     lines = np.asarray(sub.geometry.values, dtype=object)
     check_cells(
-        estimate_cells(lines, level),
+        estimate_cells(lines, level, below=limit(max_cells)),
         f"cutting roads at the cell edges of level {level}",
         bytes_per_cell=ROAD_PIECE_BYTES,
         max_cells=max_cells,
@@ -272,6 +275,19 @@ def count_chunk(
     return (_point_counts(frame, lists.points, level), counts, lengths, *buildings, landuse)
 
 
+def _split_points(points: CellCounts, n_poi: int) -> tuple[CellCounts, CellCounts]:
+    """Counts of POIs (codes below ``n_poi``) and of road nodes (codes from 0)."""
+    cell, code, count = points
+    is_poi = code < n_poi
+    if is_poi.all():  # no copies of millions of POI counts
+        return points, empty_counts(count.dtype)
+    return (cell[is_poi], code[is_poi], count[is_poi]), (
+        cell[~is_poi],
+        code[~is_poi] - n_poi,
+        count[~is_poi],
+    )
+
+
 def cells_layer(
     cells: np.ndarray, counts: Sequence[CellCounts], lists: FeatureLists, level: int
 ) -> gpd.GeoDataFrame:
@@ -289,11 +305,8 @@ def cells_layer(
     >>> cells_layer(cells, counted, lists, 13).equals(s2vec_geo.featurize(f, 13))
     True
     """
-    (p_cell, p_code, p_count), *rest = counts
-    n_poi = len(lists.pois)
-    is_poi = p_code < n_poi
-    pois = (p_cell[is_poi], p_code[is_poi], p_count[is_poi])
-    nodes = (p_cell[~is_poi], p_code[~is_poi] - n_poi, p_count[~is_poi])
+    points, *rest = counts
+    pois, nodes = _split_points(points, len(lists.pois))
     blocks = [
         (lists.pois, np.int32, pois),
         (lists.roads, np.int32, rest[0]),

@@ -383,7 +383,11 @@ WORKERS = Option(
     min=1,
     metavar="N",
 )
-SCHEDULER = Option("scheduler", help="run on this Dask cluster (scheduler address tcp://HOST:8786)")
+SCHEDULER = Option(
+    "scheduler",
+    help="run on this Dask cluster (scheduler address tcp://HOST:8786), or 'synchronous': "
+    "the same tasks one after another in this process",
+)
 
 # -- images -----------------------------------------------------------------------------
 

@@ -3,18 +3,23 @@
 Roads are cut at cell edges segment by segment, and polygons that cross
 cell edges find the cells to clip against from the segments of their rings;
 both ask :func:`segment_cells` which cells a straight lng/lat segment can
-touch. Lengths are great-circle (haversine) metres on a sphere of radius
+touch, and roads measure the length inside each with :func:`length_in_cells`.
+Lengths are great-circle (haversine) metres on a sphere of radius
 :data:`EARTH_RADIUS_M`.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import shapely
 
-from s2vec_geo.s2 import cell_edge_neighbors, latlng_to_cell
+from s2vec_geo.convex_clip import convex_ccw
+from s2vec_geo.s2 import cell_edge_neighbors, cell_to_polygon, latlng_to_cell
+from s2vec_geo.s2.cover import sorted_unique
+from s2vec_geo.s2.geometry import cell_to_corners, row_range
 
 EARTH_RADIUS_M = 6_371_008.8
 #: Smallest S2 cell edge at level 0, radians (S2's kMinEdge derivative, 2*sqrt(2)/3).
@@ -60,8 +65,10 @@ def coordinate_segments(coords: np.ndarray, part: np.ndarray) -> tuple[np.ndarra
     >>> seg.tolist(), of.tolist()
     ([[0.0, 0.0, 1.0, 0.0], [5.0, 5.0, 6.0, 5.0]], [0, 1])
     """
-    same = part[1:] == part[:-1]
-    return np.column_stack([coords[:-1][same], coords[1:][same]]), part[:-1][same]
+    start = np.flatnonzero(part[1:] == part[:-1])
+    seg = np.empty((len(start), 4))
+    seg[:, :2], seg[:, 2:] = coords[start], coords[start + 1]
+    return seg, part[start]
 
 
 def segments(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,10 +128,76 @@ def segment_cells(
     lng = seg[owner, 0] + t * (seg[owner, 2] - seg[owner, 0])
     lat = seg[owner, 1] + t * (seg[owner, 3] - seg[owner, 1])
     sampled = latlng_to_cell(lat, lng, level)
-    step_at = np.flatnonzero((owner[1:] == owner[:-1]) & (sampled[1:] != sampled[:-1]))
+    moved = sampled[1:] != sampled[:-1]
+    step_at = np.flatnonzero((owner[1:] == owner[:-1]) & moved)
     adjacent = (cell_edge_neighbors(sampled[step_at]) == sampled[step_at + 1, None]).any(axis=1)
     corner = np.r_[step_at[~adjacent], step_at[~adjacent] + 1]
+    new = np.r_[True, moved | (owner[1:] != owner[:-1])]  # runs of samples in one cell: one
     return unique_pairs(
-        np.r_[owner, np.repeat(owner[corner], 4)],
-        np.r_[sampled, cell_edge_neighbors(sampled[corner]).ravel()],
+        np.r_[owner[new], np.repeat(owner[corner], 4)],
+        np.r_[sampled[new], cell_edge_neighbors(sampled[corner]).ravel()],
     )
+
+
+def _clip_to_quads(seg: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """The part of each segment inside its convex counter-clockwise quadrilateral (Cyrus-Beck).
+
+    Returns the ``(n, 4)`` clipped segments; a segment that misses its
+    quadrilateral (or touches it in a point) comes back with both ends equal.
+    """
+    origin = quads[:, :1]  # local coordinates keep the products precise
+    quads = quads - origin
+    start, end = seg[:, :2] - origin[:, 0], seg[:, 2:] - origin[:, 0]
+    enter, leave = np.zeros(len(seg)), np.ones(len(seg))
+    for k in range(4):
+        a, b = quads[:, k], quads[:, (k + 1) % 4]
+        ex, ey = (b - a).T
+        d0 = ex * (start[:, 1] - a[:, 1]) - ey * (start[:, 0] - a[:, 0])  # >= 0: inside
+        d1 = ex * (end[:, 1] - a[:, 1]) - ey * (end[:, 0] - a[:, 0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = d0 / (d0 - d1)
+        enter = np.where((d0 < 0.0) & (d1 >= 0.0), np.maximum(enter, t), enter)
+        leave = np.where((d0 >= 0.0) & (d1 < 0.0), np.minimum(leave, t), leave)
+        leave = np.where((d0 < 0.0) & (d1 < 0.0), -1.0, leave)
+    leave = np.maximum(leave, enter)
+    delta = seg[:, 2:] - seg[:, :2]
+    return np.column_stack(
+        [seg[:, :2] + enter[:, None] * delta, seg[:, :2] + leave[:, None] * delta]
+    )
+
+
+def length_in_cells(seg: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Metres of each straight lng/lat segment inside its cell (edges straight in lng/lat).
+
+    The cell is the polygon :func:`~s2vec_geo.s2.cell_to_polygon` gives. Most
+    cells are convex quadrilaterals: segments are clipped to them with a few
+    array operations; the others (a pole as a vertex, over 90 degrees of
+    longitude wide, not convex) are intersected with GEOS.
+
+    Examples
+    --------
+    >>> seg = np.array([[24.90, 60.17, 24.99, 60.17]])  # ~5 km east-west
+    >>> owner, cells = segment_cells(seg, haversine_m(*seg.T), 12)
+    >>> inside = length_in_cells(seg[owner], cells)
+    >>> len(cells), round(float(inside.sum() / haversine_m(*seg.T)[0]), 6)
+    (3, 1.0)
+    """
+    unique = sorted_unique(cells)
+    at = np.searchsorted(unique, cells)
+    corners = cell_to_corners(unique)
+    polar = functools.reduce(np.maximum, np.abs(corners[:, :, 1]).T) >= 89.0  # rows of 4: by column
+    plain = ~polar & (row_range(corners[:, :, 0]) < 90.0) & convex_ccw(corners)
+    metres = np.zeros(len(seg))
+    fast = plain[at]
+    metres[fast] = haversine_m(*_clip_to_quads(seg[fast], corners[at[fast]]).T)
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        lines = shapely.linestrings(seg[slow].reshape(-1, 2, 2))
+        pieces = shapely.intersection(lines, cell_to_polygon(unique)[at[slow]])
+        parts, part_of = shapely.get_parts(pieces, return_index=True)
+        is_line = shapely.get_type_id(parts) == 1  # corner touches give points
+        piece_seg, piece_part = segments(parts[is_line])
+        metres[slow] = np.bincount(
+            part_of[is_line][piece_part], weights=haversine_m(*piece_seg.T), minlength=len(slow)
+        )
+    return metres

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import dask_geopandas
 import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +16,7 @@ from synthetic_cells import TINY_MODEL
 import s2vec_geo as sv
 from s2vec_geo.distributed import (
     build_images_distributed,
+    dask_client,
     embed_distributed,
     featurize_distributed,
     read_cell_partitions,
@@ -64,6 +68,22 @@ def test_dask_partitions_equal_single_machine(client, helsinki, tmp_path) -> Non
     assert got.attrs["taxonomy_version"] == want.attrs["taxonomy_version"]
     assert_same_layer(got, want)
     assert int(got["poi_cafe"].sum()) > 10
+
+
+def test_synchronous_scheduler_runs_the_same_tasks_in_this_process(helsinki, tmp_path) -> None:
+    want = sv.featurize(helsinki, level=15)
+    ddf = dask_geopandas.from_geopandas(helsinki, npartitions=3)
+    got = featurize_distributed(ddf, level=15, scratch=tmp_path, scheduler="synchronous")
+    assert_same_layer(got, want)
+    assert gc.isenabled()  # paused only while a task ran
+
+
+def test_local_cluster_workers_use_one_core_and_pause_the_garbage_collector() -> None:
+    # millions of geometries decode 3-4x slower with the cyclic collector walking them
+    with dask_client(workers=1) as client:
+        assert client.submit(gc.isenabled, pure=False).result() is False
+        assert list(client.run(gc.isenabled).values()) == [True]  # between tasks: on
+        assert client.submit(numba.get_num_threads).result() == 1  # one core a worker
 
 
 def test_v2_buildings_and_landuse_on_dask_equal_single_machine(

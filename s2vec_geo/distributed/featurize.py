@@ -215,7 +215,7 @@ def _feature_lists_of(
     taxonomy: Any,
     category_column: str | None,
     read_kw: dict[str, Any],
-    client: Client,
+    client: Client | None,
 ) -> FeatureLists:
     """Fixed lists from the taxonomy, or (no taxonomy) a first pass over the categories."""
     frames = [frame._meta] if frame is not None else [i for i in inputs or [] if _is_frame(i)]
@@ -321,7 +321,7 @@ def featurize_distributed(
 
 
 def _map_all(
-    client: Client,
+    client: Client | None,
     parts: Sequence[Any],
     folders: Sequence[Path],
     lists: FeatureLists,
@@ -349,7 +349,7 @@ def _map_all(
 
 
 def _reduce_all(
-    client: Client,
+    client: Client | None,
     folders: Sequence[Path],
     ranges: list[tuple[int, int]],
     lists: FeatureLists,

@@ -13,7 +13,6 @@ import numpy as np
 
 from s2vec_geo.s2.validation import MAX_LEVEL, as_cells, as_latlng, validate_level
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)  # first hex digit = top 4 bits
 _MAX_CHILD_DEPTH = 12  # 4**12 = 16.8 M children (134 MB of ids)
 
@@ -277,6 +276,30 @@ def cell_children(cell: Any, level: int) -> np.ndarray:
     return out
 
 
+def token_bytes(cells: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the tokens of cells as ASCII bytes end to end, and ``n + 1`` offsets into them.
+
+    Token ``k`` is ``data[offsets[k]:offsets[k + 1]]``: the layout of an Arrow
+    string array, so string columns are built without a Python string per cell.
+
+    Examples
+    --------
+    >>> data, offsets = token_bytes(token_to_cell(["89c25a3", "1"]))
+    >>> bytes(data), offsets.tolist()
+    (b'89c25a31', [0, 7, 8])
+    """
+    from s2vec_geo.s2 import kernels
+
+    array = as_cells(cells)
+    lsb = array.view(np.uint64) & (~array.view(np.uint64) + np.uint64(1))
+    _, exponent = np.frexp(lsb.astype(np.float64))  # exact on powers of two
+    offsets = np.zeros(array.size + 1, dtype=np.int64)
+    np.cumsum(16 - (exponent.astype(np.int64) - 1) // 4, out=offsets[1:])  # no trailing zeros
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    kernels.cells_to_tokens(array, offsets, data)
+    return data, offsets
+
+
 def cell_to_token(cells: Any) -> np.ndarray:
     """Return the S2 token of each cell: its hex id without trailing zeros.
 
@@ -285,15 +308,9 @@ def cell_to_token(cells: Any) -> np.ndarray:
     >>> cell_to_token(token_to_cell(["89c25a3", "1"]))
     array(['89c25a3', '1'], dtype='<U16')
     """
-    array = as_cells(cells).view(np.uint64)
-    big_endian = array.astype(">u8").view(np.uint8).reshape(-1, 8)
-    chars = np.empty((array.size, 16), dtype=np.uint8)
-    chars[:, 0::2] = _HEX_DIGITS[big_endian >> 4]
-    chars[:, 1::2] = _HEX_DIGITS[big_endian & 15]
-    lsb = array & (~array + np.uint64(1))
-    _, exponent = np.frexp(lsb.astype(np.float64))
-    length = 16 - (exponent - 1) // 4
-    chars[np.arange(16) >= length[:, None]] = 0  # NUL padding: dropped by the S16 view
+    data, offsets = token_bytes(cells)
+    chars = np.zeros((len(offsets) - 1, 16), dtype=np.uint8)  # NUL padding: dropped by S16
+    chars[np.arange(16) < np.diff(offsets)[:, None]] = data
     return chars.view("S16").ravel().astype("U16")
 
 

@@ -172,6 +172,8 @@ def as_latlng(lat: Any, lng: Any) -> tuple[np.ndarray, np.ndarray]:
             "pass one latitude per longitude"
         ) from None
     for values, name, limit in ((lat_a, "latitude", 90.0), (lng_a, "longitude", 180.0)):
+        if values.size == 0 or (values.min() >= -limit and values.max() <= limit):
+            continue  # two reductions, no temporaries (NaN makes both comparisons false)
         bad = ~((values >= -limit) & (values <= limit))  # also catches NaN
         if bad.any():
             where = np.flatnonzero(bad)
