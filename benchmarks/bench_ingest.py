@@ -165,7 +165,7 @@ def _digest(cells: gpd.GeoDataFrame) -> dict:
 def bench_featurize(n_pois: int, n_roads: int, seed: int, level: int, repeat: int) -> dict:
     """Featurize the synthetic POIs, then roads: best of ``repeat`` calls each (this process)."""
     pois, roads = synthetic(n_pois, n_roads, seed)
-    result: dict = {"s2vec_geo": str(Path(s2vec_geo.__file__).parent)}
+    result: dict = {}
     for name, frame in (("pois", pois), ("roads", roads)):
         frame.attrs["taxonomy_version"] = s2vec_geo.load_taxonomy().version
         # load the compiled S2 kernels first: a one-time cost per process, not per call

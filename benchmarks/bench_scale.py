@@ -301,7 +301,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 data = pool.submit(write_synthetic, features, args.pois, args.roads).result()
                 data["generate_s"] = round(time.perf_counter() - start, 1)
             else:
-                data = {"folder": str(features), "files": len(list(features.iterdir()))}
+                data = {"folder": features.name, "files": len(list(features.iterdir()))}
             data["bytes_on_disk"] = sum(f.stat().st_size for f in features.iterdir())
             data["one_input"] = pool.submit(profile_input, min(features.iterdir())).result()
         print(f"data: {data}", flush=True)
