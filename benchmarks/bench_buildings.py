@@ -38,7 +38,7 @@ import pandas as pd
 import shapely
 
 import s2vec_geo
-from s2vec_geo.io import atomic_path
+from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.s2 import cell_to_polygon, latlng_to_cell
 
 REGION = (5.0, 45.0, 15.0, 52.0)  # lng/lat box, central Europe

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from s2vec_geo.io import atomic_path
+from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.version import __version__
 
 REPO = Path(__file__).resolve().parents[1]

@@ -42,7 +42,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from s2vec_geo.io import atomic_path, write_layer
+from s2vec_geo.io.layers import atomic_path, write_layer
 from s2vec_geo.s2 import cell_children, cells_frame, latlng_to_cell
 
 REPO = Path(__file__).resolve().parents[1]

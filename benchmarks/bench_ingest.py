@@ -44,7 +44,7 @@ import shapely
 from versions import ROOT, extract_version
 
 import s2vec_geo
-from s2vec_geo.io import atomic_path
+from s2vec_geo.io.layers import atomic_path
 
 EXTRACTS = ("autark-lower-manhattan.osm.pbf", "valhalla-liechtenstein.osm.pbf")
 US = (-124.7, 24.5, -66.9, 49.4)  # continental US (lng, lat) box

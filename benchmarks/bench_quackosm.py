@@ -37,7 +37,7 @@ from pathlib import Path
 
 import osmium
 
-from s2vec_geo.io import atomic_path
+from s2vec_geo.io.layers import atomic_path
 
 EXTRACTS = (
     "srai-monaco.osm.pbf",

@@ -28,7 +28,7 @@ import numpy as np
 import s2geometry as s2
 import shapely
 
-from s2vec_geo.io import atomic_path
+from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.s2 import cover, latlng_to_cell
 
 N_POINTS = 10_000_000

@@ -64,10 +64,10 @@ from versions import ROOT, extract_version
 
 from s2vec_geo.distributed import build_images_distributed, featurize_distributed, read_manifest
 from s2vec_geo.distributed.partitions import part_files
-from s2vec_geo.features import count_chunk
-from s2vec_geo.io import atomic_path
+from s2vec_geo.features.featurize import count_chunk
+from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
+from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.s2 import latlng_to_cell
-from s2vec_geo.taxonomy import load_taxonomy
 
 US_BOX = (-125.0, 24.4, -66.9, 49.4)
 LEVEL, IMAGE_LEVEL = 12, 8

@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 
 import s2vec_geo as sv
-from s2vec_geo.embedding import embed
-from s2vec_geo.io import atomic_path
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.embeddings.embed import embed
+from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.model.training import TrainConfig, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_train.json"
 N_FEATURES = 116

@@ -33,7 +33,7 @@ import shapely
 import torch
 
 import s2vec_geo as s2v
-from s2vec_geo.downstream import write_report
+from s2vec_geo.evaluation import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

@@ -34,12 +34,12 @@ import pandas as pd
 import shapely
 
 import s2vec_geo as sv
-from s2vec_geo.downstream import Area, MLPConfig, TrainSettings, evaluate_areas
-from s2vec_geo.downstream.protocol import Variant
-from s2vec_geo.downstream.report import write_report
-from s2vec_geo.io import read_cell_layer, write_layer
-from s2vec_geo.seams import seams
-from s2vec_geo.training import TrainConfig
+from s2vec_geo.embeddings.seams import seams
+from s2vec_geo.evaluation import Area, MLPConfig, TrainSettings, evaluate_areas
+from s2vec_geo.evaluation.protocol import Variant
+from s2vec_geo.evaluation.report import write_report
+from s2vec_geo.io.layers import read_cell_layer, write_layer
+from s2vec_geo.model.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

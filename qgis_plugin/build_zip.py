@@ -11,7 +11,7 @@ and styles); hidden files and folders (``.env``, ``.git/``, ``.DS_Store``),
 editor backups and caches are never packed, and a symbolic link stops the
 build (a link would pack the contents of whatever it points to). The version
 is read from ``metadata.txt``. The engine's option declarations
-(``s2vec_geo/options.py``, standard library only) are packed as
+(``s2vec_geo/core/options.py``, standard library only) are packed as
 ``s2vec/options.py``: the algorithms build their parameters from them
 (``s2vec/vocabulary.py``); the source tree keeps one copy only.
 """
@@ -34,7 +34,7 @@ PACKED = ("*.py", "metadata.txt", "*.svg", "*.png", "*.qml", "*.ui", "LICENSE*",
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Names of packed files and folders: no hidden files, backups (``x.py~``, ``#x.py#``)."""
 PACKAGE_DIR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-OPTIONS_SOURCE = Path(__file__).resolve().parents[1] / "s2vec_geo" / "options.py"
+OPTIONS_SOURCE = Path(__file__).resolve().parents[1] / "s2vec_geo" / "core" / "options.py"
 OPTIONS_PACKED = "options.py"
 """The engine's option declarations, packed into the plugin folder under this name."""
 

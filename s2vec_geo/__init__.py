@@ -41,13 +41,17 @@ else:
     import s2vec_geo.accessor
 
 if TYPE_CHECKING:
+    from s2vec_geo.core.schema import embedding_columns, feature_columns
     from s2vec_geo.distributed import (
         build_images_distributed,
         embed_distributed,
         featurize_distributed,
         read_cell_partitions,
     )
-    from s2vec_geo.downstream import (
+    from s2vec_geo.embeddings.embed import embed
+    from s2vec_geo.embeddings.join import embed_geometries, join_embeddings
+    from s2vec_geo.embeddings.seams import seam_ratio
+    from s2vec_geo.evaluation import (
         Area,
         AreasResult,
         EvaluationResult,
@@ -57,16 +61,15 @@ if TYPE_CHECKING:
         read_areas,
         read_labels,
     )
-    from s2vec_geo.embedding import embed
-    from s2vec_geo.features import featurize
+    from s2vec_geo.features.featurize import featurize
     from s2vec_geo.images import ImageDataset, build_images, export_geotiff
+    from s2vec_geo.images.normalization import NormStats
     from s2vec_geo.ingest import read_features
-    from s2vec_geo.io import read_cell_layer, read_provenance, write_layer
-    from s2vec_geo.join import embed_geometries, join_embeddings
-    from s2vec_geo.model import S2VecModel, load_model
-    from s2vec_geo.network import MAEConfig
-    from s2vec_geo.normalization import NormStats
-    from s2vec_geo.plots import explore_embeddings, plot_embeddings, plot_history
+    from s2vec_geo.ingest.taxonomy.tags import Taxonomy, load_taxonomy
+    from s2vec_geo.io.layers import read_cell_layer, read_provenance, write_layer
+    from s2vec_geo.model.file import S2VecModel, load_model
+    from s2vec_geo.model.mae import MAEConfig
+    from s2vec_geo.model.training import TrainConfig, train
     from s2vec_geo.s2 import (
         cell_children,
         cell_edge_neighbors,
@@ -86,10 +89,7 @@ if TYPE_CHECKING:
         token_to_cell,
         validate_level,
     )
-    from s2vec_geo.schema import embedding_columns, feature_columns
-    from s2vec_geo.seams import seam_ratio
-    from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
-    from s2vec_geo.training import TrainConfig, train
+    from s2vec_geo.viz.plots import explore_embeddings, plot_embeddings, plot_history
 
 
 def _public_names() -> dict[str, str]:

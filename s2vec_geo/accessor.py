@@ -4,7 +4,7 @@ Modelled on h3pandas: nothing is mutated, results come back as new frames
 indexed by the int64 ``cell_id`` (or, where one row per input row is
 returned, as the caller's frame with columns added: its index, columns and
 CRS kept), cell geometries are EPSG:4326 polygons. Defaults are those of
-the option vocabulary (:mod:`s2vec_geo.options`). Only pandas is imported
+the option vocabulary (:mod:`s2vec_geo.core.options`). Only pandas is imported
 here (registering the accessor must stay cheap); the rest loads on first use.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
+from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -90,7 +90,7 @@ class S2VecAccessor:
         >>> shops.to_crs(3067).s2vec.embed(cells=table.reset_index()).crs.to_epsg()
         3067
         """
-        from s2vec_geo.join import join_embeddings
+        from s2vec_geo.embeddings.join import join_embeddings
 
         if cells is None:
             raise ValueError(
@@ -153,9 +153,9 @@ class S2VecAccessor:
         >>> model = helsinki.s2vec.train(13, others=[tallinn], out="run")  # doctest: +SKIP
         >>> emb = s2vec_geo.embed(tallinn, model)  # doctest: +SKIP
         """
+        from s2vec_geo.core.schema import feature_columns
         from s2vec_geo.images import build_images
-        from s2vec_geo.schema import feature_columns
-        from s2vec_geo.training import train
+        from s2vec_geo.model.training import train
 
         areas = [self._obj, *others]
         if min_support > 0.0:
@@ -176,7 +176,7 @@ class S2VecAccessor:
         >>> f.s2vec.featurize(level=13).index.name
         'cell_id'
         """
-        from s2vec_geo.features import featurize
+        from s2vec_geo.features.featurize import featurize
 
         return featurize(self._geo(), level=level, aoi=aoi, **kw)
 
@@ -231,8 +231,8 @@ class S2VecAccessor:
         --------
         >>> tracts.s2vec.align_labels(embeddings, "income").head()  # doctest: +SKIP
         """
-        from s2vec_geo.downstream import align_labels, read_labels
-        from s2vec_geo.schema import cell_indexed
+        from s2vec_geo.core.schema import cell_indexed
+        from s2vec_geo.evaluation import align_labels, read_labels
 
         if isinstance(cells, pd.DataFrame):
             cells = cell_indexed(cells).index.to_numpy()
@@ -246,6 +246,6 @@ class S2VecAccessor:
         --------
         >>> emb.s2vec.evaluate(tracts, "income", n_splits=20).summary()  # doctest: +SKIP
         """
-        from s2vec_geo.downstream import evaluate
+        from s2vec_geo.evaluation import evaluate
 
         return evaluate(self._obj, labels, target, **kw)

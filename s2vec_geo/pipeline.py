@@ -3,7 +3,7 @@
 :func:`run_pipeline` chains the core functions exactly as a user would call
 them one by one, keeps every intermediate product in a work folder (so each
 stage can be inspected or re-run on its own), and writes the embedding layer
-and its PCA map last. The work folder's record (:mod:`s2vec_geo.workfolder`)
+and its PCA map last. The work folder's record (:mod:`s2vec_geo.io.run_folder`)
 makes a run resumable and refuses, before any stage, to mix runs of
 different settings or to replace files no run wrote.
 """
@@ -20,26 +20,26 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from s2vec_geo.embedding import EMBED_MODES, embed
-from s2vec_geo.features import featurize
-from s2vec_geo.guards import DEFAULT_MAX_CELLS
+from s2vec_geo.core.guards import DEFAULT_MAX_CELLS
+from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
+from s2vec_geo.core.schema import CELL_ID
+from s2vec_geo.embeddings.embed import EMBED_MODES, embed
+from s2vec_geo.embeddings.seams import log_seams
+from s2vec_geo.features.featurize import featurize
 from s2vec_geo.images import ImageDataset, build_images
 from s2vec_geo.images.build import MAX_LEVEL_GAP, check_min_support
-from s2vec_geo.io import layer_format, read_cell_layer, write_layer
-from s2vec_geo.locks import hold
-from s2vec_geo.model import MODEL_NAME, S2VecModel, load_model
-from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
-from s2vec_geo.plots import plot_embedding_pca
-from s2vec_geo.s2 import cells_frame, validate_level
-from s2vec_geo.schema import CELL_ID
-from s2vec_geo.seams import log_seams
-from s2vec_geo.training import (
+from s2vec_geo.io.layers import layer_format, read_cell_layer, write_layer
+from s2vec_geo.io.locks import hold
+from s2vec_geo.io.run_folder import PRODUCTS, WorkFolder, fingerprint
+from s2vec_geo.model.file import MODEL_NAME, S2VecModel, load_model
+from s2vec_geo.model.training import (
     LOSS_CURVE_NAME,
     TrainConfig,
     resumable_settings,
     train,
 )
-from s2vec_geo.workfolder import PRODUCTS, WorkFolder, fingerprint
+from s2vec_geo.s2 import cells_frame, validate_level
+from s2vec_geo.viz.plots import plot_embedding_pca
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def run_pipeline(
     Every check that can fail on the request itself (levels, image size,
     output format, min_support, sources, the work folder's state, a second
     writer) runs before the first stage; the work folder records the
-    settings and the finished stages (:mod:`s2vec_geo.workfolder`), so an
+    settings and the finished stages (:mod:`s2vec_geo.io.run_folder`), so an
     interrupted run continues with ``resume=True``.
 
     Parameters
@@ -147,7 +147,7 @@ def run_pipeline(
         beside it with the suffix ``.png``. Both are replaced when they exist.
     level, image_level
         Patch and image S2 levels (default 16 and 12, city scale; the paper:
-        12 and 8, :data:`s2vec_geo.options.LEVEL_PRESETS`).
+        12 and 8, :data:`s2vec_geo.core.options.LEVEL_PRESETS`).
     aoi
         Area of interest for :func:`s2vec_geo.featurize` (every covering cell
         is embedded, empty ones included).
@@ -174,7 +174,7 @@ def run_pipeline(
         Start afresh in a work folder that holds an earlier run (or products
         no recorded run wrote), replacing them; other files are kept.
     max_cells
-        Size guard for featurizing and the images (see :mod:`s2vec_geo.guards`).
+        Size guard for featurizing and the images (see :mod:`s2vec_geo.core.guards`).
 
     Returns
     -------
@@ -189,7 +189,7 @@ def run_pipeline(
 
     Examples
     --------
-    >>> from s2vec_geo.training import TrainConfig
+    >>> from s2vec_geo.model.training import TrainConfig
     >>> res = run_pipeline("examples/data/helsinki.osm.pbf", "/tmp/hki.gpkg", 17, 14,
     ...                    config=TrainConfig(epochs=2))  # doctest: +SKIP
     >>> res.embeddings.name  # doctest: +SKIP

@@ -15,7 +15,7 @@ import torch
 from synthetic_cells import TINY_MODEL, synthetic_cells
 
 from s2vec_geo.images import build_images
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.model.training import TrainConfig, train
 
 DDP_CONFIG = TrainConfig(
     epochs=2, batch_size=8, lr=3e-3, val_fraction=0.25, num_workers=0, model=TINY_MODEL

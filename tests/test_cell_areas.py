@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from s2vec_geo.cell_areas import split_polygons
-from s2vec_geo.equal_area import polygon_areas
+from s2vec_geo.features.cut import split_polygons
+from s2vec_geo.features.equal_area import polygon_areas
 from s2vec_geo.s2 import cell_to_boundary, cell_to_polygon, latlng_to_cell
 
 METRES = 1 / 111_320  # about a metre of latitude, in degrees

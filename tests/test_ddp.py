@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from ddp_worker import DDP_CONFIG, ddp_images
 
-from s2vec_geo.model import load_model
-from s2vec_geo.training import split_indices, train
+from s2vec_geo.model.file import load_model
+from s2vec_geo.model.training import split_indices, train
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

@@ -14,6 +14,7 @@ from distributed import Client, LocalCluster
 from synthetic_cells import TINY_MODEL
 
 import s2vec_geo as sv
+from s2vec_geo.core.schema import feature_columns
 from s2vec_geo.distributed import (
     build_images_distributed,
     dask_client,
@@ -22,10 +23,9 @@ from s2vec_geo.distributed import (
     read_cell_partitions,
     read_manifest,
 )
-from s2vec_geo.embedding import embed
+from s2vec_geo.embeddings.embed import embed
 from s2vec_geo.images import build_images
-from s2vec_geo.schema import feature_columns
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.model.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

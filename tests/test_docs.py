@@ -93,4 +93,4 @@ def test_site_builds_strictly_with_the_api_reference(tmp_path) -> None:
     evaluation = (site / "reference" / "evaluation" / "index.html").read_text(encoding="utf-8")
     assert "Polygon label alignment" in evaluation  # docstrings are rendered
     assert ":func:" not in evaluation  # Sphinx roles became links or code
-    assert 'href="#s2vec_geo.downstream.read_labels"' in evaluation  # a role, linked
+    assert 'href="#s2vec_geo.evaluation.read_labels"' in evaluation  # a role, linked

@@ -12,11 +12,11 @@ from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
 
 import s2vec_geo as sv
 from s2vec_geo.cli import main
-from s2vec_geo.embedding import embed
+from s2vec_geo.embeddings.embed import embed
 from s2vec_geo.images import build_images
-from s2vec_geo.model import load_model
-from s2vec_geo.plots import plot_embedding_pca
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.model.file import load_model
+from s2vec_geo.model.training import TrainConfig, train
+from s2vec_geo.viz.plots import plot_embedding_pca
 
 
 def _vec(frame: pd.DataFrame, cell: int) -> np.ndarray:

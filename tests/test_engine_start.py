@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import s2vec_geo as sv
-from s2vec_geo.io import read_layer
+from s2vec_geo.io.layers import read_layer
 
 REPO = Path(__file__).resolve().parents[1]
 POIS = REPO / "examples" / "data" / "helsinki_pois.shp"
@@ -79,4 +79,4 @@ def test_command_help_imports_no_scientific_library(command: str) -> None:
 
 def test_the_embedding_stage_does_import_torch() -> None:
     """The same reading of ``-X importtime`` finds torch where it is needed."""
-    assert "torch" in imports("-c", "import s2vec_geo.embedding")
+    assert "torch" in imports("-c", "import s2vec_geo.embeddings.embed")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from s2vec_geo.downstream import (
+from s2vec_geo.evaluation import (
     MLPConfig,
     TrainSettings,
     Variant,
@@ -214,7 +214,7 @@ def test_unknown_variant_block_is_a_clear_error(table: gpd.GeoDataFrame) -> None
 
 
 def test_feature_constant_in_training_does_not_blow_up_predictions() -> None:
-    from s2vec_geo.downstream import fit
+    from s2vec_geo.evaluation import fit
 
     rng = np.random.default_rng(0)
     x = np.column_stack([rng.normal(size=200), np.full(200, -0.0123)]).astype(np.float32)

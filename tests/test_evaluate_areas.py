@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from s2vec_geo.cli import main
-from s2vec_geo.downstream import (
+from s2vec_geo.evaluation import (
     Area,
     MLPConfig,
     TrainSettings,
@@ -23,8 +23,8 @@ from s2vec_geo.downstream import (
     read_areas,
     write_report,
 )
-from s2vec_geo.downstream.inputs import counts_blocks
-from s2vec_geo.io import write_layer
+from s2vec_geo.evaluation.inputs import counts_blocks
+from s2vec_geo.io.layers import write_layer
 from s2vec_geo.s2 import cell_parent, cell_to_latlng, cells_frame, cover
 
 # Real level-15 S2 cells in three cities; one embedding column explains the target everywhere.
@@ -231,7 +231,7 @@ def test_density_and_log_put_areas_with_different_units_on_one_scale() -> None:
 
 
 def test_spearman_ranks_cells_and_ignores_monotone_distortions(areas: list[Area]) -> None:
-    from s2vec_geo.downstream import spearman
+    from s2vec_geo.evaluation import spearman
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
@@ -389,8 +389,8 @@ def test_cli_without_areas_or_with_a_missing_areas_file_exits_2(tmp_path: Path, 
 
 @pytest.mark.shared_data
 def test_kontur_hexagons_become_people_per_km2(shared_data: Path) -> None:
-    from s2vec_geo.downstream import geodesic_area_km2, read_labels
-    from s2vec_geo.downstream.targets import transform_labels
+    from s2vec_geo.evaluation import geodesic_area_km2, read_labels
+    from s2vec_geo.evaluation.targets import transform_labels
 
     path = shared_data / "labels" / "kontur" / "kontur_population_monaco.gpkg"
     hexagons = read_labels(path, "population")

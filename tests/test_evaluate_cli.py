@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from s2vec_geo.cli import main
-from s2vec_geo.io import write_layer
+from s2vec_geo.io.layers import write_layer
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, cover
 
 
@@ -85,7 +85,7 @@ def test_cli_reports_bad_input_in_one_line(files: dict, capsys) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("geoclip") is None, reason="geoclip not installed")
 def test_geoclip_embeds_cell_centres_offline_and_deterministically() -> None:
-    from s2vec_geo.downstream import geoclip_cell_embeddings
+    from s2vec_geo.evaluation import geoclip_cell_embeddings
 
     cells = cover(shapely.box(-74.01, 40.70, -74.00, 40.71), 15)
     first = geoclip_cell_embeddings(cells)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from s2vec_geo.downstream import (
+from s2vec_geo.evaluation import (
     align_labels,
     cell_location_encoding,
     embeddings_for_cells,

@@ -13,11 +13,11 @@ import pytest
 import shapely
 
 import s2vec_geo
-from s2vec_geo.cell_counts import group_sum
 from s2vec_geo.cli import main
+from s2vec_geo.features.counts import group_sum
+from s2vec_geo.features.segments import haversine_m
+from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
 from s2vec_geo.s2 import cell_to_polygon, cell_to_token, cover, latlng_to_cell
-from s2vec_geo.segments import haversine_m
-from s2vec_geo.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "data"

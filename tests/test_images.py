@@ -13,11 +13,11 @@ import torch
 
 import s2vec_geo.accessor  # noqa: F401  (registers gdf.s2vec)
 from s2vec_geo.cli import main
-from s2vec_geo.features import featurize
+from s2vec_geo.core.schema import feature_columns
+from s2vec_geo.features.featurize import featurize
 from s2vec_geo.images import ImageDataset, NormStats, build_images, plot_image
-from s2vec_geo.io import write_layer
+from s2vec_geo.io.layers import write_layer
 from s2vec_geo.s2 import cell_children, cell_parent, cells_frame, latlng_to_cell
-from s2vec_geo.schema import feature_columns
 
 PATCH, IMAGE = 14, 10
 CITIES = {

@@ -15,9 +15,9 @@ import pytest
 import shapely
 
 import s2vec_geo
+from s2vec_geo.core.progress import progress
 from s2vec_geo.ingest import ogr, osm, osm_header_bbox
-from s2vec_geo.progress import progress
-from s2vec_geo.taxonomy import load_taxonomy
+from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
 POIS_SHP = REPO / "examples" / "data" / "helsinki_pois.shp"

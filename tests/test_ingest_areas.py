@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 import s2vec_geo
-from s2vec_geo.equal_area import polygon_areas
+from s2vec_geo.features.equal_area import polygon_areas
 
 # Known answers: a house with 3 levels, a school building (building=yes refined by
 # amenity), an open way tagged building (no area), an apartment block as a multipolygon

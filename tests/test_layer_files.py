@@ -21,9 +21,9 @@ from synthetic_cells import TINY_MODEL, synthetic_cells
 
 import s2vec_geo as sv
 from s2vec_geo.cli import main
-from s2vec_geo.colours import pca_rgb
+from s2vec_geo.core.colours import pca_rgb
 from s2vec_geo.images import build_images
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.model.training import TrainConfig, train
 
 GPKG_1_2 = 10200
 """``PRAGMA user_version`` of a GeoPackage 1.2 file."""

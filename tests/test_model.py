@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from s2vec_geo.model import S2VecModel, load_model
-from s2vec_geo.network import MAEConfig, MaskedAutoencoder
-from s2vec_geo.normalization import NormStats
+from s2vec_geo.images.normalization import NormStats
+from s2vec_geo.model.file import S2VecModel, load_model
+from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder
 
 CFG = MAEConfig(
     num_features=3, grid=4, embed_dim=16, depth=2, num_heads=2, decoder_dim=8, decoder_depth=1

@@ -10,11 +10,11 @@ import pytest
 from matplotlib.image import imread
 
 from s2vec_geo.cli import main
+from s2vec_geo.core.schema import feature_columns
 from s2vec_geo.images import ImageDataset
-from s2vec_geo.io import read_cell_layer
-from s2vec_geo.model import load_model
+from s2vec_geo.io.layers import read_cell_layer
+from s2vec_geo.model.file import load_model
 from s2vec_geo.s2 import latlng_to_cell
-from s2vec_geo.schema import feature_columns
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--epochs", "2", "--embed-dim", "32", "--depth", "1", "--num-heads", "2"]

@@ -11,7 +11,7 @@ import shapely
 from matplotlib.figure import Figure
 
 import s2vec_geo as sv
-from s2vec_geo.plots import explore_embeddings, plot_embeddings, plot_history
+from s2vec_geo.viz.plots import explore_embeddings, plot_embeddings, plot_history
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_history_plot_shows_both_baselines() -> None:
 def test_web_map_colours_every_cell(emb) -> None:
     pytest.importorskip("folium")
     pytest.importorskip("mapclassify")
-    from s2vec_geo.plots import pca_rgb
+    from s2vec_geo.viz.plots import pca_rgb
 
     html = explore_embeddings(emb).get_root().render().lower()
     colours = pca_rgb(emb.filter(like="emb_").to_numpy())

@@ -18,9 +18,9 @@ import pytest
 import shapely
 
 import s2vec_geo as sv
+from s2vec_geo.core.schema import feature_columns
 from s2vec_geo.ingest.osm_collect import UNKNOWN_ID
 from s2vec_geo.ingest.osm_parquet import is_osm_parquet, split_osm_parquet
-from s2vec_geo.schema import feature_columns
 
 LEVEL = 15
 

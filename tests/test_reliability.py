@@ -30,16 +30,16 @@ import pytest
 import shapely
 import torch
 
-import s2vec_geo.training as training
+import s2vec_geo.model.training as training
 from s2vec_geo.cli import main
-from s2vec_geo.features import featurize
-from s2vec_geo.guards import TooManyCellsError
+from s2vec_geo.core.guards import TooManyCellsError
+from s2vec_geo.features.featurize import featurize
 from s2vec_geo.images import build_images
-from s2vec_geo.io import atomic_path, read_cell_layer
-from s2vec_geo.locks import hold, host_tag, lock_path, temporary_owner
-from s2vec_geo.model import load_model
+from s2vec_geo.io.layers import atomic_path, read_cell_layer
+from s2vec_geo.io.locks import hold, host_tag, lock_path, temporary_owner
+from s2vec_geo.model.file import load_model
+from s2vec_geo.model.training import TrainConfig, train
 from s2vec_geo.s2 import cover
-from s2vec_geo.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 PBF = REPO / "examples" / "data" / "helsinki.osm.pbf"
@@ -663,6 +663,6 @@ def _cells_like(made: dict[str, Path], rows: slice, value: float) -> pd.DataFram
 @pytest.mark.parametrize("rows", [slice(None), slice(0, 1)], ids=["all zero", "one cell"])
 def test_data_with_nothing_to_learn_warn(rows, made, caplog):
     images = build_images(_cells_like(made, rows, 0.0), 14)
-    with caplog.at_level("WARNING", logger="s2vec_geo.training"):
+    with caplog.at_level("WARNING", logger="s2vec_geo.model.training"):
         train(images, TINY_CONFIG)
     assert "the data hold nothing to predict" in caplog.text

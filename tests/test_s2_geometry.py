@@ -20,7 +20,7 @@ import pytest
 import s2geometry as s2
 import shapely
 
-from s2vec_geo.io import write_layer
+from s2vec_geo.io.layers import write_layer
 from s2vec_geo.s2 import (
     cell_edge_neighbors,
     cell_level,

@@ -16,9 +16,9 @@ import pytest
 import shapely
 
 import s2vec_geo as sv
+from s2vec_geo.embeddings.seams import seams
 from s2vec_geo.ingest import osm_header_bbox
-from s2vec_geo.seams import seams
-from s2vec_geo.training import TrainConfig
+from s2vec_geo.model.training import TrainConfig
 
 EXTRACTS = {
     "monaco": "srai-monaco.osm.pbf",

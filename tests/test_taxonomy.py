@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import s2vec_geo
-from s2vec_geo.taxonomy import load_taxonomy
+from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
 
 EXPECTED = Path(__file__).parent / "expected" / "taxonomy.json"
 EXPECTED_V2 = Path(__file__).parent / "expected" / "taxonomy_v2.json"

@@ -9,11 +9,11 @@ import pytest
 import torch
 from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
 
-import s2vec_geo.training as train_module
-from s2vec_geo.heldout import heldout_error
+import s2vec_geo.model.training as train_module
 from s2vec_geo.images import build_images
-from s2vec_geo.model import load_model
-from s2vec_geo.training import TrainConfig, lr_factor, split_indices, train
+from s2vec_geo.model.file import load_model
+from s2vec_geo.model.heldout import heldout_error
+from s2vec_geo.model.training import TrainConfig, lr_factor, split_indices, train
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +144,8 @@ def test_lower_manhattan_reconstruction_beats_the_per_feature_mean(shared_data, 
     """
     import shapely
 
-    from s2vec_geo.features import featurize
-    from s2vec_geo.schema import feature_columns
+    from s2vec_geo.core.schema import feature_columns
+    from s2vec_geo.features.featurize import featurize
 
     pbf = shared_data / "osm" / "autark-lower-manhattan.osm.pbf"
     cells = featurize(pbf, level=18, aoi=shapely.box(-74.025, 40.695, -73.995, 40.72))
@@ -174,7 +174,7 @@ def test_streamed_tiles_train_the_same_model_as_preloaded_ones(images, tmp_path)
 
 
 def test_automatic_batch_scales_the_learning_rate_on_a_gpu_only() -> None:
-    from s2vec_geo.training import resolve_settings
+    from s2vec_geo.model.training import resolve_settings
 
     cpu = resolve_settings(TrainConfig(), torch.device("cpu"), 10_000)
     gpu = resolve_settings(TrainConfig(), torch.device("cuda"), 10_000, world=1)

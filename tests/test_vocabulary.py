@@ -1,6 +1,6 @@
-"""One vocabulary: the Python faces and the command line say what ``s2vec_geo.options`` declares.
+"""One vocabulary: the Python faces and the command line say what ``core.options`` declares.
 
-Every user-facing option is declared once (:mod:`s2vec_geo.options`). These
+Every user-facing option is declared once (:mod:`s2vec_geo.core.options`). These
 tests enumerate the faces and fail on any name, default, choice or range that
 differs from its declaration:
 
@@ -26,17 +26,17 @@ from pathlib import Path
 import pytest
 
 import s2vec_geo as sv
-from s2vec_geo import options as o
 from s2vec_geo.accessor import S2VecAccessor
 from s2vec_geo.cli import COMMAND_MODULES, build_parser, parse
+from s2vec_geo.core import options as o
+from s2vec_geo.core.guards import limit
 from s2vec_geo.distributed import dask_client
-from s2vec_geo.downstream import align_labels, random_splits
-from s2vec_geo.guards import limit
+from s2vec_geo.evaluation import align_labels, random_splits
 from s2vec_geo.images.build import check_min_support
-from s2vec_geo.network import MAEConfig
+from s2vec_geo.model.mae import MAEConfig
+from s2vec_geo.model.training import TrainConfig
 from s2vec_geo.pipeline import run_pipeline
 from s2vec_geo.s2 import validate_level
-from s2vec_geo.training import TrainConfig
 
 PACKAGE = Path(sv.__file__).parent
 
@@ -205,7 +205,7 @@ def test_one_max_level_in_the_package() -> None:
         if isinstance(node, ast.Assign)
         and any(getattr(t, "id", None) == "MAX_LEVEL" for t in node.targets)
     ]
-    assert defined == ["options.py"]
+    assert defined == ["core/options.py"]
 
 
 def test_no_cell_id_literal_outside_the_schema() -> None:

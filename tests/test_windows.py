@@ -9,7 +9,8 @@ import torch
 from synthetic_cells import FEATURES, TINY_MODEL, synthetic_cells
 
 import s2vec_geo as sv
-from s2vec_geo.embedding import embed
+from s2vec_geo.embeddings.embed import embed
+from s2vec_geo.embeddings.seams import seams
 from s2vec_geo.images import build_images
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.sampler import WindowSampler
@@ -20,8 +21,7 @@ from s2vec_geo.images.windows import (
     surrounding_tiles,
     tile_tokens,
 )
-from s2vec_geo.seams import seams
-from s2vec_geo.training import TrainConfig, train
+from s2vec_geo.model.training import TrainConfig, train
 
 CPU = torch.device("cpu")
 
@@ -215,7 +215,7 @@ def test_datasets_that_cannot_train_together_are_refused(tmp_path) -> None:
 def test_too_small_data_and_no_learning_are_reported(caplog) -> None:
     one = synthetic_cells(n_parents=2, seed=0)
     config = TrainConfig(epochs=1, batch_size=2, model=TINY_MODEL)
-    with caplog.at_level("WARNING", logger="s2vec_geo.training"):
+    with caplog.at_level("WARNING", logger="s2vec_geo.model.training"):
         train(build_images(one, 10), config)
     text = caplog.text
     assert "too little data" in text

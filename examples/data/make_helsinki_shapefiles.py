@@ -15,7 +15,7 @@ import osmium
 
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.ogr import tag_columns
-from s2vec_geo.taxonomy import load_taxonomy
+from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
 
 HERE = Path(__file__).parent
 TAX = load_taxonomy()

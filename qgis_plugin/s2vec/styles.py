@@ -33,7 +33,7 @@ from qgis.PyQt.QtCore import Qt
 
 #: Prefix of the embedding columns the engine writes (``emb_000``, ``emb_001``, ...).
 EMBEDDING_PREFIX = "emb_"
-#: The engine's colour column of embedding layers (``#rrggbb``; s2vec_geo.schema.PCA_RGB).
+#: The engine's colour column of embedding layers (``#rrggbb``; s2vec_geo.core.schema.PCA_RGB).
 PCA_RGB = "pca_rgb"
 EMBEDDING_CLASSES = 7
 COLOR_RAMP = "Viridis"

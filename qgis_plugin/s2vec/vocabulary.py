@@ -2,7 +2,7 @@
 
 QGIS cannot import the engine (``s2vec_geo``): it links its own GDAL, GEOS
 and PROJ, and the engine runs out of process in another Python. The
-declarations of the engine's options (``s2vec_geo/options.py``) need only
+declarations of the engine's options (``s2vec_geo/core/options.py``) need only
 the standard library, so the plugin reads that one file directly: from the
 plugin folder, where ``build_zip.py`` copies it into the zip, or from the
 source checkout the plugin runs from. The algorithms build their parameters
@@ -19,7 +19,7 @@ from types import ModuleType
 
 MODULE_NAME = "s2vec_plugin_options"
 HERE = Path(__file__).resolve().parent
-CANDIDATES = (HERE / "options.py", HERE.parents[1] / "s2vec_geo" / "options.py")
+CANDIDATES = (HERE / "options.py", HERE.parents[1] / "s2vec_geo" / "core" / "options.py")
 """Where the declarations are: packed into the plugin, or in the checkout beside it."""
 
 

@@ -3,13 +3,13 @@
 Each sub-command lives in the module of its name (``s2vec cover`` in
 :mod:`s2vec_geo.cli.cover`), which describes it as a
 :class:`~s2vec_geo.cli.options.Command` named ``COMMAND``: its inputs and
-outputs, the declared options it takes (:mod:`s2vec_geo.options`, turned
+outputs, the declared options it takes (:mod:`s2vec_geo.core.options`, turned
 into flags by :mod:`s2vec_geo.cli.options`) and the function that runs it.
 The commands mirror the QGIS Processing algorithms and call the same core
 functions; building the parser imports neither of them.
 
 :func:`main` is the one error boundary: a failure that is the user's to fix
-(:func:`s2vec_geo.errors.known_failures`: bad values, missing or unreadable
+(:func:`s2vec_geo.core.errors.known_failures`: bad values, missing or unreadable
 files, a full disk, a refused size, a locked output) ends with one line
 ``s2vec <command>: error: ...`` and exit status 2; Ctrl-C with
 ``s2vec <command>: interrupted`` and 130; anything else with one line and
@@ -25,8 +25,8 @@ import sys
 from types import TracebackType
 
 from s2vec_geo.cli.options import resolve_levels
-from s2vec_geo.errors import known_failures, one_line
-from s2vec_geo.options import RENAMED
+from s2vec_geo.core.errors import known_failures, one_line
+from s2vec_geo.core.options import RENAMED
 from s2vec_geo.version import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (

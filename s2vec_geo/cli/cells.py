@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.options import OUTPUT_LAYER, Argument, Command
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +15,9 @@ INPUT = Argument("input", help="input vector file (GeoPackage, GeoParquet, shape
 
 def run(args: argparse.Namespace) -> None:
     """Write ``args.input`` with ``cell_id`` and ``token`` columns to ``args.output``."""
-    from s2vec_geo.io import layer_format, read_layer, write_layer
+    from s2vec_geo.core.schema import CELL_ID, TOKEN
+    from s2vec_geo.io.layers import layer_format, read_layer, write_layer
     from s2vec_geo.s2 import cell_to_token, point_cells
-    from s2vec_geo.schema import CELL_ID, TOKEN
 
     layer_format(args.output)  # fail on a bad extension before the work
     points = read_layer(args.input, layer=args.layer)

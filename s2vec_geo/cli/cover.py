@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.cells import INPUT
 from s2vec_geo.cli.options import OUTPUT_LAYER, Command
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
     """Write the level-``args.level`` covering of ``args.input`` to ``args.output``."""
-    from s2vec_geo.io import layer_format, read_layer, write_layer
+    from s2vec_geo.io.layers import layer_format, read_layer, write_layer
     from s2vec_geo.s2 import cells_frame, cover
 
     layer_format(args.output)  # fail on a bad extension before the work

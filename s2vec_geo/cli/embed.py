@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.featurize import DASK, on_dask
 from s2vec_geo.cli.options import OUTPUT_LAYER, Argument, Command, values
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,12 @@ def run(args: argparse.Namespace) -> None:
         out = embed_distributed(args.cells, args.model, args.output, **kw)
         log.info("wrote embedding partitions to %s", out)
         return
-    from s2vec_geo.embedding import embed
-    from s2vec_geo.io import layer_format, read_cell_layer, write_layer
-    from s2vec_geo.model import load_model
-    from s2vec_geo.plots import plot_embedding_pca
-    from s2vec_geo.seams import log_seams
-    from s2vec_geo.training import resolve_device
+    from s2vec_geo.embeddings.embed import embed
+    from s2vec_geo.embeddings.seams import log_seams
+    from s2vec_geo.io.layers import layer_format, read_cell_layer, write_layer
+    from s2vec_geo.model.file import load_model
+    from s2vec_geo.model.training import resolve_device
+    from s2vec_geo.viz.plots import plot_embedding_pca
 
     layer_format(args.output)  # fail on a bad extension before any work
     model = load_model(args.model, device=resolve_device(args.device))

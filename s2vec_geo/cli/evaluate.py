@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.options import Argument, Command, values
+from s2vec_geo.core import options as o
 
 AREAS_HELP = """\
 several areas (--areas FILE): a TOML file with one [[area]] table per area.
@@ -74,7 +74,7 @@ def _shared(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_areas(args: argparse.Namespace) -> Any:
-    from s2vec_geo.downstream.areas import BLOCKS, LEAVE_ONE_AREA_OUT, evaluate_areas
+    from s2vec_geo.evaluation.areas import BLOCKS, LEAVE_ONE_AREA_OUT, evaluate_areas
 
     for name in (*ONE_AREA_FILES, *(option.name for option in ONE_AREA)):
         if getattr(args, name) is None:
@@ -95,7 +95,7 @@ def _run_areas(args: argparse.Namespace) -> Any:
 
 
 def _run_single(args: argparse.Namespace) -> Any:
-    from s2vec_geo.downstream.protocol import evaluate
+    from s2vec_geo.evaluation.protocol import evaluate
 
     for option in SEVERAL_AREAS:
         if getattr(args, option.name) != option.default:
@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> None:
 
     The output folder is locked and checked before the evaluation starts.
     """
-    from s2vec_geo.downstream.report import check_report_folder, write_report
-    from s2vec_geo.locks import hold
+    from s2vec_geo.evaluation.report import check_report_folder, write_report
+    from s2vec_geo.io.locks import hold
 
     args.output.absolute().parent.mkdir(parents=True, exist_ok=True)
     with hold(args.output):

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.options import Argument, Command, values
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ def on_dask(args: argparse.Namespace, n_sources: int = 1) -> bool:
 
 def run(args: argparse.Namespace) -> None:
     """Featurize ``args.sources`` and write the cell layer (or partitions) to ``args.output``."""
-    from s2vec_geo.io import LAYER_SUFFIXES, layer_format, write_layer
+    from s2vec_geo.io.layers import LAYER_SUFFIXES, layer_format, write_layer
 
     if not on_dask(args, len(args.sources)):
-        from s2vec_geo.features import featurize
+        from s2vec_geo.features.featurize import featurize
 
         layer_format(args.output)  # fail on a bad extension before the work
         cells = featurize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.images import parents
 from s2vec_geo.cli.options import Argument, Command
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 

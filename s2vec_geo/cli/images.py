@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.options import Argument, Command
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.cells import INPUT
 from s2vec_geo.cli.options import OUTPUT_LAYER, Argument, Command
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
     """Join ``args.embeddings`` to ``args.input`` and write the result."""
-    from s2vec_geo.io import layer_format, read_cell_layer, read_layer, write_layer
-    from s2vec_geo.join import join_embeddings
-    from s2vec_geo.schema import COVERAGE, N_CELLS, embedding_columns
+    from s2vec_geo.core.schema import COVERAGE, N_CELLS, embedding_columns
+    from s2vec_geo.embeddings.join import join_embeddings
+    from s2vec_geo.io.layers import layer_format, read_cell_layer, read_layer, write_layer
 
     layer_format(args.output)  # fail on a bad extension before the work
     layer = read_layer(args.input, layer=args.layer, keep_missing=True)

@@ -1,6 +1,6 @@
 """Command-line arguments built from the option vocabulary, and the command specification.
 
-Every option flag comes from a declaration of :mod:`s2vec_geo.options`
+Every option flag comes from a declaration of :mod:`s2vec_geo.core.options`
 (:func:`add_option`): its flag, type, default, choices and help. A command
 module describes its command once, as a :class:`Command`: its words, its
 inputs and outputs (:class:`Argument`, the only arguments written here by
@@ -11,7 +11,7 @@ Building the parser imports nothing beyond the standard library, so
 Examples
 --------
 >>> import argparse
->>> from s2vec_geo import options
+>>> from s2vec_geo.core import options
 >>> parser = argparse.ArgumentParser()
 >>> add_option(parser, options.N_SPLITS)
 >>> parser.parse_args(["--n-splits", "3"]).n_splits
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from s2vec_geo.options import (
+from s2vec_geo.core.options import (
     ARCHITECTURE,
     IMAGE_LEVEL,
     LEVEL,
@@ -58,7 +58,7 @@ def help_text(option: Option, default: Any = None) -> str:
 
     Examples
     --------
-    >>> from s2vec_geo import options
+    >>> from s2vec_geo.core import options
     >>> help_text(options.SHARD_SIZE)
     'images per shard file (default 1024)'
     """
@@ -129,7 +129,7 @@ def train_config(args: argparse.Namespace) -> Any:
     Architecture options equal to the network's defaults are left out of
     ``TrainConfig.model``, so a run records only what was changed.
     """
-    from s2vec_geo.training import TrainConfig
+    from s2vec_geo.model.training import TrainConfig
 
     arch = {o.name: getattr(args, o.name) for o in ARCHITECTURE}
     changed = {o.name: arch[o.name] for o in ARCHITECTURE if arch[o.name] != o.default}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.featurize import READING, reading_options, sources_argument
 from s2vec_geo.cli.options import OUTPUT_LAYER, Argument, Command, train_config
 from s2vec_geo.cli.train import TRAIN_OPTIONS
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from s2vec_geo import options as o
 from s2vec_geo.cli.options import Argument, Command, train_config
+from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +17,8 @@ TRAIN_OPTIONS = (*o.TRAINING, *o.ARCHITECTURE)
 
 def run(args: argparse.Namespace) -> None:
     """Train and report where the model went."""
-    from s2vec_geo.model import MODEL_NAME
-    from s2vec_geo.training import train
+    from s2vec_geo.model.file import MODEL_NAME
+    from s2vec_geo.model.training import train
 
     model = train(
         args.images,

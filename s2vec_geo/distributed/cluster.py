@@ -24,9 +24,9 @@ from typing import Any
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
-from s2vec_geo.gcpause import gc_paused
-from s2vec_geo.options import WORKERS
-from s2vec_geo.progress import progress
+from s2vec_geo.core.gcpause import gc_paused
+from s2vec_geo.core.options import WORKERS
+from s2vec_geo.core.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class PauseGC(WorkerPlugin):
     Tasks here make millions of geometries at once (decoding GeoParquet,
     cell polygons): with the collector on, its full collections walk every
     object alive again and again, and decoding an input takes 3-4x as long
-    (see :mod:`s2vec_geo.gcpause`). Between tasks it runs as usual, so
+    (see :mod:`s2vec_geo.core.gcpause`). Between tasks it runs as usual, so
     garbage a task leaves in reference cycles is collected after it.
     """
 

@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.distributed.cluster import dask_client, run_tasks
 from s2vec_geo.distributed.partitions import (
     buckets_of,
@@ -27,9 +28,8 @@ from s2vec_geo.distributed.partitions import (
     read_manifest,
     write_manifest,
 )
-from s2vec_geo.io import atomic_path, write_layer
+from s2vec_geo.io.layers import atomic_path, write_layer
 from s2vec_geo.s2 import cell_parent
-from s2vec_geo.schema import CELL_ID
 
 
 def _halo(
@@ -62,8 +62,8 @@ def _embed_part(
     parts: list[tuple[Path, tuple[int, int]]],
 ) -> dict[str, Any]:
     """Embed one partition; sliding windows also read the cells around it (its halo)."""
-    from s2vec_geo.embedding import embed, model_windows
-    from s2vec_geo.model import load_model
+    from s2vec_geo.embeddings.embed import embed, model_windows
+    from s2vec_geo.model.file import load_model
 
     from_model = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     own = gpd.read_parquet(cells).set_index(CELL_ID)
@@ -123,7 +123,7 @@ def embed_distributed(
     PosixPath('run/emb')
     """
     from s2vec_geo.images.windows import check_stride
-    from s2vec_geo.model import load_model
+    from s2vec_geo.model.file import load_model
 
     m = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     if mode == "contextual" or images:

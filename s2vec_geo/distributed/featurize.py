@@ -2,14 +2,14 @@
 
 1. **map**: every input partition (a file of a list of sources, or a
    partition of a dask-geopandas frame) is counted by the single-machine code
-   (:func:`s2vec_geo.features.count_chunk`) into sparse partial counts: rows of
+   (:func:`s2vec_geo.features.featurize.count_chunk`) into sparse partial counts: rows of
    ``(cell_id, feature, value)``, written to a scratch folder sorted by cell.
    Workers keep nothing in memory between the steps.
 2. **partition**: output partitions are ranges of level-6 ancestor cells in S2
    (Hilbert) order (:mod:`.partitions`), sized from a histogram the map tasks
    return so that a reduce task works in about :data:`PARTITION_BYTES`.
 3. **reduce**: each output partition reads its slice of every map output,
-   sums the partial counts by cell (:func:`s2vec_geo.features.cells_layer`
+   sums the partial counts by cell (:func:`s2vec_geo.features.featurize.cells_layer`
    builds the same layer as :func:`s2vec_geo.featurize`) and writes one
    GeoParquet file.
 """
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from s2vec_geo.cell_areas import DEFAULT_MAX_CELLS_PER_POLYGON
-from s2vec_geo.cell_counts import sum_counts
+from s2vec_geo.core.options import DEFAULT_LEVEL
+from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.distributed.cluster import dask_client, log_phase, run_tasks, scratch_folder
 from s2vec_geo.distributed.partitions import (
     BUCKET_SHIFT,
@@ -41,14 +41,14 @@ from s2vec_geo.distributed.partitions import (
     new_folder,
     write_manifest,
 )
-from s2vec_geo.features import as_features, cells_layer, count_chunk, feature_lists
+from s2vec_geo.features.counts import sum_counts
+from s2vec_geo.features.cut import DEFAULT_MAX_CELLS_PER_POLYGON
+from s2vec_geo.features.featurize import as_features, cells_layer, count_chunk, feature_lists
 from s2vec_geo.ingest.osm_parquet import input_parts
-from s2vec_geo.io import atomic_path, write_layer
-from s2vec_geo.options import DEFAULT_LEVEL
+from s2vec_geo.ingest.taxonomy.tags import FeatureLists, taxonomy_for
+from s2vec_geo.io.layers import atomic_path, write_layer
 from s2vec_geo.s2 import validate_level
 from s2vec_geo.s2.cover import sorted_unique
-from s2vec_geo.schema import CELL_ID
-from s2vec_geo.taxonomy import FeatureLists, taxonomy_for
 
 PARTITION_BYTES = 256 * 2**20
 """Default working set of a reduce task: output partitions hold about this much."""

@@ -15,11 +15,11 @@ import dask
 import numpy as np
 import pyarrow.parquet as pq
 
+from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL
 from s2vec_geo.distributed.cluster import dask_client, run_tasks, scratch_folder
 from s2vec_geo.distributed.partitions import check_aligned, new_folder, part_files
-from s2vec_geo.io import atomic_path
-from s2vec_geo.normalization import MomentAccumulator
-from s2vec_geo.options import DEFAULT_IMAGE_LEVEL
+from s2vec_geo.images.normalization import MomentAccumulator
+from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.s2 import validate_level
 
 if TYPE_CHECKING:  # images import torch: loaded only where images are built

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from s2vec_geo.io import atomic_path
-from s2vec_geo.schema import CELL_ID, FEATURE_COLUMNS_ATTR
+from s2vec_geo.core.schema import CELL_ID, FEATURE_COLUMNS_ATTR
+from s2vec_geo.io.layers import atomic_path
 
 PARTITION_LEVEL = 6
 """Output partitions hold whole level-6 cells (about 20,000 km2): images of

@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from s2vec_geo.images.build import build_images
     from s2vec_geo.images.dataset import ImageDataset
     from s2vec_geo.images.geotiff import export_geotiff, georeference
+    from s2vec_geo.images.normalization import NormStats
     from s2vec_geo.images.plot import plot_image
-    from s2vec_geo.normalization import NormStats
 
 _MODULES = {
     "ImageDataset": "s2vec_geo.images.dataset",
-    "NormStats": "s2vec_geo.normalization",
+    "NormStats": "s2vec_geo.images.normalization",
     "build_images": "s2vec_geo.images.build",
     "export_geotiff": "s2vec_geo.images.geotiff",
     "georeference": "s2vec_geo.images.geotiff",

@@ -31,8 +31,11 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from s2vec_geo import s2
-from s2vec_geo.errors import reading
-from s2vec_geo.guards import DEFAULT_MAX_CELLS, check_cells
+from s2vec_geo.core.errors import reading
+from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, check_cells
+from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL, MIN_SUPPORT
+from s2vec_geo.core.progress import progress
+from s2vec_geo.core.schema import CELL_ID, cell_indexed, feature_columns, int64_ids
 from s2vec_geo.images.dataset import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -41,12 +44,9 @@ from s2vec_geo.images.dataset import (
     shard_files,
     write_meta,
 )
-from s2vec_geo.io import LAYER_SUFFIXES, atomic_path, spatial_layer
-from s2vec_geo.normalization import MomentAccumulator
-from s2vec_geo.options import DEFAULT_IMAGE_LEVEL, MIN_SUPPORT
-from s2vec_geo.progress import progress
+from s2vec_geo.images.normalization import MomentAccumulator
+from s2vec_geo.io.layers import LAYER_SUFFIXES, atomic_path, spatial_layer
 from s2vec_geo.s2.cover import sorted_unique
-from s2vec_geo.schema import CELL_ID, cell_indexed, feature_columns, int64_ids
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def build_images(
     max_cells
         Refuse datasets of more pixels (patch cells, empty ones included:
         ``images x grid x grid``; sparse data in large images are mostly
-        empty pixels); default :data:`~s2vec_geo.guards.DEFAULT_MAX_CELLS`.
+        empty pixels); default :data:`~s2vec_geo.core.guards.DEFAULT_MAX_CELLS`.
 
     Returns
     -------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from s2vec_geo.images.dataset import ImageDataset
-from s2vec_geo.normalization import MomentAccumulator, NormStats
+from s2vec_geo.images.normalization import MomentAccumulator, NormStats
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ The shards are plain ``.npy`` files opened with ``numpy.load(mmap_mode="r")``:
 only the images a training step touches are read from disk, so a dataset the
 size of the paper's US one (~12,000 images of 256 x 116 float32, ~1.4 GB) never
 has to fit in memory. Raw values are stored; :class:`ImageDataset` normalizes
-them on the fly with the stored :class:`~s2vec_geo.normalization.NormStats`.
+them on the fly with the stored :class:`~s2vec_geo.images.normalization.NormStats`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from s2vec_geo import s2
-from s2vec_geo.io import atomic_path
-from s2vec_geo.normalization import NormStats
+from s2vec_geo.images.normalization import NormStats
+from s2vec_geo.io.layers import atomic_path
 
 if TYPE_CHECKING:
     import torch

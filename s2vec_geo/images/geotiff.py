@@ -43,9 +43,9 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 
 from s2vec_geo import s2
+from s2vec_geo.core.progress import progress
 from s2vec_geo.images.dataset import ImageDataset
-from s2vec_geo.io import atomic_path
-from s2vec_geo.progress import progress
+from s2vec_geo.io.layers import atomic_path
 
 EARTH_RADIUS_M = 6371010.0
 """S2's mean Earth radius (``S2Earth::RadiusMeters``), the sphere of the CRS."""

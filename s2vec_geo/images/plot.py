@@ -9,7 +9,7 @@ import numpy as np
 
 from s2vec_geo import s2
 from s2vec_geo.images.dataset import ImageDataset
-from s2vec_geo.plots import new_figure, save_figure
+from s2vec_geo.viz.plots import new_figure, save_figure
 
 
 def plot_image(

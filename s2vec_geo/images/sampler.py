@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from s2vec_geo.core.options import WINDOWS
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.windows import LatticeIndex, draw_offsets, tile_tokens
-from s2vec_geo.options import WINDOWS
 
 Batch = Any
 """A training batch: ``(x, valid)`` tensors."""

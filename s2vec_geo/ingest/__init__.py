@@ -26,12 +26,12 @@ from typing import Any
 
 import geopandas as gpd
 
+from s2vec_geo.core.options import POLYGONS
 from s2vec_geo.ingest.bbox import BBox, validate_bbox
 from s2vec_geo.ingest.ogr import read_ogr
 from s2vec_geo.ingest.osm import is_osm_path, osm_header_bbox, read_osm
 from s2vec_geo.ingest.osm_parquet import is_osm_parquet, read_osm_parquet
-from s2vec_geo.options import POLYGONS
-from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
+from s2vec_geo.ingest.taxonomy.tags import Taxonomy, load_taxonomy
 
 __all__ = ["osm_header_bbox", "read_features"]
 

@@ -50,12 +50,12 @@ import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
-from s2vec_geo.errors import table_without_geometry
+from s2vec_geo.core.errors import table_without_geometry
+from s2vec_geo.core.progress import progress
 from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
-from s2vec_geo.progress import progress
-from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
+from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def tag_columns(columns: list[str], taxonomy: Taxonomy | Sequence[str]) -> dict[
 
     Examples
     --------
-    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
     >>> tag_columns(["name", "AMENITY", "public_tra"], load_taxonomy())
     {'amenity': 'AMENITY', 'public_transport': 'public_tra'}
     >>> tag_columns(["building_levels"], ["building:levels"])
@@ -385,7 +385,7 @@ def read_ogr(
 
     Examples
     --------
-    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
     >>> f = read_ogr("examples/data/helsinki_roads.shp", load_taxonomy())
     >>> sorted(set(f["kind"]))
     ['node', 'road']

@@ -24,10 +24,10 @@ import geopandas as gpd
 import osmium
 import shapely
 
+from s2vec_geo.core.progress import progress
 from s2vec_geo.ingest.bbox import BBox, validate_bbox
 from s2vec_geo.ingest.osm_collect import OsmFeatures, log_counts
-from s2vec_geo.progress import progress
-from s2vec_geo.taxonomy import Taxonomy
+from s2vec_geo.ingest.taxonomy.tags import Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def read_osm(
 
     Examples
     --------
-    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
     >>> gdf = read_osm("examples/data/helsinki.osm.pbf", load_taxonomy())
     >>> sorted(set(gdf["kind"]))
     ['node', 'poi', 'road']

@@ -39,7 +39,7 @@ import shapely
 from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AreaPolygons
 from s2vec_geo.ingest.roadgraph import intersections
-from s2vec_geo.taxonomy import INTERSECTIONS, Taxonomy
+from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class OsmFeatures:
 
     Examples
     --------
-    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
     >>> f = OsmFeatures(load_taxonomy())
     >>> f.node(9, 25.0, 60.0, {"amenity": "cafe"})
     >>> road = f.way_classes({"highway": "residential"})

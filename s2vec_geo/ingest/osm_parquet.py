@@ -62,12 +62,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from s2vec_geo.core.progress import progress
 from s2vec_geo.ingest.bbox import BBox
 from s2vec_geo.ingest.osm_collect import OsmFeatures, log_counts
 from s2vec_geo.ingest.polygons import POLYGONAL
 from s2vec_geo.ingest.roadgraph import coordinate_keys
-from s2vec_geo.progress import progress
-from s2vec_geo.taxonomy import Taxonomy
+from s2vec_geo.ingest.taxonomy.tags import Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ def read_osm_parquet(
 
     Examples
     --------
-    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
     >>> f = read_osm_parquet("helsinki.parquet", load_taxonomy())  # doctest: +SKIP
     >>> sorted(set(f["kind"]))  # doctest: +SKIP
     ['node', 'poi', 'road']

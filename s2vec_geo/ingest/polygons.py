@@ -13,8 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import shapely
 
-from s2vec_geo.options import POLYGONS
-from s2vec_geo.taxonomy import Taxonomy
+from s2vec_geo.core.options import POLYGONS
+from s2vec_geo.ingest.taxonomy.tags import Taxonomy
 
 POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 AREA_KINDS = tuple(kind for kind in POLYGONS.choices if kind != "poi")
@@ -55,7 +55,7 @@ class AreaPolygons:
 
     Examples
     --------
-    >>> from s2vec_geo.taxonomy import load_taxonomy
+    >>> from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
     >>> areas = AreaPolygons(load_taxonomy("v2"))
     >>> tags = {"building": "house", "landuse": "residential"}
     >>> areas.add(shapely.box(0, 0, 1e-4, 1e-4), areas.classes(tags), 7, "w")

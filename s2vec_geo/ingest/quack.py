@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from s2vec_geo.ingest.osm_collect import OsmFeatures
-from s2vec_geo.taxonomy import Taxonomy, load_taxonomy
+from s2vec_geo.ingest.taxonomy.tags import Taxonomy, load_taxonomy
 
 _INSTALL = (
     "pip install 's2vec-geo[quackosm]' (quackosm, duckdb==1.4.4, duckdb-ext-spatial==1.4.4.*)"

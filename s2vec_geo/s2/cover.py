@@ -17,13 +17,13 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from s2vec_geo.guards import (
+from s2vec_geo.core.guards import (
     LAYER_CELL_BYTES,
     avg_cell_area,
     avg_cell_edge,
     check_cells,
 )
-from s2vec_geo.progress import progress
+from s2vec_geo.core.progress import progress
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import latlng_to_cell
 from s2vec_geo.s2.validation import to_lnglat, validate_level
@@ -253,7 +253,7 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
     max_cells
         Refuse, before covering, geometries estimated to need more cells
         (:func:`estimate_cells`); default
-        :data:`~s2vec_geo.guards.DEFAULT_MAX_CELLS`.
+        :data:`~s2vec_geo.core.guards.DEFAULT_MAX_CELLS`.
 
     Returns
     -------
@@ -264,7 +264,7 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
     ------
     ValueError
         For empty, missing, invalid or non-geometry input and a missing CRS;
-        :class:`~s2vec_geo.guards.TooManyCellsError` above ``max_cells``.
+        :class:`~s2vec_geo.core.guards.TooManyCellsError` above ``max_cells``.
 
     Examples
     --------

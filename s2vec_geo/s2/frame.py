@@ -7,10 +7,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from s2vec_geo.core.schema import CELL_ID, TOKEN
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import cell_to_token, token_bytes
 from s2vec_geo.s2.validation import as_cells
-from s2vec_geo.schema import CELL_ID, TOKEN
 
 
 def token_column(cells: Any) -> Any:

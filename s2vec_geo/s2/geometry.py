@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from s2vec_geo.gcpause import gc_paused
+from s2vec_geo.core.gcpause import gc_paused
 from s2vec_geo.s2.validation import as_cells
 
 _POLE_TOLERANCE = 1e-9  # degrees; far below a level-30 cell (~1e-7 degrees)

@@ -32,7 +32,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from s2vec_geo.options import MAX_LEVEL
+from s2vec_geo.core.options import MAX_LEVEL
 
 LOOKUP_BITS = 4
 SWAP_MASK = 1

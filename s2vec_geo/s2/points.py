@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.s2.ids import latlng_to_cell
 from s2vec_geo.s2.validation import to_lnglat
-from s2vec_geo.schema import CELL_ID
 
 
 def point_cells(points: gpd.GeoSeries | gpd.GeoDataFrame, level: int) -> pd.Series:

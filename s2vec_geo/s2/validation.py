@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import geopandas as gpd
 import numpy as np
 
-from s2vec_geo.options import MAX_LEVEL
+from s2vec_geo.core.options import MAX_LEVEL
 
 GeoT = TypeVar("GeoT", gpd.GeoSeries, gpd.GeoDataFrame)
 _VALID_LSB_MASK = np.uint64(0x1555555555555555)  # lowest set bit at an even position

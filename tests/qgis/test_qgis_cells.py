@@ -31,7 +31,7 @@ LEVEL = 16
 def library_cover(path: Path, level: int, where: str = "") -> set[int]:
     """Cell ids the s2vec-geo library gives for the same file."""
     ids = run_library(
-        "import json; from s2vec_geo.io import read_layer; from s2vec_geo.s2 import cover; "
+        "import json; from s2vec_geo.io.layers import read_layer; from s2vec_geo.s2 import cover; "
         f"g = read_layer({str(path)!r}); g = g{where}; "
         f"print(json.dumps([int(c) for c in cover(g, {level})]))"
     )
@@ -60,7 +60,7 @@ def test_cover_selected_features_only(run_algorithm, load_layer, sample_polygons
         # parks whose geometry the library reads as is (the sample holds broken rings too)
         readable = set(
             run_library(
-                "import json; from s2vec_geo.io import read_layer; "
+                "import json; from s2vec_geo.io.layers import read_layer; "
                 f"g = read_layer({str(sample_polygons)!r}); "
                 "print(json.dumps(g[g['leisure'] == 'park']['osm_way_id'].dropna().tolist()))"
             )
@@ -109,7 +109,7 @@ def test_point_cells_match_the_engine(run_algorithm, load_layer, tmp_path):
     assert {"amenity", "cell_id", "token"} <= set(layer.fields().names())
     got = {f["osm_id"]: (f["cell_id"], f["token"]) for f in layer.getFeatures()}
     expected = run_library(
-        "import json; from s2vec_geo.io import read_layer; from s2vec_geo.s2 import "
+        "import json; from s2vec_geo.io.layers import read_layer; from s2vec_geo.s2 import "
         f"cell_to_token, point_cells; g = read_layer({str(pois)!r}); c = point_cells(g, 14); "
         "print(json.dumps({str(k): [int(i), t] for k, i, t in "
         "zip(g['osm_id'], c, cell_to_token(c.to_numpy()))}))"

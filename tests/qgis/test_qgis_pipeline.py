@@ -422,7 +422,7 @@ def test_whole_pipeline_keeps_model_loss_curve_and_pca_map(
                    for y in range(0, image.height(), 7)}  # fmt: skip
         assert len(colours) > 4, f"{png} is blank"
     model = run_library(
-        "import json; from s2vec_geo.model import load_model; "
+        "import json; from s2vec_geo.model.file import load_model; "
         f"m = load_model({str(products['MODEL'])!r}); "
         "print(json.dumps([m.patch_level, m.image_level, m.embed_dim]))"
     )

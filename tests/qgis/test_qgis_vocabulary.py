@@ -1,7 +1,7 @@
 """The QGIS half of the one vocabulary: every algorithm's parameters are the engine's declarations.
 
 Every parameter of every S2Vec algorithm is either one of the engine's
-declared options (``s2vec_geo/options.py``: key, type, default, range, enum
+declared options (``s2vec_geo/core/options.py``: key, type, default, range, enum
 entries, advanced flag and help as declared, and a flag its engine command
 takes) or one of its inputs and outputs (layers, files, folders, an extent,
 the label field). The Python and command-line half is ``tests/test_vocabulary.py``.

@@ -1,0 +1,1 @@
+"""The vocabulary and the contract every stage shares; it imports nothing of the pipeline."""

@@ -1,0 +1,164 @@
+"""Size guards: count the cells a request would make before making them.
+
+An S2 level is a choice of scale over 30 orders of magnitude: a city at
+level 30 has more cells than there are bytes in any machine, a continent at
+level 20 some 10^11. Work that makes cells -- covering an area, cutting roads
+at cell edges, a featurized cell layer, the pixels of an image dataset --
+first estimates how many, cheaply and without allocating them, and
+:func:`check_cells` refuses a request above ``max_cells`` with a message that
+gives the estimate, its memory, and the fixes (a coarser level, a smaller
+area, Dask with GeoParquet partitions) and the override for people who mean
+it: ``max_cells=`` in Python, ``--max-cells`` on the command line (both
+default to :data:`DEFAULT_MAX_CELLS`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from s2vec_geo.core.options import MAX_CELLS
+
+DEFAULT_MAX_CELLS: int = MAX_CELLS.default
+"""Default limit: the continental-US box at level 12 (3.1 M cells) passes."""
+
+LAYER_CELL_BYTES = 1000
+"""Memory of one row of a cell layer: id, token and polygon (plus 8 bytes a feature column)."""
+
+EARTH_RADIUS_M = 6_371_008.8
+_AVG_AREA_DERIV = 4.0 * math.pi / 6.0  # S2 kAvgArea: steradians of a level-0 cell
+_AVG_EDGE_DERIV = 1.459213746386106  # S2 kAvgEdge: radians of a level-0 cell's edge
+
+
+class TooManyCellsError(ValueError):
+    """A request would make more cells than allowed (a :class:`ValueError`, exit status 2)."""
+
+
+def limit(max_cells: int | None) -> int:
+    """The cell limit in force: ``max_cells``, or :data:`DEFAULT_MAX_CELLS` for ``None``.
+
+    Examples
+    --------
+    >>> limit(None) == DEFAULT_MAX_CELLS, limit(10)
+    (True, 10)
+    """
+    if max_cells is None:
+        return DEFAULT_MAX_CELLS
+    if not isinstance(max_cells, int):
+        raise ValueError(f"max_cells must be a positive integer, got {max_cells!r}")
+    return MAX_CELLS.check(max_cells)
+
+
+def avg_cell_area(level: int) -> float:
+    """Mean area of an S2 cell at ``level``, in steradians (times R^2 for m^2).
+
+    Examples
+    --------
+    >>> round(avg_cell_area(12) * EARTH_RADIUS_M**2 / 1e6, 2)  # km2
+    5.07
+    """
+    return _AVG_AREA_DERIV / 4.0**level
+
+
+def avg_cell_edge(level: int) -> float:
+    """Mean edge length of an S2 cell at ``level``, in radians (times R for metres).
+
+    Examples
+    --------
+    >>> round(avg_cell_edge(30) * EARTH_RADIUS_M * 1000, 1)  # mm
+    8.7
+    """
+    return _AVG_EDGE_DERIV / 2.0**level
+
+
+def format_bytes(n: float) -> str:
+    """Bytes for people.
+
+    Examples
+    --------
+    >>> format_bytes(5.75e12), format_bytes(900)
+    ('5.2 TiB', '900 B')
+    """
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def coarser_level(n_cells: float, level: int, max_cells: int, per_level: float = 4.0) -> int:
+    """The finest level below ``level`` whose cell count fits ``max_cells``.
+
+    Cells of an area multiply by 4 a level (``per_level=4``), cells along a
+    line by 2. Returns -1 when even level 0 is too many.
+
+    Examples
+    --------
+    >>> coarser_level(80e6, 14, 5_000_000)
+    12
+    """
+    for finer_by in range(1, level + 1):
+        if n_cells / per_level**finer_by <= max_cells:
+            return level - finer_by
+    return -1
+
+
+def check_cells(
+    n_cells: float,
+    what: str,
+    *,
+    bytes_per_cell: float,
+    max_cells: int | None = None,
+    level: int | None = None,
+    per_level: float = 4.0,
+    fix: str | None = None,
+    memory_as: str = "in memory",
+) -> None:
+    """Refuse, before allocating, a request estimated to make more than ``max_cells`` cells.
+
+    Parameters
+    ----------
+    n_cells
+        The estimate (or the exact count).
+    what
+        What makes the cells, e.g. ``"covering the area at level 20"``.
+    bytes_per_cell
+        Memory (or disk) one cell takes, for the message.
+    max_cells
+        The limit; ``None``: :data:`DEFAULT_MAX_CELLS`.
+    level, per_level
+        The S2 level asked for and how the count grows a level (4 for an
+        area, 2 along lines): the message then names the level that fits.
+    fix
+        How to ask for less; default: the level that fits, or a smaller area.
+    memory_as
+        What the size in the message is, e.g. ``"as a cell layer"``.
+
+    Raises
+    ------
+    TooManyCellsError
+        Over the limit; the message gives the estimate, its size and the fixes.
+
+    Examples
+    --------
+    >>> check_cells(10, "covering", bytes_per_cell=100)
+    >>> import textwrap
+    >>> try:
+    ...     check_cells(3e11, "covering the area at level 20", bytes_per_cell=800, level=20)
+    ... except TooManyCellsError as exc:
+    ...     print(textwrap.fill(str(exc), 80))
+    covering the area at level 20 would make about 300,000,000,000 cells (about
+    218.3 TiB in memory), over the limit of 5,000,000: ask for less (level 12 or
+    coarser, or a smaller area), or raise the limit with --max-cells N (Python:
+    max_cells=N) if you mean it
+    """
+    allowed = limit(max_cells)
+    if n_cells <= allowed:
+        return
+    if fix is None:
+        coarser = -1 if level is None else coarser_level(n_cells, level, allowed, per_level)
+        fix = (f"level {coarser} or coarser, or " if coarser >= 0 else "") + "a smaller area"
+    raise TooManyCellsError(
+        f"{what} would make about {n_cells:,.0f} cells (about "
+        f"{format_bytes(n_cells * bytes_per_cell)} {memory_as}), over the limit of {allowed:,}: "
+        f"ask for less ({fix}), or raise the limit with --max-cells N (Python: max_cells=N) "
+        "if you mean it"
+    )

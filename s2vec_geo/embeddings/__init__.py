@@ -1,0 +1,1 @@
+"""Embeddings: featurized cells -> vectors, joined to any geometry, seams checked."""

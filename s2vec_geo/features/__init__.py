@@ -1,0 +1,1 @@
+"""Per-cell features: a features frame -> one row per cell, one column per feature."""

@@ -1,0 +1,1 @@
+"""Taxonomies: OSM tags -> POI categories, road classes, node and area features."""

@@ -1,0 +1,1 @@
+"""Layers on disk: reading, writing atomically, locks, provenance, styles, the run folder."""

@@ -1,0 +1,1 @@
+"""The model: the masked autoencoder, its training, held-out error, and its file."""

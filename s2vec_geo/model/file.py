@@ -1,0 +1,312 @@
+"""The model file: a trained network with everything needed to use it on new data.
+
+:class:`S2VecModel` bundles the trained :class:`~s2vec_geo.model.mae.MaskedAutoencoder`
+with the normalization statistics, the feature names and taxonomy version,
+the S2 levels and the configurations; :meth:`S2VecModel.save` writes it as
+plain data and tensors and :func:`load_model` reads it back
+(``weights_only=True``: a model file cannot run code).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from s2vec_geo.images.normalization import NormStats
+from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder
+from s2vec_geo.version import __version__
+
+MODEL_NAME = "model.pt"
+"""File name of the model inside a training run folder."""
+MODEL_FORMAT = "s2vec-model"
+MODEL_FORMAT_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy containers to lists so a model file loads with weights_only=True."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class S2VecModel:
+    """A trained S2Vec model with everything needed to embed new cells.
+
+    Attributes
+    ----------
+    module
+        The :class:`MaskedAutoencoder` (in eval mode after loading).
+    config
+        Its :class:`MAEConfig`.
+    stats
+        ``NormStats`` used to normalize features before the network.
+    feature_names
+        Feature columns in network order.
+    taxonomy_version
+        Version of the feature taxonomy the model was trained on, if known.
+    patch_level, image_level
+        S2 levels of the tokens and of the images.
+    train_config
+        Training settings (plain dict), for the record.
+    history
+        Per-epoch losses from training.
+    path
+        The model file it was loaded from or last saved to (``None`` until
+        then); embedding layers record it and its SHA-256 as provenance.
+    """
+
+    def __init__(
+        self,
+        module: MaskedAutoencoder,
+        stats: Any,
+        feature_names: list[str],
+        patch_level: int,
+        image_level: int,
+        taxonomy_version: str | None = None,
+        train_config: dict[str, Any] | None = None,
+        history: list[dict[str, float]] | None = None,
+    ) -> None:
+        self.module = module
+        self.config = module.config
+        self.stats = stats
+        self.feature_names = list(feature_names)
+        self.patch_level = int(patch_level)
+        self.image_level = int(image_level)
+        self.taxonomy_version = taxonomy_version
+        self.train_config = dict(train_config or {})
+        self.history = list(history or [])
+        self.path: Path | None = None
+        if len(self.feature_names) != self.config.num_features:
+            raise ValueError(
+                f"{len(self.feature_names)} feature names for a network with "
+                f"{self.config.num_features} inputs; they must match"
+            )
+        if self.config.grid != 2 ** (self.patch_level - self.image_level):
+            raise ValueError(
+                f"grid {self.config.grid} does not match patch level {self.patch_level} "
+                f"and image level {self.image_level}"
+            )
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of the embeddings."""
+        return self.config.embed_dim
+
+    def __repr__(self) -> str:
+        """Features, levels, grid, size, windows, epochs and the last held-out errors.
+
+        Examples
+        --------
+        >>> cfg = MAEConfig(num_features=2, grid=4, embed_dim=8, depth=1, num_heads=2,
+        ...                 decoder_dim=8, decoder_depth=1)
+        >>> history = [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.5,
+        ...             "val_mean_baseline": 0.6, "val_neighbor_baseline": 0.7}]
+        >>> model = S2VecModel(MaskedAutoencoder(cfg), None, ["a", "b"], 14, 12,
+        ...                    train_config={"windows": "sliding"}, history=history)
+        >>> print(repr(model).replace(" held", "\\n  held"))
+        S2VecModel(features=2, levels=14/12, grid=4x4, embed_dim=8, windows=sliding, epochs=1,
+          held-out error 0.5 vs 0.6 per-feature mean, 0.7 neighbour mean)
+        """
+        grid = self.config.grid
+        parts = [
+            f"features={len(self.feature_names)}",
+            f"levels={self.patch_level}/{self.image_level}",
+            f"grid={grid}x{grid}",
+            f"embed_dim={self.embed_dim}",
+            f"windows={self.train_config.get('windows', 'aligned')}",
+            f"epochs={int(self.history[-1]['epoch']) if self.history else 0}",
+        ]
+        last = self.history[-1] if self.history else {}
+        if "val_loss" in last:
+            parts.append(
+                f"held-out error {last['val_loss']:.4g} vs {last['val_mean_baseline']:.4g} "
+                f"per-feature mean, {last['val_neighbor_baseline']:.4g} neighbour mean"
+            )
+        return f"S2VecModel({', '.join(parts)})"
+
+    def check_features(self, names: list[str]) -> None:
+        """Raise ``ValueError`` unless ``names`` are the model's features, in order.
+
+        Examples
+        --------
+        >>> cfg = MAEConfig(num_features=2, grid=2, embed_dim=8, depth=1, num_heads=2,
+        ...                 decoder_dim=8, decoder_depth=1)
+        >>> m = S2VecModel(MaskedAutoencoder(cfg), stats=None, feature_names=["a", "b"],
+        ...                patch_level=13, image_level=12)
+        >>> m.check_features(["a", "c"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: ...missing ['b'] (1), extra ['c'] (1); featurize the data with the same ...
+        """
+        names = list(names)
+        if names == self.feature_names:
+            return
+        missing = [n for n in self.feature_names if n not in set(names)]
+        extra = [n for n in names if n not in set(self.feature_names)]
+        if not missing and not extra:
+            raise ValueError(
+                "the data has the model's features in a different order; reorder the "
+                "columns as model.feature_names"
+            )
+        raise ValueError(
+            f"the data's features do not match the model's (taxonomy "
+            f"{self.taxonomy_version!r}): missing {missing[:10]}"
+            f"{' ...' if len(missing) > 10 else ''} ({len(missing)}), extra {extra[:10]}"
+            f"{' ...' if len(extra) > 10 else ''} ({len(extra)}); featurize the data with "
+            "the same taxonomy the model was trained on"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model file's content: plain dicts, lists and tensors only."""
+        stats = self.stats.to_dict() if hasattr(self.stats, "to_dict") else self.stats
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "s2vec_geo_version": __version__,
+            "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
+            "mae_config": asdict(self.config),
+            "train_config": _plain(self.train_config),
+            "stats": _plain(stats),
+            "feature_names": list(self.feature_names),
+            "taxonomy_version": self.taxonomy_version,
+            "patch_level": self.patch_level,
+            "image_level": self.image_level,
+            "grid": self.config.grid,
+            "history": _plain(self.history),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model file atomically (``torch.save`` of :meth:`to_dict`).
+
+        Returns
+        -------
+        Path
+            The written path.
+        """
+        target = Path(path)
+        with atomic_path(target) as tmp:
+            torch.save(self.to_dict(), tmp)
+        self.path = target
+        return target
+
+
+def as_model(model: S2VecModel | str | os.PathLike) -> S2VecModel:
+    """A model given as itself or as the path of its file (read with :func:`load_model`).
+
+    Examples
+    --------
+    >>> as_model(3)
+    Traceback (most recent call last):
+    ...
+    ValueError: model must be an S2VecModel or the path of a model file, got int
+    """
+    if isinstance(model, S2VecModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    raise ValueError(
+        f"model must be an S2VecModel or the path of a model file, got {type(model).__name__}"
+    )
+
+
+def read_torch_file(path: Path, what: str) -> Any:
+    """``torch.load`` with ``weights_only=True``: plain data and tensors, never code.
+
+    A file that is not a torch file, is truncated, or holds other objects
+    (which could run code when loaded) is a ``ValueError`` naming ``what``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> bad = Path(tempfile.mkdtemp()) / "model.pt"
+    >>> _ = bad.write_bytes(b"not a model")
+    >>> read_torch_file(bad, "s2vec model file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...model.pt' is not a readable s2vec model file: it is damaged, truncated or ...
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if "unsupported global" in str(exc).lower():  # weights_only refused a class or function
+            problem = (
+                "it holds Python objects besides plain data and tensors, which s2vec never "
+                "loads (they could run code); use a file written by s2vec"
+            )
+        else:
+            problem = "it is damaged, truncated or not a torch file; write it again"
+        raise ValueError(f"{str(path)!r} is not a readable {what}: {problem}") from exc
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S2VecModel:
+    """Read a model file written by :func:`s2vec_geo.train`.
+
+    The file holds only plain data and tensors and is loaded with
+    ``weights_only=True``, so a model file cannot run code.
+
+    Parameters
+    ----------
+    path
+        ``model.pt`` file, or the training run folder holding it.
+    device
+        Where to put the network.
+
+    Returns
+    -------
+    S2VecModel
+        In eval mode.
+
+    Examples
+    --------
+    >>> model = load_model("model.pt")  # doctest: +SKIP
+    >>> model.check_features(feature_columns(cells))  # doctest: +SKIP
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_NAME
+    if not p.is_file():
+        raise FileNotFoundError(f"model file {str(p)!r} not found; train one with `s2vec train`")
+    data = read_torch_file(p, "s2vec model file")
+    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{str(p)!r} is not an s2vec model file; train one with `s2vec train`")
+    if data["format_version"] > MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"{str(p)!r} has model format {data['format_version']}, newer than this "
+            f"s2vec-geo supports ({MODEL_FORMAT_VERSION}); upgrade s2vec-geo"
+        )
+    try:  # a file with missing keys or tensors of other shapes is damaged, not a bug
+        module = MaskedAutoencoder(MAEConfig.from_dict(data["mae_config"]))
+        module.load_state_dict(data["state_dict"])
+        model = S2VecModel(
+            module,
+            stats=NormStats.from_dict(data["stats"]),
+            feature_names=data["feature_names"],
+            patch_level=data["patch_level"],
+            image_level=data["image_level"],
+            taxonomy_version=data.get("taxonomy_version"),
+            train_config=data.get("train_config"),
+            history=data.get("history"),
+        )
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        raise ValueError(
+            f"{str(p)!r} is a damaged s2vec model file ({detail}); train the model again "
+            "(`s2vec train`) or use another copy of the file"
+        ) from exc
+    module.to(device).eval()
+    model.path = p
+    return model

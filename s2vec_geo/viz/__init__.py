@@ -1,0 +1,1 @@
+"""Figures: the loss curve and embedding maps, written atomically."""
