@@ -14,8 +14,8 @@ import shapely
 
 import s2vec_geo
 from s2vec_geo.cli import main
+from s2vec_geo.core.geodesy import haversine_m
 from s2vec_geo.features.counts import group_sum
-from s2vec_geo.features.segments import haversine_m
 from s2vec_geo.ingest.taxonomy.tags import load_taxonomy
 from s2vec_geo.s2 import cell_to_polygon, cell_to_token, cover, latlng_to_cell
 

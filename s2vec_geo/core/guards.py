@@ -14,8 +14,6 @@ default to :data:`DEFAULT_MAX_CELLS`).
 
 from __future__ import annotations
 
-import math
-
 from s2vec_geo.core.options import MAX_CELLS
 
 DEFAULT_MAX_CELLS: int = MAX_CELLS.default
@@ -23,10 +21,6 @@ DEFAULT_MAX_CELLS: int = MAX_CELLS.default
 
 LAYER_CELL_BYTES = 1000
 """Memory of one row of a cell layer: id, token and polygon (plus 8 bytes a feature column)."""
-
-EARTH_RADIUS_M = 6_371_008.8
-_AVG_AREA_DERIV = 4.0 * math.pi / 6.0  # S2 kAvgArea: steradians of a level-0 cell
-_AVG_EDGE_DERIV = 1.459213746386106  # S2 kAvgEdge: radians of a level-0 cell's edge
 
 
 class TooManyCellsError(ValueError):
@@ -46,28 +40,6 @@ def limit(max_cells: int | None) -> int:
     if not isinstance(max_cells, int):
         raise ValueError(f"max_cells must be a positive integer, got {max_cells!r}")
     return MAX_CELLS.check(max_cells)
-
-
-def avg_cell_area(level: int) -> float:
-    """Mean area of an S2 cell at ``level``, in steradians (times R^2 for m^2).
-
-    Examples
-    --------
-    >>> round(avg_cell_area(12) * EARTH_RADIUS_M**2 / 1e6, 2)  # km2
-    5.07
-    """
-    return _AVG_AREA_DERIV / 4.0**level
-
-
-def avg_cell_edge(level: int) -> float:
-    """Mean edge length of an S2 cell at ``level``, in radians (times R for metres).
-
-    Examples
-    --------
-    >>> round(avg_cell_edge(30) * EARTH_RADIUS_M * 1000, 1)  # mm
-    8.7
-    """
-    return _AVG_EDGE_DERIV / 2.0**level
 
 
 def format_bytes(n: float) -> str:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from s2vec_geo.evaluation.fusion import make_fusion
+from s2vec_geo.images.normalization import STD_FLOOR
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,6 @@ class MLPConfig:
     dropout: float = 0.1
     weight_decay: float = 1e-2
 
-
-#: Standard deviations below this count as zero when standardising inputs.
-STD_FLOOR = 1e-6
 
 #: Default sweep: learning rate x hidden units x dropout (8 configurations).
 DEFAULT_GRID: tuple[MLPConfig, ...] = tuple(

@@ -17,14 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _next_in_ring(ring: np.ndarray) -> np.ndarray:
-    """Index of each vertex's successor, wrapping at the end of its ring."""
-    index = np.arange(len(ring))
-    first = np.r_[True, ring[1:] != ring[:-1]][: len(ring)]
-    last = np.r_[ring[1:] != ring[:-1], True][-len(ring) :] if len(ring) else first
-    start = np.maximum.accumulate(np.where(first, index, 0))
-    return np.where(last, start, index + 1)
+from s2vec_geo.core.geodesy import next_in_ring, shoelace_areas
 
 
 def _clip_half_plane(
@@ -33,7 +26,7 @@ def _clip_half_plane(
     """Keep each ring's part left of (or on) its edge ``(ax, ay, bx, by)`` per ring row."""
     if len(x) == 0:
         return x, y, ring
-    nxt = _next_in_ring(ring)
+    nxt = next_in_ring(ring)
     ax, ay, bx, by = (edge[ring, k] for k in range(4))
     side = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
     inside = side >= 0.0
@@ -47,19 +40,6 @@ def _clip_half_plane(
     out_x[at[c] + inside[c]] = x[c] + t * (x[nxt[c]] - x[c])
     out_y[at[c] + inside[c]] = y[c] + t * (y[nxt[c]] - y[c])
     return out_x, out_y, np.repeat(ring, count)
-
-
-def signed_ring_areas(x: np.ndarray, y: np.ndarray, ring: np.ndarray, n: int) -> np.ndarray:
-    """Signed shoelace area of each of ``n`` open rings (counter-clockwise positive).
-
-    Examples
-    --------
-    >>> signed_ring_areas(np.array([0., 2, 2]), np.array([0., 0, 3]), np.zeros(3, int), 1)
-    array([3.])
-    """
-    nxt = _next_in_ring(ring)
-    cross = x * y[nxt] - x[nxt] * y
-    return np.bincount(ring, weights=cross, minlength=n) / 2.0
 
 
 def quad_clip_areas(
@@ -91,7 +71,7 @@ def quad_clip_areas(
     for k in range(4):
         edge = np.concatenate([quads[:, k], quads[:, (k + 1) % 4]], axis=1)
         x, y, ring = _clip_half_plane(x, y, ring, edge)
-    return signed_ring_areas(x, y, ring, len(quads))
+    return shoelace_areas(x, y, ring, len(quads))
 
 
 def convex_ccw(quads: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ polygon's size beyond its own cells. Polygons crossing the antimeridian are
 not supported (split them).
 
 **Size guard**: before anything is allocated per cell, each polygon's cells
-are estimated from its bounding box (:func:`s2vec_geo.features.equal_area.estimate_cells`);
+are estimated from its area and boundary (:func:`s2vec_geo.s2.cover.estimate_cells_each`);
 one over ``max_cells_per_polygon`` stops the work with one line naming the
 estimate and the fix (a coarser level or a smaller area).
 """
@@ -44,30 +44,26 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from s2vec_geo.core.geodesy import EARTH_RADIUS_M, haversine_m, min_edge_m, shoelace_areas
 from s2vec_geo.core.options import MAX_CELLS_PER_POLYGON
-from s2vec_geo.features.convex_clip import convex_ccw, quad_clip_areas, signed_ring_areas
+from s2vec_geo.features.convex_clip import convex_ccw, quad_clip_areas
 from s2vec_geo.features.equal_area import (
     Rings,
-    estimate_cells,
     polygon_rings,
     project,
-    ring_areas,
     rings_area,
     to_equal_area,
 )
 from s2vec_geo.features.segments import (
-    EARTH_RADIUS_M,
     coordinate_segments,
-    haversine_m,
-    min_edge_m,
     segment_cells,
     unique_pairs,
 )
 from s2vec_geo.s2 import cell_to_boundary, cell_to_latlng, cell_to_polygon, latlng_to_cell
-from s2vec_geo.s2.cover import sorted_unique
+from s2vec_geo.s2.cover import estimate_cells_each, sorted_unique
 
 DEFAULT_MAX_CELLS_PER_POLYGON: int = MAX_CELLS_PER_POLYGON.default
-"""Default limit of the cells one polygon may cover (estimated from its bounding box)."""
+"""Default limit of the cells one polygon may cover (estimated from its area and boundary)."""
 SMALL_SHARE = 0.9
 """A polygon whose bounding-box diagonal is under this share of the shortest cell edge
 cannot hold a whole cell."""
@@ -113,7 +109,7 @@ class PolygonParts:
 
 
 def check_polygon_cells(
-    bounds: np.ndarray,
+    polygons: np.ndarray,
     level: int,
     limit: int | None,
     what: str,
@@ -125,22 +121,25 @@ def check_polygon_cells(
 
     Examples
     --------
-    >>> check_polygon_cells(np.array([[9.0, 47.0, 9.5, 47.3]]), 20, 1_000_000, "land-use")
+    >>> box = shapely.box(9.0, 47.0, 9.5, 47.3)
+    >>> check_polygon_cells(np.array([box]), 20, 1_000_000, "land-use")
     Traceback (most recent call last):
     ...
-    ValueError: land-use polygon #0 would cover about 16,321,602 level-20 cells (1 polygon(s) \
+    ValueError: land-use polygon #0 would cover about 20,994,221 level-20 cells (1 polygon(s) \
 over the limit of 1,000,000 cells per polygon); use a coarser level (level 17 or below fits) or \
 a smaller area (bbox=), or raise the limit (max_cells_per_polygon=, --max-cells-per-polygon; \
 0 for no limit)
     """
-    if not limit or len(bounds) == 0:
+    if not limit or len(polygons) == 0:
         return
-    estimate = estimate_cells(bounds, level)
+    estimate = estimate_cells_each(polygons, level)
     over = estimate > limit
     if not over.any():
         return
     worst = int(np.argmax(estimate))
-    fits = level - int(np.ceil(np.log(estimate[worst] / limit) / np.log(4.0)))
+    fits = level - 1  # the finest level whose estimate is within the limit (boundaries scale 2x)
+    while fits > 0 and estimate_cells_each(polygons[worst : worst + 1], fits)[0] > limit:
+        fits -= 1
     name = f"osm_id {ids[worst]}" if ids is not None else f"#{worst}"
     raise ValueError(
         f"{what} polygon {name} would cover about {estimate[worst]:,.0f} level-{level} cells "
@@ -233,7 +232,7 @@ def _cell_area(cells: np.ndarray) -> np.ndarray:
     area = np.empty(len(cells))
     local = quads[ok] - quads[ok][:, :1]
     ring = np.repeat(np.arange(int(ok.sum())), 4)
-    area[ok] = signed_ring_areas(local[..., 0].ravel(), local[..., 1].ravel(), ring, int(ok.sum()))
+    area[ok] = shoelace_areas(local[..., 0].ravel(), local[..., 1].ravel(), ring, int(ok.sum()))
     area[~ok] = shapely.area(project(cell_to_polygon(cells[~ok])))
     return area
 
@@ -381,15 +380,13 @@ def split_polygons(
     crossing = np.zeros(n, dtype=bool)
     crossing[vertex_owner[vertex_cell != home[vertex_owner]]] = True
     one = np.flatnonzero(located & ~crossing)
-    signed = ring_areas(*xy, rings.ring, len(rings.owner))
+    signed = shoelace_areas(*xy, rings.ring, len(rings.owner))
     area = rings_area(rings, n, signed)
     parts = [PolygonParts(one, home[one], area[one])]
     cut = np.flatnonzero(crossing)
     if len(cut):
         picked = None if ids is None else np.asarray(ids)[cut]
-        check_polygon_cells(
-            shapely.bounds(polygons[cut]), level, max_cells_per_polygon, what, picked
-        )
+        check_polygon_cells(polygons[cut], level, max_cells_per_polygon, what, picked)
         parts += _crossing_parts(polygons, rings, xy, signed, area, cut, home, level)
     piece = np.concatenate([p.area for p in parts])
     keep = piece > 0

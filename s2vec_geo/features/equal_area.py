@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from s2vec_geo.features.segments import EARTH_RADIUS_M, haversine_m
+from s2vec_geo.core.geodesy import shoelace_areas
 
 EQUAL_AREA_CRS = "EPSG:6933"
 
@@ -111,30 +111,13 @@ def polygon_rings(polygons: np.ndarray) -> Rings:
     return Rings(coords, ring, owner[ring_part], hole)
 
 
-def ring_areas(x: np.ndarray, y: np.ndarray, ring: np.ndarray, n_rings: int) -> np.ndarray:
-    """Signed shoelace area of every closed ring (counter-clockwise positive).
-
-    Each ring is summed about its first vertex, so products stay small.
-
-    Examples
-    --------
-    >>> ring_areas(np.array([0., 2, 2, 0]), np.array([0., 0, 3, 0]), np.zeros(4, int), 1)
-    array([3.])
-    """
-    first = np.searchsorted(ring, np.arange(n_rings)).clip(0, max(len(ring) - 1, 0))
-    dx, dy = x - x[first][ring], y - y[first][ring]
-    same = ring[1:] == ring[:-1]  # closed rings: consecutive vertices are the edges
-    cross = dx[:-1] * dy[1:] - dx[1:] * dy[:-1]
-    return np.bincount(ring[:-1][same], weights=cross[same], minlength=n_rings) / 2.0
-
-
 def rings_area(rings: Rings, n: int, signed: np.ndarray) -> np.ndarray:
     """Area (m2) of each of ``n`` polygons from the signed areas of their rings.
 
     Examples
     --------
     >>> r = polygon_rings(np.array([shapely.box(0, 0, 0.001, 0.001)]))
-    >>> round(float(rings_area(r, 1, ring_areas(*to_equal_area(*r.coords.T), r.ring, 1))[0]))
+    >>> round(float(rings_area(r, 1, shoelace_areas(*to_equal_area(*r.coords.T), r.ring, 1))[0]))
     12309
     """
     area = np.abs(signed)
@@ -155,38 +138,5 @@ def polygon_areas(polygons: np.ndarray) -> np.ndarray:
     True
     """
     rings = polygon_rings(np.asarray(polygons, dtype=object))
-    signed = ring_areas(*to_equal_area(*rings.coords.T), rings.ring, len(rings.owner))
+    signed = shoelace_areas(*to_equal_area(*rings.coords.T), rings.ring, len(rings.owner))
     return rings_area(rings, len(polygons), signed)
-
-
-def mean_cell_area_m2(level: int) -> float:
-    """Average area of a level-``level`` S2 cell on Earth, square metres.
-
-    Examples
-    --------
-    >>> round(mean_cell_area_m2(16))
-    19793
-    """
-    return 4.0 * np.pi * EARTH_RADIUS_M**2 / (6 * 4**level)
-
-
-def estimate_cells(bounds: np.ndarray, level: int) -> np.ndarray:
-    """About how many level-``level`` cells a polygon with these lng/lat bounds touches.
-
-    From the bounding box's width and height in metres and the average cell
-    edge ``e``: ``(width / e + 1) * (height / e + 1)``, at least 1. Cells
-    vary in size by a factor of about two, so this is an estimate; it needs
-    no allocation per cell.
-
-    Examples
-    --------
-    >>> estimate_cells(np.array([[24.90, 60.15, 24.98, 60.19]]), 16).round(-2).tolist()
-    [1100.0]
-    """
-    bounds = np.asarray(bounds, np.float64).reshape(-1, 4)
-    x0, y0, x1, y1 = bounds.T
-    mid = (y0 + y1) / 2
-    width = haversine_m(x0, mid, x1, mid)
-    height = haversine_m(x0, y0, x0, y1)
-    edge = np.sqrt(mean_cell_area_m2(level))
-    return np.maximum(np.ceil((width / edge + 1) * (height / edge + 1)), 1.0)

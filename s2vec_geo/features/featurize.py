@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from s2vec_geo.core.geodesy import haversine_m
 from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells, limit
 from s2vec_geo.core.options import DEFAULT_LEVEL
 from s2vec_geo.core.progress import progress
@@ -57,7 +58,7 @@ from s2vec_geo.features.counts import (
     sum_counts,
 )
 from s2vec_geo.features.cut import DEFAULT_MAX_CELLS_PER_POLYGON
-from s2vec_geo.features.segments import haversine_m, length_in_cells, segment_cells, segments
+from s2vec_geo.features.segments import length_in_cells, segment_cells, segments
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
 from s2vec_geo.ingest.taxonomy.tags import FeatureLists, Taxonomy, taxonomy_for
@@ -369,7 +370,7 @@ def featurize(
         column per category found, sorted).
     max_cells_per_polygon
         Size guard for building and land-use polygons: refuse any polygon
-        estimated (from its bounding box) to cover more cells, with a message
+        estimated (from its area and boundary) to cover more cells, with a message
         giving the estimate and the fix; ``None`` or 0: no limit.
     max_cells
         Refuse work that would make more cells (AOI cells, road pieces, rows),

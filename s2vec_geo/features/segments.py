@@ -4,55 +4,22 @@ Roads are cut at cell edges segment by segment, and polygons that cross
 cell edges find the cells to clip against from the segments of their rings;
 both ask :func:`segment_cells` which cells a straight lng/lat segment can
 touch, and roads measure the length inside each with :func:`length_in_cells`.
-Lengths are great-circle (haversine) metres on a sphere of radius
-:data:`EARTH_RADIUS_M`.
+Lengths are great-circle (haversine) metres on a sphere of the Earth's mean
+radius (:mod:`s2vec_geo.core.geodesy`).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 import shapely
 
+from s2vec_geo.core.geodesy import haversine_m, min_edge_m
 from s2vec_geo.features.convex_clip import convex_ccw
 from s2vec_geo.s2 import cell_edge_neighbors, cell_to_polygon, latlng_to_cell
 from s2vec_geo.s2.cover import sorted_unique
 from s2vec_geo.s2.geometry import cell_to_corners, row_range
-
-EARTH_RADIUS_M = 6_371_008.8
-#: Smallest S2 cell edge at level 0, radians (S2's kMinEdge derivative, 2*sqrt(2)/3).
-MIN_EDGE_RAD = 2.0 * np.sqrt(2.0) / 3.0
-
-
-def haversine_m(lng0: Any, lat0: Any, lng1: Any, lat1: Any) -> np.ndarray:
-    """Great-circle distance in metres between points given in degrees.
-
-    Examples
-    --------
-    >>> round(float(haversine_m(0, 0, 1, 0)))
-    111195
-    """
-    lng0, lat0, lng1, lat1 = (
-        np.radians(np.asarray(v, np.float64)) for v in (lng0, lat0, lng1, lat1)
-    )
-    a = (
-        np.sin((lat1 - lat0) / 2) ** 2
-        + np.cos(lat0) * np.cos(lat1) * np.sin((lng1 - lng0) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
-def min_edge_m(level: int) -> float:
-    """The shortest edge of any level-``level`` S2 cell, metres.
-
-    Examples
-    --------
-    >>> round(min_edge_m(16), 1)
-    91.7
-    """
-    return float(MIN_EDGE_RAD * 2.0**-level * EARTH_RADIUS_M)
 
 
 def coordinate_segments(coords: np.ndarray, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

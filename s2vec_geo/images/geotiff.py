@@ -7,7 +7,7 @@ can hold an image exactly. But each of S2's six cube faces *is* a gnomonic
 projection of the sphere: a point's face coordinates ``(u, v)`` are its
 gnomonic coordinates on the tangent plane at the face centre. So every image
 is written in the CRS ``+proj=gnom +lat_0=<face centre lat> +lon_0=<face
-centre lng> +R=6371010`` (S2's mean Earth radius; a CRS GeoTIFF stores
+centre lng> +R=6371008.8`` (the Earth's mean radius; a CRS GeoTIFF stores
 natively and any GDAL/QGIS reads), and the raster-to-map transform is an
 affine map (rotation allowed) fitted by least squares from the pixel centres
 ``(col + 0.5, row + 0.5)`` to the projected centres of the child cells.
@@ -43,12 +43,10 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 
 from s2vec_geo import s2
+from s2vec_geo.core.geodesy import EARTH_RADIUS_M
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.dataset import ImageDataset
 from s2vec_geo.io.layers import atomic_path
-
-EARTH_RADIUS_M = 6371010.0
-"""S2's mean Earth radius (``S2Earth::RadiusMeters``), the sphere of the CRS."""
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -85,7 +83,7 @@ def face_crs(parent: int) -> str:
     --------
     >>> import numpy as np, s2vec_geo as sv
     >>> face_crs(sv.latlng_to_cell(np.array([1.0]), np.array([1.0]), 8)[0])
-    '+proj=gnom +lat_0=0 +lon_0=0 +R=6371010.0 +units=m +no_defs'
+    '+proj=gnom +lat_0=0 +lon_0=0 +R=6371008.8 +units=m +no_defs'
     """
     face = s2.cell_parent(np.array([parent], dtype=np.int64), 0)
     lat, lng = s2.cell_to_latlng(face)

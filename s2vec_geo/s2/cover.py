@@ -10,19 +10,15 @@ cell that contains them, lines the cells they pass through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-from s2vec_geo.core.guards import (
-    LAYER_CELL_BYTES,
-    avg_cell_area,
-    avg_cell_edge,
-    check_cells,
-)
+from s2vec_geo.core.geodesy import avg_cell_area, avg_cell_edge
+from s2vec_geo.core.guards import LAYER_CELL_BYTES, check_cells
 from s2vec_geo.core.progress import progress
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import latlng_to_cell
@@ -335,10 +331,34 @@ def estimate_cells(geometry: Any, level: int, below: float | None = None) -> flo
     >>> bool(estimate_cells(box, 16) <= estimate_cells(box, 16, below=1e9) <= 1e9)
     True
     """
+    terms = _estimate_terms(geometry, level)
+    if terms is None:
+        return 0.0
+    if below is not None and (bound := float(terms(_SCALE_RANGE[0]).sum())) <= below:
+        return bound
+    return float(terms(None).sum())
+
+
+def estimate_cells_each(geometry: Any, level: int) -> np.ndarray:
+    """:func:`estimate_cells` of each geometry on its own: the cells each one touches.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> box = shapely.box(24.90, 60.10, 24.93, 60.115)  # 7,939 cells at level 19
+    >>> estimate_cells_each([shapely.Point(24.9, 60.2), box], 19).round(-1).tolist()
+    [0.0, 7950.0]
+    """
+    terms = _estimate_terms(geometry, level)
+    return np.zeros(0) if terms is None else terms(None)
+
+
+def _estimate_terms(geometry: Any, level: int) -> Callable[[Any], np.ndarray] | None:
+    """Per-geometry cell estimates for a cell scale (``None``: sized where each one lies)."""
     geoms = _geometries(geometry)
     level = validate_level(level)
     if geoms.size == 0:
-        return 0.0
+        return None
     west, south, east, north = shapely.bounds(geoms).T  # no per-geometry objects
     lat, lng = (south + north) / 2.0, (west + east) / 2.0
     cos_lat = np.cos(np.radians(lat))
@@ -361,11 +381,10 @@ def estimate_cells(geometry: Any, level: int, below: float | None = None) -> flo
     n_points = np.zeros(len(geoms), np.int64)
     n_points[points] = shapely.get_num_coordinates(geoms[points])
 
-    def total(scale: Any) -> float:
+    def each(scale: Any) -> np.ndarray:
+        scale = _local_cell_scale(lat, lng) if scale is None else scale
         root = np.sqrt(scale)
         spread = np.where(polygonal, area / scale + crossed / root / 2.0, crossed / root)
-        return float(np.where(points, n_points, spread + 1.0).sum())
+        return np.where(points, n_points, spread + 1.0)
 
-    if below is not None and (bound := total(_SCALE_RANGE[0])) <= below:
-        return bound
-    return total(_local_cell_scale(lat, lng))
+    return each
