@@ -61,8 +61,16 @@ def spare_core() -> bool:
     --------
     >>> spare_core() in (True, False)
     True
+
+    Where the system has no load average (Windows), a core counts as spare
+    when there are two or more.
     """
-    return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5  # this process counts about 1
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has none; OSError: unobtainable
+        return cores > 1
+    return load < cores - 0.5  # this process counts about 1
 
 
 def _threads_by_size(kernel: Callable[..., None]) -> Callable[..., None]:
