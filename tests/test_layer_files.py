@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 
 import geopandas as gpd
@@ -23,6 +24,7 @@ import s2vec_geo as sv
 from s2vec_geo.cli import main
 from s2vec_geo.core.colours import pca_rgb
 from s2vec_geo.images import build_images
+from s2vec_geo.io import layers
 from s2vec_geo.model.training import TrainConfig, train
 
 GPKG_1_2 = 10200
@@ -154,3 +156,18 @@ def test_every_geopackage_is_version_1_2(emb, tmp_path) -> None:
 def test_partitions_get_no_colours_of_their_own(emb, tmp_path) -> None:
     path = sv.write_layer(emb.iloc[:10], tmp_path / "part.parquet", style=False)
     assert "pca_rgb" not in gpd.read_parquet(path).columns
+
+
+def test_atomic_write_is_on_disk_before_the_rename(tmp_path, monkeypatch) -> None:
+    """fsync of the temporary, then the rename, then fsync of the folder (where allowed)."""
+    events: list[str] = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(layers.os, "fsync", lambda fd: events.append("fsync") or fsync(fd))
+    monkeypatch.setattr(
+        layers.os, "replace", lambda a, b: events.append("replace") or replace(a, b)
+    )
+    target = tmp_path / "a.txt"
+    with layers.atomic_path(target) as tmp:
+        tmp.write_text("done")
+    assert target.read_text() == "done"
+    assert events[:2] == ["fsync", "replace"]

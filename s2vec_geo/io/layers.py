@@ -76,6 +76,32 @@ SQLITE_SIDECARS = ("-journal", "-wal", "-shm")
 """Files SQLite (GeoPackage) keeps beside a database while writing it."""
 
 
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk where the system allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows opens no folder; NTFS journals the rename itself
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a written file, or every file of a written folder and the folder, to disk."""
+    if path.is_dir():
+        for child in path.rglob("*"):
+            if child.is_file():
+                _fsync(child)
+        _fsync_folder(path)
+    elif path.exists():
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
@@ -107,7 +133,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = folder / temporary_name(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _fsync(tmp)  # the data on disk before the name points at it: a power cut
+        os.replace(tmp, target)  # leaves the old file or the new one, never half of one
+        _fsync_folder(folder)  # the rename itself on disk
     finally:
         for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in SQLITE_SIDECARS)):
             if leftover.is_dir():
