@@ -27,19 +27,20 @@ def _clip_half_plane(
     if len(x) == 0:
         return x, y, ring
     nxt = next_in_ring(ring)
-    ax, ay, bx, by = (edge[ring, k] for k in range(4))
-    side = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+    ax, ay, bx, by = (edge[ring, k] for k in range(4))  # (n,) each: the edge of the vertex's ring
+    side = (bx - ax) * (y - ay) - (by - ay) * (x - ax)  # cross product: > 0 left of a->b
     inside = side >= 0.0
-    crossing = inside != inside[nxt]
-    count = inside.astype(np.int64) + crossing
-    at = np.cumsum(count) - count
+    crossing = inside != inside[nxt]  # the edge to the next vertex crosses the line
+    count = inside.astype(np.int64) + crossing  # output vertices per input vertex: 0, 1 or 2
+    at = np.cumsum(count) - count  # where each input vertex's outputs start (exclusive scan)
     out_x, out_y = np.empty(int(count.sum())), np.empty(int(count.sum()))
     out_x[at[inside]], out_y[at[inside]] = x[inside], y[inside]
-    c = np.flatnonzero(crossing)
-    t = side[c] / (side[c] - side[nxt[c]])
+    c = np.flatnonzero(crossing)  # vertices whose outgoing edge crosses
+    t = side[c] / (side[c] - side[nxt[c]])  # where along that edge: side is 0 there
+    # the crossing point goes after the kept vertex (if it was kept)
     out_x[at[c] + inside[c]] = x[c] + t * (x[nxt[c]] - x[c])
     out_y[at[c] + inside[c]] = y[c] + t * (y[nxt[c]] - y[c])
-    return out_x, out_y, np.repeat(ring, count)
+    return out_x, out_y, np.repeat(ring, count)  # outputs keep their ring's id, in order
 
 
 def quad_clip_areas(
@@ -69,7 +70,7 @@ def quad_clip_areas(
     array([1.])
     """
     for k in range(4):
-        edge = np.concatenate([quads[:, k], quads[:, (k + 1) % 4]], axis=1)
+        edge = np.concatenate([quads[:, k], quads[:, (k + 1) % 4]], axis=1)  # (n, 4): ax ay bx by
         x, y, ring = _clip_half_plane(x, y, ring, edge)
     return shoelace_areas(x, y, ring, len(quads))
 
@@ -82,9 +83,9 @@ def convex_ccw(quads: np.ndarray) -> np.ndarray:
     >>> convex_ccw(np.array([[[0., 0], [1, 0], [1, 1], [0, 1]], [[0., 0], [0, 1], [1, 1], [1, 0]]]))
     array([ True, False])
     """
-    edge = np.roll(quads, -1, axis=1) - quads
+    edge = np.roll(quads, -1, axis=1) - quads  # (n, 4, 2): corner k -> corner k + 1
     turn = (
         edge[:, :, 0] * np.roll(edge, -1, axis=1)[:, :, 1]
         - edge[:, :, 1] * np.roll(edge, -1, axis=1)[:, :, 0]
     )
-    return (turn > 0).all(axis=1)
+    return (turn > 0).all(axis=1)  # every turn left: convex and counter-clockwise

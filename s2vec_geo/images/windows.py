@@ -80,9 +80,9 @@ class LatticeIndex:
             )
         parts = [cell_face_ij(np.asarray(ids, dtype=np.int64)) for ids in groups]
         group = np.concatenate([np.full(len(p[0]), k) for k, p in enumerate(parts)])
-        face, i, j = (np.concatenate([p[n] for p in parts]) for n in range(3))
+        face, i, j = (np.concatenate([p[n] for p in parts]) for n in range(3))  # (n,) each
         keys = self._keys_np(group, face, i, j)
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys, kind="stable")  # keys[order] sorted: searchsorted finds a cell
         if (np.diff(keys[order]) == 0).any():
             raise ValueError("a group repeats a cell; pass each cell once per group")
         self.group = torch.from_numpy(group.astype(np.int64)).to(device)
@@ -97,6 +97,7 @@ class LatticeIndex:
 
     def _keys_np(self, group: np.ndarray, face: np.ndarray, i: np.ndarray, j: np.ndarray):
         b = self.level
+        # key bits, high to low: group * 6 + face | i (b bits) | j (b bits)
         return ((group * 6 + face) << (2 * b)) | (i << b) | j
 
     def locate(
@@ -104,11 +105,12 @@ class LatticeIndex:
     ) -> torch.Tensor:
         """Index of the cell at each ``(group, face, i, j)``; -1 where none (or off the face)."""
         b = self.level
-        inside = (i >= 0) & (i < self.side) & (j >= 0) & (j < self.side)
+        inside = (i >= 0) & (i < self.side) & (j >= 0) & (j < self.side)  # on the face
+        # the key of _keys_np, clamped so that off-face (i, j) still make a valid key
         key = ((group * 6 + face) << (2 * b)) | (i.clamp(0, self.side - 1) << b)
         key = key | j.clamp(0, self.side - 1)
-        pos = torch.searchsorted(self._sorted, key).clamp(max=len(self) - 1)
-        found = inside & (self._sorted[pos] == key)
+        pos = torch.searchsorted(self._sorted, key).clamp(max=len(self) - 1)  # same shape as i
+        found = inside & (self._sorted[pos] == key)  # present, not just where it would go
         return torch.where(found, self._order[pos], torch.full_like(pos, -1))
 
     def to(self, device: torch.device | str) -> LatticeIndex:
@@ -121,9 +123,9 @@ class LatticeIndex:
 def _window_ij(i0: torch.Tensor, j0: torch.Tensor, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Lattice coordinates ``(B, g*g)`` of the windows with origins ``(i0, j0)``, raster order."""
     r = torch.arange(grid, device=i0.device)
-    i = (i0[:, None, None] + r[None, :, None]).expand(-1, grid, grid)
-    j = (j0[:, None, None] + r[None, None, :]).expand(-1, grid, grid)
-    return i.reshape(len(i0), -1), j.reshape(len(j0), -1)
+    i = (i0[:, None, None] + r[None, :, None]).expand(-1, grid, grid)  # (n, grid, grid): row
+    j = (j0[:, None, None] + r[None, None, :]).expand(-1, grid, grid)  # (n, grid, grid): column
+    return i.reshape(len(i0), -1), j.reshape(len(j0), -1)  # (n, grid * grid), row-major
 
 
 def tile_tokens(
@@ -164,12 +166,14 @@ def tile_tokens(
     [[2, 3, -1, -1]]
     """
     i, j = _window_ij(i0, j0, grid)
+    # (n, grid * grid): the tile each window pixel falls in (floor: negative i too)
     ti, tj = torch.div(i, grid, rounding_mode="floor"), torch.div(j, grid, rounding_mode="floor")
     n = i.shape[1]
     tile = tiles.locate(group[:, None].expand(-1, n), face[:, None].expand(-1, n), ti, tj)
     if allowed is not None:
         tile = torch.where(allowed[tile.clamp(min=0)], tile, torch.full_like(tile, -1))
-    pixel = (i - ti * grid) * grid + (j - tj * grid)
+    pixel = (i - ti * grid) * grid + (j - tj * grid)  # row-major pixel inside that tile
+    # (n, grid * grid) token = tile * grid^2 + pixel, the row of flattened tile pixels; -1: none
     return torch.where(tile >= 0, tile * (grid * grid) + pixel, torch.full_like(tile, -1))
 
 
@@ -236,14 +240,15 @@ def sliding_origins(
     [(2, 2), (2, 4), (4, 2), (4, 4)]
     """
     stride = check_stride(stride, grid)
-    steps = np.arange(grid // stride, dtype=np.int64) * stride
-    base_i = (i // stride) * stride
+    steps = np.arange(grid // stride, dtype=np.int64) * stride  # (k,) origin offsets per axis
+    base_i = (i // stride) * stride  # (n,) each cell's i rounded down to the stride
     base_j = (j // stride) * stride
+    # (n, k, k): every origin (base - di, base - dj) whose window holds the cell
     oi = (base_i[:, None, None] - steps[None, :, None]).repeat(len(steps), axis=2)
     oj = (base_j[:, None, None] - steps[None, None, :]).repeat(len(steps), axis=1)
     of = np.broadcast_to(face[:, None, None], oi.shape).ravel()
     oi, oj = oi.ravel(), oj.ravel()
-    order = np.lexsort((oj, oi, of))
+    order = np.lexsort((oj, oi, of))  # by face, then i, then j: duplicates side by side
     of, oi, oj = of[order], oi[order], oj[order]
     first = np.ones(len(of), dtype=bool)
     first[1:] = (np.diff(of) != 0) | (np.diff(oi) != 0) | (np.diff(oj) != 0)
@@ -268,9 +273,9 @@ def blend_weights(grid: int, stride: int) -> torch.Tensor:
     """
     if stride >= grid:
         return torch.ones(grid * grid)
-    r = torch.arange(grid, dtype=torch.float64) + 0.5
+    r = torch.arange(grid, dtype=torch.float64) + 0.5  # (grid,) pixel centres
     tent = 1.0 - (r - grid / 2).abs() / (grid / 2)
-    return (tent[:, None] * tent[None, :]).reshape(-1).float()
+    return (tent[:, None] * tent[None, :]).reshape(-1).float()  # (grid * grid,) row-major
 
 
 def surrounding_tiles(tiles: np.ndarray) -> np.ndarray:

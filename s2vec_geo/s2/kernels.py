@@ -199,15 +199,16 @@ def _xyz_to_latlng(x: float, y: float, z: float) -> tuple[float, float]:
 @njit(cache=True)
 def face_ij_to_id(face: int, i: int, j: int) -> int:
     """S2CellId::FromFaceIJ: the leaf cell id (as int64) of (face, i, j)."""
-    n = np.int64(face) << 60
-    bits = np.int64(face & SWAP_MASK)
+    n = np.int64(face) << 60  # 3 face bits on top (shifted once more at the end)
+    bits = np.int64(face & SWAP_MASK)  # the start orientation: odd faces are swapped
     for k in range(7, -1, -1):
+        # 4 bits of i and j at a time, high to low: index = i4 | j4 | orientation (2 bits)
         bits += ((i >> (k * LOOKUP_BITS)) & 15) << 6
         bits += ((j >> (k * LOOKUP_BITS)) & 15) << 2
-        bits = LOOKUP_POS[bits]
+        bits = LOOKUP_POS[bits]  # -> 8 Hilbert position bits | the next orientation
         n |= (bits >> 2) << (k * 2 * LOOKUP_BITS)
-        bits &= SWAP_MASK | INVERT_MASK
-    return (n << 1) | 1
+        bits &= SWAP_MASK | INVERT_MASK  # keep the orientation for the next 4 bits
+    return (n << 1) | 1  # leaf id: 60 position bits, then the trailing 1
 
 
 @njit(cache=True)
@@ -217,14 +218,15 @@ def id_to_face_ij(cell: int) -> tuple[int, int, int]:
     For a cell above leaf level, (i, j) is the leaf cell next to its centre
     that the id's trailing ``100...0`` bits select.
     """
-    face = (cell >> 61) & 7
-    bits = face & SWAP_MASK
+    face = (cell >> 61) & 7  # top 3 bits
+    bits = face & SWAP_MASK  # the start orientation, as in face_ij_to_id
     i = 0
     j = 0
     for k in range(7, -1, -1):
-        nbits = 2 if k == 7 else LOOKUP_BITS
+        nbits = 2 if k == 7 else LOOKUP_BITS  # 60 position bits = 7 x 8 + 4
+        # the position bits of chunk k (8; 4 at the top), past the trailing bit | orientation
         bits += ((cell >> (k * 2 * LOOKUP_BITS + 1)) & ((1 << (2 * nbits)) - 1)) << 2
-        bits = LOOKUP_IJ[bits]
+        bits = LOOKUP_IJ[bits]  # -> i4 | j4 | the next orientation
         i += (bits >> 6) << (k * LOOKUP_BITS)
         j += ((bits >> 2) & 15) << (k * LOOKUP_BITS)
         bits &= SWAP_MASK | INVERT_MASK
@@ -233,13 +235,13 @@ def id_to_face_ij(cell: int) -> tuple[int, int, int]:
 
 @njit(cache=True, inline="always")
 def _parent(cell: int, level: int) -> int:
-    lsb = np.int64(1) << (2 * (MAX_LEVEL - level))
-    return (cell & -lsb) | lsb
+    lsb = np.int64(1) << (2 * (MAX_LEVEL - level))  # the trailing 1 of a level-``level`` id
+    return (cell & -lsb) | lsb  # clear the bits below it, set it
 
 
 @njit(cache=True, inline="always")
 def _level(cell: int) -> int:
-    lsb = cell & -cell
+    lsb = cell & -cell  # the lowest set bit: 2 trailing zeros per level below 30
     zeros = 0
     while (lsb >> zeros) != 1:
         zeros += 2
@@ -289,7 +291,7 @@ def cells_to_latlng(cells: np.ndarray, lat: np.ndarray, lng: np.ndarray) -> None
         face, i, j = id_to_face_ij(cell)
         if cell & 1:
             delta = 1
-        elif ((i ^ (cell >> 2)) & 1) != 0:
+        elif ((i ^ (cell >> 2)) & 1) != 0:  # S2's centre rule for non-leaf cells
             delta = 2
         else:
             delta = 0
@@ -308,7 +310,7 @@ def cells_to_boundary(cells: np.ndarray, out: np.ndarray) -> None:
         cell = cells[n]
         face, i, j = id_to_face_ij(cell)
         size = np.int64(1) << (MAX_LEVEL - _level(cell))
-        i_lo = i & -size
+        i_lo = i & -size  # the cell's lowest leaf i: size is a power of two
         j_lo = j & -size
         u_lo = _st_to_uv((1.0 / MAX_SIZE) * i_lo)
         u_hi = _st_to_uv((1.0 / MAX_SIZE) * (i_lo + size))
