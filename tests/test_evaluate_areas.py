@@ -23,7 +23,8 @@ from s2vec_geo.evaluation import (
     read_areas,
     write_report,
 )
-from s2vec_geo.evaluation.inputs import counts_blocks
+from s2vec_geo.evaluation.baselines import normalized_blocks
+from s2vec_geo.evaluation.inputs import read_keyed_table
 from s2vec_geo.io.layers import write_layer
 from s2vec_geo.s2 import cell_parent, cell_to_latlng, cells_frame, cover
 
@@ -162,6 +163,7 @@ def test_raw_counts_and_fusions_run_across_areas_too() -> None:
     summary = result.summary()
     assert list(summary.index.unique("variant")) == [
         "counts",
+        "multiscale",  # built from the counts; no model is known, so no untrained network
         "s2vec",
         "sat",
         "s2vec+sat concat",
@@ -169,7 +171,7 @@ def test_raw_counts_and_fusions_run_across_areas_too() -> None:
     ]
     assert summary.loc[("counts", "pooled"), "spearman_mean"] > 0.9
     assert summary.loc[("s2vec", "pooled"), "spearman_mean"] < 0.5
-    assert result.settings["blocks"] == {"counts": 2, "s2vec": 4, "sat": 1}
+    assert result.settings["blocks"] == {"counts": 2, "multiscale": 6, "s2vec": 4, "sat": 1}
     with pytest.raises(ValueError, match="counts table for every area or for none"):
         evaluate_areas([areas[0], synthetic_area("helsinki", 1, small["helsinki"])], **FAST)
 
@@ -178,7 +180,7 @@ def test_counts_layers_with_geometry_and_missing_cells_count_zero() -> None:
     """A featurized layer (cell polygons) that lacks some labelled cells: those count zero."""
     cells = cover(shapely.box(-74.01, 40.70, -74.005, 40.705), 17)
     layer = cells_frame(cells[::2]).assign(shop=1)  # every other cell has a feature row
-    (block,) = counts_blocks([layer], [cells])
+    (block,) = normalized_blocks([read_keyed_table(layer, "counts", "s2vec featurize")], [cells])
     assert block.index.tolist() == cells.tolist()
     np.testing.assert_array_equal(block[0].to_numpy() > 0, np.isin(cells, cells[::2]))
 

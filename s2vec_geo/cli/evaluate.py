@@ -22,7 +22,8 @@ defaults for every area. Example:
   name = "helsinki"
   embeddings = "helsinki/embeddings.gpkg"
   labels = "labels/helsinki_population_grid_2020.gpkg"
-  counts = "helsinki/cells.gpkg"     # optional: raw-counts baseline
+  counts = "helsinki/cells.gpkg"     # raw, multi-scale and untrained-network baselines
+  model = "helsinki/model.pt"        # optional: default, the one the embeddings record
 
   [[area]]
   name = "nyc"
@@ -36,7 +37,7 @@ defaults for every area. Example:
   [external]                         # optional: NAME = "path", for every area
   satclip = "satclip_cells.parquet"
 
-area keys: name, embeddings, labels, target (required), counts, transform
+area keys: name, embeddings, labels, target (required), counts, model, transform
 (density, log), labels_crs, lon_col, lat_col, rule, min_overlap,
 drop_missing, external (NAME = "path" for this area only).
 
@@ -50,12 +51,14 @@ training areas, target scaled with the training areas' min and max);
 
 ONE_AREA = (o.HOLDOUT, o.LABELS_CRS, o.LON_COL, o.LAT_COL, o.TRANSFORM)
 """Options of one area (with ``--embeddings``, ``--labels``, ``--target``, ``--counts``)."""
-ONE_AREA_FILES = ("embeddings", "labels", "target", "counts")
+ONE_AREA_FILES = ("embeddings", "labels", "target", "counts", "model")
 SEVERAL_AREAS = (o.LEAVE_ONE_AREA_OUT, o.BLOCKS, o.TRANSFER_VAL_FRACTION)
 SHARED = (
     o.EXTERNAL,
     o.GEOCLIP,
     o.LOCATION,
+    o.MULTISCALE,
+    o.UNTRAINED,
     o.N_SPLITS,
     o.BLOCK_LEVEL,
     o.SEED,
@@ -109,7 +112,13 @@ def _run_single(args: argparse.Namespace) -> Any:
     kw = values(args, ONE_AREA)
     kw["transform"] = kw["transform"] or ()
     return evaluate(
-        args.embeddings, args.labels, args.target, counts=args.counts, **kw, **_shared(args)
+        args.embeddings,
+        args.labels,
+        args.target,
+        counts=args.counts,
+        model=args.model,
+        **kw,
+        **_shared(args),
     )
 
 
@@ -145,7 +154,13 @@ COMMAND = Command(
         Argument("--target", help="one area: label column to predict"),
         Argument(
             "--counts",
-            help="one area: featurized cell layer (s2vec featurize), the raw-counts baseline",
+            help="one area: featurized cell layer (s2vec featurize) for the raw-counts, "
+            "multi-scale counts and untrained-network baselines",
+        ),
+        Argument(
+            "--model",
+            help="one area: the model behind --embeddings, for the untrained-network baseline "
+            "(default: the model file the embedding layer records)",
         ),
         Argument("--areas", type=Path, help="several areas: areas file (TOML, format below)"),
         Argument("--output", required=True, type=Path, help="output folder"),

@@ -640,7 +640,20 @@ TRAINING = (
     COMPILE,
 )
 """The options of :class:`s2vec_geo.TrainConfig`, in its field order."""
-ARCHITECTURE = (EMBED_DIM, DEPTH, NUM_HEADS, DECODER_DIM, DECODER_DEPTH, DROPOUT)
+POS_EMBED = Option(
+    "pos_embed",
+    choices=("sincos", "learned"),
+    default="sincos",
+    labels=(
+        "sincos: MAE's fixed 2D sine-cosine table (neighbours known from the start)",
+        "learned: learned from the data (the paper's wording; earlier releases)",
+    ),
+    help="position embeddings of the tokens: sincos (default, MAE's fixed 2D sine-cosine "
+    "table: attention finds a cell's neighbours from the first step) or learned",
+    label="Position embeddings",
+    advanced=True,
+)
+ARCHITECTURE = (EMBED_DIM, DEPTH, NUM_HEADS, DECODER_DIM, DECODER_DEPTH, DROPOUT, POS_EMBED)
 """The options of :class:`s2vec_geo.MAEConfig` a user sets (``TrainConfig(model=...)``)."""
 
 # -- embedding ----------------------------------------------------------------------------
@@ -781,6 +794,25 @@ LOCATION = Option(
     True,
     "add the location-encoding variants (default; --no-location skips them)",
     label="Location variants",
+    advanced=True,
+)
+MULTISCALE = Option(
+    "multiscale",
+    bool,
+    True,
+    "add the multi-scale neighbourhood counts baseline: each cell's counts and their sums over "
+    "the 5 x 5 and 11 x 11 blocks of neighbours (default, needs the featurized cells; "
+    "--no-multiscale skips it)",
+    label="Multi-scale neighbourhood counts baseline",
+    advanced=True,
+)
+UNTRAINED = Option(
+    "untrained",
+    bool,
+    True,
+    "add the untrained-network baseline: the embeddings' model with random weights, same "
+    "inference (default, needs the featurized cells and the model file; --no-untrained skips it)",
+    label="Untrained network baseline",
     advanced=True,
 )
 THREADS = Option(

@@ -92,6 +92,7 @@ _AREA_TYPES: dict[str, tuple[type, ...]] = {
     "labels": (str,),
     "target": (str,),
     "counts": (str,),
+    "model": (str,),
     "transform": (str, list),
     "labels_crs": (str, int),
     "lon_col": (str,),
@@ -101,7 +102,7 @@ _AREA_TYPES: dict[str, tuple[type, ...]] = {
     "drop_missing": (bool,),
     "external": (dict,),
 }
-_PATHS = ("embeddings", "labels", "counts")
+_PATHS = ("embeddings", "labels", "counts", "model")
 _DEFAULTS = (
     "target",
     "transform",
@@ -435,6 +436,8 @@ def evaluate_areas(
     external: Mapping[str, Table] | None = None,
     geoclip: bool = False,
     location: bool = True,
+    multiscale: bool = True,
+    untrained: bool = True,
     variants: Sequence[Variant] | None = None,
     n_splits: int = 20,
     block_level: int | None = None,
@@ -460,8 +463,9 @@ def evaluate_areas(
         module docs).
     external
         Embedding tables for every area by name (keyed by cell or point).
-    geoclip, location, variants, location_scales
-        As in :func:`~s2vec_geo.evaluation.protocol.evaluate`.
+    geoclip, location, multiscale, untrained, variants, location_scales
+        As in :func:`~s2vec_geo.evaluation.protocol.evaluate` (each area may
+        name its ``model`` for the untrained network).
     n_splits
         Runs per area (leave-one-area-out: differing by the validation
         blocks and the initialisation; blocks: random block splits).
@@ -518,6 +522,9 @@ def evaluate_areas(
         location=location,
         location_scales=location_scales,
         geoclip=geoclip,
+        multiscale=multiscale,
+        untrained=untrained,
+        seed=seed,
     )
     cells = CellData.concat(data).cells  # also checks that the areas share their blocks
     level = single_level(cells, "the areas mix S2 levels {levels}; embed every area at one level")

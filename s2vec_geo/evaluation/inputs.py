@@ -17,12 +17,19 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from s2vec_geo.core.schema import CELL_ID, feature_columns
+from s2vec_geo.core.schema import CELL_ID
+from s2vec_geo.evaluation.baselines import (
+    BASELINES,
+    multiscale_blocks,
+    normalized_blocks,
+    untrained_embeddings,
+)
 from s2vec_geo.evaluation.external import (
     embeddings_for_cells,
     geoclip_cell_embeddings,
@@ -31,7 +38,6 @@ from s2vec_geo.evaluation.external import (
 from s2vec_geo.evaluation.labels import align_labels, read_labels
 from s2vec_geo.evaluation.location import cell_location_encoding
 from s2vec_geo.evaluation.targets import check_transform, transform_labels, transform_values
-from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.s2 import single_level
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,10 @@ class Area:
         setting.
     external
         Other embeddings of this area by name (tables keyed by cell or point).
+    model
+        The model behind ``embeddings`` (file or :class:`~s2vec_geo.S2VecModel`),
+        for the untrained-network baseline; default: the model file the
+        embedding layer's provenance records.
 
     Examples
     --------
@@ -96,6 +106,7 @@ class Area:
     min_overlap: float | None = None
     drop_missing: bool | None = None
     external: Mapping[str, Table] = field(default_factory=dict)
+    model: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -221,44 +232,13 @@ def area_target(
     return transform_values(aligned, area.transform)
 
 
-def counts_blocks(sources: Sequence[Table], cells: Sequence[np.ndarray]) -> list[pd.DataFrame]:
-    """Raw-counts blocks: log1p + z-score, statistics over every cell of all the tables.
-
-    Feature columns missing from a table count zero. One set of statistics
-    for all areas is an affine map shared by all rows, which the MLP's own
-    standardisation on the training rows undoes, so pooling them leaks
-    nothing between areas.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"cell_id": [1, 2], "shop": [0, 3]})
-    >>> counts_blocks([t], [np.array([2, 7])])[0].round(2).to_numpy().tolist()
-    [[1.0], [-1.0]]
-    """
-    tables = [read_keyed_table(source, "counts", "s2vec featurize") for source in sources]
-    cols = list(dict.fromkeys(c for t in tables for c in feature_columns(t)))
-    if not cols:
-        raise ValueError("the counts table has no numeric feature columns; use s2vec featurize")
-    every = np.concatenate(
-        [t.reindex(columns=cols, fill_value=0).to_numpy(np.float64) for t in tables]
-    )
-    stats = NormStats.from_array(every, log1p=True, feature_names=cols)
-    blocks = []
-    for table, ids in zip(tables, cells, strict=True):
-        # cells without features count zero (a plain frame: no geometry to fill)
-        counts = pd.DataFrame(table.reindex(columns=cols, fill_value=0)).reindex(
-            index=ids, fill_value=0
-        )
-        blocks.append(pd.DataFrame(stats.apply(counts.to_numpy(np.float64)), index=counts.index))
-    return blocks
-
-
 def input_blocks(
     cells: np.ndarray,
     emb: pd.DataFrame,
     counts: pd.DataFrame | None,
     external: Mapping[str, Table],
     *,
+    baselines: Mapping[str, pd.DataFrame],
     location: bool,
     location_scales: int,
     geoclip: bool,
@@ -267,12 +247,13 @@ def input_blocks(
     blocks: dict[str, pd.DataFrame] = {}
     if counts is not None:
         blocks["counts"] = counts
+    blocks.update(baselines)
     blocks["s2vec"] = embeddings_for_cells(emb, cells, prefix="emb_")
     if location:
         enc = cell_location_encoding(cells, scales=location_scales)
         blocks["location"] = pd.DataFrame(enc, index=pd.Index(cells, name=CELL_ID))
     for name, source in external.items():
-        if name in blocks or (geoclip and name == "geoclip"):
+        if name in blocks or name in BASELINES or (geoclip and name == "geoclip"):
             raise ValueError(f"external embedding name {name!r} is reserved; rename it")
         blocks[name] = embeddings_for_cells(source, cells)
     if geoclip:
@@ -307,6 +288,41 @@ def _merged_external(area: Area, external: Mapping[str, Table]) -> dict[str, Tab
     return {**external, **area.external}
 
 
+def baseline_blocks(
+    areas: Sequence[Area],
+    tables: Sequence[pd.DataFrame],
+    cells: Sequence[np.ndarray],
+    chosen: Mapping[str, bool],
+    seed: int = 0,
+) -> list[dict[str, pd.DataFrame]]:
+    """The baseline blocks (``multiscale``, ``untrained``) of every area, as ``chosen``.
+
+    None without counts tables; the untrained network only when the model of
+    every area's embeddings is known (a block must exist for all areas or none).
+    """
+    out: list[dict[str, pd.DataFrame]] = [{} for _ in areas]
+    if not tables or not any(chosen.values()):
+        return out
+    if chosen.get("multiscale"):
+        for blocks, block in zip(out, multiscale_blocks(tables, cells), strict=True):
+            blocks["multiscale"] = block
+    if chosen.get("untrained"):
+        embedded = [
+            untrained_embeddings(t, ids, a.embeddings, a.model, seed)
+            for a, t, ids in zip(areas, tables, cells, strict=True)
+        ]
+        if all(e is not None for e in embedded):
+            for blocks, block in zip(out, embedded, strict=True):
+                blocks["untrained"] = block
+        else:
+            log.warning(
+                "no untrained-network baseline: the model behind the embeddings of %s is not "
+                "recorded or its file is gone; give the model file to compare with it",
+                ", ".join(repr(a.name) for a, e in zip(areas, embedded, strict=True) if e is None),
+            )
+    return out
+
+
 def prepare_areas(
     areas: Sequence[Area],
     *,
@@ -317,6 +333,9 @@ def prepare_areas(
     location: bool = True,
     location_scales: int = 16,
     geoclip: bool = False,
+    multiscale: bool = True,
+    untrained: bool = True,
+    seed: int = 0,
     name_errors: bool = True,
 ) -> list[CellData]:
     """Read, transform and align every area's labels and build its input blocks.
@@ -331,6 +350,10 @@ def prepare_areas(
         Embeddings used for every area (each area may add its own).
     location, location_scales, geoclip
         Add the location encoding (with that many wavelengths) / GeoCLIP.
+    multiscale, untrained, seed
+        Add the multi-scale neighbourhood counts / the untrained network
+        (random weights seeded with ``seed``) baselines; both need every
+        area's counts table (:mod:`~s2vec_geo.evaluation.baselines`).
     name_errors
         Prefix bad-input errors with the area's name.
 
@@ -349,17 +372,21 @@ def prepare_areas(
             targets.append(area_target(area, cells, rule, min_overlap, drop_missing))
             if area.counts is not None:
                 tables.append(read_keyed_table(area.counts, "counts", "s2vec featurize"))
+    labelled = [t.index.to_numpy() for t in targets]
     counts: list[pd.DataFrame | None] = [None] * len(areas)
     if tables:
-        counts = list(counts_blocks(tables, [t.index.to_numpy() for t in targets]))
+        counts = list(normalized_blocks(tables, labelled))
+    chosen = {"multiscale": multiscale, "untrained": untrained}
+    baselines = baseline_blocks(areas, tables, labelled, chosen, seed)
     out = []
-    for area, emb, y, count in zip(areas, embs, targets, counts, strict=True):
+    for area, emb, y, count, base in zip(areas, embs, targets, counts, baselines, strict=True):
         with area_errors(area.name if name_errors else None):
             blocks = input_blocks(
                 y.index.to_numpy(),
                 emb,
                 count,
                 _merged_external(area, external or {}),
+                baselines=base,
                 location=location,
                 location_scales=location_scales,
                 geoclip=geoclip,

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from s2vec_geo.core.progress import progress
+from s2vec_geo.evaluation.baselines import BASELINES
 from s2vec_geo.evaluation.inputs import Area, Labels, Table, prepare_areas
 from s2vec_geo.evaluation.metrics import score, summarize
 from s2vec_geo.evaluation.mlp import (
@@ -48,9 +49,10 @@ class Variant:
 
 
 def default_variants(dims: Mapping[str, int]) -> list[Variant]:
-    """The paper's comparison for the available blocks.
+    """The paper's comparison for the available blocks, with the baselines S2Vec must beat.
 
-    ``counts``, ``s2vec``, ``location`` and ``s2vec+location`` when present,
+    ``counts``, ``multiscale``, ``untrained``, ``s2vec``, ``location`` and
+    ``s2vec+location`` when present,
     then for every other block ``X``: ``X`` alone and S2Vec fused with it by
     concat, wt-add (same length only) and proj-add.
 
@@ -59,11 +61,12 @@ def default_variants(dims: Mapping[str, int]) -> list[Variant]:
     >>> [v.name for v in default_variants({"s2vec": 8, "location": 96})]
     ['s2vec', 'location', 's2vec+location']
     """
-    variants = [Variant(b, (b,)) for b in ("counts", "s2vec", "location") if b in dims]
+    singles = ("counts", *BASELINES, "s2vec", "location")
+    variants = [Variant(b, (b,)) for b in singles if b in dims]
     if "s2vec" in dims and "location" in dims:
         variants.append(Variant("s2vec+location", ("s2vec", "location")))
     for name in dims:
-        if name in ("counts", "s2vec", "location"):
+        if name in singles:
             continue
         variants.append(Variant(name, (name,)))
         if "s2vec" in dims:
@@ -271,6 +274,9 @@ def evaluate(
     external: Mapping[str, Table] | None = None,
     geoclip: bool = False,
     location: bool = True,
+    multiscale: bool = True,
+    untrained: bool = True,
+    model: Any = None,
     variants: Sequence[Variant] | None = None,
     n_splits: int = 20,
     holdout: Region | None = None,
@@ -311,6 +317,13 @@ def evaluate(
         the optional ``geoclip`` package).
     location
         Add the Space2Vec-style location encoding and ``s2vec+location``.
+    multiscale, untrained
+        Add the multi-scale neighbourhood counts and the untrained-network
+        baselines (:mod:`~s2vec_geo.evaluation.baselines`); both need
+        ``counts``, the untrained network also the model.
+    model
+        The model behind ``embeddings`` (file or model), for the untrained
+        network; default: the model file recorded in the embeddings' provenance.
     variants
         Variants to run; default :func:`default_variants` of the blocks.
     n_splits
@@ -367,8 +380,10 @@ def evaluate(
         rule=rule,
         min_overlap=min_overlap,
         drop_missing=drop_missing,
+        model=model,
     )
     kw = {"location": location, "location_scales": location_scales, "geoclip": geoclip}
+    kw.update(multiscale=multiscale, untrained=untrained, seed=seed)
     (data,) = prepare_areas([area], external=external, name_errors=False, **kw)
     scale = TargetScale.fit(data.y, target)
     splits, split_name = make_splits(data.cells, n_splits, holdout, block_level, seed)

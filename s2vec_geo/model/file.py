@@ -136,6 +136,38 @@ class S2VecModel:
             )
         return f"S2VecModel({', '.join(parts)})"
 
+    def untrained(self, seed: int = 0) -> S2VecModel:
+        """The same network with fresh random weights: what training added is the difference.
+
+        Same architecture, normalization statistics, features and levels;
+        weights initialized as before training, seeded (the global torch
+        random state is left as it was). Embedding with it is the *untrained
+        network* baseline of :func:`s2vec_geo.evaluate`.
+
+        Examples
+        --------
+        >>> cfg = MAEConfig(num_features=2, grid=4, embed_dim=8, depth=1, num_heads=2,
+        ...                 decoder_dim=8, decoder_depth=1)
+        >>> model = S2VecModel(MaskedAutoencoder(cfg), None, ["a", "b"], 14, 12)
+        >>> a, b = model.untrained(seed=1), model.untrained(seed=1)
+        >>> bool(torch.equal(a.module.patch_embed.weight, b.module.patch_embed.weight))
+        True
+        >>> a.train_config
+        {'untrained': True, 'seed': 1}
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            module = MaskedAutoencoder(self.config).eval()
+        return S2VecModel(
+            module,
+            self.stats,
+            self.feature_names,
+            self.patch_level,
+            self.image_level,
+            self.taxonomy_version,
+            train_config={"untrained": True, "seed": int(seed)},
+        )
+
     def check_features(self, names: list[str]) -> None:
         """Raise ``ValueError`` unless ``names`` are the model's features, in order.
 

@@ -54,6 +54,14 @@ class MAEConfig:
         Hidden size of each block's MLP relative to its width.
     dropout
         Dropout on the attention and MLP outputs of every block (paper: 0.2).
+    pos_embed
+        Position embeddings: ``"sincos"`` (default), MAE's fixed 2D sine-cosine
+        table of each token's (row, column) in the window, or ``"learned"``
+        (the paper's wording; what models of earlier releases have). Learned
+        ones start near zero, and on the few thousand windows of a city they
+        never learn which tokens are neighbours: the attention then averages
+        the whole window, and the model predicts little beyond the window's
+        mean.
 
     Examples
     --------
@@ -70,6 +78,7 @@ class MAEConfig:
     decoder_depth: int = 2
     mlp_ratio: float = 4.0
     dropout: float = 0.2
+    pos_embed: str = "sincos"
 
     def __post_init__(self) -> None:
         check_fields(self, ARCHITECTURE, "MAEConfig")  # the declared ranges (core.options)
@@ -86,6 +95,11 @@ class MAEConfig:
             raise ValueError(f"MAEConfig.decoder_depth must be >= 0, got {self.decoder_depth}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"MAEConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.pos_embed == "sincos" and (self.embed_dim % 4 or self.decoder_dim % 4):
+            raise ValueError(
+                f"sine-cosine position embeddings need embed_dim and decoder_dim divisible by "
+                f"4, got {self.embed_dim} and {self.decoder_dim}; pick multiples of 4"
+            )
 
     @property
     def num_tokens(self) -> int:
@@ -96,7 +110,36 @@ class MAEConfig:
     def from_dict(cls, data: dict[str, Any]) -> MAEConfig:
         """Build a config from :func:`dataclasses.asdict` output, ignoring unknown keys."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        known = {k: v for k, v in data.items() if k in names}
+        known.setdefault("pos_embed", "learned")  # files from before the choice had learned ones
+        return cls(**known)
+
+
+def sincos_position_embedding(dim: int, grid: int) -> torch.Tensor:
+    """MAE's fixed 2D sine-cosine position embedding of a ``grid x grid`` window: (1, g*g, dim).
+
+    Half of the channels encode the token's row, half its column, each as
+    ``sin`` and ``cos`` of the position at ``dim / 4`` wavelengths (10000 ** (k / (dim / 4))),
+    so nearby tokens have similar embeddings and attention can find neighbours
+    from the start of training.
+
+    Examples
+    --------
+    >>> table = sincos_position_embedding(8, 4)
+    >>> tuple(table.shape), float(table[0, 0, :2].sum())   # row 0: sin 0 = 0 on every wavelength
+    ((1, 16, 8), 0.0)
+    """
+    if dim % 4:
+        raise ValueError(f"sine-cosine position embeddings need a width divisible by 4, got {dim}")
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)  # (dim/4,)
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+
+    def encode(position: torch.Tensor) -> torch.Tensor:
+        angle = position.reshape(-1, 1).double() * omega  # (g*g, dim/4)
+        return torch.cat([angle.sin(), angle.cos()], dim=1)  # (g*g, dim/2)
+
+    return torch.cat([encode(rows), encode(cols)], dim=1).float()[None]  # (1, g*g, dim)
 
 
 def autocast(device: torch.device) -> torch.autocast:
@@ -205,14 +248,14 @@ class MaskedAutoencoder(nn.Module):
         c = config
         self.config = c
         self.patch_embed = nn.Linear(c.num_features, c.embed_dim)
-        self.pos_embed = nn.Parameter(torch.zeros(1, c.num_tokens, c.embed_dim))
+        self.pos_embed = self._position_table(c.embed_dim, "pos_embed")
         self.blocks = nn.ModuleList(
             Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.dropout) for _ in range(c.depth)
         )
         self.norm = nn.LayerNorm(c.embed_dim)
         self.decoder_embed = nn.Linear(c.embed_dim, c.decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, c.decoder_dim))
-        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, c.num_tokens, c.decoder_dim))
+        self.decoder_pos_embed = self._position_table(c.decoder_dim, "decoder_pos_embed")
         self.decoder_blocks = nn.ModuleList(
             Block(c.decoder_dim, c.num_heads, c.mlp_ratio, c.dropout)
             for _ in range(c.decoder_depth)
@@ -221,10 +264,19 @@ class MaskedAutoencoder(nn.Module):
         self.decoder_pred = nn.Linear(c.decoder_dim, c.num_features)
         self._init_weights()
 
+    def _position_table(self, dim: int, name: str) -> torch.Tensor:
+        """A fixed sine-cosine table (a buffer, not saved) or a learned parameter."""
+        c = self.config
+        if c.pos_embed == "sincos":
+            self.register_buffer(name, sincos_position_embedding(dim, c.grid), persistent=False)
+            return getattr(self, name)
+        return nn.Parameter(torch.zeros(1, c.num_tokens, dim))
+
     def _init_weights(self) -> None:
-        """MAE's initialization: small normal position/mask tokens, Xavier linears."""
+        """MAE's initialization: small normal learned tokens, Xavier linears."""
         for p in (self.pos_embed, self.decoder_pos_embed, self.mask_token):
-            nn.init.normal_(p, std=0.02)
+            if isinstance(p, nn.Parameter):
+                nn.init.normal_(p, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
