@@ -47,6 +47,7 @@ class JoinEmbeddings(S2VecAlgorithm):
     )
     COMMAND = "join"
     EMBEDDINGS = "EMBEDDINGS"
+    FLAGS = {"--embeddings": EMBEDDINGS}
     STYLE = staticmethod(style_embedding)
     OUTPUT_POLYGONS, OUTPUT_LABEL = False, "Layer with embeddings"
     OUTPUT_HELP = "The input features with their fields plus emb_000, emb_001, ..."
@@ -71,7 +72,10 @@ class _Evaluate(S2VecAlgorithm):
     GROUP, GROUP_ID = GROUP, GROUP_ID
     COMMAND = "evaluate"
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Report folder"
-    OUTPUT_HELP = "New (or empty) folder for results.md, results.json and results_r2.png."
+    OUTPUT_HELP = (
+        "New (or empty) folder for results.md, results.json and results_r2.png; a used one "
+        "with 'Overwrite'."
+    )
     FILES = REPORT_FILES
 
 
@@ -90,7 +94,8 @@ class EvaluateEmbeddings(_Evaluate):
         "a region the MLP never saw. Writes results.md, results.json and a plot."
     )
     EMBEDDINGS, LABELS, TARGET, COUNTS = "EMBEDDINGS", "LABELS", "TARGET", "COUNTS"
-    OPTIONS = (*EVALUATION, "holdout", "transform")
+    OPTIONS = (*EVALUATION, "holdout", "transform", "overwrite")
+    FLAGS = {"--embeddings": EMBEDDINGS, "--labels": LABELS, "--target": TARGET, "--counts": COUNTS}
 
     def inputs(self):
         """Embeddings, labels, the target field and the optional raw counts."""
@@ -148,7 +153,8 @@ class EvaluateAreas(_Evaluate):
         "each area on its own. Neither ticked: both run."
     )
     AREAS = "AREAS"
-    OPTIONS = ("leave_one_area_out", "blocks", *EVALUATION, "transfer_val_fraction")
+    OPTIONS = ("leave_one_area_out", "blocks", *EVALUATION, "transfer_val_fraction", "overwrite")
+    FLAGS = {"--areas": AREAS}
 
     def inputs(self):
         """The areas file."""
