@@ -139,7 +139,8 @@ class Router:
                 self.feedback.setProgressText(description)
         elif line.startswith(WARNING_PREFIX):
             # The engine's warnings (e.g. "the model does not beat its baselines") in plain words
-            self.feedback.pushWarning(self.say(line[len(WARNING_PREFIX) :].partition(": ")[2] or line))
+            warning = line[len(WARNING_PREFIX) :].partition(": ")[2] or line
+            self.feedback.pushWarning(self.say(warning))
         elif line and ERROR_MARKER not in line:
             self.feedback.pushConsoleInfo(self.say(line))
 

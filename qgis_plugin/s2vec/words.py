@@ -43,8 +43,8 @@ COMMANDS = {
 FUNCTIONS = {
     "cover": f"'{COMMANDS['cover']}'",
     "cells_for_points": f"'{COMMANDS['cells']}'",
-    "set_crs": "a CRS (Layer Properties > Source)",
-    "to_crs": "a CRS (Layer Properties > Source)",
+    "set_crs": "Layer Properties > Source > Assigned Coordinate Reference System",
+    "to_crs": "Layer Properties > Source > Assigned Coordinate Reference System",
     "featurize": f"'{COMMANDS['featurize']}'",
     "train": f"'{COMMANDS['train']}'",
     "embed": f"'{COMMANDS['embed']}'",

@@ -47,7 +47,7 @@ class JoinEmbeddings(S2VecAlgorithm):
     )
     COMMAND = "join"
     EMBEDDINGS = "EMBEDDINGS"
-    FLAGS = {"--embeddings": EMBEDDINGS}
+    FLAGS = (("--embeddings", EMBEDDINGS),)
     STYLE = staticmethod(style_embedding)
     OUTPUT_POLYGONS, OUTPUT_LABEL = False, "Layer with embeddings"
     OUTPUT_HELP = "The input features with their fields plus emb_000, emb_001, ..."
@@ -95,7 +95,12 @@ class EvaluateEmbeddings(_Evaluate):
     )
     EMBEDDINGS, LABELS, TARGET, COUNTS = "EMBEDDINGS", "LABELS", "TARGET", "COUNTS"
     OPTIONS = (*EVALUATION, "holdout", "transform", "overwrite")
-    FLAGS = {"--embeddings": EMBEDDINGS, "--labels": LABELS, "--target": TARGET, "--counts": COUNTS}
+    FLAGS = (
+        ("--embeddings", EMBEDDINGS),
+        ("--labels", LABELS),
+        ("--target", TARGET),
+        ("--counts", COUNTS),
+    )
 
     def inputs(self):
         """Embeddings, labels, the target field and the optional raw counts."""
@@ -154,7 +159,7 @@ class EvaluateAreas(_Evaluate):
     )
     AREAS = "AREAS"
     OPTIONS = ("leave_one_area_out", "blocks", *EVALUATION, "transfer_val_fraction", "overwrite")
-    FLAGS = {"--areas": AREAS}
+    FLAGS = (("--areas", AREAS),)
 
     def inputs(self):
         """The areas file."""

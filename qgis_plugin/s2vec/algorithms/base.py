@@ -72,7 +72,7 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
     PRODUCTS: tuple[tuple[str, str, str, str], ...] = ()
     """Optional further outputs the engine writes beside its output, kept when the user picks
     a destination: (key, description, file filter, help); see :meth:`products`."""
-    FLAGS: dict[str, str] = {}
+    FLAGS: tuple[tuple[str, str], ...] = ()
     """Engine flags of the algorithm's own inputs, by parameter key (named in its messages)."""
     STYLE = None
     """Style applied to the output layer when Processing loads it (or ``None``)."""
@@ -221,7 +221,7 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
 
     def flag_labels(self) -> dict[str, str]:
         """The engine flags of this algorithm's own inputs and output, by parameter label."""
-        own = {"--output": self.OUTPUT, **self.FLAGS}
+        own = {"--output": self.OUTPUT, **dict(self.FLAGS)}
         return {
             flag: self.parameterDefinition(key).description()
             for flag, key in own.items()

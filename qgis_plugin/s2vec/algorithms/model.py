@@ -121,8 +121,7 @@ class TrainModel(S2VecAlgorithm):
     OPTIONS = (*TRAINING, "overwrite")
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Training run folder"
     OUTPUT_HELP = (
-        "New (or empty) folder for model.pt and the training history; a used one with "
-        "'Overwrite'."
+        "New (or empty) folder for model.pt and the training history; a used one with 'Overwrite'."
     )
     FILES = (("MODEL", "Model file", MODEL_FILE),)
 
@@ -152,7 +151,7 @@ class EmbedCells(_Cells):
     COMMAND = "embed"
     MODEL = "MODEL"
     OPTIONS = ("mode", "embed_windows", "stride", "embed_batch_size")
-    FLAGS = {"--model": MODEL}
+    FLAGS = (("--model", MODEL),)
     STYLE = staticmethod(style_embedding)
     OUTPUT_LABEL, OUTPUT_HELP = "Cell embeddings", EMBEDDING_HELP
 
