@@ -63,6 +63,7 @@ _PAREN_FLAG = re.compile(r"\((--[\w-]+)(?:[ =][^)]*)?\)")
 _FLAG = re.compile(r"(?<![\w-])(--[a-z][\w-]*)(?:=\S+| [A-Z][A-Z_]*\b)?")
 _CALL = re.compile(r"(?:\b[\w.]*\.)?\b(\w+)\((?:\.\.\.|[\w, =]*)\)")
 _PREFIX = re.compile(r"\b(?:gdf\.|s2vec_geo\.|s2vec\.)")
+_LOGGED = re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR) [\w.]+: ")
 _ENGINE_ERROR = re.compile(r"^s2vec(?: \w+)?: error: ")
 _PARQUET = re.compile(r"(?: or |/)\.(?:geo)?parquet(?: \(GeoParquet\))?")
 """GeoParquet, which QGIS 3.22 (GDAL 3.6 without Arrow) cannot open, is not suggested."""
@@ -95,7 +96,9 @@ class Words:
 
     def __call__(self, message: str) -> str:
         """``message`` with flags, keywords, functions and commands named as in QGIS."""
-        text = _ENGINE_ERROR.sub("", message)
+        logged = _LOGGED.match(message)  # "INFO s2vec_geo.cli.run: ": the engine's log line
+        head = logged[0] if logged else ""
+        text = _ENGINE_ERROR.sub("", message[len(head) :])
         text = _COMMAND.sub(lambda m: f"'{COMMANDS.get(m[1], m[1])}'", text)
         text = _KEYWORD.sub(self._keyword, text)
         text = _PAREN_FLAG.sub(lambda m: f"({self.label(m[1])})", text)
@@ -106,7 +109,7 @@ class Words:
         text = _PARQUET.sub("", text)
         for python, qgis in NAMES.items():
             text = text.replace(python, qgis)
-        return text
+        return head + text
 
     def _keyword(self, match: re.Match) -> str:
         """``drop_missing=True (--drop-missing)`` -> ``tick 'Drop ...'``."""

@@ -289,7 +289,8 @@ def test_embed_matches_library_and_styles(embeddings, featurized, model, work, t
 
     layer = open_layer(embeddings)
     style_embedding(layer)  # the PCA-RGB style the engine stored in the file
-    fill = layer.renderer().symbol().symbolLayer(0).dataDefinedProperties()
+    coloured = layer.renderer().rootRule().children()[0].symbol()  # then "no embedding"
+    fill = coloured.symbolLayer(0).dataDefinedProperties()
     assert fill.property(QgsSymbolLayer.PropertyFillColor).field() == "pca_rgb"
     abstract = layer.metadata().abstract()  # Layer Properties > Information
     assert f"model: {Path(model).resolve()}" in abstract and "mode: contextual" in abstract
