@@ -26,7 +26,7 @@ import re
 import sys
 import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "s2vec"
 PACKED = ("*.py", "metadata.txt", "*.svg", "*.png", "*.qml", "*.ui", "LICENSE*", "*.md")
@@ -114,12 +114,18 @@ def build_zip(output_dir: Path, plugin_dir: Path = PLUGIN_DIR) -> Path:
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_DEFLATED) as archive:
+            for folder in sorted({str(PurePosixPath(n).parent) for n in packed} - {"."}):
+                entry = zipfile.ZipInfo(f"{plugin_dir.name}/{folder}/")
+                entry.date_time = (2025, 1, 1, 0, 0, 0)
+                entry.external_attr = (0o40755 << 16) | 0x10  # a folder, rwxr-xr-x
+                archive.writestr(entry, b"")
             for name, source in sorted(packed.items()):
                 info = zipfile.ZipInfo(f"{plugin_dir.name}/{name}")
                 info.date_time = (2025, 1, 1, 0, 0, 0)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, source.read_bytes())
+        os.chmod(tmp_name, 0o644)  # mkstemp made it 0600: readable by whoever installs it
         os.replace(tmp_name, target)
     finally:
         if os.path.exists(tmp_name):

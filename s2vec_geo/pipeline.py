@@ -30,6 +30,7 @@ from s2vec_geo.images import ImageDataset, build_images
 from s2vec_geo.images.build import MAX_LEVEL_GAP, check_min_support
 from s2vec_geo.io.layers import layer_format, read_cell_layer, write_layer
 from s2vec_geo.io.locks import hold
+from s2vec_geo.io.provenance import PROVENANCE_ATTR
 from s2vec_geo.io.run_folder import PRODUCTS, WorkFolder, fingerprint
 from s2vec_geo.model.file import MODEL_NAME, S2VecModel, load_model
 from s2vec_geo.model.training import (
@@ -42,6 +43,9 @@ from s2vec_geo.s2 import cells_frame, validate_level
 from s2vec_geo.viz.plots import plot_embedding_pca
 
 log = logging.getLogger(__name__)
+
+MODEL_NOT_KEPT = "not kept"
+"""What a layer's provenance says of a model its caller did not keep."""
 
 CELLS_NAME, IMAGES_NAME, MODEL_DIR = PRODUCTS
 
@@ -126,6 +130,7 @@ def run_pipeline(
     resume: bool = False,
     overwrite: bool = False,
     max_cells: int | None = DEFAULT_MAX_CELLS,
+    model_out: str | os.PathLike | bool | None = None,
 ) -> PipelineResult:
     """Run S2Vec end to end on a features source and write the embedding layer.
 
@@ -175,6 +180,11 @@ def run_pipeline(
         no recorded run wrote), replacing them; other files are kept.
     max_cells
         Size guard for featurizing and the images (see :mod:`s2vec_geo.core.guards`).
+    model_out
+        Where the model is kept besides the work folder (a ``.pt`` file,
+        replaced); ``False`` when the caller keeps none (it removes the work
+        folder). The layer's provenance names that file, or says none was
+        kept, with the model's SHA-256 either way.
 
     Returns
     -------
@@ -220,13 +230,13 @@ def run_pipeline(
         cells = _cells_stage(run, sources, level, aoi, options, max_cells)
         images = _images_stage(run, cells, image_level, min_support, max_cells)
         model = _train_stage(run, images, config, resume)
-        png = _embed_stage(run, cells, model, out, mode)
+        png = _embed_stage(run, cells, model, out, mode, model_out)
     return PipelineResult(
         embeddings=out,
         pca_map=png,
         cells=work / CELLS_NAME,
         images=work / IMAGES_NAME,
-        model=work / MODEL_DIR / MODEL_NAME,
+        model=model.path if model_out else work / MODEL_DIR / MODEL_NAME,
         loss_curve=work / MODEL_DIR / LOSS_CURVE_NAME,
     )
 
@@ -331,14 +341,23 @@ def _train_stage(
 
 
 def _embed_stage(
-    run: WorkFolder, cells: gpd.GeoDataFrame, model: S2VecModel, out: Path, mode: str
+    run: WorkFolder,
+    cells: gpd.GeoDataFrame,
+    model: S2VecModel,
+    out: Path,
+    mode: str,
+    model_out: str | os.PathLike | bool | None,
 ) -> Path:
     png = out.with_suffix(".png")
-    if "embed" in run.done and out.exists() and png.exists():
+    if model_out:
+        model.save(model_out)  # the provenance names the kept file
+    if "embed" in run.done and out.exists() and png.exists() and model_out is None:
         log.info("4/4 the run is complete: %s", out)
         return png
     log.info("4/4 embedding %d cells (%s mode)", len(cells), mode)
     emb = embed(cells, model, mode=mode)
+    if model_out is False:
+        emb.attrs[PROVENANCE_ATTR]["model"] = MODEL_NOT_KEPT
     write_layer(emb, out)
     plot_embedding_pca(emb, png)
     log_seams(emb, model.image_level)

@@ -49,6 +49,7 @@ IO_FLAGS = {
     "--counts",
     "--areas",
     "--work-dir",
+    "--model-out",
     "--png",
     "--geotiff-out",
 }

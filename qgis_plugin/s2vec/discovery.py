@@ -11,7 +11,9 @@ order:
 2. the active virtualenv (``VIRTUAL_ENV``);
 3. the active conda environment (``CONDA_PREFIX``).
 
-A candidate is taken when it runs ``python -m s2vec_geo --version`` (about
+A candidate is skipped when it is of the environment QGIS's own Python loads
+its modules from (:func:`qgis_own`): the engine's wheels there would load into
+QGIS and crash it. A candidate is taken when it runs ``python -m s2vec_geo --version`` (about
 0.2 s: the command line starts without its scientific libraries); the
 answer is remembered for the QGIS session, per interpreter. Every algorithm
 logs which interpreter runs the engine and how it was chosen.
@@ -23,6 +25,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils
 
@@ -36,6 +39,10 @@ ENVIRONMENTS = (
     ("CONDA_PREFIX", "the active conda environment"),
 )
 CHECK_SECONDS = 60
+QGIS_OWN = (
+    "an engine there would put its libraries into QGIS; install s2vec-geo in a separate "
+    "environment and do not start QGIS from an activated one"
+)
 _VERSIONS: dict[str, str | None] = {}
 """Interpreter -> the s2vec-geo version it runs (``None``: none), for this session."""
 
@@ -111,6 +118,32 @@ def candidates() -> list[tuple[str | None, str]]:
     return found
 
 
+def environment_of(python: str) -> str:
+    """The environment folder an interpreter belongs to (``<env>/bin/python`` -> ``<env>``).
+
+    Examples
+    --------
+    >>> environment_of("/opt/env/bin/python")
+    '/opt/env'
+    """
+    folder = os.path.dirname(os.path.abspath(python))
+    if os.path.basename(folder).lower() in ("bin", "scripts"):
+        folder = os.path.dirname(folder)
+    return os.path.realpath(folder)
+
+
+def qgis_own(python: str) -> bool:
+    """Whether ``python`` is of the environment QGIS's own Python loads its modules from.
+
+    That is QGIS's ``sys.prefix``: the system Python (its user site-packages
+    included), or a virtualenv QGIS was started from (first on ``PATH``). The
+    engine's wheels installed there would load into QGIS itself and crash it,
+    so the search never takes such a Python (one chosen in the options is used).
+    """
+    own = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+    return environment_of(python) in own
+
+
 def engine_version(python: str) -> str | None:
     """The s2vec-geo version ``python`` runs as an engine, or ``None``; asked once a session."""
     key = os.path.abspath(python)
@@ -149,6 +182,9 @@ def find_engine() -> tuple[str, str]:
     """
     tried = []
     for python, where in candidates():
+        if python is not None and qgis_own(python):
+            tried.append(f"{where}: QGIS's own Python, skipped ({QGIS_OWN})")
+            continue
         if python is not None and engine_version(python):
             return os.path.abspath(python), where
         tried.append(f"{where}: {'no s2vec-geo there' if python else 'no python there'}")

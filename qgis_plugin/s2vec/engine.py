@@ -21,24 +21,25 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
+from .destinations import processing_temp_folder, remove, staging_name
 from .discovery import engine_python
 from .environment import engine_environment
 from .settings import ENGINE_PYTHON, SETTING_PATH
+from .words import Words
 
 PROGRESS_PREFIX = "s2vec-progress:"
 WARNING_PREFIX = "WARNING "
 ERROR_MARKER = ": error: "
 POLL_SECONDS = 0.1
 CANCEL_GRACE_SECONDS = 5.0
+EXPORT_SHARE = 5.0
+"""Percent of the progress bar for exporting the input layers; the engine has the rest."""
 
 
 def engine_command(command: str, args: Sequence[str], python: str | None = None) -> list[str]:
@@ -99,23 +100,49 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _handle_line(line: str, feedback: QgsProcessingFeedback) -> None:
-    """Route one engine output line to the Processing feedback.
+class Router:
+    """Routes the engine's output lines to the Processing feedback, in QGIS's words.
 
-    The engine's one-line error (``s2vec <command>: error: ...``) is not
-    echoed: it becomes the algorithm's error, which Processing reports.
+    Progress lines move the bar over what is left of it after the input export
+    (from ``start`` percent to 100) and change the progress text only when it
+    changes; warnings and log lines name parameters as the dialog does
+    (:class:`.words.Words`) and the paths the user gets (:func:`shown_paths`).
+    The engine's one-line error (``s2vec <command>: error: ...``) is not echoed:
+    it becomes the algorithm's error, which Processing reports.
     """
-    if line.startswith(PROGRESS_PREFIX):
-        percent, _, description = line[len(PROGRESS_PREFIX) :].strip().partition(" ")
-        with contextlib.suppress(ValueError):
-            feedback.setProgress(float(percent))
-        if description:
-            feedback.setProgressText(description)
-    elif line.startswith(WARNING_PREFIX):
-        # The engine's warnings (e.g. "the model does not beat its baselines") in plain words
-        feedback.pushWarning(line[len(WARNING_PREFIX) :].partition(": ")[2] or line)
-    elif line and ERROR_MARKER not in line:
-        feedback.pushConsoleInfo(line)
+
+    def __init__(
+        self,
+        feedback: QgsProcessingFeedback,
+        shown: Mapping[str, str] | None = None,
+        words: Words | None = None,
+    ) -> None:
+        self.feedback = feedback
+        self.shown = shown or {}
+        self.words = words or Words()
+        self.start = min(feedback.progress(), EXPORT_SHARE)
+        self.text = ""
+
+    def say(self, line: str) -> str:
+        """``line`` with QGIS's names and the user's paths."""
+        return self.words(shown_paths(line, self.shown))
+
+    def __call__(self, line: str) -> None:
+        """Route one line."""
+        if line.startswith(PROGRESS_PREFIX):
+            percent, _, description = line[len(PROGRESS_PREFIX) :].strip().partition(" ")
+            with contextlib.suppress(ValueError):
+                share = (100.0 - self.start) / 100.0
+                self.feedback.setProgress(self.start + share * float(percent))
+            if description and description != self.text:
+                self.text = description
+                self.feedback.setProgressText(description)
+        elif line.startswith(WARNING_PREFIX):
+            # The engine's warnings (e.g. "the model does not beat its baselines") in plain words
+            warning = line[len(WARNING_PREFIX) :].partition(": ")[2] or line
+            self.feedback.pushWarning(self.say(warning))
+        elif line and ERROR_MARKER not in line:
+            self.feedback.pushConsoleInfo(self.say(line))
 
 
 def shown_paths(line: str, shown: Mapping[str, str]) -> str:
@@ -136,7 +163,7 @@ def shown_paths(line: str, shown: Mapping[str, str]) -> str:
     return line
 
 
-def _failure(python: str, status: int, output: list[str]) -> QgsProcessingException:
+def _failure(python: str, status: int, output: list[str], say: Router) -> QgsProcessingException:
     """Turn a failed engine run into an exception with a message a user can act on."""
     missing = [line for line in output if "No module named" in line]
     if missing and "s2vec_geo" in missing[-1]:
@@ -153,8 +180,8 @@ def _failure(python: str, status: int, output: list[str]) -> QgsProcessingExcept
         )
     errors = [line for line in output if ERROR_MARKER in line]
     if errors:  # the engine's own one-line message (bad input: status 2; else 1)
-        return QgsProcessingException(errors[-1])
-    tail = "\n".join(output[-15:])
+        return QgsProcessingException(say.say(errors[-1]))
+    tail = "\n".join(shown_paths(line, say.shown) for line in output[-15:])  # for a bug report
     return QgsProcessingException(f"The S2Vec engine failed (exit status {status}):\n{tail}")
 
 
@@ -164,6 +191,7 @@ def run_engine(
     feedback: QgsProcessingFeedback | None = None,
     python: str | None = None,
     shown: Mapping[str, str] | None = None,
+    words: Words | None = None,
 ) -> list[str]:
     """Run one ``s2vec`` sub-command, streaming progress and honouring Cancel.
 
@@ -180,6 +208,8 @@ def run_engine(
         Engine interpreter; defaults to the chosen or found one, which is logged.
     shown
         Work-folder paths and what the log shows instead (see :func:`shown_paths`).
+    words
+        Names the algorithm's parameters in the engine's messages (default: the declared ones).
 
     Returns
     -------
@@ -199,7 +229,8 @@ def run_engine(
     """
     feedback = feedback or QgsProcessingFeedback()
     argv = engine_command(command, args, python or engine_python(feedback))
-    feedback.pushCommandInfo(subprocess.list2cmdline(argv))
+    route = Router(feedback, shown, words)
+    feedback.pushCommandInfo(shown_paths(subprocess.list2cmdline(argv), route.shown))
     try:
         proc = subprocess.Popen(
             argv,
@@ -211,7 +242,7 @@ def run_engine(
             encoding="utf-8",
             errors="replace",
             start_new_session=os.name == "posix",
-            cwd=QgsProcessingUtils.tempFolder(),  # `-m` must not pick up a package from cwd
+            cwd=processing_temp_folder(),  # `-m` must not pick up a package from cwd
         )
     except OSError as exc:
         raise QgsProcessingException(
@@ -222,7 +253,7 @@ def run_engine(
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
     try:
-        output = _follow(command, proc, lines, feedback, shown or {})
+        output = _follow(command, proc, lines, route)
     finally:
         if proc.poll() is None:  # cancelled, or the feedback failed: the engine stops too
             _stop(proc)
@@ -231,7 +262,7 @@ def run_engine(
         reader.join(CANCEL_GRACE_SECONDS)
     status = proc.wait()
     if status != 0:
-        raise _failure(argv[0], status, output)
+        raise _failure(argv[0], status, output, route)
     return output
 
 
@@ -239,13 +270,12 @@ def _follow(
     command: str,
     proc: subprocess.Popen,
     lines: queue.Queue,
-    feedback: QgsProcessingFeedback,
-    shown: Mapping[str, str],
+    route: Router,
 ) -> list[str]:
-    """Route the engine's lines to ``feedback`` until its output ends; stop it on Cancel."""
+    """Route the engine's lines until its output ends; stop it on Cancel."""
     output: list[str] = []
     while True:
-        if feedback.isCanceled():
+        if route.feedback.isCanceled():
             _stop(proc)
             raise QgsProcessingException(f"S2Vec {command} was cancelled; no output was written.")
         try:
@@ -254,29 +284,13 @@ def _follow(
             continue
         if line is None:
             return output
-        _handle_line(shown_paths(line, shown), feedback)
+        route(line)
         if not line.startswith(PROGRESS_PREFIX):
             output.append(line)
 
 
-@contextlib.contextmanager
-def workspace() -> Iterator[str]:
-    """Yield a private, empty work folder in QGIS's processing temp folder; removed afterwards.
-
-    Examples
-    --------
-    >>> with workspace() as folder:  # doctest: +SKIP
-    ...     run_engine("cover", ["in.gpkg", "--level", "12", "--output", f"{folder}/c.gpkg"])
-    """
-    folder = tempfile.mkdtemp(prefix="s2vec-", dir=QgsProcessingUtils.tempFolder())
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def deliver(produced: str, destination: str) -> str:
-    """Move a finished engine output (file or folder) to its destination, replacing it.
+    """Move a finished engine output file to its destination, replacing it.
 
     The output is first moved beside the destination under a hidden name (a
     copy when the work folder is on another file system), then renamed into
@@ -285,9 +299,9 @@ def deliver(produced: str, destination: str) -> str:
     Parameters
     ----------
     produced
-        Path the engine wrote inside a :func:`workspace`.
+        Path the engine wrote inside a :func:`.destinations.workspace`.
     destination
-        Where the user asked for the output.
+        Where the user asked for the output (checked by :func:`.destinations.check_file`).
 
     Returns
     -------
@@ -296,48 +310,15 @@ def deliver(produced: str, destination: str) -> str:
     """
     if not os.path.exists(produced):
         raise QgsProcessingException(
-            f"The S2Vec engine reported success but wrote no output at {produced!r}; "
+            f"The S2Vec engine reported success but wrote no output for {destination}; "
             "please report this as a bug."
         )
     parent = os.path.dirname(os.path.abspath(destination))
     os.makedirs(parent, exist_ok=True)
-    folder = os.path.isdir(destination) and not os.path.islink(destination)
-    if folder and os.listdir(destination):
-        raise QgsProcessingException(
-            f"The output folder {destination!r} is not empty; choose a new or empty folder "
-            "so that nothing of yours is overwritten."
-        )
     staged = os.path.join(parent, staging_name(destination))
     try:
         shutil.move(produced, staged)  # a copy when the work folder is on another disk
-        if folder:
-            os.rmdir(destination)
-        elif os.path.lexists(destination) and os.path.isdir(staged):
-            os.remove(destination)
         os.replace(staged, destination)
     finally:
-        _remove(staged)
+        remove(staged)
     return destination
-
-
-def staging_name(destination: str) -> str:
-    """A hidden name beside ``destination`` for an output being moved into place.
-
-    It follows the pattern of the engine's atomic writers (``.<name>.s2tmp-<host>-<pid>-...``),
-    so a leftover of a killed QGIS is recognisable as one.
-
-    Examples
-    --------
-    >>> staging_name("/data/cells.gpkg").startswith(".cells.gpkg.s2tmp-")
-    True
-    """
-    name = os.path.basename(os.path.normpath(destination))
-    return f".{name}.s2tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _remove(path: str) -> None:
-    """Remove a file or folder if it exists."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)

@@ -20,6 +20,8 @@ from qgis.core import (
     QgsVectorFileWriter,
 )
 
+from .engine import EXPORT_SHARE
+
 
 def export_source(
     algorithm: QgsProcessingAlgorithm,
@@ -79,7 +81,7 @@ def export_source(
             f"Cannot export '{label}' for the engine: {writer.errorMessage()}"
         )
     total = source.featureCount()
-    step = 100.0 / total if total > 0 else 0
+    step = EXPORT_SHARE / total if total > 0 else 0  # the engine's progress fills the rest
     written = 0
     # Geometry repair is the engine's business: it sees exactly what the layer holds.
     features = source.getFeatures(

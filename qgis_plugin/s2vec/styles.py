@@ -22,6 +22,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsProperty,
+    QgsRuleBasedRenderer,
     QgsSingleSymbolRenderer,
     QgsStyle,
     QgsSymbol,
@@ -30,12 +31,16 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
 
 #: Prefix of the embedding columns the engine writes (``emb_000``, ``emb_001``, ...).
 EMBEDDING_PREFIX = "emb_"
 #: The engine's colour column of embedding layers (``#rrggbb``; s2vec_geo.core.schema.PCA_RGB).
 PCA_RGB = "pca_rgb"
 EMBEDDING_CLASSES = 7
+NO_DATA_LABEL, COLOURED_LABEL = "no embedding", "PCA-RGB colour of the embedding"
+NO_DATA_RGBA = (190, 190, 190, 140)
+"""Rows without an embedding: a light, half-transparent neutral grey (as the stored style)."""
 COLOR_RAMP = "Viridis"
 
 
@@ -91,7 +96,7 @@ def style_embedding(layer: QgsVectorLayer) -> None:
     if layer.fields().indexOf(PCA_RGB) >= 0:
         key = QgsSymbolLayer.PropertyStrokeColor if lines else QgsSymbolLayer.PropertyFillColor
         symbol.symbolLayer(0).setDataDefinedProperty(key, QgsProperty.fromField(PCA_RGB))
-        layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+        layer.setRenderer(with_no_data(symbol, layer.geometryType()))
     else:
         renderer = QgsGraduatedSymbolRenderer(fields[0])
         renderer.setClassificationMethod(QgsClassificationQuantile())
@@ -100,6 +105,21 @@ def style_embedding(layer: QgsVectorLayer) -> None:
         renderer.updateClasses(layer, EMBEDDING_CLASSES)
         layer.setRenderer(renderer)
     layer.triggerRepaint()
+
+
+def with_no_data(symbol: QgsSymbol, geometry_type: int) -> QgsRuleBasedRenderer:
+    """``symbol`` for rows with a colour, neutral grey ("no embedding" in the legend) for the rest.
+
+    Rows without an embedding (a joined feature where no cell was embedded)
+    have no ``pca_rgb``; without this rule they would get the symbol's own colour.
+    """
+    root = QgsRuleBasedRenderer.Rule(None)
+    coloured = f'"{PCA_RGB}" IS NOT NULL'
+    root.appendChild(QgsRuleBasedRenderer.Rule(symbol, 0, 0, coloured, COLOURED_LABEL))
+    grey = QgsSymbol.defaultSymbol(geometry_type)
+    grey.setColor(QColor(*NO_DATA_RGBA))
+    root.appendChild(QgsRuleBasedRenderer.Rule(grey, 0, 0, "", NO_DATA_LABEL, "", True))
+    return QgsRuleBasedRenderer(root)
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):

@@ -12,6 +12,9 @@ from s2vec_geo.core import options as o
 
 log = logging.getLogger(__name__)
 
+NO_MODEL = "none"
+"""``--model-out none``: the work folder's model is not kept (the caller removes it)."""
+
 
 def run(args: argparse.Namespace) -> None:
     """Run the pipeline and say where everything went."""
@@ -31,6 +34,7 @@ def run(args: argparse.Namespace) -> None:
         resume=args.resume,
         overwrite=args.overwrite,
         max_cells=args.max_cells,
+        model_out=False if args.model_out == NO_MODEL else args.model_out,
     )
     log.info(
         "embeddings: %s; PCA map: %s; loss curve: %s; model: %s",
@@ -59,6 +63,12 @@ COMMAND = Command(
         ),
         OUTPUT_LAYER,
         Argument("--work-dir", help="folder for intermediate products (default: OUTPUT_work)"),
+        Argument(
+            "--model-out",
+            help="also keep the trained model at this .pt file; the layer's provenance names it "
+            f"(`{NO_MODEL}`: you will delete the work folder, so it records that no model file "
+            "was kept), with the model's SHA-256 either way",
+        ),
     ),
     options=(
         o.LEVELS,

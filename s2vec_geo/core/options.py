@@ -371,7 +371,11 @@ MAX_CELLS = Option(
     metavar="N",
 )
 OVERWRITE = Option(
-    "overwrite", bool, False, "replace an earlier output of this command (other files are kept)"
+    "overwrite",
+    bool,
+    False,
+    "replace an earlier output of this command (other files are kept)",
+    label="Overwrite",
 )
 RESUME = Option(
     "resume", bool, False, "continue an interrupted run with the same sources and settings"

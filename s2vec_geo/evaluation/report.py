@@ -60,8 +60,10 @@ def _header(result: EvaluationResult) -> str:
     s = result.settings
     if not s:
         return ""
+    transform = ", ".join(s.get("transform") or ()) or "none"
     return (
-        f"Target `{s['target']}`, {s['labelled_cells']} labelled level-{s['level']} cells, "
+        f"Target `{s['target']}` (transform: {transform}), {s['labelled_cells']} labelled "
+        f"level-{s['level']} cells, "
         f"{s['split']}, {s['n_splits']} runs ({s['test_cells']} test cells in run 0), "
         f"seed {s['seed']}.\n\n"
     )

@@ -166,8 +166,9 @@ def test_engine_refusals_are_one_line_in_processing(run_algorithm, recording_fee
     with pytest.raises(QgsProcessingException) as refused:
         run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 20, "OUTPUT": str(out)}, feedback)
     message = str(refused.value)
-    assert message.startswith("s2vec cover: error: covering the geometries at level 20")
-    assert "--max-cells" in message and "\n" not in message and "Traceback" not in message
+    assert message.startswith("covering the geometries at level 20")
+    assert "'Largest request (cells)'" in message, "the parameter is not named as in the dialog"
+    assert "--" not in message and "\n" not in message and "Traceback" not in message
     assert not [line for line in feedback.lines if "error" in line], "the error is echoed"
     assert list(tmp_path.iterdir()) == []
 

@@ -289,7 +289,8 @@ def test_embed_matches_library_and_styles(embeddings, featurized, model, work, t
 
     layer = open_layer(embeddings)
     style_embedding(layer)  # the PCA-RGB style the engine stored in the file
-    fill = layer.renderer().symbol().symbolLayer(0).dataDefinedProperties()
+    coloured = layer.renderer().rootRule().children()[0].symbol()  # then "no embedding"
+    fill = coloured.symbolLayer(0).dataDefinedProperties()
     assert fill.property(QgsSymbolLayer.PropertyFillColor).field() == "pca_rgb"
     abstract = layer.metadata().abstract()  # Layer Properties > Information
     assert f"model: {Path(model).resolve()}" in abstract and "mode: contextual" in abstract
@@ -444,3 +445,70 @@ def test_image_level_must_be_coarser(provider, sample_pbf, work):
                 "OUTPUT": str(work / "x.gpkg"),
             },
         )
+
+
+def refused_at_once(name: str, parameters: dict) -> str:
+    """Run ``s2vec:<name>`` expecting a refusal before any work: its message."""
+    started = time.monotonic()
+    with pytest.raises(QgsProcessingException) as refused:
+        run(name, parameters)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"{name} took {elapsed:.1f} s to refuse a used folder"
+    return str(refused.value)
+
+
+def test_rerun_into_a_used_folder_refuses_at_once_or_overwrites_when_asked(
+    provider, recording_feedback, featurized, images, trained, population, work
+):
+    """Build images, Train model and Evaluate into their own earlier folders: refused in a
+    moment with the fix named, nothing touched; with Overwrite, the output is replaced."""
+    model, _ = trained
+    before = model.stat().st_mtime_ns
+    train = {"IMAGES": str(images), "EPOCHS": 1, "EMBED_DIM": DIM, "SEED": 1,
+             "OUTPUT": str(model.parent)}  # fmt: skip
+    report = work / "report_again"
+    evaluate = {**population[0], "N_SPLITS": 1, "LOCATION": False, "OUTPUT": str(report)}
+    run("evaluate", evaluate)
+    first_report = (report / "results.json").stat().st_mtime_ns
+    for name, parameters in (
+        ("images", {"CELLS": str(featurized), "IMAGE_LEVEL": IMAGE_LEVEL, "OUTPUT": str(images)}),
+        ("train", train),
+        ("evaluate", evaluate),
+    ):
+        message = refused_at_once(name, parameters)
+        assert "is not empty" in message and "tick 'Overwrite'" in message, message
+        assert "--" not in message, message
+    assert model.stat().st_mtime_ns == before, "a refused run touched model.pt"
+    log = recording_feedback()
+    processing.run("s2vec:train", {**train, "OVERWRITE": True}, feedback=log)
+    assert model.stat().st_mtime_ns != before, "Overwrite did not replace model.pt"
+    written = next(line for line in log.lines if "model written to" in line)
+    assert str(model) in written, written
+    run("evaluate", {**evaluate, "OVERWRITE": True})
+    assert (report / "results.json").stat().st_mtime_ns != first_report
+
+
+def test_a_failed_run_into_a_new_folder_leaves_nothing(provider, featurized, tmp_path):
+    out = tmp_path / "new" / "images"
+    with pytest.raises(QgsProcessingException, match="'Largest request"):
+        run("images", {"CELLS": str(featurized), "IMAGE_LEVEL": IMAGE_LEVEL, "MAX_CELLS": 1,
+                       "OUTPUT": str(out)})  # fmt: skip
+    assert not out.exists(), "a failed run left its folder"
+
+
+def test_pipeline_provenance_names_the_kept_model_or_none(provider, sample_pbf, work, tmp_path):
+    """The layer records the kept model.pt and its SHA-256, or that none was kept."""
+    parameters = {"PBF": str(sample_pbf), "LEVEL": LEVEL, "IMAGE_LEVEL": IMAGE_LEVEL, "EPOCHS": 1,
+                  "EMBED_DIM": DIM, "SEED": 0}  # fmt: skip
+    kept = tmp_path / "kept" / "m.pt"
+    run("pipeline", {**parameters, "OUTPUT": str(tmp_path / "a.gpkg"), "MODEL": str(kept)})
+    run("pipeline", {**parameters, "OUTPUT": str(tmp_path / "b.gpkg")})
+    records = run_library(
+        "import json, hashlib, s2vec_geo as sv; "
+        f"r = [sv.read_provenance({str(tmp_path)!r} + '/' + n) for n in ('a.gpkg', 'b.gpkg')]; "
+        f"h = hashlib.sha256(open({str(kept)!r}, 'rb').read()).hexdigest(); "
+        "print(json.dumps([r, h]))"
+    )
+    (a, b), digest = records
+    assert a["model"] == str(kept.resolve()) and a["model_sha256"] == digest
+    assert b["model"] == "not kept" and len(b["model_sha256"]) == 64

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import venv
 from pathlib import Path
 
@@ -137,3 +138,95 @@ def test_engine_without_s2vec_geo_names_the_fix(engine_setting, tmp_path):
     engine_setting(str(tmp_path / "bare" / "bin" / "python"))
     with pytest.raises(QgsProcessingException, match="does not have s2vec-geo installed"):
         run_engine("cover", ["--help"])
+
+
+def test_the_search_never_takes_the_python_qgis_loads_its_modules_from(
+    engine_setting, engine_python, tmp_path, monkeypatch
+):
+    """QGIS started from an activated virtualenv (its Python's prefix is that environment):
+    an engine there would load its wheels into QGIS itself, so the search skips it, even
+    with s2vec-geo installed there, and takes the separate one."""
+    import sys
+
+    from s2vec.discovery import find_engine
+
+    engine_setting("")
+    qgis_own = Path(sys.prefix) / "bin" / "python"
+    script = tmp_path / "path" / "s2vec"
+    script.write_text(f"#!{qgis_own}\nfrom s2vec_geo.cli import main\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+    with pytest.raises(QgsProcessingException) as refused:
+        find_engine()
+    assert str(refused.value).count("QGIS's own Python, skipped") == 2, refused.value
+    separate = environment_with(engine_python, tmp_path / "separate")
+    monkeypatch.setenv("CONDA_PREFIX", str(tmp_path / "separate"))
+    assert find_engine()[0] == str(separate)
+
+
+def dead_pid() -> int:
+    import subprocess
+
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_work_folders_of_a_killed_qgis_are_removed_by_the_next_run(run_algorithm, tmp_path):
+    """kill -9 of qgis_process leaves its processing folder with the engine's checkpoint.pt;
+    the next run removes it (and leaves a live QGIS's work folder alone)."""
+    import os
+
+    from qgis.core import QgsProcessingUtils
+    from s2vec.destinations import host_tag
+
+    temp = Path(QgsProcessingUtils.tempFolder())
+    old = temp.parent / f"processing_s2vectest{os.getpid()}"
+    stale = old / f"s2vec-{host_tag()}-{dead_pid()}-deadbeef" / "work" / "model"
+    live = old / f"s2vec-{host_tag()}-{os.getpid()}-livebeef"
+    stale.mkdir(parents=True)
+    (stale / "checkpoint.pt").write_bytes(b"\0" * 1024)
+    live.mkdir()
+    try:
+        extent = "24.93,24.94,60.165,60.17 [EPSG:4326]"
+        out = tmp_path / "cells.gpkg"
+        run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 12, "OUTPUT": str(out)})
+        assert out.is_file()
+        assert not stale.parent.parent.exists(), "the killed run's work folder is still there"
+        assert live.exists(), "a live QGIS's work folder was removed"
+    finally:
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def test_a_vanished_processing_temp_folder_is_made_again(run_algorithm, tmp_path):
+    import shutil
+
+    from qgis.core import QgsProcessingUtils
+
+    shutil.rmtree(QgsProcessingUtils.tempFolder())
+    out = tmp_path / "cells.gpkg"
+    extent = "24.93,24.94,60.165,60.17 [EPSG:4326]"
+    run_algorithm("coverextent", {"EXTENT": extent, "LEVEL": 12, "OUTPUT": str(out)})
+    assert out.is_file()
+
+
+def test_progress_text_is_not_repeated_and_the_bar_waits_for_the_engine(
+    run_algorithm, recording_feedback, sample_polygons, tmp_path
+):
+    """The input export fills only the start of the bar; the engine's texts come once each."""
+    from s2vec.engine import EXPORT_SHARE
+
+    feedback = recording_feedback()
+    events: list[tuple[str, object]] = []
+    feedback.progressChanged.connect(lambda p: events.append(("percent", p)))
+    feedback.pushCommandInfo = lambda text: events.append(("engine starts", text))
+    out = tmp_path / "c.gpkg"
+    run_algorithm("cover", {"INPUT": str(sample_polygons), "LEVEL": 14, "OUTPUT": str(out)},
+                  feedback)  # fmt: skip
+    start = events.index(next(e for e in events if e[0] == "engine starts"))
+    before = [p for kind, p in events[:start] if kind == "percent"]
+    assert before and max(before) <= EXPORT_SHARE, before
+    texts = feedback.texts
+    assert texts and all(a != b for a, b in itertools.pairwise(texts)), texts

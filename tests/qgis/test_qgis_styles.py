@@ -100,10 +100,15 @@ def opened(path: Path) -> tuple[QgsVectorLayer, list[str]]:
 
 
 def colour_source(layer: QgsVectorLayer, key) -> str:
-    """The field a single-symbol renderer's colour property reads ('' when none)."""
+    """The field the colour of rows with an embedding reads ('' when none).
+
+    An embedding layer's renderer has two rules: the PCA-RGB colour, else "no embedding".
+    """
     renderer = layer.renderer()
-    assert renderer.type() == "singleSymbol", renderer.type()
-    prop = renderer.symbol().symbolLayer(0).dataDefinedProperties().property(key)
+    assert renderer.type() == "RuleRenderer", renderer.type()
+    coloured, rest = renderer.rootRule().children()
+    assert rest.isElse() and rest.label() == "no embedding"
+    prop = coloured.symbol().symbolLayer(0).dataDefinedProperties().property(key)
     return prop.field() if prop.isActive() else ""
 
 
@@ -153,7 +158,7 @@ def test_cell_layers_and_joined_points_get_their_own_styles(written) -> None:
     assert symbol.type() == 2 and symbol.symbolLayer(0).strokeColor().name() == "#1f2937"  # fill
     joined, _ = opened(written / "joined.gpkg")
     assert joined.geometryType() == QgsWkbTypes.PointGeometry
-    assert joined.renderer().symbol().type() == 0  # marker
+    assert joined.renderer().rootRule().children()[0].symbol().type() == 0  # marker
     assert colour_source(joined, QgsSymbolLayer.PropertyFillColor) == "pca_rgb"
     assert {f["pca_rgb"][0] for f in joined.getFeatures()} == {"#"}
     del cells, joined
@@ -241,3 +246,54 @@ def test_the_readme_screenshot_script_draws_the_cells_in_colour(written, tmp_pat
     assert (image.width(), image.height()) == (1200, 900)
     colours = {image.pixelColor(x, y).name() for x in range(0, 1200, 6) for y in range(80, 850, 6)}
     assert len(colours) > 40, "the screenshot shows no coloured cells"
+
+
+NO_DATA = """
+import json, sys, shapely, geopandas as gpd, s2vec_geo as sv
+folder = sys.argv[1]
+emb = sv.read_cell_layer(folder + "/emb.gpkg")
+box = emb.geometry.union_all().bounds
+near = [shapely.box(box[0], box[1], box[2], box[3]).centroid.buffer(0.001)]
+far = [shapely.Point(box[2] + 0.01 + i * 0.004, box[1]).buffer(0.001) for i in range(3)]
+polygons = gpd.GeoDataFrame({"n": range(4)}, geometry=near + far, crs=4326)
+polygons.to_file(folder + "/polygons.gpkg", engine="pyogrio")
+print(json.dumps(1))
+"""
+
+
+def test_rows_without_an_embedding_are_grey_not_blue(provider, written, tmp_path) -> None:
+    """A joined layer's rows where no cell was embedded are drawn neutral grey, in the stored
+    style and in the plugin's load-time style, with a legend entry "no embedding"."""
+    from s2vec.styles import style_embedding
+
+    run_library(f"import sys; sys.argv = ['', {str(tmp_path)!r}]\n" + NO_DATA.replace(
+        'folder + "/emb.gpkg"', repr(str(written / "emb.gpkg"))))  # fmt: skip
+    joined = tmp_path / "joined.gpkg"
+    subprocess.run(
+        [engine_interpreter(), "-m", "s2vec_geo", "join", str(tmp_path / "polygons.gpkg"),
+         "--embeddings", str(written / "emb.gpkg"), "-o", str(joined)],
+        check=True, cwd=REPO, capture_output=True,
+    )  # fmt: skip
+    stored, _ = opened(joined)
+    bare = tmp_path / "bare.gpkg"
+    bare.write_bytes(joined.read_bytes())
+    with sqlite3.connect(bare) as db:
+        db.execute("DELETE FROM layer_styles")
+    loaded, _ = opened(bare)
+    style_embedding(loaded)
+    for layer in (stored, loaded):
+        legend = [item.label() for item in layer.renderer().legendSymbolItems()]
+        assert "no embedding" in legend, legend
+        image, to_pixel = render(layer)
+        missing = {f.id() for f in layer.getFeatures() if f["pca_rgb"] in (None, "")}
+        assert len(missing) == 3, "the far polygons should have no embedding"
+        for feature in layer.getFeatures():
+            centre = to_pixel.transform(feature.geometry().pointOnSurface().asPoint())
+            drawn = image.pixelColor(round(centre.x()), round(centre.y()))
+            if feature.id() in missing:
+                spread = max(drawn.red(), drawn.green(), drawn.blue()) - min(
+                    drawn.red(), drawn.green(), drawn.blue())  # fmt: skip
+                assert spread < 8 and drawn.red() > 150, f"no-data row drawn {drawn.name()}"
+            else:
+                assert drawn.name() == feature["pca_rgb"]
+    del stored, loaded

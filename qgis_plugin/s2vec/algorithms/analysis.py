@@ -33,6 +33,31 @@ REPORT_FILES = tuple(
 )
 
 
+AREAS_FORMAT = """The areas file (TOML) has one [[area]] table per area. Relative paths are read
+from the file's folder; keys before the first [[area]] apply to every area. Example:
+
+    target = "population"
+    transform = ["density", "log"]   # people per km2, then log (density: polygons only)
+
+    [[area]]
+    name = "helsinki"
+    embeddings = "helsinki/embeddings.gpkg"
+    labels = "labels/helsinki_population.gpkg"
+    counts = "helsinki/cells.gpkg"   # optional: the raw-counts baseline
+
+    [[area]]
+    name = "espoo"
+    embeddings = "espoo/embeddings.gpkg"
+    labels = "labels/espoo_population.gpkg"
+    labels_crs = "EPSG:3067"         # when the labels file has no CRS
+    drop_missing = true
+
+Keys of an area: name, embeddings, labels, target (required); counts, transform
+(density, log), labels_crs, lon_col, lat_col (a CSV of points), rule, min_overlap,
+drop_missing."""
+"""The areas file's format, as the engine reads it (``s2vec_geo/evaluation/areas.py``)."""
+
+
 class JoinEmbeddings(S2VecAlgorithm):
     """Give every feature of a layer the S2Vec embedding of where it is."""
 
@@ -47,6 +72,7 @@ class JoinEmbeddings(S2VecAlgorithm):
     )
     COMMAND = "join"
     EMBEDDINGS = "EMBEDDINGS"
+    FLAGS = (("--embeddings", EMBEDDINGS),)
     STYLE = staticmethod(style_embedding)
     OUTPUT_POLYGONS, OUTPUT_LABEL = False, "Layer with embeddings"
     OUTPUT_HELP = "The input features with their fields plus emb_000, emb_001, ..."
@@ -71,7 +97,10 @@ class _Evaluate(S2VecAlgorithm):
     GROUP, GROUP_ID = GROUP, GROUP_ID
     COMMAND = "evaluate"
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Report folder"
-    OUTPUT_HELP = "New (or empty) folder for results.md, results.json and results_r2.png."
+    OUTPUT_HELP = (
+        "New (or empty) folder for results.md, results.json and results_r2.png; a used one "
+        "with 'Overwrite'."
+    )
     FILES = REPORT_FILES
 
 
@@ -90,7 +119,13 @@ class EvaluateEmbeddings(_Evaluate):
         "a region the MLP never saw. Writes results.md, results.json and a plot."
     )
     EMBEDDINGS, LABELS, TARGET, COUNTS = "EMBEDDINGS", "LABELS", "TARGET", "COUNTS"
-    OPTIONS = (*EVALUATION, "holdout", "transform")
+    OPTIONS = (*EVALUATION, "holdout", "transform", "overwrite")
+    FLAGS = (
+        ("--embeddings", EMBEDDINGS),
+        ("--labels", LABELS),
+        ("--target", TARGET),
+        ("--counts", COUNTS),
+    )
 
     def inputs(self):
         """Embeddings, labels, the target field and the optional raw counts."""
@@ -141,14 +176,14 @@ class EvaluateAreas(_Evaluate):
     NAME = "evaluateareas"
     DISPLAY_NAME = "Evaluate embeddings across areas (transfer)"
     HELP = (
-        "Evaluates embeddings of several areas listed in an areas file (TOML, one [[area]] "
-        "table per area with its embeddings, labels and target; see 's2vec evaluate --help'). "
-        "Leave one area out trains the MLP on all other areas and tests it on each area in "
-        "turn: does the embedding transfer to a place it never saw? Block splits evaluate "
-        "each area on its own. Neither ticked: both run."
+        "Evaluates embeddings of several areas listed in an areas file. Leave one area out "
+        "trains the MLP on all other areas and tests it on each area in turn: does the "
+        "embedding transfer to a place it never saw? Block splits evaluate each area on its "
+        "own. Neither ticked: both run.\n\n" + AREAS_FORMAT
     )
     AREAS = "AREAS"
-    OPTIONS = ("leave_one_area_out", "blocks", *EVALUATION, "transfer_val_fraction")
+    OPTIONS = ("leave_one_area_out", "blocks", *EVALUATION, "transfer_val_fraction", "overwrite")
+    FLAGS = (("--areas", AREAS),)
 
     def inputs(self):
         """The areas file."""

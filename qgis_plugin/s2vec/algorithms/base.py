@@ -6,11 +6,12 @@ and :meth:`S2VecAlgorithm.engine_inputs`, side by side), the engine options
 it offers (``OPTIONS``, names of the engine's vocabulary, built by
 :func:`.params.declared` and read back by :func:`.params.engine_options`) and
 its output. :meth:`S2VecAlgorithm.processAlgorithm` is the same for all:
-export the inputs, run the engine in a work folder, deliver the output.
+check the destinations, export the inputs, run the engine, deliver the output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from qgis.core import (
@@ -23,12 +24,15 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import deliver, option, run_engine, workspace
+from ..destinations import check_file, check_folder, new_folder_or_cleared, workspace
+from ..engine import deliver, option, run_engine
 from ..layers import export_source
 from ..metadata import ICON_PATH, help_url
 from ..styles import style_on_load
+from ..words import Words
 from .params import (
     INPUT,
+    declaration,
     declared,
     engine_options,
     feature_layer,
@@ -68,6 +72,8 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
     PRODUCTS: tuple[tuple[str, str, str, str], ...] = ()
     """Optional further outputs the engine writes beside its output, kept when the user picks
     a destination: (key, description, file filter, help); see :meth:`products`."""
+    FLAGS: tuple[tuple[str, str], ...] = ()
+    """Engine flags of the algorithm's own inputs, by parameter key (named in its messages)."""
     STYLE = None
     """Style applied to the output layer when Processing loads it (or ``None``)."""
 
@@ -123,10 +129,11 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
             return folder_output(self.OUTPUT, self.OUTPUT_LABEL, self.OUTPUT_HELP)
         return layer_output(self.OUTPUT, self.OUTPUT_LABEL, self.OUTPUT_HELP, self.OUTPUT_POLYGONS)
 
-    def products(self, folder: str, produced: str) -> dict[str, str]:
-        """Where the engine writes each of :data:`PRODUCTS` in the work ``folder``, by key.
+    def products(self, folder: str, produced: str, kept: dict[str, str]) -> dict[str, str]:
+        """Where the engine writes each of :data:`PRODUCTS`, by key.
 
-        ``produced`` is the engine's ``--output`` path in that folder.
+        ``produced`` is the engine's ``--output`` path in the work ``folder``;
+        ``kept`` the products' destinations the user chose.
         """
         return {}
 
@@ -153,33 +160,73 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(QgsProcessingOutputFile(key, description))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        """Export the inputs, run ``s2vec <COMMAND>``, deliver (and style) the outputs."""
-        layer = isinstance(
-            self.parameterDefinition(self.OUTPUT), QgsProcessingParameterVectorDestination
-        )
-        read = self.parameterAsOutputLayer if layer else self.parameterAsFileOutput
-        destination = read(parameters, self.OUTPUT, context)
-        chosen = {
-            key: self.parameterAsFileOutput(parameters, key, context) for key, *_ in self.PRODUCTS
-        }
-        kept = {key: path for key, path in chosen.items() if path}
-        with workspace() as folder:
+        """Check the destinations, export the inputs, run ``s2vec <COMMAND>``, deliver the outputs.
+
+        A folder output is written by the engine straight into its destination
+        (its own checks and ``Overwrite`` apply there); a layer output and the
+        optional products are written in the work folder and moved into place.
+        """
+        destination, kept = self.destinations(parameters, context)
+        output = self.parameterDefinition(self.OUTPUT).description()
+        if self.OUTPUT_FOLDER:
+            check_folder(destination, output, self.overwrite(parameters, context))
+        else:
+            check_file(destination, output)
+        for key, path in kept.items():
+            check_file(path, self.parameterDefinition(key).description())
+        words = Words(self.flag_labels())
+        with workspace() as folder, self.fresh(destination):
             args = [
                 *self.engine_inputs(parameters, context, feedback, folder),
                 *engine_options(self, self.OPTIONS, parameters, context, feedback, folder),
             ]
-            produced = engine_output(folder, destination)
-            extras = self.products(folder, produced)
+            produced = destination if self.OUTPUT_FOLDER else engine_output(folder, destination)
+            extras = self.products(folder, produced, kept)
             shown = {produced: destination}
             shown.update((extras[key], kept.get(key, NOT_KEPT)) for key in extras)
-            run_engine(self.COMMAND, [*args, option("--output", produced)], feedback, shown=shown)
-            deliver(produced, destination)
+            args.append(option("--output", produced))
+            run_engine(self.COMMAND, args, feedback, shown=shown, words=words)
+            if not self.OUTPUT_FOLDER:
+                deliver(produced, destination)
             for key, path in kept.items():
-                deliver(extras[key], path)
+                if extras.get(key) != path:
+                    deliver(extras[key], path)
         if self.STYLE is not None:
             style_on_load(context, destination, self.STYLE)
         files = {key: os.path.join(destination, name) for key, _, name in self.FILES}
         return {self.OUTPUT: destination, **files, **kept}
+
+    def destinations(self, parameters, context) -> tuple[str, dict[str, str]]:
+        """The output's destination and those of the optional products the user chose."""
+        layer = isinstance(
+            self.parameterDefinition(self.OUTPUT), QgsProcessingParameterVectorDestination
+        )
+        read = self.parameterAsOutputLayer if layer else self.parameterAsFileOutput
+        chosen = {
+            key: self.parameterAsFileOutput(parameters, key, context) for key, *_ in self.PRODUCTS
+        }
+        return read(parameters, self.OUTPUT, context), {k: p for k, p in chosen.items() if p}
+
+    def overwrite(self, parameters, context) -> bool | None:
+        """Whether the user ticked *Overwrite*; ``None`` when the algorithm offers none."""
+        if "overwrite" not in self.OPTIONS:
+            return None
+        return self.parameterAsBoolean(parameters, declaration("overwrite").key, context)
+
+    def fresh(self, destination: str):
+        """For a folder output: what a failed run wrote there is removed if it was new or empty."""
+        if self.OUTPUT_FOLDER:
+            return new_folder_or_cleared(destination)
+        return contextlib.nullcontext()
+
+    def flag_labels(self) -> dict[str, str]:
+        """The engine flags of this algorithm's own inputs and output, by parameter label."""
+        own = {"--output": self.OUTPUT, **dict(self.FLAGS)}
+        return {
+            flag: self.parameterDefinition(key).description()
+            for flag, key in own.items()
+            if self.parameterDefinition(key) is not None
+        }
 
     def exported(self, parameters, name: str, context, feedback, folder: str) -> str:
         """The layer parameter ``name`` written to a file for the engine."""

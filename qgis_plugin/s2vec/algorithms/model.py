@@ -18,7 +18,7 @@ FEATURIZED_HELP = "Cell layer written by 'Featurize cells' (cell_id and count co
 IMAGES_HELP = "Folder written by 'Build images'."
 EMBEDDING_HELP = (
     "GeoPackage with one polygon per cell: cell_id, token and the embedding columns emb_000, "
-    "emb_001, ... Loaded styled by the first embedding component."
+    "emb_001, ... and pca_rgb; loaded in its PCA-RGB colours."
 )
 TRAINING = (
     "windows",
@@ -61,9 +61,9 @@ class BuildImages(_Cells):
         "normalization statistics: the training set of the model (paper section 3.2)."
     )
     COMMAND = "images"
-    OPTIONS = ("image_level", "min_support", "max_cells")
+    OPTIONS = ("image_level", "min_support", "max_cells", "overwrite")
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Image dataset folder"
-    OUTPUT_HELP = "New (or empty) folder for the image dataset."
+    OUTPUT_HELP = "New (or empty) folder for the image dataset; a used one with 'Overwrite'."
 
     def inputs(self):
         """The featurized cells."""
@@ -118,9 +118,11 @@ class TrainModel(S2VecAlgorithm):
         "Optional further image datasets, e.g. other areas built at the same levels: pick the "
         "meta.json file in each dataset folder.",
     )
-    OPTIONS = TRAINING
+    OPTIONS = (*TRAINING, "overwrite")
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Training run folder"
-    OUTPUT_HELP = "New (or empty) folder for model.pt and the training history."
+    OUTPUT_HELP = (
+        "New (or empty) folder for model.pt and the training history; a used one with 'Overwrite'."
+    )
     FILES = (("MODEL", "Model file", MODEL_FILE),)
 
     def inputs(self):
@@ -143,11 +145,13 @@ class EmbedCells(_Cells):
     DISPLAY_NAME = "Embed cells"
     HELP = (
         "Computes the S2Vec embedding of every featurized cell with a trained model (paper "
-        "section 3.3). The layer is loaded styled by its first embedding component."
+        "section 3.3). The layer is loaded in its PCA-RGB colours (first three principal "
+        "components as red, green and blue)."
     )
     COMMAND = "embed"
     MODEL = "MODEL"
     OPTIONS = ("mode", "embed_windows", "stride", "embed_batch_size")
+    FLAGS = (("--model", MODEL),)
     STYLE = staticmethod(style_embedding)
     OUTPUT_LABEL, OUTPUT_HELP = "Cell embeddings", EMBEDDING_HELP
 

@@ -14,6 +14,8 @@ GROUP, GROUP_ID = "Pipeline", "pipeline"
 WORK_DIR, RUN_DIR = "work", "model"
 """The engine's work folder inside the algorithm's, and its training run folder."""
 PNG = "PNG image (*.png)"
+NO_MODEL = "none"
+"""``s2vec run --model-out none``: keep no model file (the layer records its SHA-256)."""
 
 
 class WholePipeline(S2VecAlgorithm):
@@ -27,12 +29,13 @@ class WholePipeline(S2VecAlgorithm):
         "per patch cell, builds images at the image level, trains the masked autoencoder and "
         "embeds every cell. With more OpenStreetMap files, one model is trained over all the "
         "areas (normalized over all of them) and every area is embedded into the one layer. "
-        "The embedding layer is loaded styled by its first component. Pick destinations for "
-        "the model file, the loss curve and the PCA map to keep them; the rest of the run's "
-        "work folder is removed."
+        "The embedding layer is loaded in its PCA-RGB colours (its first three principal "
+        "components as red, green and blue). Pick destinations for the model file, the loss "
+        "curve and the PCA map to keep them; the rest of the run's work folder is removed. "
+        "The layer records the kept model file (or that none was kept) and its SHA-256."
     )
     COMMAND = "run"
-    PBF = "PBF"
+    PBF, MODEL = "PBF", "MODEL"
     MORE = (
         "MORE_PBF",
         "More OpenStreetMap files (one model over all areas)",
@@ -82,18 +85,27 @@ class WholePipeline(S2VecAlgorithm):
         return [pbf_file(self.PBF)]
 
     def engine_inputs(self, parameters, context, feedback, folder):
-        """The files, as they are, and the engine's work folder inside the run's."""
+        """The files, as they are, the engine's work folder inside the run's, the model's place.
+
+        The engine writes the model where the user keeps it (or keeps none), so the
+        layer's provenance names that file, not the work folder removed after the run.
+        """
+        model = self.parameterAsFileOutput(parameters, self.MODEL, context)
+        if model:
+            os.makedirs(os.path.dirname(os.path.abspath(model)), exist_ok=True)
         return [
             self.parameterAsFile(parameters, self.PBF, context),
             *self.more(parameters, context),
             option("--work-dir", os.path.join(folder, WORK_DIR)),
+            option("--model-out", model or NO_MODEL),
         ]
 
-    def products(self, folder, produced):
-        """The model and loss curve in the training run folder; the PCA map beside the layer."""
+    def products(self, folder, produced, kept):
+        """The model where kept; the loss curve in the training run folder; the PCA map beside
+        the layer."""
         run = os.path.join(folder, WORK_DIR, RUN_DIR)
         return {
-            "MODEL": os.path.join(run, MODEL_FILE),
+            self.MODEL: kept.get(self.MODEL, os.path.join(run, MODEL_FILE)),
             "LOSS_CURVE": os.path.join(run, LOSS_CURVE_FILE),
             "PCA_MAP": os.path.splitext(produced)[0] + ".png",
         }

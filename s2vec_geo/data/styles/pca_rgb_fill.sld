@@ -6,7 +6,14 @@
    <se:Name>$name</se:Name>
    <se:FeatureTypeStyle>
     <se:Rule>
-     <se:Name>Single symbol</se:Name>
+     <se:Name>PCA-RGB colour of the embedding</se:Name>
+     <ogc:Filter>
+      <ogc:Not>
+       <ogc:PropertyIsNull>
+        <ogc:PropertyName>$colour_field</ogc:PropertyName>
+       </ogc:PropertyIsNull>
+      </ogc:Not>
+     </ogc:Filter>
      <se:PolygonSymbolizer>
       <se:Fill>
        <se:SvgParameter name="fill">
@@ -17,6 +24,19 @@
        <se:SvgParameter name="stroke">
         <ogc:PropertyName>$colour_field</ogc:PropertyName>
        </se:SvgParameter>
+       <se:SvgParameter name="stroke-width">0.5</se:SvgParameter>
+      </se:Stroke>
+     </se:PolygonSymbolizer>
+    </se:Rule>
+    <se:Rule>
+     <se:Name>no embedding</se:Name>
+     <se:ElseFilter/>
+     <se:PolygonSymbolizer>
+      <se:Fill>
+       <se:SvgParameter name="fill">#bebebe</se:SvgParameter>
+      </se:Fill>
+      <se:Stroke>
+       <se:SvgParameter name="stroke">#bebebe</se:SvgParameter>
        <se:SvgParameter name="stroke-width">0.5</se:SvgParameter>
       </se:Stroke>
      </se:PolygonSymbolizer>

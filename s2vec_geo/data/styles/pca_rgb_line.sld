@@ -6,12 +6,31 @@
    <se:Name>$name</se:Name>
    <se:FeatureTypeStyle>
     <se:Rule>
-     <se:Name>Single symbol</se:Name>
+     <se:Name>PCA-RGB colour of the embedding</se:Name>
+     <ogc:Filter>
+      <ogc:Not>
+       <ogc:PropertyIsNull>
+        <ogc:PropertyName>$colour_field</ogc:PropertyName>
+       </ogc:PropertyIsNull>
+      </ogc:Not>
+     </ogc:Filter>
      <se:LineSymbolizer>
       <se:Stroke>
        <se:SvgParameter name="stroke">
         <ogc:PropertyName>$colour_field</ogc:PropertyName>
        </se:SvgParameter>
+       <se:SvgParameter name="stroke-width">2</se:SvgParameter>
+       <se:SvgParameter name="stroke-linejoin">bevel</se:SvgParameter>
+       <se:SvgParameter name="stroke-linecap">square</se:SvgParameter>
+      </se:Stroke>
+     </se:LineSymbolizer>
+    </se:Rule>
+    <se:Rule>
+     <se:Name>no embedding</se:Name>
+     <se:ElseFilter/>
+     <se:LineSymbolizer>
+      <se:Stroke>
+       <se:SvgParameter name="stroke">#bebebe</se:SvgParameter>
        <se:SvgParameter name="stroke-width">2</se:SvgParameter>
        <se:SvgParameter name="stroke-linejoin">bevel</se:SvgParameter>
        <se:SvgParameter name="stroke-linecap">square</se:SvgParameter>

@@ -6,7 +6,14 @@
    <se:Name>$name</se:Name>
    <se:FeatureTypeStyle>
     <se:Rule>
-     <se:Name>Single symbol</se:Name>
+     <se:Name>PCA-RGB colour of the embedding</se:Name>
+     <ogc:Filter>
+      <ogc:Not>
+       <ogc:PropertyIsNull>
+        <ogc:PropertyName>$colour_field</ogc:PropertyName>
+       </ogc:PropertyIsNull>
+      </ogc:Not>
+     </ogc:Filter>
      <se:PointSymbolizer>
       <se:Graphic>
        <se:Mark>
@@ -15,6 +22,21 @@
          <se:SvgParameter name="fill">
           <ogc:PropertyName>$colour_field</ogc:PropertyName>
          </se:SvgParameter>
+        </se:Fill>
+       </se:Mark>
+       <se:Size>7</se:Size>
+      </se:Graphic>
+     </se:PointSymbolizer>
+    </se:Rule>
+    <se:Rule>
+     <se:Name>no embedding</se:Name>
+     <se:ElseFilter/>
+     <se:PointSymbolizer>
+      <se:Graphic>
+       <se:Mark>
+        <se:WellKnownName>circle</se:WellKnownName>
+        <se:Fill>
+         <se:SvgParameter name="fill">#bebebe</se:SvgParameter>
         </se:Fill>
        </se:Mark>
        <se:Size>7</se:Size>
