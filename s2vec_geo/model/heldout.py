@@ -187,9 +187,12 @@ def training_gain(record: dict[str, float]) -> str | None:
 
     Examples
     --------
-    >>> print(training_gain({"val_loss": 0.08, "val_mean_baseline": 0.1,
-    ...                      "val_neighbor_baseline": 0.16}))
-    held-out masked error 0.08: 20.0 % below the per-feature mean (0.1), 50.0 % below the neighbour mean (0.16)
+    >>> line = training_gain({"val_loss": 0.08, "val_mean_baseline": 0.1,
+    ...                       "val_neighbor_baseline": 0.16})
+    >>> for part in line.split(", "):
+    ...     print(part)
+    held-out masked error 0.08: 20.0 % below the per-feature mean (0.1)
+    50.0 % below the neighbour mean (0.16)
     """
     if "val_loss" not in record:
         return None
