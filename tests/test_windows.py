@@ -239,3 +239,35 @@ def test_cli_trains_one_model_on_two_image_folders(tmp_path) -> None:
     model = sv.load_model(tmp_path / "run")
     assert model.stats.count == len(a) + len(b)  # normalized over both areas
     assert model.history[-1]["val_neighbor_baseline"] > 0
+
+
+@pytest.mark.parametrize("lat, lng", [(60.17, 24.94), (-33.87, 151.21), (40.71, -74.01)])
+def test_a_turned_window_is_a_window_of_true_s2_neighbours(lat: float, lng: float) -> None:
+    """Each of the 8 symmetries keeps edge neighbours as edge neighbours (real cell ids)."""
+    from s2vec_geo.images.augment import dihedral, dihedral_permutations
+    from s2vec_geo.s2 import cell_edge_neighbors, cell_face_ij, face_ij_to_cell, latlng_to_cell
+
+    grid, level = 8, 16
+    face, i, j = cell_face_ij(latlng_to_cell(lat, lng, level))
+    rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+    ids = face_ij_to_cell(face[0], i[0] + rows.ravel(), j[0] + cols.ravel(), level)  # row-major
+    neighbours = {int(c): set(cell_edge_neighbors(int(c))[0].tolist()) for c in ids}
+    seen = set()
+    for order in dihedral_permutations(grid):
+        window = ids[order.numpy()].reshape(grid, grid)
+        seen.add(tuple(window.ravel().tolist()))
+        for a, b in [
+            *zip(window[:, :-1].ravel(), window[:, 1:].ravel(), strict=True),
+            *zip(window[:-1].ravel(), window[1:].ravel(), strict=True),
+        ]:
+            assert int(b) in neighbours[int(a)]
+    assert len(seen) == 8  # eight different windows, all of the same 64 cells
+    # the batch function turns values and validity alike, one symmetry per window
+    x = torch.arange(grid * grid, dtype=torch.float32).reshape(1, -1, 1).repeat(16, 1, 1)
+    valid = torch.ones(16, grid * grid, dtype=torch.bool)
+    valid[:, 0] = False  # token 0 holds no cell
+    turned, turned_valid = dihedral(x, valid, torch.Generator().manual_seed(1))
+    orders = {tuple(o.tolist()) for o in dihedral_permutations(grid)}
+    for k in range(16):
+        assert tuple(turned[k, :, 0].long().tolist()) in orders
+        assert turned_valid[k].tolist() == (turned[k, :, 0] != 0).tolist()

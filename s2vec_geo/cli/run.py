@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 
 from s2vec_geo.cli.featurize import READING, reading_options, sources_argument
@@ -18,6 +19,7 @@ NO_MODEL = "none"
 
 def run(args: argparse.Namespace) -> None:
     """Run the pipeline and say where everything went."""
+    from s2vec_geo.model.heldout import training_gain
     from s2vec_geo.pipeline import run_pipeline
 
     result = run_pipeline(
@@ -43,6 +45,11 @@ def run(args: argparse.Namespace) -> None:
         result.loss_curve,
         result.model,
     )
+    history = result.loss_curve.with_name("history.json")
+    records = json.loads(history.read_text()) if history.is_file() else []
+    gain = training_gain(records[-1]) if records else None
+    if gain:
+        log.info("what training added: %s", gain)
 
 
 COMMAND = Command(

@@ -18,6 +18,7 @@ TRAIN_OPTIONS = (*o.TRAINING, *o.ARCHITECTURE)
 def run(args: argparse.Namespace) -> None:
     """Train and report where the model went."""
     from s2vec_geo.model.file import MODEL_NAME
+    from s2vec_geo.model.heldout import training_gain
     from s2vec_geo.model.training import train
 
     model = train(
@@ -34,6 +35,9 @@ def run(args: argparse.Namespace) -> None:
         ", ".join(f"{k} {v:.4g}" for k, v in last.items()),
         Path(args.output) / MODEL_NAME,
     )
+    gain = training_gain(last)
+    if gain:
+        log.info("what training added: %s", gain)
 
 
 COMMAND = Command(

@@ -453,8 +453,8 @@ EPOCHS = Option(
 BATCH_SIZE = Option(
     "batch_size",
     int,
-    help="windows per optimizer step over all processes (default: the paper's 64 on the CPU, "
-    "1024 on a GPU with the learning rate scaled linearly)",
+    help="windows per optimizer step over all processes (default: 16 on the CPU, 1024 on a GPU "
+    "with the learning rate scaled by the square root of the batch; the paper: 64)",
     min=1,
     label="Batch size (windows)",
     advanced=True,
@@ -462,8 +462,8 @@ BATCH_SIZE = Option(
 LR = Option(
     "lr",
     float,
-    5e-4,
-    "peak learning rate at a batch of 64 (paper: 5e-4)",
+    1e-3,
+    "peak learning rate at a batch of 16 (the paper: 5e-4 at 64)",
     min=0.0,
     min_open=True,
     label="Peak learning rate",
@@ -531,6 +531,25 @@ WINDOWS = Option(
     "random offset, so embeddings show no image borders; aligned trains on the tiles "
     "themselves (the paper's images)",
     label="Windows",
+)
+INIT = Option(
+    "init",
+    str,
+    help="fine-tune: start from this model file, or 'pretrained' (the model bundled with "
+    "s2vec-geo, pretrained over cities of four continents), instead of random weights; its "
+    "architecture, features and normalization are kept",
+    metavar="MODEL",
+    label="Start from model (fine-tune)",
+    advanced=True,
+)
+AUGMENT = Option(
+    "augment",
+    bool,
+    True,
+    "turn each training window by a random one of the 8 rotations and mirrorings of the square "
+    "(default: built form has no preferred orientation; --no-augment trains on windows as drawn)",
+    label="Rotate and mirror training windows",
+    advanced=True,
 )
 SEED = Option(
     "seed",
@@ -642,6 +661,8 @@ TRAINING = (
     CHECKPOINT_EVERY,
     KEEP_CHECKPOINT,
     COMPILE,
+    AUGMENT,
+    INIT,
 )
 """The options of :class:`s2vec_geo.TrainConfig`, in its field order."""
 POS_EMBED = Option(

@@ -22,6 +22,14 @@ import numpy as np
 STD_FLOOR = 1e-6
 """Standard deviations below this count as zero: such (constant) features are
 centred but not scaled (their std is stored as 1.0)."""
+LOG_STD_FLOOR = 0.25
+"""Smallest scale of a ``log1p`` feature that varies. A category present in one
+cell of a thousand has a standard deviation of about 0.02 in ``log1p`` units,
+so dividing by it turns one shop into a value of 30 (900 in a squared error):
+such spikes, which no model can predict, then make up most of the loss and of
+the held-out error. With the floor one place in a cell stays below about
+3 standard units, and features that vary more than the floor are scaled as
+before."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +42,8 @@ class NormStats:
         Float64 arrays, one value per feature, of the (optionally
         log1p-transformed) feature values over all valid patch cells. ``std``
         is the population standard deviation, already floored (see
-        :data:`STD_FLOOR`), so it is never zero.
+        :data:`STD_FLOOR`, and :data:`LOG_STD_FLOOR` for ``log1p`` features),
+        so it is never zero.
     log1p
         Whether features are transformed with ``log1p`` before centring.
     feature_names
@@ -251,5 +260,7 @@ class MomentAccumulator:
                 "no valid cells to compute normalization statistics from; the input has no rows"
             )
         std = np.sqrt(self.m2 / self.count)
+        if self.log1p:  # rare categories: one place in a cell stays a few units (LOG_STD_FLOOR)
+            std = np.where(std < STD_FLOOR, std, np.maximum(std, LOG_STD_FLOOR))
         std = np.where(std < STD_FLOOR, 1.0, std)
         return NormStats(self.mean.copy(), std, self.log1p, tuple(feature_names), self.count)

@@ -219,8 +219,16 @@ class S2VecModel:
             "history": _plain(self.history),
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, half: bool = False) -> Path:
         """Write the model file atomically (``torch.save`` of :meth:`to_dict`).
+
+        Parameters
+        ----------
+        path
+            The file to write.
+        half
+            Store the weights in half precision (half the size; loaded back
+            into float32 by :func:`load_model`), as the bundled pretrained model is.
 
         Returns
         -------
@@ -228,8 +236,13 @@ class S2VecModel:
             The written path.
         """
         target = Path(path)
+        data = self.to_dict()
+        if half:
+            data["state_dict"] = {
+                k: v.half() if v.is_floating_point() else v for k, v in data["state_dict"].items()
+            }
         with atomic_path(target) as tmp:
-            torch.save(self.to_dict(), tmp)
+            torch.save(data, tmp)
         self.path = target
         return target
 
@@ -282,8 +295,26 @@ def read_torch_file(path: Path, what: str) -> Any:
         raise ValueError(f"{str(path)!r} is not a readable {what}: {problem}") from exc
 
 
+PRETRAINED = "pretrained"
+"""The name that loads the model bundled with the package (:func:`pretrained_path`)."""
+
+
+def pretrained_path() -> Path:
+    """The model pretrained over many cities that ships inside the package (no download).
+
+    Its model card is ``docs/pretrained.md``: areas, levels, taxonomy, epochs
+    and held-out scores. OpenStreetMap data (c) OpenStreetMap contributors, ODbL 1.0.
+
+    Examples
+    --------
+    >>> pretrained_path().name
+    'pretrained_v1_16_12.pt'
+    """
+    return Path(__file__).resolve().parents[1] / "data" / "pretrained_v1_16_12.pt"
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S2VecModel:
-    """Read a model file written by :func:`s2vec_geo.train`.
+    """Read a model file written by :func:`s2vec_geo.train`, or ``"pretrained"``.
 
     The file holds only plain data and tensors and is loaded with
     ``weights_only=True``, so a model file cannot run code.
@@ -291,7 +322,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     Parameters
     ----------
     path
-        ``model.pt`` file, or the training run folder holding it.
+        ``model.pt`` file, the training run folder holding it, or
+        ``"pretrained"``: the model bundled with the package
+        (:func:`pretrained_path`), pretrained over cities of four continents
+        at levels 16/12 with taxonomy v1.
     device
         Where to put the network.
 
@@ -305,7 +339,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     >>> model = load_model("model.pt")  # doctest: +SKIP
     >>> model.check_features(feature_columns(cells))  # doctest: +SKIP
     """
-    p = Path(path)
+    p = pretrained_path() if str(path) == PRETRAINED else Path(path)
     if p.is_dir():
         p = p / MODEL_NAME
     if not p.is_file():

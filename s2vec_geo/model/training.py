@@ -60,7 +60,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from s2vec_geo.core.options import TRAINING, check_fields
 from s2vec_geo.core.progress import progress
+from s2vec_geo.images.augment import dihedral
 from s2vec_geo.images.collection import ImageCollection
+from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.io.locks import hold
@@ -79,8 +81,11 @@ SMALL_DATA_WINDOWS = 16
 """Fewer training tiles (windows per epoch) than this: training warns."""
 BEAT_MARGIN = 0.98
 """The model must reach below this share of the better baseline's held-out error."""
-PAPER_BATCH = 64
-"""The paper's batch size, the reference of ``TrainConfig.lr``."""
+CPU_BATCH = 16
+"""Automatic batch size on the CPU, the reference of ``TrainConfig.lr``: a city
+has a few hundred to a few thousand windows, and at the paper's 64 an epoch is
+a handful of optimizer steps (50 epochs of 950 tiles: 750 steps, too few to
+learn anything; at 16: 3,000)."""
 GPU_BATCH = 1024
 """Automatic batch size on a GPU (the model is small: small batches starve it)."""
 LARGE_BATCH_WARMUP = 5
@@ -97,6 +102,7 @@ _RUNTIME_FIELDS = (
 )
 # Independent random streams derived from the seed.
 _STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT, _STREAM_WINDOWS = range(6)
+_STREAM_AUGMENT = 6
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,14 @@ class TrainConfig:
         window per training tile.
     batch_size
         Windows per optimizer step, over all processes. ``None`` (default):
-        the paper's 64 on the CPU, :data:`GPU_BATCH` on a GPU (at most the
-        number of training tiles).
+        :data:`CPU_BATCH` (16) on the CPU, :data:`GPU_BATCH` on a GPU (at most
+        the number of training tiles). The paper's 64 makes an epoch of a city
+        a handful of steps.
     lr
-        Peak learning rate at a batch of 64 (paper: 5e-4). With the automatic
-        batch size it is scaled linearly with the batch (MAE's rule,
-        ``lr * batch / 64``); a batch size you set uses ``lr`` as given.
+        Peak learning rate at a batch of 16 (the paper: 5e-4 at 64). With the
+        automatic batch size it is scaled with the square root of the batch
+        (``lr * sqrt(batch / 16)``: 8e-3 at a GPU's 1024); a batch size you
+        set uses ``lr`` as given.
     min_lr_ratio
         Final learning rate of the cosine decay, relative to ``lr`` (paper: 0.1).
     warmup_epochs
@@ -160,6 +168,15 @@ class TrainConfig:
     compile
         Run the training network through ``torch.compile`` (off by default:
         not measured faster for this model yet).
+    augment
+        Turn each training window by one of the 8 rotations and mirrorings of
+        the square, drawn at random (:mod:`s2vec_geo.images.augment`): built
+        form has no preferred orientation, and the S2 (i, j) axes point
+        differently on different cube faces. ``False``: windows as drawn.
+    init
+        Fine-tune: start from this model file (or ``"pretrained"``, the model
+        bundled with the package) instead of random weights; its
+        architecture, features and normalization statistics are kept.
     model
         Overrides of :class:`~s2vec_geo.model.mae.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
@@ -167,12 +184,12 @@ class TrainConfig:
     Examples
     --------
     >>> TrainConfig(epochs=5, model={"depth": 2}).lr
-    0.0005
+    0.001
     """
 
     epochs: int = 50
     batch_size: int | None = None
-    lr: float = 5e-4
+    lr: float = 1e-3
     min_lr_ratio: float = 0.1
     warmup_epochs: int | None = None
     weight_decay: float = 1e-3
@@ -187,6 +204,8 @@ class TrainConfig:
     keep_checkpoint: bool = False
     preload: bool | None = None
     compile: bool = False
+    augment: bool = True
+    init: str | None = None
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -270,22 +289,22 @@ def resolve_settings(cfg: TrainConfig, device: torch.device, n_tiles: int, world
     --------
     >>> cpu = resolve_settings(TrainConfig(), torch.device("cpu"), 500)
     >>> cpu.batch_size, cpu.lr, cpu.warmup_epochs
-    (64, 0.0005, 0)
+    (16, 0.001, 0)
     >>> gpu = resolve_settings(TrainConfig(), torch.device("cuda"), 5000)
     >>> gpu.batch_size, round(gpu.lr, 6), gpu.warmup_epochs
     (1024, 0.008, 5)
     >>> resolve_settings(TrainConfig(batch_size=256), torch.device("cuda"), 5000).lr
-    0.0005
+    0.001
     """
     batch, lr = cfg.batch_size, cfg.lr
     if batch is None:
-        batch = PAPER_BATCH if device.type == "cpu" else GPU_BATCH
-        batch = max(PAPER_BATCH, min(batch, -(-n_tiles // world) * world))
+        batch = CPU_BATCH if device.type == "cpu" else GPU_BATCH
+        batch = max(CPU_BATCH, min(batch, -(-n_tiles // world) * world))
         batch = -(-batch // world) * world
-        lr = cfg.lr * batch / PAPER_BATCH
+        lr = cfg.lr * (batch / CPU_BATCH) ** 0.5  # square-root scaling, as for Adam
     warmup = cfg.warmup_epochs
     if warmup is None:
-        warmup = 0 if batch <= PAPER_BATCH else min(LARGE_BATCH_WARMUP, cfg.epochs - 1)
+        warmup = 0 if batch <= CPU_BATCH else min(LARGE_BATCH_WARMUP, cfg.epochs - 1)
     return replace(cfg, batch_size=int(batch), lr=float(lr), warmup_epochs=int(warmup))
 
 
@@ -350,8 +369,10 @@ def _setup_distributed(device: torch.device) -> tuple[_Dist, torch.device]:
     return _Dist(world=dist.get_world_size(), rank=dist.get_rank(), owns_group=owns), device
 
 
-def open_images(images: Any) -> ImageCollection:
+def open_images(images: Any, stats: NormStats | None = None) -> ImageCollection:
     """An :class:`ImageCollection` of one dataset, a folder, or a list of either.
+
+    ``stats``: normalize with these (a pretrained model's) instead of the images' own.
 
     Examples
     --------
@@ -361,10 +382,31 @@ def open_images(images: Any) -> ImageCollection:
     ValueError: images must be ImageDatasets (build_images) or their folders, got int
     """
     if isinstance(images, ImageCollection):
-        return images
+        if stats is None:
+            return images
+        images = images.datasets
     if isinstance(images, Sequence) and not isinstance(images, str):
-        return ImageCollection(list(images))
-    return ImageCollection(images)
+        return ImageCollection(list(images), stats=stats)
+    return ImageCollection(images, stats=stats)
+
+
+def starting_model(cfg: TrainConfig) -> S2VecModel | None:
+    """The model fine-tuning starts from (``cfg.init``), with its architecture checked.
+
+    Examples
+    --------
+    >>> starting_model(TrainConfig()) is None
+    True
+    """
+    if cfg.init is None:
+        return None
+    base = load_model(cfg.init)
+    if cfg.model:
+        raise ValueError(
+            f"fine-tuning keeps the architecture of {cfg.init!r}; drop the architecture "
+            f"options ({', '.join(sorted(cfg.model))}) or train from scratch (no init)"
+        )
+    return base
 
 
 def _seeded(seed: int, *keys: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -455,7 +497,17 @@ def train(
     True
     """
     cfg = config or TrainConfig()
-    collection = open_images(images)
+    base = starting_model(cfg)
+    collection = open_images(images, base.stats if base is not None else None)
+    if base is not None and (base.patch_level, base.image_level) != (
+        collection.patch_level,
+        collection.image_level,
+    ):
+        raise ValueError(
+            f"{cfg.init!r} was trained at levels {base.patch_level}/{base.image_level}, the "
+            f"images are {collection.patch_level}/{collection.image_level}; build the images "
+            "at the model's levels or train from scratch (no init)"
+        )
     out_dir = Path(out) if out is not None else None
     device = resolve_device(cfg.device)
     ddp, device = _setup_distributed(device)
@@ -478,7 +530,7 @@ def train(
             if finished is not None:
                 return finished
             stack.enter_context(_deterministic(device.type == "cpu"))
-            return _train(collection, cfg, out_dir, resume, device, ddp)
+            return _train(collection, cfg, out_dir, resume, device, ddp, base)
     finally:
         if ddp.owns_group:
             dist.destroy_process_group()
@@ -572,11 +624,18 @@ class _Run:
 
 
 def _new_run(
-    collection: ImageCollection, cfg: TrainConfig, device: torch.device, ddp: _Dist
+    collection: ImageCollection,
+    cfg: TrainConfig,
+    device: torch.device,
+    ddp: _Dist,
+    base: S2VecModel | None = None,
 ) -> _Run:
     mae_cfg = cfg.mae_config(len(collection.feature_names), collection.grid)
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_INIT))
-    module = MaskedAutoencoder(mae_cfg).to(device)
+    module = MaskedAutoencoder(base.config if base is not None else mae_cfg)
+    if base is not None:  # fine-tuning: start from the pretrained weights
+        module.load_state_dict(base.module.state_dict())
+    module = module.to(device)
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda"
     )
@@ -597,9 +656,12 @@ def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_DROPOUT, epoch, ddp.rank))
     windows = _seeded(cfg.seed, _STREAM_WINDOWS, epoch)
     masks = _seeded(cfg.seed, _STREAM_MASK, epoch, device=device)
+    turns = _seeded(cfg.seed, _STREAM_AUGMENT, epoch, ddp.rank, device=device)
     n_tokens = run.module.config.num_tokens
     sse_sum = count_sum = 0.0
     for x, valid in run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world):
+        if cfg.augment:
+            x, valid = dihedral(x, valid, turns)  # each window turned by a random symmetry
         noise = torch.rand(cfg.batch_size, n_tokens, generator=masks, device=device)
         noise = noise[ddp.rank :: ddp.world][: len(x)]
         with autocast(device):
@@ -704,6 +766,7 @@ def _train(
     resume: bool,
     device: torch.device,
     ddp: _Dist,
+    base: S2VecModel | None = None,
 ) -> S2VecModel:
     checkpoint_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
     if out_dir is not None and ddp.main:
@@ -711,7 +774,7 @@ def _train(
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    run = _new_run(collection, cfg, device, ddp)
+    run = _new_run(collection, cfg, device, ddp, base)
     if checkpoint_path is not None and resume and checkpoint_path.exists():
         run.restore(checkpoint_path)
     if run.baseline_mean is None:
