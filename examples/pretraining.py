@@ -49,17 +49,29 @@ LEVEL, IMAGE_LEVEL, FOOTPRINT_LEVEL = 16, 12, 14
 BOXES = {"autark-lower-manhattan": (-74.02, 40.70, -74.00, 40.716)}  # its features' box
 FOLDS = {
     # the six areas of the README's transfer tables, then six more with population labels
-    "A": ["graphhopper-andorra", "valhalla-liechtenstein", "graphhopper-krems", "srai-monaco",
-          "helsinki", "autark-lower-manhattan"],
-    "B": ["project-osrm-copenhagen", "itinero-prague-north", "dominicparga-isle-of-man",
-          "hotosm-port-au-prince", "yntymacho-bishkek", "a-b-street-us-virgin-islands"],
+    "A": [
+        "graphhopper-andorra",
+        "valhalla-liechtenstein",
+        "graphhopper-krems",
+        "srai-monaco",
+        "helsinki",
+        "autark-lower-manhattan",
+    ],
+    "B": [
+        "project-osrm-copenhagen",
+        "itinero-prague-north",
+        "dominicparga-isle-of-man",
+        "hotosm-port-au-prince",
+        "yntymacho-bishkek",
+        "a-b-street-us-virgin-islands",
+    ],
 }
 log = logging.getLogger("pretraining")
 
 
 def extracts() -> dict[str, Path]:
     """Every OSM extract by name (file name without ``.osm.pbf``)."""
-    files = sorted(SHARED.glob("*.osm.pbf")) + [HELSINKI]
+    files = [*sorted(SHARED.glob("*.osm.pbf")), HELSINKI]
     return {f.name.removesuffix(".osm.pbf"): f for f in files}
 
 
@@ -93,6 +105,7 @@ def prepare(out: Path) -> dict[str, Path]:
         folder = out / "images" / name
         if not (folder / "meta.json").exists():
             cells_path.parent.mkdir(parents=True, exist_ok=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
             if not cells_path.exists():
                 write_layer(footprint_cells(pbf, BOXES.get(name, header_box(pbf))), cells_path)
             sv.build_images(read_cell_layer(cells_path), IMAGE_LEVEL, out=folder)
@@ -113,22 +126,29 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "pretraining")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fold", action="append", choices=sorted(FOLDS), help="folds to score")
     parser.add_argument("--ship", action="store_true", help="write the bundled model")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folders = prepare(args.out)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, val_fraction=0.0, device="cpu")
-    results: dict[str, dict] = {"settings": {"levels": [LEVEL, IMAGE_LEVEL], "taxonomy": "v1",
-                                             "epochs": args.epochs, "seed": args.seed}}
-    for fold, held_out in FOLDS.items():
+    results: dict[str, dict] = {
+        "settings": {
+            "levels": [LEVEL, IMAGE_LEVEL],
+            "taxonomy": "v1",
+            "epochs": args.epochs,
+            "seed": args.seed,
+        }
+    }
+    for fold in args.fold or sorted(FOLDS):
+        held_out = FOLDS[fold]
         run = args.out / f"model_without_{fold}"
         training = [folders[n] for n in folders if n not in held_out]
         model = sv.train(training, cfg, out=run, resume=(run / "model.pt").exists())
         results[fold] = {n: score(model, folders[n], cfg.mask_ratio) for n in held_out}
-        log.info("fold %s: %s", fold, json.dumps(results[fold], indent=1))
-    table = pd.DataFrame({(f, n): r for f in FOLDS for n, r in results[f].items()}).T
-    log.info("held-out areas:\n%s", table.to_string())
-    (args.out / "heldout.json").write_text(json.dumps(results, indent=1))
+        table = pd.DataFrame(results[fold]).T
+        log.info("fold %s, areas it never saw:\n%s", fold, table.to_string())
+        (args.out / f"heldout_{fold}.json").write_text(json.dumps(results[fold], indent=1))
     if args.ship:
         run = args.out / "model_all"
         model = sv.train(list(folders.values()), cfg, out=run, resume=(run / "model.pt").exists())

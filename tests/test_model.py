@@ -30,10 +30,13 @@ def _mae(seed: int = 0, **overrides: object) -> MaskedAutoencoder:
     return MaskedAutoencoder(cfg).eval()
 
 
-def test_paper_defaults() -> None:
+def test_measured_defaults() -> None:
+    """Half the paper's width and depth, no dropout, fixed sine-cosine positions."""
     cfg = MAEConfig(num_features=116, grid=16)
-    assert (cfg.embed_dim, cfg.depth, cfg.num_heads) == (256, 6, 8)
-    assert (cfg.decoder_dim, cfg.decoder_depth, cfg.dropout) == (128, 2, 0.2)
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads) == (128, 3, 4)
+    assert (cfg.decoder_dim, cfg.decoder_depth, cfg.dropout) == (64, 2, 0.0)
+    assert cfg.pos_embed == "sincos"
+    assert MAEConfig.from_dict({"num_features": 2, "grid": 4}).pos_embed == "learned"
 
 
 def test_masking_chooses_among_valid_tokens_only() -> None:

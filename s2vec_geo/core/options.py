@@ -598,19 +598,26 @@ KEEP_CHECKPOINT = Option(
 EMBED_DIM = Option(
     "embed_dim",
     int,
-    256,
-    "encoder width, which is the embedding size (paper: 256); a multiple of --num-heads",
+    128,
+    "encoder width, which is the embedding size (default 128; the paper: 256, which "
+    "memorises a city); a multiple of --num-heads",
     min=1,
     label="Embedding size",
 )
 DEPTH = Option(
-    "depth", int, 6, "encoder blocks (paper: 6)", min=1, label="Encoder blocks", advanced=True
+    "depth",
+    int,
+    3,
+    "encoder blocks (default 3; the paper: 6)",
+    min=1,
+    label="Encoder blocks",
+    advanced=True,
 )
 NUM_HEADS = Option(
     "num_heads",
     int,
-    8,
-    "attention heads of encoder and decoder (paper: 8)",
+    4,
+    "attention heads of encoder and decoder (default 4; the paper: 8)",
     min=1,
     label="Attention heads",
     advanced=True,
@@ -618,8 +625,8 @@ NUM_HEADS = Option(
 DECODER_DIM = Option(
     "decoder_dim",
     int,
-    128,
-    "decoder width (paper: 128); a multiple of --num-heads",
+    64,
+    "decoder width (default 64; the paper: 128); a multiple of --num-heads",
     min=1,
     label="Decoder width",
     advanced=True,
@@ -636,8 +643,8 @@ DECODER_DEPTH = Option(
 DROPOUT = Option(
     "dropout",
     float,
-    0.2,
-    "dropout of every block (paper: 0.2)",
+    0.0,
+    "dropout of every block (default 0: augmentation and many windows regularize; the paper: 0.2)",
     min=0.0,
     max=1.0,
     max_open=True,
