@@ -1,23 +1,26 @@
-"""Reproduce the README's transfer table: one model over six areas, population labels.
+"""Reproduce the README's transfer tables: six areas with population labels.
 
 Every shared OSM extract with population labels is featurized over its
-labelled area (the label polygons inside the extract), one S2Vec model is
-trained over all of them (sliding windows, the default, and aligned tiles, the
-paper's recipe, with the same seed and epochs), every area is embedded
-(sliding-window contextual, aligned contextual, the paper's patch embedding),
-and the embeddings are evaluated on log population density (people per km2,
-computed from each label polygon's area) with block splits inside every area
-and leave-one-area-out across areas, beside raw counts, the location encoding,
-GeoCLIP (when installed) and S2Vec fused with GeoCLIP.
+labelled area (the label polygons inside the extract), and S2Vec models are
+trained over all six (the defaults; and the paper's Table 1 as the previous
+release trained it); with ``--pretrained``, a model pretrained over the other
+21 shared extracts and never shown these six joins (``examples/pretraining.py``).
+Every area is embedded with each (contextual, sliding windows) and evaluated
+on log population density (people per km2, computed from each label polygon's
+area) with block splits inside every area and leave-one-area-out across areas,
+beside the baselines every embedding must beat: raw counts, multi-scale
+neighbourhood counts, the untrained network (the default model's architecture
+with random weights) and the location encoding.
 
 Run from the repository root (needs ``../shared/data``)::
 
-    .venv/bin/python examples/evaluate_transfer.py --out runs/transfer
+    .venv/bin/python examples/evaluate_transfer.py --out runs/transfer \
+        --pretrained runs/pretraining/model_without_A
 
 Stages are cached in ``--out`` (cells, models, embeddings), so a rerun only
 does what is missing. Levels, epochs and the seed are options; the README
-tables used the defaults (and ``--taxonomy v2`` for the v2 rows). The
-results behind the README are in ``examples/results/transfer_*.json``.
+tables used the defaults. The results behind the README are in
+``examples/results/transfer_*.json``.
 """
 
 from __future__ import annotations
@@ -25,12 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
 import osmium
-import pandas as pd
 import shapely
 
 import s2vec_geo as sv
@@ -92,19 +94,27 @@ AREAS: dict[str, Extract] = {
         "population",
     ),
 }
+PAPER = {
+    "embed_dim": 256,
+    "depth": 6,
+    "num_heads": 8,
+    "decoder_dim": 128,
+    "decoder_depth": 2,
+    "dropout": 0.2,
+    "pos_embed": "learned",
+}
 MODELS = {
-    # name: (training windows, min_support over all areas' cells)
-    "sliding": ("sliding", 0.0),
-    "aligned": ("aligned", 0.0),
+    # name: training settings over the TrainConfig given on the command line
+    "default": {},
+    # the paper's Table 1 as the previous release trained it: learned positions, batch 64
+    "paper": {"model": PAPER, "batch_size": 64, "lr": 5e-4, "augment": False},
 }
-SUPPORT_MODEL = {"sliding_support": ("sliding", 0.01)}
 EMBEDDINGS = {
-    # name: (model, embed mode, embed windows)
-    "s2vec": ("sliding", "contextual", "sliding"),
-    "s2vec_aligned": ("aligned", "contextual", "aligned"),
-    "s2vec_patch": ("sliding", "patch", None),
+    # name: model (a MODELS entry, or "pretrained": --pretrained, which never saw these areas)
+    "s2vec": "default",
+    "s2vec_paper": "paper",
+    "s2vec_pretrained": "pretrained",
 }
-SUPPORT_EMBEDDING = {"s2vec_support": ("sliding_support", "contextual", "sliding")}
 
 
 def labels_of(area: Extract) -> gpd.GeoDataFrame:
@@ -136,69 +146,61 @@ def featurize_areas(out: Path, level: int, taxonomy: str = "v1") -> dict[str, Pa
     return paths
 
 
-def frequent_features(cells: dict[str, Path], min_support: float) -> list[str] | None:
-    """Features non-zero in at least ``min_support`` of all areas' cells (None: all)."""
-    if min_support <= 0:
-        return None
-    frames = [read_cell_layer(p) for p in cells.values()]
-    columns = sv.feature_columns(frames[0])
-    share = pd.concat([f[columns] for f in frames]).ne(0).mean()
-    return [c for c in columns if share[c] >= min_support]
-
-
 def train_models(out: Path, cells: dict[str, Path], image_level: int, cfg: TrainConfig) -> None:
     """One model over all areas per entry of MODELS (one image dataset per area)."""
-    for model_name, (windows, min_support) in MODELS.items():
+    images = []
+    for name, path in cells.items():
+        folder = out / "images" / name
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if not (folder / "meta.json").exists():
+            sv.build_images(read_cell_layer(path), image_level, out=folder)
+        images.append(folder)
+    for model_name, settings in MODELS.items():
         run = out / f"model_{model_name}"
-        if (run / "model.pt").exists():
-            continue
-        keep = frequent_features(cells, min_support)
-        images = []
-        for name, path in cells.items():
-            folder = out / f"images_{min_support:g}" / name
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            if not (folder / "meta.json").exists():
-                layer = read_cell_layer(path)
-                sv.build_images(layer if keep is None else layer[keep], image_level, out=folder)
-            images.append(folder)
-        config = TrainConfig(**{**cfg.__dict__, "windows": windows})
-        sv.train(images, config, out=run, resume=(run / "checkpoint.pt").exists())
+        if not (run / "model.pt").exists():
+            sv.train(
+                images, replace(cfg, **settings), out=run, resume=(run / "checkpoint.pt").exists()
+            )
 
 
-def embed_areas(out: Path, cells: dict[str, Path], image_level: int) -> dict:
-    """Embed every area with every embedding variant; returns the seam ratios."""
+def embed_areas(
+    out: Path, cells: dict[str, Path], image_level: int, pretrained: Path | None
+) -> dict:
+    """Embed every area with every model; returns the seam ratios."""
     ratios: dict[str, dict[str, float]] = {}
-    for variant, (trained, mode, windows) in EMBEDDINGS.items():
-        model = sv.load_model(out / f"model_{trained}")
+    for variant, trained in EMBEDDINGS.items():
+        source = pretrained if trained == "pretrained" else out / f"model_{trained}"
+        if source is None:
+            continue
+        model = sv.load_model(source)
         (out / "embeddings" / variant).mkdir(parents=True, exist_ok=True)
         for name, path in cells.items():
             target = out / "embeddings" / variant / f"{name}.parquet"
             if not target.exists():
-                emb = sv.embed(read_cell_layer(path), model, mode=mode, windows=windows)
-                write_layer(emb, target)
-            try:
-                ratio = seams(read_cell_layer(target), image_level).ratio
-            except ValueError:
-                ratio = float("nan")  # the area fits inside one image
-            ratios.setdefault(variant, {})[name] = ratio
+                write_layer(sv.embed(read_cell_layer(path), model), target)
+            ratios.setdefault(variant, {})[name] = seam_ratio_or_nan(target, image_level)
     for name, path in cells.items():
-        try:
-            ratio = seams(read_cell_layer(path), image_level).ratio
-        except ValueError:
-            ratio = float("nan")
-        ratios.setdefault("raw counts", {})[name] = ratio
+        ratios.setdefault("raw counts", {})[name] = seam_ratio_or_nan(path, image_level)
     return ratios
+
+
+def seam_ratio_or_nan(path: Path, image_level: int) -> float:
+    """The seam ratio of a layer, NaN when the area fits inside one image."""
+    try:
+        return seams(read_cell_layer(path), image_level).ratio
+    except ValueError:
+        return float("nan")
 
 
 VARIANTS = [
     Variant("counts", ("counts",)),
+    Variant("multiscale", ("multiscale",)),
+    Variant("untrained", ("untrained",)),
     Variant("s2vec", ("s2vec",)),
-    Variant("s2vec_aligned", ("s2vec_aligned",)),
-    Variant("s2vec_patch", ("s2vec_patch",)),
+    Variant("s2vec_paper", ("s2vec_paper",)),
+    Variant("s2vec_pretrained", ("s2vec_pretrained",)),
     Variant("location", ("location",)),
     Variant("s2vec+location", ("s2vec", "location")),
-    Variant("geoclip", ("geoclip",)),
-    Variant("s2vec+geoclip proj-add", ("s2vec", "geoclip"), "proj-add"),
 ]
 
 
@@ -225,7 +227,11 @@ def evaluate_all(out: Path, cells: dict[str, Path], n_splits: int, block_level: 
                 area.target,
                 counts=cells[name],
                 transform=("density", "log"),
-                external={v: emb / v / f"{name}.parquet" for v in EMBEDDINGS if v != "s2vec"},
+                external={
+                    v: emb / v / f"{name}.parquet"
+                    for v in EMBEDDINGS
+                    if v != "s2vec" and (emb / v / f"{name}.parquet").exists()
+                },
             )
         )
     uses = {b for v in VARIANTS for b in v.blocks}
@@ -256,33 +262,27 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=3, help="runs per area and mode")
     parser.add_argument("--block-level", type=int, default=13, help="blocks of the splits")
     parser.add_argument(
-        "--taxonomy",
-        default="v1",
-        help="v2: buildings and land use too; only the sliding model, counts and S2Vec",
+        "--pretrained",
+        type=Path,
+        help="a model pretrained WITHOUT these six areas (examples/pretraining.py's "
+        "model_without_A): its embeddings join as s2vec_pretrained",
     )
     parser.add_argument(
-        "--support-model",
-        action="store_true",
-        help="also train and evaluate a model on the features in >= 1 %% of all cells",
+        "--taxonomy", default="v1", help="v2: buildings and land use too (counts and S2Vec only)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = args.out / f"L{args.level}_{args.image_level}_e{args.epochs}_s{args.seed}"
     if args.taxonomy != "v1":
         out = out.with_name(f"{out.name}_{args.taxonomy}")
-        for name in ("aligned",):
-            MODELS.pop(name)
-        for name in ("s2vec_aligned", "s2vec_patch"):
-            EMBEDDINGS.pop(name)
-        VARIANTS[:] = [v for v in VARIANTS if v.name in ("counts", "s2vec")]
-    if args.support_model:
-        MODELS.update(SUPPORT_MODEL)
-        EMBEDDINGS.update(SUPPORT_EMBEDDING)
-        VARIANTS.insert(4, Variant("s2vec_support", ("s2vec_support",)))
+        MODELS.pop("paper")
+        VARIANTS[:] = [v for v in VARIANTS if v.name in ("counts", "multiscale", "s2vec")]
+    if args.pretrained is None:
+        VARIANTS[:] = [v for v in VARIANTS if v.name != "s2vec_pretrained"]
     cells = featurize_areas(out, args.level, args.taxonomy)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu")
     train_models(out, cells, args.image_level, cfg)
-    ratios = embed_areas(out, cells, args.image_level)
+    ratios = embed_areas(out, cells, args.image_level, args.pretrained)
     (out / "seams.json").write_text(json.dumps(ratios, indent=1))
     log.info("seam ratios: %s", json.dumps(ratios, indent=1))
     evaluate_all(out, cells, args.splits, args.block_level)
