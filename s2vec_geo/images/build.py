@@ -45,7 +45,8 @@ from s2vec_geo.images.dataset import (
     write_meta,
 )
 from s2vec_geo.images.normalization import MomentAccumulator
-from s2vec_geo.io.layers import LAYER_SUFFIXES, atomic_path, spatial_layer
+from s2vec_geo.io.layers import LAYER_SUFFIXES, atomic_path, read_provenance, spatial_layer
+from s2vec_geo.io.provenance import PROVENANCE_ATTR, record_attrs
 from s2vec_geo.s2.cover import sorted_unique
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ class _CellSource:
         if isinstance(cells, pd.DataFrame):
             self.frame = cell_indexed(cells)
             self.feature_names = list(feature_columns(self.frame))
-            self.taxonomy_version = cells.attrs.get("taxonomy_version")
+            record = cells.attrs.get(PROVENANCE_ATTR) or {}
+            self.taxonomy_version = cells.attrs.get("taxonomy_version") or record.get(
+                "taxonomy_version"
+            )
         elif isinstance(cells, (str, os.PathLike)):
             self.path = Path(cells)
             if self.path.is_dir():
@@ -92,7 +96,11 @@ class _CellSource:
                     f"{str(self.path)!r} has no cell_id column; pass a cell layer written "
                     "by `s2vec featurize` (int64 cell_id per row)"
                 )
-            self.feature_names = list(feature_columns(empty.set_index(CELL_ID)))
+            record = read_provenance(self.path, self.layer)
+            indexed = empty.set_index(CELL_ID)
+            indexed.attrs.update(record_attrs(record))  # the featurized layer's columns, taxonomy
+            self.taxonomy_version = record.get("taxonomy_version")
+            self.feature_names = list(feature_columns(indexed))
         else:
             raise ValueError(
                 f"cells must be a GeoDataFrame indexed by cell_id or a path to a cell "
