@@ -32,6 +32,7 @@ _PUBLIC: dict[str, str] = {
     "s2vec_geo.embeddings.embed": "embed",
     "s2vec_geo.embeddings.join": "embed_geometries join_embeddings",
     "s2vec_geo.embeddings.seams": "seam_ratio",
+    "s2vec_geo.embeddings.transformer": "S2VecTransformer",
     "s2vec_geo.features.featurize": "featurize",
     "s2vec_geo.features.neighborhood": "multiscale_counts neighborhood_sums",
     "s2vec_geo.images": "ImageDataset NormStats build_images export_geotiff",

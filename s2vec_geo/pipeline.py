@@ -21,7 +21,6 @@ import geopandas as gpd
 import pandas as pd
 
 from s2vec_geo.core.guards import DEFAULT_MAX_CELLS
-from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL, DEFAULT_LEVEL
 from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.embeddings.embed import EMBED_MODES, embed
 from s2vec_geo.embeddings.seams import log_seams
@@ -118,8 +117,8 @@ def featurize_sources(
 def run_pipeline(
     source: Source | Sequence[Source],
     output: str | os.PathLike,
-    level: int = DEFAULT_LEVEL,
-    image_level: int = DEFAULT_IMAGE_LEVEL,
+    level: int = 16,
+    image_level: int = 12,
     *,
     aoi: Any = None,
     config: TrainConfig | None = None,

@@ -185,15 +185,18 @@ def test_dataset_pickles_without_its_arrays_and_batches(nyc: pd.DataFrame, tmp_p
 def test_overwrite_only_replaces_image_datasets(nyc: pd.DataFrame, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     build_images(nyc.iloc[:50], image_level=IMAGE, out=out)
-    with pytest.raises(ValueError, match="overwrite=True"):
-        build_images(nyc, image_level=IMAGE, out=out)
+    with pytest.raises(ValueError, match="overwrite=True"):  # as the command line asks
+        build_images(nyc, image_level=IMAGE, out=out, replace_earlier=False)
     replaced = build_images(nyc, image_level=IMAGE, out=out, overwrite=True)
     assert ImageDataset.open(out).meta["n_cells"] == replaced.stats.count == len(nyc)
+    again = build_images(nyc.iloc[:60], image_level=IMAGE, out=out)  # a notebook cell re-run
+    assert ImageDataset.open(out).meta["n_cells"] == again.stats.count == 60
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("x")
-    with pytest.raises(ValueError, match="not empty"):
-        build_images(nyc, image_level=IMAGE, out=other, overwrite=True)
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match="not empty"):
+            build_images(nyc, image_level=IMAGE, out=other, overwrite=overwrite)
     assert (other / "keep.txt").exists()
 
 

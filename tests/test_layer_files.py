@@ -102,8 +102,23 @@ def test_featurized_cells_record_level_and_taxonomy(sample_pbf, tmp_path) -> Non
     out = tmp_path / "cells.gpkg"
     assert main(["featurize", str(sample_pbf), "--level", "14", "-o", str(out)]) == 0
     record = sv.read_provenance(out)
+    columns = json.loads(record.pop("feature_columns"))
     assert record == {"s2vec_geo_version": sv.__version__, "level": "14", "taxonomy_version": "1"}
+    assert len(columns) > 100 and columns == sv.feature_columns(sv.read_cell_layer(out))
     assert sql(out, "SELECT styleName FROM layer_styles") == [("cells",)]
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_cell_metadata_survives_a_file_and_training_reads_it(sample_pbf, tmp_path, suffix):
+    cells = sv.featurize(sample_pbf, level=16)
+    kept = {k: cells.attrs[k] for k in ("level", "taxonomy_version", "feature_columns")}
+    path = sv.write_layer(cells, tmp_path / f"cells{suffix}")
+    back = sv.read_cell_layer(path)
+    assert {k: back.attrs[k] for k in kept} == kept
+    config = TrainConfig(epochs=1, batch_size=8, model=TINY_MODEL)
+    for source in (path, back):  # the file, or the frame read back
+        model = train(build_images(source, image_level=13), config)
+        assert model.taxonomy_version == kept["taxonomy_version"] == "1"
 
 
 def test_joined_layers_carry_the_embeddings_record(emb, tmp_path) -> None:

@@ -74,6 +74,12 @@ def test_every_cell_runs_and_writes_the_products(executed) -> None:
     assert any("leaflet" in h.lower() for h in html), "the explore() web map is missing"
 
 
+def test_progress_in_the_notebook_warns_nothing(executed) -> None:
+    nb, _ = executed
+    streams = [o.get("text", "") for c in code_cells(nb) for o in c.outputs]
+    assert streams and not [s for s in streams if "IProgress" in s or "TqdmWarning" in s]
+
+
 def test_inline_figures_are_not_blank(executed) -> None:
     nb, _ = executed
     figures = png_outputs(nb)

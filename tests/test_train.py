@@ -53,7 +53,7 @@ def test_training_beats_the_mean_and_writes_a_run_folder(images, tmp_path) -> No
 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(images, tmp_path, monkeypatch):
-    config = _config(epochs=4, model={**TINY_MODEL, "dropout": 0.2})
+    config = _config(epochs=4, model={**TINY_MODEL, "dropout": 0.2}, checkpoint_every=0)
     straight = train(images, config, out=tmp_path / "straight")
 
     saves = []
@@ -88,10 +88,12 @@ def test_same_seed_same_model_other_seed_other_model(images) -> None:
 def test_existing_checkpoint_needs_resume_and_same_settings(images, tmp_path) -> None:
     train(images, _config(epochs=1, keep_checkpoint=True), out=tmp_path)
     assert (tmp_path / "checkpoint.pt").is_file()  # kept, as asked
-    with pytest.raises(ValueError, match="resume=True"):
-        train(images, _config(epochs=1), out=tmp_path)
+    with pytest.raises(ValueError, match="resume=True"):  # as the command line asks
+        train(images, _config(epochs=1), out=tmp_path, replace_earlier=False)
     with pytest.raises(ValueError, match="different settings"):
         train(images, _config(epochs=1, lr=1e-4), out=tmp_path, resume=True)
+    again = train(images, _config(epochs=2), out=tmp_path)  # a notebook cell re-run: afresh
+    assert len(again.history) == 2 and not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_a_finished_run_deletes_its_checkpoint_and_resume_reuses_its_model(
@@ -100,7 +102,7 @@ def test_a_finished_run_deletes_its_checkpoint_and_resume_reuses_its_model(
     first = train(images, _config(epochs=2), out=tmp_path)
     assert not (tmp_path / "checkpoint.pt").exists()
     with pytest.raises(ValueError, match=r"holds a finished run .* resume=True"):
-        train(images, _config(epochs=2), out=tmp_path)
+        train(images, _config(epochs=2), out=tmp_path, replace_earlier=False)
     with pytest.raises(ValueError, match=r"finished with other settings \(epochs\)"):
         train(images, _config(epochs=3), out=tmp_path, resume=True)
     before = (tmp_path / "model.pt").stat().st_mtime_ns
@@ -111,7 +113,7 @@ def test_a_finished_run_deletes_its_checkpoint_and_resume_reuses_its_model(
         assert torch.equal(value, again.module.state_dict()[name]), name
     (tmp_path / "history.json").unlink()  # model.pt alone is no finished run
     with pytest.raises(ValueError, match="no checkpoint of a run that wrote them"):
-        train(images, _config(epochs=2), out=tmp_path)
+        train(images, _config(epochs=2), out=tmp_path)  # not replaced: no run of ours wrote it
 
 
 def test_bad_settings_raise_clear_errors(images) -> None:
@@ -125,6 +127,26 @@ def test_bad_settings_raise_clear_errors(images) -> None:
         train(images, _config(device="cuda"))
     with pytest.raises(ValueError, match="ImageDataset"):
         train(np.zeros((3, 4)), _config())
+
+
+def test_checkpoints_are_written_by_the_clock_and_the_log_says_so(images, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="s2vec_geo.model.training"):
+        train(images, _config(epochs=5, keep_checkpoint=True), out=tmp_path / "a")
+    assert torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["epoch"] == 5
+    assert "checkpoint.pt is written every 10 minutes and after the last epoch" in caplog.text
+    saves = []
+    original = train_module._save_checkpoint
+
+    def counting(path, state):
+        saves.append(state["epoch"])
+        original(path, state)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "_save_checkpoint", counting)
+        train(images, _config(epochs=5), out=tmp_path / "b")  # default: 10 minutes
+        assert saves == [5]  # a short run writes its checkpoint once, at the end
+        train(images, _config(epochs=3, checkpoint_every=0), out=tmp_path / "c")
+    assert saves == [5, 1, 2, 3]
 
 
 def test_cosine_schedule_and_split() -> None:

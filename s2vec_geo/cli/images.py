@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> None:
         log1p=args.log1p,
         shard_size=args.shard_size,
         overwrite=args.overwrite,
+        replace_earlier=False,
         min_support=args.min_support,
         max_cells=args.max_cells,
     )

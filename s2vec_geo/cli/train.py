@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> None:
         out=args.output,
         resume=args.resume,
         overwrite=args.overwrite,
+        replace_earlier=False,
     )
     last = model.history[-1]
     log.info(

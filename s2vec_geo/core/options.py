@@ -578,12 +578,13 @@ COMPILE = Option(
 )
 CHECKPOINT_EVERY = Option(
     "checkpoint_every",
-    int,
-    1,
-    "write checkpoint.pt every N epochs (and after the last)",
-    min=1,
+    float,
+    10.0,
+    "write checkpoint.pt after the first epoch that ends MINUTES after the last one written "
+    "(and after the last epoch); 0 writes it after every epoch",
+    min=0.0,
     advanced=True,
-    metavar="N",
+    metavar="MINUTES",
 )
 KEEP_CHECKPOINT = Option(
     "keep_checkpoint",

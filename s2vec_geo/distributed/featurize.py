@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from s2vec_geo.core.options import DEFAULT_LEVEL
 from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.distributed.cluster import dask_client, log_phase, run_tasks, scratch_folder
 from s2vec_geo.distributed.partitions import (
@@ -234,7 +233,7 @@ def _feature_lists_of(
 
 def featurize_distributed(
     sources: Any,
-    level: int = DEFAULT_LEVEL,
+    level: int = 16,
     out: str | os.PathLike | None = None,
     *,
     taxonomy: Any = None,

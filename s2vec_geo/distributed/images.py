@@ -15,7 +15,6 @@ import dask
 import numpy as np
 import pyarrow.parquet as pq
 
-from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL
 from s2vec_geo.distributed.cluster import dask_client, run_tasks, scratch_folder
 from s2vec_geo.distributed.partitions import check_aligned, new_folder, part_files
 from s2vec_geo.images.normalization import MomentAccumulator
@@ -44,7 +43,7 @@ def _part_images(
 
 def build_images_distributed(
     cells: str | os.PathLike,
-    image_level: int = DEFAULT_IMAGE_LEVEL,
+    image_level: int = 12,
     out: str | os.PathLike = "images",
     *,
     log1p: bool = True,

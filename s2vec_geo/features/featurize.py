@@ -45,7 +45,6 @@ import shapely
 
 from s2vec_geo.core.geodesy import haversine_m
 from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells, limit
-from s2vec_geo.core.options import DEFAULT_LEVEL
 from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import FEATURE_COLUMNS_ATTR, TOKEN
 from s2vec_geo.features.buildings import building_counts, landuse_areas
@@ -337,7 +336,7 @@ def cells_layer(
 
 def featurize(
     features: str | os.PathLike | gpd.GeoDataFrame,
-    level: int = DEFAULT_LEVEL,
+    level: int = 16,
     aoi: Any = None,
     *,
     taxonomy: str | os.PathLike | dict[str, Any] | Taxonomy | None = None,

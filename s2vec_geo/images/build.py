@@ -33,7 +33,7 @@ import pyogrio
 from s2vec_geo import s2
 from s2vec_geo.core.errors import reading
 from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, check_cells
-from s2vec_geo.core.options import DEFAULT_IMAGE_LEVEL, MIN_SUPPORT
+from s2vec_geo.core.options import MIN_SUPPORT
 from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import CELL_ID, cell_indexed, feature_columns, int64_ids
 from s2vec_geo.images.dataset import (
@@ -45,7 +45,8 @@ from s2vec_geo.images.dataset import (
     write_meta,
 )
 from s2vec_geo.images.normalization import MomentAccumulator
-from s2vec_geo.io.layers import LAYER_SUFFIXES, atomic_path, spatial_layer
+from s2vec_geo.io.layers import LAYER_SUFFIXES, atomic_path, read_provenance, spatial_layer
+from s2vec_geo.io.provenance import PROVENANCE_ATTR, record_attrs
 from s2vec_geo.s2.cover import sorted_unique
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ class _CellSource:
         if isinstance(cells, pd.DataFrame):
             self.frame = cell_indexed(cells)
             self.feature_names = list(feature_columns(self.frame))
-            self.taxonomy_version = cells.attrs.get("taxonomy_version")
+            record = cells.attrs.get(PROVENANCE_ATTR) or {}
+            self.taxonomy_version = cells.attrs.get("taxonomy_version") or record.get(
+                "taxonomy_version"
+            )
         elif isinstance(cells, (str, os.PathLike)):
             self.path = Path(cells)
             if self.path.is_dir():
@@ -92,7 +96,11 @@ class _CellSource:
                     f"{str(self.path)!r} has no cell_id column; pass a cell layer written "
                     "by `s2vec featurize` (int64 cell_id per row)"
                 )
-            self.feature_names = list(feature_columns(empty.set_index(CELL_ID)))
+            record = read_provenance(self.path, self.layer)
+            indexed = empty.set_index(CELL_ID)
+            indexed.attrs.update(record_attrs(record))  # the featurized layer's columns, taxonomy
+            self.taxonomy_version = record.get("taxonomy_version")
+            self.feature_names = list(feature_columns(indexed))
         else:
             raise ValueError(
                 f"cells must be a GeoDataFrame indexed by cell_id or a path to a cell "
@@ -198,7 +206,7 @@ def _check_values(values: np.ndarray, names: list[str], log1p: bool) -> None:
 
 def build_images(
     cells: pd.DataFrame | str | os.PathLike,
-    image_level: int = DEFAULT_IMAGE_LEVEL,
+    image_level: int = 12,
     out: str | os.PathLike | None = None,
     *,
     log1p: bool = True,
@@ -207,6 +215,7 @@ def build_images(
     overwrite: bool = False,
     min_support: float = 0.0,
     max_cells: int | None = DEFAULT_MAX_CELLS,
+    replace_earlier: bool = True,
 ) -> ImageDataset:
     """Build S2Vec images: one ``g x g x F`` image per parent cell at ``image_level``.
 
@@ -234,7 +243,8 @@ def build_images(
         Cells read and placed at a time.
     overwrite
         Replace an existing image dataset at ``out`` (only a folder holding a
-        ``meta.json``; other non-empty folders are never deleted).
+        ``meta.json``; other non-empty folders are never deleted), also when
+        ``replace_earlier`` is off.
     min_support
         Keep only the features that are non-zero in at least this share of
         the cells (0 keeps all, as the paper does). Rare categories are
@@ -246,6 +256,10 @@ def build_images(
         Refuse datasets of more pixels (patch cells, empty ones included:
         ``images x grid x grid``; sparse data in large images are mostly
         empty pixels); default :data:`~s2vec_geo.core.guards.DEFAULT_MAX_CELLS`.
+    replace_earlier
+        Replace the image dataset an earlier call wrote at ``out`` (the
+        default: re-running a notebook cell works); ``False`` refuses it
+        unless ``overwrite``, as the command line does.
 
     Returns
     -------
@@ -277,7 +291,7 @@ def build_images(
             "aggregate them first (cells.groupby(level='cell_id').sum())"
         )
     patch_level, image_level = _check_levels(ids, image_level)
-    target = None if out is None else _prepare_target(Path(out), overwrite)
+    target = None if out is None else _prepare_target(Path(out), overwrite or replace_earlier)
     if min_support > 0.0:
         source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
     plan = _Plan.lay_out(source, ids, patch_level, image_level, log1p, chunk_size)
@@ -476,6 +490,7 @@ def _prepare_target(target: Path, overwrite: bool) -> Path:
                     f"{str(target)!r} already holds an image dataset; pass overwrite=True "
                     "(--overwrite) to replace it or choose another folder"
                 )
+            log.info("replacing the image dataset written earlier in %s", target)
         elif any(target.iterdir()):
             raise ValueError(
                 f"output folder {str(target)!r} is not empty and not an image dataset; "

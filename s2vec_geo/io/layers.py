@@ -32,6 +32,7 @@ from s2vec_geo.io.provenance import (
     PROVENANCE_ATTR,
     layer_provenance,
     parquet_metadata,
+    record_attrs,
     summary,
 )
 from s2vec_geo.io.styles import store_default_style
@@ -236,7 +237,9 @@ def read_layer(
     Invalid geometries are repaired and features without a usable geometry
     skipped, with counts logged (see :func:`repair_geometries`). A layer
     written by s2vec-geo keeps its provenance record in
-    ``frame.attrs["provenance"]`` (:func:`read_provenance`).
+    ``frame.attrs["provenance"]`` (:func:`read_provenance`), and a featurized
+    layer its ``level``, ``taxonomy_version`` and ``feature_columns`` attrs
+    (:func:`s2vec_geo.io.provenance.record_attrs`), in GeoPackage as in GeoParquet.
 
     Parameters
     ----------
@@ -268,6 +271,7 @@ def read_layer(
         raise table_without_geometry(repr(str(p)))
     record = read_provenance(p, layer)
     if record:
+        frame.attrs.update(record_attrs(record))  # a featurized layer's level, taxonomy, columns
         frame.attrs[PROVENANCE_ATTR] = record
     return repair_geometries(frame, p.name, keep_missing=keep_missing)
 

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -52,10 +53,12 @@ KEYS = (
     "level",
     "image_level",
     "taxonomy_version",
+    "feature_columns",
 )
 """What a record may hold, in this order."""
-FROM_ATTRS = ("level", "taxonomy_version")
-"""``frame.attrs`` entries of a featurized frame that are provenance."""
+FROM_ATTRS = ("level", "taxonomy_version", "feature_columns")
+"""``frame.attrs`` entries of a featurized frame that are provenance (and come back as
+``attrs`` when the layer is read: :func:`record_attrs`)."""
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -124,14 +127,41 @@ def as_text(record: Mapping[str, Any]) -> dict[str, str]:
 
     Examples
     --------
-    >>> as_text({"images": False, "stride": None, "level": 16})
-    {'images': 'false', 'level': '16'}
+    >>> as_text({"images": False, "stride": None, "level": 16, "feature_columns": ["a", "b"]})
+    {'images': 'false', 'level': '16', 'feature_columns': '["a", "b"]'}
     """
-    return {
-        key: (str(value).lower() if isinstance(value, bool) else str(value))
-        for key, value in record.items()
-        if value is not None
-    }
+    return {key: _text(value) for key, value in record.items() if value is not None}
+
+
+def _text(value: Any) -> str:
+    """One value of a record as text: lists as JSON, booleans in lower case."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return json.dumps([str(v) for v in value])
+    return str(value)
+
+
+def record_attrs(record: Mapping[str, str]) -> dict[str, Any]:
+    """The ``frame.attrs`` a featurized frame had, from its layer's record (:data:`FROM_ATTRS`).
+
+    A cell layer read back from a GeoPackage or GeoParquet file so keeps its
+    ``level``, ``taxonomy_version`` and ``feature_columns`` (training reads them).
+
+    Examples
+    --------
+    >>> record_attrs({"level": "16", "taxonomy_version": "1", "feature_columns": '["a"]'})
+    {'level': 16, 'taxonomy_version': '1', 'feature_columns': ['a']}
+    """
+    attrs: dict[str, Any] = {}
+    if record.get("level", "").isdigit():
+        attrs["level"] = int(record["level"])
+    if record.get("taxonomy_version"):
+        attrs["taxonomy_version"] = record["taxonomy_version"]
+    if record.get("feature_columns"):
+        with contextlib.suppress(ValueError, TypeError):  # not a list of ours: ignored
+            attrs["feature_columns"] = [str(c) for c in json.loads(record["feature_columns"])]
+    return attrs
 
 
 def layer_provenance(frame: Any) -> dict[str, str]:
@@ -159,7 +189,11 @@ def summary(record: Mapping[str, str]) -> str:
     'Written by s2vec-geo 0.1.0; model: /m/model.pt; mode: contextual'
     """
     parts = [f"Written by s2vec-geo {record.get('s2vec_geo_version', '?')}"]
-    parts += [f"{key}: {value}" for key, value in record.items() if key != "s2vec_geo_version"]
+    parts += [
+        f"{key}: {value}"
+        for key, value in record.items()
+        if key not in ("s2vec_geo_version", "feature_columns")  # the columns show them
+    ]
     return "; ".join(parts)
 
 

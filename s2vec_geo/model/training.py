@@ -48,6 +48,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -153,7 +154,11 @@ class TrainConfig:
     num_workers
         Kept for compatibility; windows are assembled in the training process.
     checkpoint_every
-        Write ``checkpoint.pt`` every this many epochs (and after the last).
+        Minutes of training between two writes of ``checkpoint.pt``: it is
+        written after the first epoch ending this long after the last write
+        (or the start), and after the last epoch; ``0`` writes it after every
+        epoch. The default, 10 minutes, writes one checkpoint (tens of MB)
+        per 10 minutes, not one per epoch.
     keep_checkpoint
         Keep ``checkpoint.pt`` when the run finishes. By default it is
         deleted once ``model.pt`` is written: it holds the same weights plus
@@ -200,7 +205,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
-    checkpoint_every: int = 1
+    checkpoint_every: float = 10.0
     keep_checkpoint: bool = False
     preload: bool | None = None
     compile: bool = False
@@ -210,7 +215,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, TRAINING, "TrainConfig")  # the declared ranges (s2vec_geo.core.options)
-        for name in ("epochs", "batch_size", "checkpoint_every"):
+        for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {value}")
@@ -441,6 +446,8 @@ def train(
     out: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    *,
+    replace_earlier: bool = True,
 ) -> S2VecModel:
     """Train the S2Vec masked autoencoder on windows of one or several image datasets.
 
@@ -456,7 +463,7 @@ def train(
         (:class:`TrainConfig`).
     out
         Run folder (created when missing). Receives ``checkpoint.pt`` every
-        ``checkpoint_every`` epochs, ``history.json`` every epoch, and at the
+        ``checkpoint_every`` minutes, ``history.json`` every epoch, and at the
         end ``model.pt`` and ``loss_curve.png``; the checkpoint is then
         deleted unless ``config.keep_checkpoint``. ``None`` trains in memory.
         The folder is locked while training (:func:`s2vec_geo.io.locks.hold`):
@@ -464,15 +471,20 @@ def train(
     resume
         Continue from ``out/checkpoint.pt``, or return the model of a run
         that finished in ``out`` (its ``model.pt`` and ``history.json``).
-        Without it (or ``overwrite``), an existing run raises ``ValueError``
-        rather than being overwritten. The run's settings must equal
-        ``config`` (apart from ``device``, ``num_workers``,
+        Without it, an earlier run there is replaced (``replace_earlier``).
+        The run's settings must equal ``config`` (apart from ``device``, ``num_workers``,
         ``checkpoint_every``, ``keep_checkpoint`` and ``preload``); on CPU
         the resumed result equals an uninterrupted run bit for bit.
     overwrite
         Start afresh in a folder holding an earlier run (its files are
         replaced as the new run writes them), or holding a ``model.pt``,
         ``history.json`` or ``loss_curve.png`` that no run there wrote.
+    replace_earlier
+        Start afresh, without ``resume`` or ``overwrite``, in a folder holding
+        an earlier run (finished, or its checkpoint): the default, so that
+        re-running a notebook cell works; files no run wrote are still
+        refused. ``False`` refuses the earlier run too, as the command line
+        does (``--resume`` or ``--overwrite``).
 
     Returns
     -------
@@ -525,7 +537,7 @@ def train(
             if out_dir is not None and ddp.main:
                 out_dir.parent.mkdir(parents=True, exist_ok=True)
                 stack.enter_context(hold(out_dir))
-                _check_run_folder(out_dir, resume, overwrite)
+                _check_run_folder(out_dir, resume, overwrite, replace_earlier)
             finished = finished_run(out_dir, cfg) if resume and out_dir is not None else None
             if finished is not None:
                 return finished
@@ -540,13 +552,16 @@ RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
 """Files a training run writes beside its checkpoint."""
 
 
-def _check_run_folder(out_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to replace a checkpoint, or files no run in ``out_dir`` wrote, unasked.
+def _check_run_folder(out_dir: Path, resume: bool, overwrite: bool, replace: bool) -> None:
+    """Refuse to replace files no run in ``out_dir`` wrote, or (unless ``replace``) a run.
 
     With ``resume`` the folder is the caller's run: without a checkpoint (a run
     stopped before its first one) training starts afresh there.
     """
     if overwrite:
+        return
+    if replace and not resume and _earlier_run(out_dir):
+        logger.info("replacing the earlier training run in %s", out_dir)
         return
     if (out_dir / CHECKPOINT_NAME).exists():
         if not resume:
@@ -568,6 +583,11 @@ def _check_run_folder(out_dir: Path, resume: bool, overwrite: bool) -> None:
             f"{str(out_dir)!r} holds {', '.join(foreign)} but no checkpoint of a run that wrote "
             "them; replace them with overwrite=True (CLI: --overwrite) or choose another folder"
         )
+
+
+def _earlier_run(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a run's checkpoint or a finished run."""
+    return (out_dir / CHECKPOINT_NAME).exists() or finished_model(out_dir) is not None
 
 
 @dataclass
@@ -749,14 +769,37 @@ def _warn_if_not_learned(history: list[dict[str, float]]) -> None:
     if "val_loss" not in last or beats_baselines(last):
         return
     logger.warning(
-        "the model does not beat its baselines on held-out cells: masked error %.4g vs "
-        "%.4g predicting the per-feature mean and %.4g the mean of the visible neighbours; "
-        "its embeddings may describe little beyond the raw counts. Train longer (--epochs), "
-        "on a larger area or several areas, or with --min-support to drop rare features",
+        "the model does not beat its baselines on held-out cells by the %d %% margin asked: "
+        "masked error %.4g, not under %.4g, vs %.4g predicting the per-feature mean and "
+        "%.4g the mean of the visible neighbours; its embeddings may describe little beyond "
+        "the raw counts. Train longer (--epochs), on a larger area or several areas, or with "
+        "--min-support to drop rare features",
+        round(100 * (1 - BEAT_MARGIN)),
         last["val_loss"],
+        BEAT_MARGIN * min(last["val_mean_baseline"], last["val_neighbor_baseline"]),
         last["val_mean_baseline"],
         last["val_neighbor_baseline"],
     )
+
+
+class _Every:
+    """A clock that is due every ``seconds`` (always, for 0).
+
+    Examples
+    --------
+    >>> _Every(0.0).due(), _Every(600.0).due()
+    (True, False)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reset()
+
+    def due(self) -> bool:
+        return time.monotonic() - self.start >= self.seconds
+
+    def reset(self) -> None:
+        self.start = time.monotonic()
 
 
 def _train(
@@ -788,6 +831,12 @@ def _train(
     if cfg.compile:
         net = torch.compile(net)
 
+    saved = _Every(cfg.checkpoint_every * 60.0)
+    if out_dir is not None and ddp.main:
+        logger.info(
+            "checkpoint.pt is written %s and after the last epoch (checkpoint_every)",
+            f"every {cfg.checkpoint_every:g} minutes" if cfg.checkpoint_every else "every epoch",
+        )
     steps = run.sampler.steps(cfg.batch_size, ddp.world)
     bar = progress(total=(cfg.epochs - run.start_epoch) * steps, desc="train", disable=not ddp.main)
     run.module.train()
@@ -801,8 +850,9 @@ def _train(
             logger.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, summary)
         if out_dir is not None and ddp.main:
             _write_history(out_dir / HISTORY_NAME, run.history)
-            if epoch + 1 == cfg.epochs or (epoch + 1) % cfg.checkpoint_every == 0:
+            if epoch + 1 == cfg.epochs or saved.due():
                 _save_checkpoint(out_dir / CHECKPOINT_NAME, run.checkpoint(epoch + 1))
+                saved.reset()
     bar.close()
     return _finish(run, collection, out_dir)
 
