@@ -20,6 +20,8 @@ EVALUATION = (
     "min_overlap",
     "location",
     "geoclip",
+    "multiscale",
+    "untrained",
     "threads",
 )
 """Options of every evaluation, one area or several (as ``s2vec evaluate``'s shared ones)."""

@@ -35,6 +35,9 @@ TRAINING = (
     "decoder_dim",
     "decoder_depth",
     "dropout",
+    "pos_embed",
+    "augment",
+    "init",
 )
 """The training options offered (the rarer ones under "Advanced parameters")."""
 
