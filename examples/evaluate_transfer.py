@@ -105,13 +105,17 @@ PAPER = {
 }
 MODELS = {
     # name: training settings over the TrainConfig given on the command line
-    "default": {},
+    # the default recipe: fine-tune a pretrained model (--pretrained; it never saw these areas)
+    "default": {"init": "pretrained"},
+    # the defaults from random weights, trained on the six areas alone
+    "scratch": {"init": "none"},
     # the paper's Table 1 as the previous release trained it: learned positions, batch 64
-    "paper": {"model": PAPER, "batch_size": 64, "lr": 5e-4, "augment": False},
+    "paper": {"model": PAPER, "batch_size": 64, "lr": 5e-4, "augment": False, "init": "none"},
 }
 EMBEDDINGS = {
-    # name: model (a MODELS entry, or "pretrained": --pretrained, which never saw these areas)
+    # name: model (a MODELS entry, or "pretrained": --pretrained itself, not fine-tuned)
     "s2vec": "default",
+    "s2vec_scratch": "scratch",
     "s2vec_paper": "paper",
     "s2vec_pretrained": "pretrained",
 }
@@ -146,7 +150,9 @@ def featurize_areas(out: Path, level: int, taxonomy: str = "v1") -> dict[str, Pa
     return paths
 
 
-def train_models(out: Path, cells: dict[str, Path], image_level: int, cfg: TrainConfig) -> None:
+def train_models(
+    out: Path, cells: dict[str, Path], image_level: int, cfg: TrainConfig, pretrained: Path | None
+) -> None:
     """One model over all areas per entry of MODELS (one image dataset per area)."""
     images = []
     for name, path in cells.items():
@@ -156,6 +162,8 @@ def train_models(out: Path, cells: dict[str, Path], image_level: int, cfg: Train
             sv.build_images(read_cell_layer(path), image_level, out=folder)
         images.append(folder)
     for model_name, settings in MODELS.items():
+        if settings.get("init") == "pretrained":  # the given model, else the bundled one
+            settings = {**settings, "init": str(pretrained or "pretrained")}
         run = out / f"model_{model_name}"
         if not (run / "model.pt").exists():
             sv.train(
@@ -197,6 +205,7 @@ VARIANTS = [
     Variant("multiscale", ("multiscale",)),
     Variant("untrained", ("untrained",)),
     Variant("s2vec", ("s2vec",)),
+    Variant("s2vec_scratch", ("s2vec_scratch",)),
     Variant("s2vec_paper", ("s2vec_paper",)),
     Variant("s2vec_pretrained", ("s2vec_pretrained",)),
     Variant("location", ("location",)),
@@ -281,7 +290,7 @@ def main() -> None:
         VARIANTS[:] = [v for v in VARIANTS if v.name != "s2vec_pretrained"]
     cells = featurize_areas(out, args.level, args.taxonomy)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu")
-    train_models(out, cells, args.image_level, cfg)
+    train_models(out, cells, args.image_level, cfg, args.pretrained)
     ratios = embed_areas(out, cells, args.image_level, args.pretrained)
     (out / "seams.json").write_text(json.dumps(ratios, indent=1))
     log.info("seam ratios: %s", json.dumps(ratios, indent=1))

@@ -23,7 +23,8 @@ def test_a_cell_layer_embeds_itself_one_row_per_cell(cells) -> None:
         cells.s2vec.build_images(image_level=14), TrainConfig(epochs=1, model={"depth": 1})
     )
     emb = cells.s2vec.embed(model)
-    assert emb.index.equals(cells.index) and len(sv.embedding_columns(emb)) == model.embed_dim == 128
+    assert emb.index.equals(cells.index)
+    assert len(sv.embedding_columns(emb)) == model.embed_dim == 128
     as_column = cells.reset_index().s2vec.embed(model)  # cell_id as a column, as read_file gives
     np.testing.assert_array_equal(as_column["emb_000"].to_numpy(), emb["emb_000"].to_numpy())
     with pytest.raises(ValueError, match=r"no cell layer .* pass cells="):

@@ -54,3 +54,24 @@ def test_fine_tuning_starts_from_the_pretrained_weights(cells, tmp_path: Path) -
     assert 0 < max(moved) < 0.05  # one epoch nudges the pretrained weights, no restart
     with pytest.raises(ValueError, match="keeps the architecture"):
         sv.train(images, TrainConfig(epochs=1, init="pretrained", model={"depth": 1}))
+
+
+def test_training_starts_from_the_pretrained_model_when_the_images_fit(cells, caplog) -> None:
+    """The default ('auto'): fine-tune at levels 16/12 with taxonomy v1; random weights at
+    other levels, with an architecture of one's own, or with init='none'."""
+    base = sv.load_model("pretrained")
+    fits = sv.build_images(cells, 12)
+    with caplog.at_level("INFO", logger="s2vec_geo.model.training"):
+        tuned = sv.train(fits, TrainConfig(epochs=1, val_fraction=0.0))
+    assert "starting from the pretrained model" in caplog.text
+    assert tuned.config == base.config and tuned.stats == base.stats
+    fresh = sv.train(fits, TrainConfig(epochs=1, val_fraction=0.0, init="none"))
+    assert fresh.stats != base.stats
+    other = sv.train(sv.build_images(sv.featurize(SAMPLE, level=17), 13), TrainConfig(epochs=1))
+    assert other.config.grid == 16 and other.stats != base.stats  # levels 17/13: from scratch
+    own = sv.train(fits, TrainConfig(epochs=1, model={"embed_dim": 32, "decoder_dim": 16}))
+    assert own.embed_dim == 32
+    with pytest.raises(ValueError, match="cannot start this training: the images are at levels"):
+        sv.train(
+            sv.build_images(sv.featurize(SAMPLE, level=17), 13), TrainConfig(init="pretrained")
+        )

@@ -535,9 +535,11 @@ WINDOWS = Option(
 INIT = Option(
     "init",
     str,
-    help="fine-tune: start from this model file, or 'pretrained' (the model bundled with "
-    "s2vec-geo, pretrained over cities of four continents), instead of random weights; its "
-    "architecture, features and normalization are kept",
+    "auto",
+    "where the weights start: auto (default: the model pretrained on 27 cities that ships "
+    "with s2vec-geo when the images fit it: levels 16/12, taxonomy v1, no architecture "
+    "options; else random weights), pretrained, a model file (fine-tune it: its "
+    "architecture, features and normalization are kept) or none (random weights)",
     metavar="MODEL",
     label="Start from model (fine-tune)",
     advanced=True,

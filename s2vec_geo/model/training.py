@@ -67,7 +67,13 @@ from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.io.locks import hold
-from s2vec_geo.model.file import MODEL_NAME, S2VecModel, load_model, read_torch_file
+from s2vec_geo.model.file import (
+    MODEL_NAME,
+    PRETRAINED,
+    S2VecModel,
+    load_model,
+    read_torch_file,
+)
 from s2vec_geo.model.heldout import error_sums
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder, autocast
 
@@ -89,6 +95,10 @@ a handful of optimizer steps (50 epochs of 950 tiles: 750 steps, too few to
 learn anything; at 16: 3,000)."""
 GPU_BATCH = 1024
 """Automatic batch size on a GPU (the model is small: small batches starve it)."""
+AUTO_INIT = "auto"
+"""``TrainConfig.init`` default: the bundled pretrained model when the images fit it."""
+NO_INIT = "none"
+"""``TrainConfig.init`` for random weights."""
 LARGE_BATCH_WARMUP = 5
 """Warm-up epochs with an automatic batch larger than the paper's."""
 
@@ -179,9 +189,14 @@ class TrainConfig:
         form has no preferred orientation, and the S2 (i, j) axes point
         differently on different cube faces. ``False``: windows as drawn.
     init
-        Fine-tune: start from this model file (or ``"pretrained"``, the model
-        bundled with the package) instead of random weights; its
-        architecture, features and normalization statistics are kept.
+        Where the weights start. ``"auto"`` (default): from the model
+        pretrained on 27 cities that ships with the package when the images
+        fit it (levels 16/12, taxonomy v1, its features) and no architecture
+        is set in ``model``, else from random weights; fine-tuning it beats
+        training on one area alone on held-out cells (docs/experiments.md).
+        ``"pretrained"`` or a model file: start from that model (an error if
+        the images do not fit it); ``"none"``: random weights. A starting
+        model's architecture, features and normalization are kept.
     model
         Overrides of :class:`~s2vec_geo.model.mae.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
@@ -210,7 +225,7 @@ class TrainConfig:
     preload: bool | None = None
     compile: bool = False
     augment: bool = True
-    init: str | None = None
+    init: str | None = AUTO_INIT
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -395,21 +410,63 @@ def open_images(images: Any, stats: NormStats | None = None) -> ImageCollection:
     return ImageCollection(images, stats=stats)
 
 
-def starting_model(cfg: TrainConfig) -> S2VecModel | None:
-    """The model fine-tuning starts from (``cfg.init``), with its architecture checked.
+def _fits(base: S2VecModel, collection: ImageCollection) -> str | None:
+    """Why ``base`` cannot start training on ``collection`` (``None``: it can)."""
+    if (base.patch_level, base.image_level) != (collection.patch_level, collection.image_level):
+        return (
+            f"the images are at levels {collection.patch_level}/{collection.image_level}, "
+            f"the model at {base.patch_level}/{base.image_level}"
+        )
+    if base.taxonomy_version != collection.taxonomy_version:
+        return f"the images were counted with taxonomy {collection.taxonomy_version!r}"
+    missing = sorted(set(base.feature_names) - set(collection.feature_names))
+    if missing:
+        return f"the images lack {len(missing)} of its features (e.g. {missing[0]})"
+    return None
+
+
+def starting_model(cfg: TrainConfig, collection: ImageCollection) -> S2VecModel | None:
+    """The model training starts from (``cfg.init``), checked against the images.
+
+    ``"auto"``: the bundled pretrained model when the images fit it (same levels,
+    taxonomy and features) and no architecture is set, else random weights
+    (both logged); ``"none"`` or ``None``: random weights; a model file or
+    ``"pretrained"``: that model, or an error saying why it does not fit.
 
     Examples
     --------
-    >>> starting_model(TrainConfig()) is None
+    >>> starting_model(TrainConfig(init="none"), None) is None
     True
     """
-    if cfg.init is None:
+    if cfg.init in (None, NO_INIT):
         return None
+    if cfg.init == AUTO_INIT:
+        if cfg.model:
+            return None  # an architecture of one's own: trained from random weights
+        base = load_model(PRETRAINED)
+        why = _fits(base, collection)
+        if why is not None:
+            logger.info("training from random weights: the pretrained model does not fit (%s)", why)
+            return None
+        logger.info(
+            "starting from the pretrained model (levels %d/%d, taxonomy %s; init='none' "
+            "trains from random weights)",
+            base.patch_level,
+            base.image_level,
+            base.taxonomy_version,
+        )
+        return base
     base = load_model(cfg.init)
     if cfg.model:
         raise ValueError(
             f"fine-tuning keeps the architecture of {cfg.init!r}; drop the architecture "
-            f"options ({', '.join(sorted(cfg.model))}) or train from scratch (no init)"
+            f"options ({', '.join(sorted(cfg.model))}) or train from random weights (init none)"
+        )
+    why = _fits(base, collection)
+    if why is not None:
+        raise ValueError(
+            f"{cfg.init!r} cannot start this training: {why}; build the images at the model's "
+            "levels with its taxonomy, or train from random weights (init none)"
         )
     return base
 
@@ -509,17 +566,10 @@ def train(
     True
     """
     cfg = config or TrainConfig()
-    base = starting_model(cfg)
-    collection = open_images(images, base.stats if base is not None else None)
-    if base is not None and (base.patch_level, base.image_level) != (
-        collection.patch_level,
-        collection.image_level,
-    ):
-        raise ValueError(
-            f"{cfg.init!r} was trained at levels {base.patch_level}/{base.image_level}, the "
-            f"images are {collection.patch_level}/{collection.image_level}; build the images "
-            "at the model's levels or train from scratch (no init)"
-        )
+    collection = open_images(images)
+    base = starting_model(cfg, collection)
+    if base is not None:  # normalize as the starting model does, with its features
+        collection = open_images(collection, base.stats)
     out_dir = Path(out) if out is not None else None
     device = resolve_device(cfg.device)
     ddp, device = _setup_distributed(device)
