@@ -512,3 +512,16 @@ def test_pipeline_provenance_names_the_kept_model_or_none(provider, sample_pbf, 
     (a, b), digest = records
     assert a["model"] == str(kept.resolve()) and a["model_sha256"] == digest
     assert b["model"] == "not kept" and len(b["model_sha256"]) == 64
+
+
+def test_embed_without_a_model_file_uses_the_pretrained_model(provider, sample_pbf, work):
+    """An empty model file embeds with the model that ships with the engine (levels 16/12)."""
+    cells = work / "features_16.gpkg"
+    run("featurizeosm", {"PBF": str(sample_pbf), "LEVEL": 16, "OUTPUT": str(cells)})
+    out = work / "pretrained_embeddings.gpkg"
+    run("embed", {"CELLS": str(cells), "OUTPUT": str(out)})
+    layer = open_layer(out)
+    names = layer.fields().names()
+    assert "emb_127" in names and "emb_128" not in names
+    assert layer.featureCount() == open_layer(cells).featureCount() > 10
+    del layer

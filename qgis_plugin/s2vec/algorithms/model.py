@@ -12,6 +12,8 @@ from .params import cell_layer, input_file
 
 GROUP, GROUP_ID = "Model", "model"
 MODEL_FILE = "model.pt"
+PRETRAINED = "pretrained"
+"""The engine's name of the model that ships with it (an empty model file chooses it)."""
 LOSS_CURVE_FILE = "loss_curve.png"
 """What a training run folder holds (beside history.json): the engine's names."""
 FEATURIZED_HELP = "Cell layer written by 'Featurize cells' (cell_id and count columns)."
@@ -165,13 +167,16 @@ class EmbedCells(_Cells):
             input_file(
                 self.MODEL,
                 "Model file",
-                "model.pt written by 'Train model' (or 'Whole pipeline').",
+                "model.pt written by 'Train model' (or 'Whole pipeline'). Leave it empty to "
+                "embed with the model pretrained on 27 cities that ships with s2vec-geo "
+                "(cells at level 16 in images at level 12, taxonomy v1).",
                 filter_="S2Vec model (*.pt)",
+                optional=True,
             ),
         ]
 
     def engine_inputs(self, parameters, context, feedback, folder):
         """The cells, exported, and the model file."""
-        model = self.parameterAsFile(parameters, self.MODEL, context)
+        model = self.parameterAsFile(parameters, self.MODEL, context) or PRETRAINED
         cells = super().engine_inputs(parameters, context, feedback, folder)
         return [*cells, option("--model", model)]

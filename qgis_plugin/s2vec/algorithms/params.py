@@ -244,12 +244,20 @@ def cell_layer(key: str, description: str, text: str, optional: bool = False):
     )
 
 
-def input_file(key: str, description: str, text: str, folder: bool = False, filter_: str = ""):
+def input_file(
+    key: str,
+    description: str,
+    text: str,
+    folder: bool = False,
+    filter_: str = "",
+    optional: bool = False,
+):
     """A file (or folder) input."""
     behavior = QgsProcessingParameterFile.Folder if folder else QgsProcessingParameterFile.File
-    return with_help(
-        QgsProcessingParameterFile(key, description, behavior=behavior, fileFilter=filter_), text
+    parameter = QgsProcessingParameterFile(
+        key, description, behavior=behavior, fileFilter=filter_, optional=optional
     )
+    return with_help(parameter, text)
 
 
 def more_files(key: str, description: str, text: str):
