@@ -39,5 +39,13 @@ def test_two_process_training_matches_one_process(tmp_path) -> None:
 
     single = train(images, DDP_CONFIG)  # the same global batch in one process
     for name, value in single.module.state_dict().items():
-        torch.testing.assert_close(rank0[name], value, atol=2e-4, rtol=1e-3, msg=name)
+        got = rank0[name]
+        if name.endswith("qkv.bias"):
+            # The key bias adds the same amount to every logit of a query, so softmax has no
+            # gradient for it: it moves only by float noise, which Adam scales to ~lr a step.
+            third = value.shape[0] // 3
+            keep = torch.ones_like(value, dtype=torch.bool)
+            keep[third : 2 * third] = False
+            got, value = got[keep], value[keep]
+        torch.testing.assert_close(got, value, atol=2e-4, rtol=1e-3, msg=name)
     assert abs(single.history[-1]["train_loss"] - loaded.history[-1]["train_loss"]) < 1e-4

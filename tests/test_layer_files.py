@@ -146,7 +146,7 @@ def test_embedding_layers_carry_their_pca_colours_and_style(emb, tmp_path) -> No
     )
     assert (table, name, default) == ("emb", "pca_rgb_fill", 1)
     assert column == sql(path, "SELECT column_name FROM gpkg_geometry_columns")[0][0]
-    assert '<Option name="field" type="QString" value="pca_rgb"/>' in qml
+    assert '<Option type="QString" value="pca_rgb" name="field"/>' in qml  # as QGIS writes it
     assert "<ogc:PropertyName>pca_rgb</ogc:PropertyName>" in sld
     contents = sql(path, "SELECT table_name, data_type FROM gpkg_contents")
     assert ("layer_styles", "attributes") in contents

@@ -41,10 +41,19 @@ def dihedral_permutations(grid: int) -> torch.Tensor:
     return torch.stack(orders)
 
 
+def random_symmetries(n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` symmetries drawn uniformly (long, on the generator's device).
+
+    Draw them for a whole global batch and give each process its share, so that
+    a data-parallel run turns every window as one process would.
+    """
+    return torch.randint(N_SYMMETRIES, (n,), generator=generator, device=generator.device)
+
+
 def dihedral(
-    x: torch.Tensor, valid: torch.Tensor, generator: torch.Generator
+    x: torch.Tensor, valid: torch.Tensor, pick: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Turn each window of a batch by a random symmetry of the square.
+    """Turn each window of a batch by its symmetry of the square.
 
     Parameters
     ----------
@@ -52,8 +61,9 @@ def dihedral(
         Windows ``(B, g*g, F)``.
     valid
         Bool ``(B, g*g)``: which tokens hold a cell.
-    generator
-        Random generator of the symmetries (on ``x``'s device or the CPU).
+    pick
+        Long ``(B,)``: each window's symmetry, 0-7 (:func:`random_symmetries`;
+        see :func:`dihedral_permutations` for the numbering).
 
     Returns
     -------
@@ -64,13 +74,11 @@ def dihedral(
     --------
     >>> x = torch.arange(8.0).reshape(2, 4, 1)
     >>> valid = torch.ones(2, 4, dtype=torch.bool)
-    >>> y, v = dihedral(x, valid, torch.Generator().manual_seed(0))
-    >>> sorted(y[0, :, 0].tolist()) == [0.0, 1.0, 2.0, 3.0] and bool(v.all())
-    True
+    >>> y, v = dihedral(x, valid, torch.tensor([2, 0]))  # half a turn, then none
+    >>> y[:, :, 0].tolist(), bool(v.all())
+    ([[3.0, 2.0, 1.0, 0.0], [4.0, 5.0, 6.0, 7.0]], True)
     """
-    b, n = valid.shape
-    grid = round(n**0.5)
-    pick = torch.randint(N_SYMMETRIES, (b,), generator=generator, device=generator.device)
+    grid = round(valid.shape[1] ** 0.5)  # windows are g x g tokens
     order = dihedral_permutations(grid).to(x.device)[pick.to(x.device)]  # (B, g*g)
     x = torch.gather(x, 1, order[..., None].expand(-1, -1, x.shape[-1]))  # (B, g*g, F)
     return x, torch.gather(valid, 1, order)

@@ -61,7 +61,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from s2vec_geo.core.options import TRAINING, check_fields
 from s2vec_geo.core.progress import progress
-from s2vec_geo.images.augment import dihedral
+from s2vec_geo.images.augment import dihedral, random_symmetries
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
@@ -726,12 +726,13 @@ def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_DROPOUT, epoch, ddp.rank))
     windows = _seeded(cfg.seed, _STREAM_WINDOWS, epoch)
     masks = _seeded(cfg.seed, _STREAM_MASK, epoch, device=device)
-    turns = _seeded(cfg.seed, _STREAM_AUGMENT, epoch, ddp.rank, device=device)
+    turns = _seeded(cfg.seed, _STREAM_AUGMENT, epoch, device=device)
     n_tokens = run.module.config.num_tokens
     sse_sum = count_sum = 0.0
     for x, valid in run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world):
-        if cfg.augment:
-            x, valid = dihedral(x, valid, turns)  # each window turned by a random symmetry
+        if cfg.augment:  # each window turned by a symmetry drawn for the global batch
+            pick = random_symmetries(cfg.batch_size, turns)[ddp.rank :: ddp.world][: len(x)]
+            x, valid = dihedral(x, valid, pick)
         noise = torch.rand(cfg.batch_size, n_tokens, generator=masks, device=device)
         noise = noise[ddp.rank :: ddp.world][: len(x)]
         with autocast(device):
