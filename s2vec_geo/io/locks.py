@@ -5,7 +5,8 @@ debris that nobody removes. Both rest on one convention, the owner's process
 id written where the next run can read it:
 
 - **Temporaries** (made only by :func:`s2vec_geo.io.layers.atomic_path`) are named
-  ``.<target name>.s2tmp-<host>-<pid>-<random><suffix>`` beside their target:
+  ``.<target name>.s2tmp-<host>-<pid>-<random><suffix>`` (:mod:`s2vec_geo.io.owners`,
+  shared with the QGIS plugin) beside their target:
   hidden, recognisably s2vec's, and tied to the process that writes them.
   :func:`remove_stale_temporaries` deletes those whose process is gone (on
   this host), e.g. after ``kill -9``, the next time the same place is written.
@@ -24,11 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
-import re
-import secrets
 import shutil
 import socket
 from collections.abc import Iterator
@@ -36,77 +34,21 @@ from pathlib import Path
 
 import filelock
 
+from s2vec_geo.io.owners import (  # noqa: F401  (names of this module before owners.py)
+    TEMPORARY_TAG,
+    host_tag,
+    process_alive,
+    temporary_name,
+    temporary_owner,
+)
+
 log = logging.getLogger(__name__)
 
-TEMPORARY_TAG = "s2tmp"
 LOCK_SUFFIX = ".lock"
-_TEMPORARY = re.compile(rf"^\.(?P<name>.+)\.{TEMPORARY_TAG}-(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-")
 
 
 class OutputLockedError(ValueError):
     """Another live process is writing the output (a :class:`ValueError`, exit status 2)."""
-
-
-def host_tag() -> str:
-    """Six hex digits naming this machine in temporaries (folders may be shared).
-
-    Examples
-    --------
-    >>> len(host_tag())
-    6
-    """
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine.
-
-    Examples
-    --------
-    >>> process_alive(os.getpid())
-    True
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    except OSError:  # pragma: no cover - e.g. Windows without that process
-        return False
-    return True
-
-
-def temporary_name(target: str | os.PathLike) -> str:
-    """Name of a new temporary for ``target``, owned by this process (same suffix).
-
-    Examples
-    --------
-    >>> name = temporary_name("out/cells.gpkg")
-    >>> name.startswith(".cells.gpkg.s2tmp-") and name.endswith(".gpkg")
-    True
-    >>> temporary_owner(name) == (host_tag(), os.getpid())
-    True
-    """
-    path = Path(target)
-    tag = f"{TEMPORARY_TAG}-{host_tag()}-{os.getpid()}-{secrets.token_hex(3)}"
-    return f".{path.name}.{tag}{path.suffix}"
-
-
-def temporary_owner(name: str) -> tuple[str, int] | None:
-    """``(host tag, pid)`` of an s2vec temporary's name, ``None`` for any other name.
-
-    Examples
-    --------
-    >>> temporary_owner(".model.pt.s2tmp-0a1b2c-4242-ffeedd.pt-journal")
-    ('0a1b2c', 4242)
-    >>> temporary_owner("model.pt") is None
-    True
-    """
-    match = _TEMPORARY.match(name)
-    return None if match is None else (match["host"], int(match["pid"]))
 
 
 def _remove(path: Path) -> None:
