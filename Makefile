@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint test-python test-slow test-qgis plugin-zip clean
+.PHONY: demo test lint test-python test-slow test-qgis test-qgis-slow plugin-zip clean
 
 $(BIN)/s2vec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ QGIS_PYTEST := QT_QPA_PLATFORM=offscreen S2VEC_ENGINE_PYTHON=$(abspath $(BIN))/p
 
 test-qgis: $(BIN)/s2vec $(QGIS_VENV)/bin/pytest
 	$(QGIS_PYTEST) --doctest-modules qgis_plugin tests/qgis
+
+# The QGIS tests marked slow: fifty fresh qgis_process runs of one algorithm (about
+# five minutes on two cores); not in `make test`, for CI to run on its own.
+test-qgis-slow: $(BIN)/s2vec $(QGIS_VENV)/bin/pytest
+	$(QGIS_PYTEST) -m slow tests/qgis
 
 # The whole suite: lint, the library tests, and the QGIS plugin tests when
 # QGIS is installed (apt-get install qgis python3-qgis qgis-providers).

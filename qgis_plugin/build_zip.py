@@ -13,7 +13,8 @@ build (a link would pack the contents of whatever it points to). The version
 is read from ``metadata.txt``. The engine's option declarations
 (``s2vec_geo/core/options.py``, standard library only) are packed as
 ``s2vec/options.py``: the algorithms build their parameters from them
-(``s2vec/vocabulary.py``); the source tree keeps one copy only.
+(``s2vec/vocabulary.py``); ``s2vec_geo/io/owners.py`` (owner-named temporaries)
+as ``s2vec/owners.py``; the source tree keeps one copy only.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ PACKED = ("*.py", "metadata.txt", "*.svg", "*.png", "*.qml", "*.ui", "LICENSE*",
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Names of packed files and folders: no hidden files, backups (``x.py~``, ``#x.py#``)."""
 PACKAGE_DIR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-OPTIONS_SOURCE = Path(__file__).resolve().parents[1] / "s2vec_geo" / "core" / "options.py"
-OPTIONS_PACKED = "options.py"
-"""The engine's option declarations, packed into the plugin folder under this name."""
+ENGINE_DIR = Path(__file__).resolve().parents[1] / "s2vec_geo"
+ENGINE_FILES = {"options.py": "core/options.py", "owners.py": "io/owners.py"}
+"""The engine's standard-library modules packed into the plugin folder (as ``vocabulary.py``
+loads them): the option declarations and the owner-named temporaries."""
 
 
 def plugin_version(plugin_dir: Path = PLUGIN_DIR) -> str:
@@ -105,9 +107,10 @@ def build_zip(output_dir: Path, plugin_dir: Path = PLUGIN_DIR) -> Path:
     's2vec-0.1.0.zip'
     """
     files = plugin_files(plugin_dir)  # refuses links before anything is written
-    _refuse_link(OPTIONS_SOURCE)
     packed = {relative.as_posix(): plugin_dir / relative for relative in files}
-    packed[OPTIONS_PACKED] = OPTIONS_SOURCE
+    for name, source in ENGINE_FILES.items():
+        _refuse_link(ENGINE_DIR / source)
+        packed[name] = ENGINE_DIR / source
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{plugin_dir.name}-{plugin_version(plugin_dir)}.zip"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".zip", dir=output_dir)

@@ -26,8 +26,8 @@ _PUBLIC: dict[str, str] = {
         "build_images_distributed embed_distributed featurize_distributed read_cell_partitions"
     ),
     "s2vec_geo.evaluation": (
-        "Area AreasResult EvaluationResult align_labels evaluate evaluate_areas read_areas "
-        "read_labels"
+        "Area AreasResult EvalConfig EvaluationResult align_labels evaluate evaluate_areas "
+        "read_areas read_labels"
     ),
     "s2vec_geo.embeddings.embed": "embed",
     "s2vec_geo.embeddings.join": "embed_geometries join_embeddings",

@@ -11,6 +11,7 @@ import pytest
 import shapely
 
 from s2vec_geo.evaluation import (
+    EvalConfig,
     MLPConfig,
     TrainSettings,
     Variant,
@@ -92,6 +93,18 @@ def test_same_seed_gives_identical_results_and_other_seed_differs(
         "location",
         "s2vec+location",
     }
+
+
+def test_a_config_object_and_keywords_give_the_same_evaluation(table: gpd.GeoDataFrame) -> None:
+    x = table["emb_000"].to_numpy(np.float64)
+    labels = point_labels(table.index.to_numpy(), x**2)
+    by_keywords = evaluate(table, labels, "y", n_splits=2, seed=3, location=False, **FAST)
+    config = EvalConfig(n_splits=2, seed=4, location=False, **FAST)
+    overridden = evaluate(table, labels, "y", config, seed=3)  # a keyword replaces its field
+    assert json.dumps(overridden.to_dict()) == json.dumps(by_keywords.to_dict())
+    assert evaluate(table, labels, "y", config=config).settings["seed"] == 4
+    with pytest.raises(TypeError, match="unknown evaluation setting n_split"):
+        evaluate(table, labels, "y", n_split=2)
 
 
 def test_fusion_variants_with_an_external_table(table: gpd.GeoDataFrame) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
+import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +36,26 @@ def test_s2_kernels_run_without_a_load_average(monkeypatch) -> None:
     assert cell_edge_neighbors(cells).shape == (n, 4)
 
 
-def _locks_without_fcntl(monkeypatch):
-    """A fresh copy of ``s2vec_geo.io.locks`` imported where ``fcntl`` does not exist."""
+@pytest.fixture
+def portable(monkeypatch):
+    """A fresh copy of ``s2vec_geo.io.locks`` (and ``filelock``) imported without ``fcntl``."""
+    before = set(sys.modules)
     monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl -> ImportError
+    for name in [m for m in sys.modules if m.split(".")[0] == "filelock"]:
+        monkeypatch.delitem(sys.modules, name)  # restored afterwards
     spec = importlib.util.spec_from_file_location("locks_without_fcntl", locks.__file__)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # filelock: "only soft file lock is available"
+        spec.loader.exec_module(module)
+    yield module
+    for name in set(sys.modules) - before:  # the copies imported without fcntl
+        if name.split(".")[0] == "filelock":
+            del sys.modules[name]
 
 
-def test_lock_without_fcntl(tmp_path: Path, monkeypatch) -> None:
-    portable = _locks_without_fcntl(monkeypatch)
-    assert portable.fcntl is None  # the fallback is what runs below
+def test_lock_without_fcntl(tmp_path: Path, portable) -> None:
+    assert not portable.filelock.has_fcntl  # the fallback is what runs below
     out = tmp_path / "cells.gpkg"
     with portable.hold(out) as lock:
         assert lock.is_file() and f"pid={os.getpid()}" in lock.read_text()
@@ -54,3 +65,21 @@ def test_lock_without_fcntl(tmp_path: Path, monkeypatch) -> None:
     assert not portable.lock_path(out).exists()
     with portable.hold(out):  # released: taken again
         pass
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over_without_fcntl(
+    tmp_path: Path, portable, caplog
+) -> None:
+    code = "import os; print(os.getpid())"
+    dead = int(subprocess.run([sys.executable, "-c", code], capture_output=True).stdout)
+    out = tmp_path / "cells.gpkg"
+    lock = portable.lock_path(out)
+    lock.write_text(f"pid={dead} host={socket.gethostname()}\n")  # the run was killed here
+    with caplog.at_level("INFO"), portable.hold(out) as held:
+        assert held == lock and f"pid={os.getpid()}" in lock.read_text()
+    assert f"left by s2vec process {dead}" in caplog.text
+    assert list(tmp_path.iterdir()) == []
+    lock.write_text(f"pid={os.getppid()} host={socket.gethostname()}\n")  # a live writer
+    with pytest.raises(portable.OutputLockedError, match=f"s2vec process {os.getppid()}"):
+        portable.hold(out).__enter__()
+    assert lock.read_text().startswith(f"pid={os.getppid()}")  # its lock is left alone

@@ -512,7 +512,7 @@ def test_train_refuses_a_model_of_the_users(made, tmp_path, capsys):
     shutil.copy(made["model"], run / "model.pt")
     before = digests(tmp_path)
     status, err = cli(["train", made["images"], "-o", run, *TINY], capsys)
-    assert status == 2 and "holds model.pt but no checkpoint" in one_error(err)
+    assert status == 2 and "holds model.pt that no recorded run wrote" in one_error(err)
     assert digests(tmp_path) == before
 
 

@@ -103,7 +103,7 @@ def test_a_finished_run_deletes_its_checkpoint_and_resume_reuses_its_model(
     assert not (tmp_path / "checkpoint.pt").exists()
     with pytest.raises(ValueError, match=r"holds a finished run .* resume=True"):
         train(images, _config(epochs=2), out=tmp_path, replace_earlier=False)
-    with pytest.raises(ValueError, match=r"finished with other settings \(epochs\)"):
+    with pytest.raises(ValueError, match=r"settings changed \(epochs\)"):
         train(images, _config(epochs=3), out=tmp_path, resume=True)
     before = (tmp_path / "model.pt").stat().st_mtime_ns
     again = train(images, _config(epochs=2, device="cpu"), out=tmp_path, resume=True)
@@ -112,8 +112,9 @@ def test_a_finished_run_deletes_its_checkpoint_and_resume_reuses_its_model(
     for name, value in first.module.state_dict().items():
         assert torch.equal(value, again.module.state_dict()[name]), name
     (tmp_path / "history.json").unlink()  # model.pt alone is no finished run
-    with pytest.raises(ValueError, match="no checkpoint of a run that wrote them"):
-        train(images, _config(epochs=2), out=tmp_path)  # not replaced: no run of ours wrote it
+    for resume in (False, True):  # resuming does not replace a model.pt no run there wrote
+        with pytest.raises(ValueError, match=r"model\.pt, loss_curve\.png that no recorded run"):
+            train(images, _config(epochs=2), out=tmp_path, resume=resume)
 
 
 def test_bad_settings_raise_clear_errors(images) -> None:

@@ -118,36 +118,8 @@ FACES = {
         o.OVERWRITE,
         o.MAX_CELLS,
     ),
-    sv.evaluate: (
-        o.N_SPLITS,
-        o.HOLDOUT,
-        o.BLOCK_LEVEL,
-        o.SEED,
-        o.RULE,
-        o.MIN_OVERLAP,
-        o.LABELS_CRS,
-        o.LON_COL,
-        o.LAT_COL,
-        o.DROP_MISSING,
-        o.TRANSFORM,
-        o.EXTERNAL,
-        o.GEOCLIP,
-        o.LOCATION,
-        o.THREADS,
-    ),
-    sv.evaluate_areas: (
-        o.N_SPLITS,
-        o.BLOCK_LEVEL,
-        o.TRANSFER_VAL_FRACTION,
-        o.SEED,
-        o.RULE,
-        o.MIN_OVERLAP,
-        o.DROP_MISSING,
-        o.EXTERNAL,
-        o.GEOCLIP,
-        o.LOCATION,
-        o.THREADS,
-    ),
+    sv.evaluate: (o.LABELS_CRS, o.LON_COL, o.LAT_COL, o.TRANSFORM, o.EXTERNAL),
+    sv.evaluate_areas: (o.EXTERNAL,),
     align_labels: (o.RULE, o.MIN_OVERLAP),
     dask_client: (o.WORKERS, o.SCHEDULER),
     S2VecAccessor.featurize: (o.LEVEL, o.AOI),
@@ -159,7 +131,7 @@ FACES = {
     S2VecAccessor.align_labels: (o.RULE, o.MIN_OVERLAP, o.DROP_MISSING),
 }
 """The Python faces and the declared options each takes."""
-SETTINGS = {TrainConfig: o.TRAINING, MAEConfig: o.ARCHITECTURE}
+SETTINGS = {TrainConfig: o.TRAINING, MAEConfig: o.ARCHITECTURE, sv.EvalConfig: o.EVALUATION}
 """Settings dataclasses and the declared options that are their fields."""
 
 
@@ -375,6 +347,7 @@ CHECKS = [
     (o.N_SPLITS, lambda n: random_splits(10, n)),
     *((opt, lambda v, opt=opt: _settings(TrainConfig, opt, v)) for opt in o.TRAINING),
     *((opt, lambda v, opt=opt: _settings(MAEConfig, opt, v)) for opt in o.ARCHITECTURE),
+    *((opt, lambda v, opt=opt: sv.EvalConfig.of(None, {opt.name: v})) for opt in o.EVALUATION),
 ]
 """The checks the Python faces run on the declared ranges."""
 

@@ -9,8 +9,9 @@ their destination, where its own checks and overwrite rules apply
 that was new or empty). Layer outputs are written in a private work folder
 (:func:`workspace`) and moved into place when the engine succeeded.
 
-Work folders are named after the process that owns them, like the engine's
-temporaries (``s2vec-<host>-<pid>-<random>``): a work folder left by a
+Work folders are named after the process that owns them with the engine's own
+owner tag (``s2vec-<host>-<pid>-<random>``, ``s2vec_geo/io/owners.py``, loaded
+by its path as :mod:`.vocabulary` loads the options): a work folder left by a
 killed QGIS (with the engine's 64 MB ``checkpoint.pt`` of an unfinished
 training) is removed by the next run (:func:`remove_stale_workspaces`).
 """
@@ -19,53 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
 import os
 import re
 import shutil
-import socket
-import uuid
 from collections.abc import Iterator
 
 from qgis.core import QgsProcessingException, QgsProcessingUtils
 
+from .vocabulary import load_engine_file
+
 WORKSPACE_PREFIX = "s2vec-"
-TEMPORARY_TAG = "s2tmp"
-"""The engine's tag of temporaries (``s2vec_geo.io.locks.TEMPORARY_TAG``)."""
+OWNERS = load_engine_file("owners.py")
+"""The engine's owner-named temporaries (``s2vec_geo/io/owners.py``): one definition."""
+host_tag, owner_tag, process_alive = OWNERS.host_tag, OWNERS.owner_tag, OWNERS.process_alive
 _WORKSPACE = re.compile(rf"^{WORKSPACE_PREFIX}(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-")
-
-
-def host_tag() -> str:
-    """Six hex digits naming this machine, as the engine's temporaries do.
-
-    Examples
-    --------
-    >>> len(host_tag())
-    6
-    """
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-
-
-def owner_tag() -> str:
-    """``<host>-<pid>-<random>``: who owns a work folder or a staged output.
-
-    Examples
-    --------
-    >>> owner_tag().split("-")[1] == str(os.getpid())
-    True
-    """
-    return f"{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive but another user's, or a platform without signal 0
-        return True
-    return True
 
 
 def remove_stale_workspaces(temp: str) -> list[str]:
@@ -220,9 +188,10 @@ def staging_name(destination: str) -> str:
     --------
     >>> staging_name("/data/cells.gpkg").startswith(".cells.gpkg.s2tmp-")
     True
+    >>> OWNERS.temporary_owner(staging_name("/data/cells.gpkg")) == (host_tag(), os.getpid())
+    True
     """
-    name = os.path.basename(os.path.normpath(destination))
-    return f".{name}.{TEMPORARY_TAG}-{owner_tag()}"
+    return OWNERS.temporary_name(destination)
 
 
 def remove(path: str) -> None:

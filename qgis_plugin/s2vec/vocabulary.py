@@ -19,32 +19,42 @@ from types import ModuleType
 
 MODULE_NAME = "s2vec_plugin_options"
 HERE = Path(__file__).resolve().parent
-CANDIDATES = (HERE / "options.py", HERE.parents[1] / "s2vec_geo" / "core" / "options.py")
+ENGINE = HERE.parents[1] / "s2vec_geo"
+CANDIDATES = (HERE / "options.py", ENGINE / "core" / "options.py")
 """Where the declarations are: packed into the plugin, or in the checkout beside it."""
+ENGINE_FILES = {"options.py": "core/options.py", "owners.py": "io/owners.py"}
+"""The engine's standard-library modules the plugin loads: packed name -> engine path."""
 
 
-def load_options() -> ModuleType:
-    """The option declarations module (loaded once, by file path).
+def load_engine_file(packed: str) -> ModuleType:
+    """One of :data:`ENGINE_FILES`, loaded once by its path: packed, or from the checkout.
 
     Raises
     ------
     ImportError
-        When neither the plugin folder nor a checkout holds ``options.py``
-        (a plugin folder copied by hand instead of built with ``build_zip.py``).
+        When neither the plugin folder nor a checkout holds it (a plugin
+        folder copied by hand instead of built with ``build_zip.py``).
     """
-    if MODULE_NAME in sys.modules:
-        return sys.modules[MODULE_NAME]
-    path = next((p for p in CANDIDATES if p.is_file()), None)
+    name = f"s2vec_plugin_{Path(packed).stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    candidates = (HERE / packed, ENGINE / ENGINE_FILES[packed])
+    path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         raise ImportError(
-            "the S2Vec plugin cannot find its option declarations (options.py): build the "
-            "plugin zip with qgis_plugin/build_zip.py, which packs them, and install that"
+            f"the S2Vec plugin cannot find the engine's {packed}: build the plugin zip with "
+            "qgis_plugin/build_zip.py, which packs it, and install that"
         )
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module  # dataclasses look their module up while it loads
+    sys.modules[name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
+
+
+def load_options() -> ModuleType:
+    """The option declarations module (loaded once, by file path)."""
+    return load_engine_file("options.py")
 
 
 OPTIONS = load_options()

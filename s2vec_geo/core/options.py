@@ -879,6 +879,22 @@ TRANSFER_VAL_FRACTION = Option(
     label="Validation share of the training areas",
     advanced=True,
 )
+EVALUATION = (
+    N_SPLITS,
+    HOLDOUT,
+    BLOCK_LEVEL,
+    SEED,
+    RULE,
+    MIN_OVERLAP,
+    DROP_MISSING,
+    GEOCLIP,
+    LOCATION,
+    MULTISCALE,
+    UNTRAINED,
+    THREADS,
+    TRANSFER_VAL_FRACTION,
+)
+"""The options of :class:`s2vec_geo.EvalConfig`, in its field order."""
 
 ALL: tuple[Option, ...] = tuple(v for v in dict(globals()).values() if isinstance(v, Option))
 """Every declared option, in declaration order (``windows`` twice: training and embedding)."""

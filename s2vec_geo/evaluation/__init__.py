@@ -25,7 +25,13 @@ from s2vec_geo.evaluation.labels import align_labels, read_labels
 from s2vec_geo.evaluation.location import cell_location_encoding, location_encoding
 from s2vec_geo.evaluation.metrics import spearman
 from s2vec_geo.evaluation.mlp import DEFAULT_GRID, MLPConfig, TrainSettings, fit, sweep
-from s2vec_geo.evaluation.protocol import EvaluationResult, Variant, default_variants, evaluate
+from s2vec_geo.evaluation.protocol import (
+    EvalConfig,
+    EvaluationResult,
+    Variant,
+    default_variants,
+    evaluate,
+)
 from s2vec_geo.evaluation.report import plot_results, results_markdown, write_report
 from s2vec_geo.evaluation.splits import (
     Split,
@@ -40,6 +46,7 @@ __all__ = [
     "DEFAULT_GRID",
     "Area",
     "AreasResult",
+    "EvalConfig",
     "EvaluationResult",
     "MLPConfig",
     "Split",

@@ -62,14 +62,14 @@ from s2vec_geo.evaluation.inputs import (
     prepare_areas,
 )
 from s2vec_geo.evaluation.metrics import METRICS, score, summarize
-from s2vec_geo.evaluation.mlp import DEFAULT_GRID, DEFAULT_SETTINGS, MLPConfig, TrainSettings
+from s2vec_geo.evaluation.mlp import MLPConfig
 from s2vec_geo.evaluation.protocol import (
+    EvalConfig,
     Variant,
     VariantRuns,
     check_block_level,
     check_variants,
     make_splits,
-    run_settings,
     run_variant,
 )
 from s2vec_geo.evaluation.splits import Split, area_splits
@@ -432,24 +432,10 @@ def _check_modes(mode: str | Sequence[str], n_areas: int) -> list[str]:
 def evaluate_areas(
     areas: Sequence[Area] | str | os.PathLike,
     mode: str | Sequence[str] = LEAVE_ONE_AREA_OUT,
+    config: EvalConfig | None = None,
     *,
     external: Mapping[str, Table] | None = None,
-    geoclip: bool = False,
-    location: bool = True,
-    multiscale: bool = True,
-    untrained: bool = True,
-    variants: Sequence[Variant] | None = None,
-    n_splits: int = 20,
-    block_level: int | None = None,
-    transfer_val_fraction: float = 0.25,
-    seed: int = 0,
-    rule: str = "overlap",
-    min_overlap: float = 0.5,
-    drop_missing: bool = False,
-    grid: Sequence[MLPConfig] = DEFAULT_GRID,
-    train_settings: TrainSettings = DEFAULT_SETTINGS,
-    location_scales: int = 16,
-    threads: int = 1,
+    **settings: Any,
 ) -> AreasResult:
     """Evaluate embeddings across areas: leave-one-area-out transfer and/or per-area blocks.
 
@@ -461,28 +447,23 @@ def evaluate_areas(
     mode
         ``"leave-one-area-out"``, ``"blocks"``, or both as a list (see the
         module docs).
+    config
+        The evaluation's settings (:class:`~s2vec_geo.evaluation.protocol.EvalConfig`),
+        as in :func:`~s2vec_geo.evaluation.protocol.evaluate` (each area may
+        name its ``model`` for the untrained network, and set its own
+        ``rule``, ``min_overlap`` and ``drop_missing``). Here ``n_splits`` is
+        the runs per area (leave-one-area-out: differing by the validation
+        blocks and the initialisation; blocks: random block splits),
+        ``block_level`` the S2 level of the leave-one-area-out validation
+        blocks and of the block splits (default three levels coarser than the
+        cells, 8 x 8 cells), ``transfer_val_fraction`` the share of the training
+        areas' cells (whole blocks) that validate the MLP (the training's
+        ``val_fraction`` is another thing: held-out image tiles); a ``holdout``
+        is for one area only.
     external
         Embedding tables for every area by name (keyed by cell or point).
-    geoclip, location, multiscale, untrained, variants, location_scales
-        As in :func:`~s2vec_geo.evaluation.protocol.evaluate` (each area may
-        name its ``model`` for the untrained network).
-    n_splits
-        Runs per area (leave-one-area-out: differing by the validation
-        blocks and the initialisation; blocks: random block splits).
-    block_level
-        S2 level of the blocks: leave-one-area-out validation blocks and the
-        blocks of block splits; default three levels coarser than the cells
-        (8 x 8 cells).
-    transfer_val_fraction
-        Leave-one-area-out: share of the training areas' cells (whole blocks)
-        that validate the MLP (the training's ``val_fraction`` is another
-        thing: held-out image tiles).
-    seed
-        Seed of splits, initialisation and dropout: same seed, same scores.
-    rule, min_overlap, drop_missing
-        Label alignment and missing values for areas that do not set them.
-    grid, train_settings, threads
-        MLP sweep, training limits and torch threads, as in ``evaluate``.
+    **settings
+        Fields of ``EvalConfig``, replacing those of ``config``.
 
     Returns
     -------
@@ -510,33 +491,25 @@ def evaluate_areas(
     >>> bool(result.summary().loc[("s2vec", "mean over areas"), "spearman_mean"] > 0.8)
     True
     """
+    cfg = EvalConfig.of(config, settings)
+    if cfg.holdout is not None:
+        raise ValueError(
+            "a spatial hold-out is for one area; with several areas use leave-one-area-out"
+        )
     areas = read_areas(areas) if isinstance(areas, (str, os.PathLike)) else list(areas)
     modes = _check_modes(mode, len(areas))
     _check_names(areas)
-    data = prepare_areas(
-        areas,
-        rule=rule,
-        min_overlap=min_overlap,
-        drop_missing=drop_missing,
-        external=external,
-        location=location,
-        location_scales=location_scales,
-        geoclip=geoclip,
-        multiscale=multiscale,
-        untrained=untrained,
-        seed=seed,
-    )
+    data = prepare_areas(areas, external=external, **cfg.inputs())
     cells = CellData.concat(data).cells  # also checks that the areas share their blocks
     level = single_level(cells, "the areas mix S2 levels {levels}; embed every area at one level")
     block_level = check_block_level(
-        cells, max(level - 3, 0) if block_level is None else block_level
+        cells, max(level - 3, 0) if cfg.block_level is None else cfg.block_level
     )
-    variants = check_variants(variants, data[0].widths)
-    plan = _plan(data, modes, block_level, n_splits, transfer_val_fraction, seed)
-    steps = len(modes) * len(data) * len(variants) * (len(grid) + n_splits)
+    variants = check_variants(cfg.variants, data[0].widths)
+    plan = _plan(data, modes, block_level, cfg.n_splits, cfg.transfer_val_fraction, cfg.seed)
+    steps = len(modes) * len(data) * len(variants) * (len(cfg.grid) + cfg.n_splits)
     bar = progress(total=steps, desc="evaluate areas")
-    fit_kw = {"grid": grid, "seed": seed, "train_settings": train_settings, "threads": threads}
-    fit_kw["bar"] = bar
+    fit_kw = {**cfg.fitting(), "bar": bar}
     run_mode = {LEAVE_ONE_AREA_OUT: _leave_one_area_out, BLOCKS: _blocks}
     done = [run_mode[m](data, variants, plan[m], fit_kw) for m in modes]
     bar.close()
@@ -544,13 +517,13 @@ def evaluate_areas(
         "modes": modes,
         "level": level,
         "block_level": block_level,
-        "transfer_val_fraction": transfer_val_fraction,
-        "n_splits": n_splits,
-        "seed": seed,
-        "rule": rule,
-        "min_overlap": min_overlap,
+        "transfer_val_fraction": cfg.transfer_val_fraction,
+        "n_splits": cfg.n_splits,
+        "seed": cfg.seed,
+        "rule": cfg.rule,
+        "min_overlap": cfg.min_overlap,
         **_scales(areas, data, done),
-        **run_settings(data[0].widths, grid, train_settings, location_scales),
+        **cfg.recorded(data[0].widths),
     }
     return AreasResult(
         pd.DataFrame([row for runs in done for row in runs.rows]),

@@ -16,12 +16,13 @@ Spearman rank correlation. The multi-area evaluation
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from s2vec_geo.core.options import EVALUATION, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.evaluation.baselines import BASELINES
 from s2vec_geo.evaluation.inputs import Area, Labels, Table, prepare_areas
@@ -46,6 +47,143 @@ class Variant:
     name: str
     blocks: tuple[str, ...]
     fusion: str = "concat"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of an evaluation, one area (:func:`evaluate`) or several (``evaluate_areas``).
+
+    The declared options (:data:`s2vec_geo.core.options.EVALUATION`: names,
+    defaults, ranges; the command line's and QGIS's too) and the Python-only
+    ones (``variants``, ``grid``, ``train_settings``, ``location_scales``).
+    Both functions also take every field as a keyword, which overrides the
+    ``config`` given (``evaluate(emb, labels, "y", n_splits=3)``).
+
+    Parameters
+    ----------
+    n_splits
+        Number of splits / runs (paper: 20).
+    holdout
+        One area: a spatial hold-out region (bounding box, polygon, or cell
+        ids), the test set of every run; ``None`` for random 60/20/20 splits.
+    block_level
+        Random splits of whole blocks instead of single cells: the cells'
+        ancestors at this S2 level (coarser than the cells) are shuffled into
+        train, validation and test, so labels that are constant over an area
+        (census tracts) cannot leak between neighbouring cells. ``None`` (the
+        paper): cells are split independently (several areas: three levels
+        coarser than the cells).
+    seed
+        Seed of splits, initialisation and dropout: same seed, same scores.
+    rule, min_overlap, drop_missing
+        Polygon label alignment and missing values, see
+        :func:`~s2vec_geo.evaluation.labels.align_labels` (for the areas
+        that do not set them).
+    geoclip
+        Add GeoCLIP location-encoder embeddings of the cell centres (needs
+        the optional ``geoclip`` package).
+    location
+        Add the Space2Vec-style location encoding and ``s2vec+location``.
+    multiscale, untrained
+        Add the multi-scale neighbourhood counts and the untrained-network
+        baselines (:mod:`~s2vec_geo.evaluation.baselines`); both need the
+        counts, the untrained network also the model.
+    threads
+        torch CPU threads while training (restored afterwards); one is fastest
+        for these small models and fair to a shared machine.
+    transfer_val_fraction
+        Several areas, leave-one-area-out: share of the training areas' cells
+        (whole blocks) that validate the MLP.
+    variants
+        Variants to run; default :func:`default_variants` of the blocks.
+    grid
+        Hyperparameter configurations swept on the first split's validation set.
+    train_settings
+        Epoch cap, early-stopping patience, batch size.
+    location_scales
+        Number of wavelengths of the location encoding.
+
+    Examples
+    --------
+    >>> EvalConfig(n_splits=3).seed, EvalConfig.of(None, {"n_splits": 3}).n_splits
+    (0, 3)
+    >>> EvalConfig(n_splits=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: EvalConfig.n_splits must be >= 1, got 0
+    """
+
+    n_splits: int = 20
+    holdout: Region | None = None
+    block_level: int | None = None
+    seed: int = 0
+    rule: str = "overlap"
+    min_overlap: float = 0.5
+    drop_missing: bool = False
+    geoclip: bool = False
+    location: bool = True
+    multiscale: bool = True
+    untrained: bool = True
+    threads: int = 1
+    transfer_val_fraction: float = 0.25
+    variants: Sequence[Variant] | None = None
+    grid: Sequence[MLPConfig] = DEFAULT_GRID
+    train_settings: TrainSettings = DEFAULT_SETTINGS
+    location_scales: int = 16
+
+    def __post_init__(self) -> None:
+        check_fields(self, EVALUATION, "EvalConfig")  # every range: declared in core.options
+
+    @classmethod
+    def of(cls, config: EvalConfig | None, options: Mapping[str, Any]) -> EvalConfig:
+        """``config`` (default: the defaults) with the fields named in ``options`` replaced.
+
+        Examples
+        --------
+        >>> EvalConfig.of(EvalConfig(seed=3), {"n_splits": 2}).seed
+        3
+        >>> EvalConfig.of(None, {"n_split": 2})
+        Traceback (most recent call last):
+        ...
+        TypeError: unknown evaluation setting n_split; the settings are the fields of EvalConfig
+        """
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(
+                f"unknown evaluation setting {', '.join(unknown)}; the settings are the fields "
+                "of EvalConfig"
+            )
+        return replace(config or cls(), **options)
+
+    def inputs(self) -> dict[str, Any]:
+        """The settings that build the input blocks (:func:`~.inputs.prepare_areas`)."""
+        names = ("rule", "min_overlap", "drop_missing", "location", "location_scales")
+        names += ("geoclip", "multiscale", "untrained", "seed")
+        return {name: getattr(self, name) for name in names}
+
+    def fitting(self) -> dict[str, Any]:
+        """The settings of every variant's sweep and runs (:func:`run_variant`)."""
+        return {
+            "grid": self.grid,
+            "seed": self.seed,
+            "train_settings": self.train_settings,
+            "threads": self.threads,
+        }
+
+    def recorded(self, widths: Mapping[str, int]) -> dict[str, Any]:
+        """What every report records of the run: block widths, MLP grid and training limits.
+
+        Examples
+        --------
+        >>> sorted(EvalConfig(grid=DEFAULT_GRID[:1]).recorded({"s2vec": 8}))
+        ['blocks', 'grid', 'location_scales', 'train_settings']
+        """
+        return {
+            "blocks": dict(widths),
+            "grid": [asdict(c) for c in self.grid],
+            "train_settings": asdict(self.train_settings),
+            "location_scales": self.location_scales,
+        }
 
 
 def default_variants(dims: Mapping[str, int]) -> list[Variant]:
@@ -269,30 +407,16 @@ def evaluate(
     embeddings: Table,
     labels: Labels,
     target: str,
+    config: EvalConfig | None = None,
     *,
     counts: Table | None = None,
     external: Mapping[str, Table] | None = None,
-    geoclip: bool = False,
-    location: bool = True,
-    multiscale: bool = True,
-    untrained: bool = True,
     model: Any = None,
-    variants: Sequence[Variant] | None = None,
-    n_splits: int = 20,
-    holdout: Region | None = None,
-    block_level: int | None = None,
-    seed: int = 0,
-    rule: str = "overlap",
-    min_overlap: float = 0.5,
+    transform: Sequence[str] = (),
     labels_crs: str | int | None = None,
     lon_col: str | None = None,
     lat_col: str | None = None,
-    drop_missing: bool = False,
-    transform: Sequence[str] = (),
-    grid: Sequence[MLPConfig] = DEFAULT_GRID,
-    train_settings: TrainSettings = DEFAULT_SETTINGS,
-    location_scales: int = 16,
-    threads: int = 1,
+    **settings: Any,
 ) -> EvaluationResult:
     """Evaluate S2Vec embeddings on a downstream regression target like the paper.
 
@@ -307,55 +431,25 @@ def evaluate(
         :func:`~s2vec_geo.evaluation.labels.read_labels`.
     target
         Column to predict.
+    config
+        The evaluation's settings (:class:`EvalConfig`; default: the paper's).
     counts
         Featurized cell layer (``s2vec featurize``) for the raw-counts
-        baseline (log1p + z-score); omitted when ``None``.
+        baseline (log1p + z-score) and the multi-scale and untrained-network
+        baselines; omitted when ``None``.
     external
         Other embeddings by name: tables keyed by ``cell_id`` or by point.
-    geoclip
-        Add GeoCLIP location-encoder embeddings of the cell centres (needs
-        the optional ``geoclip`` package).
-    location
-        Add the Space2Vec-style location encoding and ``s2vec+location``.
-    multiscale, untrained
-        Add the multi-scale neighbourhood counts and the untrained-network
-        baselines (:mod:`~s2vec_geo.evaluation.baselines`); both need
-        ``counts``, the untrained network also the model.
     model
         The model behind ``embeddings`` (file or model), for the untrained
         network; default: the model file recorded in the embeddings' provenance.
-    variants
-        Variants to run; default :func:`default_variants` of the blocks.
-    n_splits
-        Number of splits / runs (paper: 20).
-    holdout
-        Spatial hold-out region (bounding box, polygon, or cell ids): the
-        test set of every run; ``None`` for random 60/20/20 splits.
-    block_level
-        Random splits of whole blocks instead of single cells: the cells'
-        ancestors at this S2 level (coarser than the cells) are shuffled into
-        train, validation and test, so labels that are constant over an area
-        (census tracts) cannot leak between neighbouring cells. ``None`` (the
-        paper): cells are split independently.
-    seed
-        Seed of splits, initialisation and dropout: same seed, same scores.
-    rule, min_overlap
-        Polygon label alignment, see
-        :func:`~s2vec_geo.evaluation.labels.align_labels`.
-    labels_crs, lon_col, lat_col, drop_missing
-        Passed to :func:`~s2vec_geo.evaluation.labels.read_labels`.
     transform
         Target transforms (``"density"``, ``"log"``), see
         :mod:`~s2vec_geo.evaluation.targets`.
-    grid
-        Hyperparameter configurations swept on the first split's validation set.
-    train_settings
-        Epoch cap, early-stopping patience, batch size.
-    location_scales
-        Number of wavelengths of the location encoding.
-    threads
-        torch CPU threads while training (restored afterwards); one is fastest
-        for these small models and fair to a shared machine.
+    labels_crs, lon_col, lat_col
+        Passed to :func:`~s2vec_geo.evaluation.labels.read_labels`.
+    **settings
+        Fields of :class:`EvalConfig` (``n_splits=3``, ``holdout=...``,
+        ``block_level=...``, ``seed=...``, ...), replacing those of ``config``.
 
     Returns
     -------
@@ -367,6 +461,7 @@ def evaluate(
     >>> result = evaluate("emb.gpkg", "tracts.gpkg", "income", n_splits=2)  # doctest: +SKIP
     >>> result.summary()[["r2_mean", "mae_mean", "spearman_mean"]]  # doctest: +SKIP
     """
+    cfg = EvalConfig.of(config, settings)
     area = Area(
         "area",
         embeddings,
@@ -377,21 +472,17 @@ def evaluate(
         labels_crs=labels_crs,
         lon_col=lon_col,
         lat_col=lat_col,
-        rule=rule,
-        min_overlap=min_overlap,
-        drop_missing=drop_missing,
         model=model,
     )
-    kw = {"location": location, "location_scales": location_scales, "geoclip": geoclip}
-    kw.update(multiscale=multiscale, untrained=untrained, seed=seed)
-    (data,) = prepare_areas([area], external=external, name_errors=False, **kw)
+    (data,) = prepare_areas([area], external=external, name_errors=False, **cfg.inputs())
     scale = TargetScale.fit(data.y, target)
-    splits, split_name = make_splits(data.cells, n_splits, holdout, block_level, seed)
-    variants = check_variants(variants, data.widths)
-    bar = progress(total=len(variants) * (len(grid) + len(splits)), desc="evaluate")
-    fit_kw = {"grid": grid, "seed": seed, "train_settings": train_settings, "threads": threads}
+    splits, split_name = make_splits(
+        data.cells, cfg.n_splits, cfg.holdout, cfg.block_level, cfg.seed
+    )
+    variants = check_variants(cfg.variants, data.widths)
+    bar = progress(total=len(variants) * (len(cfg.grid) + len(splits)), desc="evaluate")
     y = scale.apply(data.y)
-    runs = [run_variant(v, data.blocks, y, splits, bar=bar, **fit_kw) for v in variants]
+    runs = [run_variant(v, data.blocks, y, splits, bar=bar, **cfg.fitting()) for v in variants]
     bar.close()
     rows = [
         {"variant": r.variant.name, "split": i, **s} for r in runs for i, s in enumerate(r.scores)
@@ -404,32 +495,11 @@ def evaluate(
         "split": split_name,
         "n_splits": len(splits),
         "test_cells": int(splits[0].test.size),
-        "seed": seed,
-        "rule": rule,
-        "min_overlap": min_overlap,
+        "seed": cfg.seed,
+        "rule": cfg.rule,
+        "min_overlap": cfg.min_overlap,
         "target_min": scale.lo,
         "target_max": scale.hi,
-        **run_settings(data.widths, grid, train_settings, location_scales),
+        **cfg.recorded(data.widths),
     }
     return EvaluationResult(pd.DataFrame(rows), {r.variant.name: r.config for r in runs}, settings)
-
-
-def run_settings(
-    widths: Mapping[str, int],
-    grid: Sequence[MLPConfig],
-    train_settings: TrainSettings,
-    location_scales: int,
-) -> dict[str, Any]:
-    """The settings every evaluation records: block widths, MLP grid and training limits.
-
-    Examples
-    --------
-    >>> sorted(run_settings({"s2vec": 8}, DEFAULT_GRID[:1], DEFAULT_SETTINGS, 16))
-    ['blocks', 'grid', 'location_scales', 'train_settings']
-    """
-    return {
-        "blocks": dict(widths),
-        "grid": [asdict(c) for c in grid],
-        "train_settings": asdict(train_settings),
-        "location_scales": location_scales,
-    }

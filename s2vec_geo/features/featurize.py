@@ -140,12 +140,39 @@ def feature_lists(frame: gpd.GeoDataFrame, taxonomy: Any) -> FeatureLists:
                 f"version {tax.version!r}; pass the same taxonomy to both"
             )
         return tax.feature_lists()
+    kinds = ("poi", "road", "node", "building", "landuse")
     names = [
         tuple(sorted(set(frame.loc[frame["kind"] == kind, "category"].astype(str))))
-        for kind in ("poi", "road", "node", "building", "landuse")
+        for kind in kinds
     ]
-    log.info("no taxonomy: feature columns from the data's own categories %s", names)
+    words = [_categories_in_words(k, n) for k, n in zip(kinds, names, strict=True) if n]
+    said = "; ".join(words)
+    log.info("no taxonomy: feature columns from the data's own categories: %s", said or "none")
     return FeatureLists(*names)
+
+
+_KIND_WORDS = {
+    "poi": "points of interest",
+    "road": "roads",
+    "node": "nodes",
+    "building": "buildings",
+    "landuse": "land use",
+}
+
+
+def _categories_in_words(kind: str, names: Sequence[str], shown: int = 5) -> str:
+    """``"69 for points of interest (atm, bank, ... and 64 more)"``, for a log line.
+
+    Examples
+    --------
+    >>> _categories_in_words("road", ["primary", "residential"])
+    '2 for roads (primary, residential)'
+    >>> _categories_in_words("poi", list("abcdefg"), shown=2)
+    '7 for points of interest (a, b and 5 more)'
+    """
+    listed = ", ".join(names[:shown])
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} for {_KIND_WORDS.get(kind, kind)} ({listed}{more})"
 
 
 def _aoi_cells(aoi: Any, level: int, max_cells: int | None = None) -> np.ndarray:

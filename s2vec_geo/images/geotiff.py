@@ -155,6 +155,35 @@ def _select_features(dataset: ImageDataset, features: Sequence[str] | None) -> l
     return [dataset.feature_names.index(f) for f in features]
 
 
+def band_statistics(values: np.ndarray) -> dict[str, float]:
+    """GDAL's statistics metadata of one band (NaN: no data), with a range that is never empty.
+
+    QGIS stretches a band between its minimum and maximum, and GDAL refuses
+    the histogram of an empty range ("dfMax should be strictly greater than
+    dfMin", printed for every constant band): a constant band (a feature
+    absent from the image, or no data at all) records a range of one unit
+    around its value instead, and is drawn in one colour as before.
+
+    Examples
+    --------
+    >>> band_statistics(np.array([[0.0, 0.0], [0.0, np.nan]]))["STATISTICS_MAXIMUM"]
+    0.5
+    >>> band_statistics(np.array([[1.0, 3.0]]))["STATISTICS_MEAN"]
+    2.0
+    """
+    valid = values[np.isfinite(values)].astype(np.float64)
+    lo, hi = (float(valid.min()), float(valid.max())) if valid.size else (0.0, 0.0)
+    if hi <= lo:  # constant: a one-unit range around the value
+        lo, hi = lo - 0.5, hi + 0.5
+    return {
+        "STATISTICS_MINIMUM": lo,
+        "STATISTICS_MAXIMUM": hi,
+        "STATISTICS_MEAN": float(valid.mean()) if valid.size else 0.0,
+        "STATISTICS_STDDEV": float(valid.std()) if valid.size else 0.0,
+        "STATISTICS_VALID_PERCENT": 100.0 * valid.size / max(values.size, 1),
+    }
+
+
 def export_geotiff(
     dataset: ImageDataset,
     path: str | os.PathLike,
@@ -237,6 +266,7 @@ def export_geotiff(
             dst.write(raster)
             for band, k in enumerate(bands, start=1):
                 dst.set_band_description(band, dataset.feature_names[k])
+                dst.update_tags(band, **band_statistics(raster[band - 1]))
             dst.update_tags(
                 S2VEC_PARENT=token,
                 S2VEC_PATCH_LEVEL=dataset.patch_level,

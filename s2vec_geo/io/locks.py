@@ -5,108 +5,50 @@ debris that nobody removes. Both rest on one convention, the owner's process
 id written where the next run can read it:
 
 - **Temporaries** (made only by :func:`s2vec_geo.io.layers.atomic_path`) are named
-  ``.<target name>.s2tmp-<host>-<pid>-<random><suffix>`` beside their target:
+  ``.<target name>.s2tmp-<host>-<pid>-<random><suffix>`` (:mod:`s2vec_geo.io.owners`,
+  shared with the QGIS plugin) beside their target:
   hidden, recognisably s2vec's, and tied to the process that writes them.
   :func:`remove_stale_temporaries` deletes those whose process is gone (on
   this host), e.g. after ``kill -9``, the next time the same place is written.
 - **Locks**: :func:`hold` keeps ``.<target name>.lock`` beside an output file
   or folder for as long as a command writes it. The file records the owner's
   process id and host; a second writer is refused with a message naming them.
-  On POSIX the lock is an ``flock`` on that file, which the kernel releases
+  The lock itself is the operating system's, through ``filelock``
+  (``flock`` on POSIX, ``LockFileEx`` on Windows), which the system releases
   when the owner dies in any way, so a lock left by a killed run is stale by
-  construction and is taken over (and logged) by the next run.
+  construction and is taken over (and logged) by the next run. Where the
+  system has no such lock (``filelock`` reports none), the file's existence is
+  the lock and a record naming a process gone from this host is taken over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
-import re
-import secrets
 import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: O_EXCL lock files, no takeover
-    fcntl = None  # type: ignore[assignment]
+import filelock
+
+from s2vec_geo.io.owners import (  # noqa: F401  (names of this module before owners.py)
+    TEMPORARY_TAG,
+    host_tag,
+    process_alive,
+    temporary_name,
+    temporary_owner,
+)
 
 log = logging.getLogger(__name__)
 
-TEMPORARY_TAG = "s2tmp"
 LOCK_SUFFIX = ".lock"
-_TEMPORARY = re.compile(rf"^\.(?P<name>.+)\.{TEMPORARY_TAG}-(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-")
 
 
 class OutputLockedError(ValueError):
     """Another live process is writing the output (a :class:`ValueError`, exit status 2)."""
-
-
-def host_tag() -> str:
-    """Six hex digits naming this machine in temporaries (folders may be shared).
-
-    Examples
-    --------
-    >>> len(host_tag())
-    6
-    """
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine.
-
-    Examples
-    --------
-    >>> process_alive(os.getpid())
-    True
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    except OSError:  # pragma: no cover - e.g. Windows without that process
-        return False
-    return True
-
-
-def temporary_name(target: str | os.PathLike) -> str:
-    """Name of a new temporary for ``target``, owned by this process (same suffix).
-
-    Examples
-    --------
-    >>> name = temporary_name("out/cells.gpkg")
-    >>> name.startswith(".cells.gpkg.s2tmp-") and name.endswith(".gpkg")
-    True
-    >>> temporary_owner(name) == (host_tag(), os.getpid())
-    True
-    """
-    path = Path(target)
-    tag = f"{TEMPORARY_TAG}-{host_tag()}-{os.getpid()}-{secrets.token_hex(3)}"
-    return f".{path.name}.{tag}{path.suffix}"
-
-
-def temporary_owner(name: str) -> tuple[str, int] | None:
-    """``(host tag, pid)`` of an s2vec temporary's name, ``None`` for any other name.
-
-    Examples
-    --------
-    >>> temporary_owner(".model.pt.s2tmp-0a1b2c-4242-ffeedd.pt-journal")
-    ('0a1b2c', 4242)
-    >>> temporary_owner("model.pt") is None
-    True
-    """
-    match = _TEMPORARY.match(name)
-    return None if match is None else (match["host"], int(match["pid"]))
 
 
 def _remove(path: Path) -> None:
@@ -168,11 +110,17 @@ def lock_path(target: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}{LOCK_SUFFIX}")
 
 
-def _owner_text(path: Path) -> str:
+def _record(path: Path) -> dict[str, str]:
+    """The ``pid=... host=...`` record of a lock file (empty when unreadable)."""
     with contextlib.suppress(OSError):
-        fields = dict(part.split("=", 1) for part in path.read_text().split() if "=" in part)
-        if "pid" in fields:
-            return f"s2vec process {fields['pid']} on {fields.get('host', 'this machine')}"
+        return dict(part.split("=", 1) for part in path.read_text().split() if "=" in part)
+    return {}
+
+
+def _owner_text(path: Path) -> str:
+    fields = _record(path)
+    if "pid" in fields:
+        return f"s2vec process {fields['pid']} on {fields.get('host', 'this machine')}"
     return "another s2vec process"
 
 
@@ -183,18 +131,33 @@ def _refuse(target: Path, lock: Path) -> OutputLockedError:
     )
 
 
-def _open_locked(target: Path, lock: Path) -> int:
-    """Open ``lock`` with an exclusive ``flock`` held; refuse if a live process holds it."""
+_NO_OS_LOCK = {errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
+"""What ``filelock`` raises where the system (or the file system) has no file locks."""
+
+
+def _open_locked(target: Path, lock: Path) -> int | None:
+    """Open ``lock`` with the OS lock held; refuse a live holder; ``None``: the OS has no lock."""
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd, created = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            try:
+                fd, created = os.open(lock, os.O_RDWR), False
+            except FileNotFoundError:  # its owner just removed it: try again
+                continue
+        try:
+            locked = filelock.lock_descriptor(fd, blocking=False)
         except OSError as exc:
             os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise _refuse(target, lock) from None
-            raise
-        try:  # the previous owner may have removed the file between our open and flock
+            if exc.errno not in _NO_OS_LOCK:
+                raise
+            if created:  # the lock is the file's existence: take it afresh (_open_exclusive)
+                lock.unlink()
+            return None
+        if not locked:
+            os.close(fd)
+            raise _refuse(target, lock)
+        try:  # the previous owner may have removed the file between our open and lock
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
             same = False
@@ -203,14 +166,40 @@ def _open_locked(target: Path, lock: Path) -> int:
         os.close(fd)
 
 
-def _open_exclusive(target: Path, lock: Path) -> int:  # pragma: no cover - Windows
+def _open_exclusive(target: Path, lock: Path) -> int:
+    """Create ``lock`` (its existence is the lock), taking over one left by a process gone."""
+    while True:
+        try:
+            return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            fields = _record(lock)
+            pid = int(fields["pid"]) if fields.get("pid", "").isdigit() else 0
+            if fields.get("host") != socket.gethostname() or process_alive(pid):
+                raise OutputLockedError(
+                    f"{str(target)!r} is being written by {_owner_text(lock)}; wait for it to "
+                    f"finish, or delete {str(lock)!r} if no s2vec process runs"
+                ) from None
+            log.info("taking over %s, left by %s that is gone", lock, _owner_text(lock))
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+
+
+def _release(fd: int, lock: Path, native: bool) -> None:
+    """Remove ``lock`` while held (a later opener finds another file or none), then free it."""
     try:
-        return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise OutputLockedError(
-            f"{str(target)!r} is being written by {_owner_text(lock)}; wait for it to finish, "
-            f"or delete {str(lock)!r} if no s2vec process runs"
-        ) from None
+        lock.unlink()
+        removed = True
+    except FileNotFoundError:
+        removed = True
+    except PermissionError:  # Windows deletes no open file: close first
+        removed = False
+    if native:
+        with contextlib.suppress(OSError):
+            filelock.unlock_descriptor(fd)
+    os.close(fd)
+    if not removed:
+        with contextlib.suppress(OSError):
+            lock.unlink()
 
 
 @contextlib.contextmanager
@@ -242,7 +231,10 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
         raise FileNotFoundError(
             f"output folder {str(lock.parent)!r} does not exist; create it first"
         )
-    fd = _open_locked(path, lock) if fcntl is not None else _open_exclusive(path, lock)
+    fd = _open_locked(path, lock)
+    native = fd is not None
+    if fd is None:
+        fd = _open_exclusive(path, lock)
     try:
         stale = os.fstat(fd).st_size > 0
         if stale:
@@ -254,6 +246,4 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
             remove_stale_temporaries(path)
         yield lock
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-        os.close(fd)
+        _release(fd, lock, native)

@@ -4,7 +4,8 @@
 ``model/``) in a work folder, and ``run.json`` there records the run's
 *settings* -- a fingerprint of the sources (path, size, modification time),
 levels, area, training and embedding settings -- and the stages finished so
-far. The record gives ``run`` its contract (:meth:`WorkFolder.open`):
+far. The record gives ``run`` its contract (:meth:`WorkFolder.open`), the
+run-folder policy (:func:`admit`) that ``train`` follows as well:
 
 - a new or empty folder starts a run (with ``resume`` too: a run stopped
   before its first stage ended left nothing to continue);
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,100 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     return ", ".join(keys) or "format"
 
 
+@dataclass(frozen=True)
+class Held:
+    """What a run folder holds, as the run-folder policy (:func:`admit`) reads it."""
+
+    run: str | None = None
+    """The recorded run, in words for messages (``"a finished run (model.pt)"``); ``None``: none."""
+    settings: dict[str, Any] | None = None
+    """The recorded run's settings; ``None`` when they are checked as it is continued."""
+    unrecorded: Sequence[str] = ()
+    """Products in the folder that no recorded run wrote."""
+    leftovers: Sequence[str] = ()
+    """Products a run writes before its first record: ``resume`` starts afresh over them."""
+
+
+def check_choice(resume: bool, overwrite: bool) -> None:
+    """Refuse ``resume`` with ``overwrite``: a run is continued or replaced, not both.
+
+    Examples
+    --------
+    >>> check_choice(True, True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: resume=True (--resume) and overwrite=True (--overwrite) exclude each other: ...
+    """
+    if resume and overwrite:
+        raise ValueError(
+            "resume=True (--resume) and overwrite=True (--overwrite) exclude each other: "
+            "continue a run or replace it"
+        )
+
+
+def admit(
+    root: Path,
+    held: Held,
+    settings: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    elsewhere: str,
+) -> bool:
+    """The one resume / overwrite / refuse policy of run folders (``train`` and ``run``).
+
+    Returns ``True`` to continue the recorded run, ``False`` to start afresh
+    (``overwrite``, or nothing recorded); any other case raises ``ValueError``
+    before a file is touched: a recorded run without ``resume``, changed
+    settings, or products no recorded run wrote. ``elsewhere`` names the
+    other folder the user may choose, for the messages.
+
+    Examples
+    --------
+    >>> admit(Path("w"), Held("a run (complete)", {"level": 12}), {"level": 12}, True, False,
+    ...       "work folder")
+    True
+    >>> admit(Path("w"), Held(unrecorded=["history.json"], leftovers=["history.json"]), {},
+    ...       True, False, "folder")
+    False
+    >>> admit(Path("w"), Held(unrecorded=["model.pt"]), {}, True, False, "output folder")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'w' holds model.pt that no recorded run wrote; replace them with overwrite=True ...
+    """
+    check_choice(resume, overwrite)
+    if overwrite:
+        return False
+    fresh = f"start afresh with overwrite=True (--overwrite) or choose another {elsewhere}"
+    if held.run is None:
+        kept = set(held.leftovers) if resume else set()
+        unrecorded = [name for name in held.unrecorded if name not in kept]
+        if unrecorded:
+            raise ValueError(
+                f"{str(root)!r} holds {', '.join(unrecorded)} that no recorded run wrote; "
+                f"replace them with overwrite=True (--overwrite) or choose another {elsewhere} "
+                "(other files there are kept)"
+            )
+        return False
+    if held.settings is not None and held.settings != settings:
+        changed = _changes(held.settings, settings)
+        if resume:
+            raise ValueError(
+                f"cannot resume the run in {str(root)!r}: its settings changed ({changed}); "
+                + fresh
+            )
+        raise ValueError(
+            f"{str(root)!r} holds a run with other settings ({changed}); replace it with "
+            f"overwrite=True (--overwrite) or choose another {elsewhere}"
+        )
+    if not resume:
+        raise ValueError(
+            f"{str(root)!r} holds {held.run}; continue or reuse it with resume=True (--resume), "
+            + fresh
+        )
+    return True
+
+
 @dataclass
 class WorkFolder:
     """The work folder of one run and its record (``run.json``)."""
@@ -116,38 +212,15 @@ class WorkFolder:
         """
         root = Path(root)
         settings = json.loads(json.dumps(settings))  # as it reads back from run.json
-        if resume and overwrite:
-            raise ValueError("--resume and --overwrite exclude each other: continue or replace")
-        record = cls._read(root)
-        fresh = cls(root, settings)
+        record = None if overwrite else cls._read(root)
         if record is None:  # a new folder, or a run stopped before its first stage ended
-            products = [name for name in PRODUCTS if (root / name).exists()]
-            if products and not overwrite:
-                raise ValueError(
-                    f"{str(root)!r} holds {', '.join(products)} that no recorded run wrote; "
-                    "choose another --work-dir, or pass --overwrite to replace them (other "
-                    "files there are kept)"
-                )
-            return fresh
-        if overwrite:
-            return fresh
-        if record.settings != settings:
-            changed = _changes(record.settings, settings)
-            if resume:
-                raise ValueError(
-                    f"cannot resume the run in {str(root)!r}: its settings changed ({changed}); "
-                    "start afresh with --overwrite or choose another --work-dir"
-                )
-            raise ValueError(
-                f"{str(root)!r} holds a run with other settings ({changed}); replace it with "
-                "--overwrite or choose another --work-dir (or --output)"
-            )
-        if not resume:
-            raise ValueError(
-                f"{str(root)!r} holds a run of these settings ({record.status()}); continue "
-                "or reuse it with --resume, or start afresh with --overwrite"
-            )
-        return record
+            held = Held(unrecorded=[name for name in PRODUCTS if (root / name).exists()])
+        else:
+            held = Held(f"a run of these settings ({record.status()})", record.settings)
+        if admit(root, held, settings, resume, overwrite, "work folder (--work-dir)"):
+            assert record is not None  # only a recorded run is continued
+            return record
+        return cls(root, settings)
 
     @classmethod
     def _read(cls, root: Path) -> WorkFolder | None:

@@ -27,7 +27,10 @@ import torch
 from torch import nn
 from torch.nn.functional import scaled_dot_product_attention
 
-from s2vec_geo.core.options import ARCHITECTURE, check_fields
+from s2vec_geo.core.options import ARCHITECTURE, Option, check_fields
+
+_SHAPE = (Option("num_features", int, min=1), Option("grid", int, min=1))
+"""The image's shape: set from the images, never by the user, so not in core.options."""
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,13 @@ class MAEConfig:
     pos_embed: str = "sincos"
 
     def __post_init__(self) -> None:
-        check_fields(self, ARCHITECTURE, "MAEConfig")  # the declared ranges (core.options)
-        for name in ("num_features", "grid", "embed_dim", "depth", "num_heads", "decoder_dim"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"MAEConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        check_fields(self, ARCHITECTURE + _SHAPE, "MAEConfig")  # every range: declared
         for dim_name in ("embed_dim", "decoder_dim"):
             if getattr(self, dim_name) % self.num_heads:
                 raise ValueError(
                     f"MAEConfig.{dim_name}={getattr(self, dim_name)} is not divisible by "
                     f"num_heads={self.num_heads}; choose a multiple of num_heads"
                 )
-        if self.decoder_depth < 0:
-            raise ValueError(f"MAEConfig.decoder_depth must be >= 0, got {self.decoder_depth}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"MAEConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.pos_embed == "sincos" and (self.embed_dim % 4 or self.decoder_dim % 4):
             raise ValueError(
                 f"sine-cosine position embeddings need embed_dim and decoder_dim divisible by "

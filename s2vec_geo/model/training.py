@@ -64,9 +64,10 @@ from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
 from s2vec_geo.images.collection import ImageCollection
 from s2vec_geo.images.normalization import NormStats
-from s2vec_geo.images.sampler import WINDOW_MODES, WindowSampler
+from s2vec_geo.images.sampler import WindowSampler
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.io.locks import hold
+from s2vec_geo.io.run_folder import Held, admit, check_choice
 from s2vec_geo.model.file import (
     MODEL_NAME,
     PRETRAINED,
@@ -229,23 +230,11 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_fields(self, TRAINING, "TrainConfig")  # the declared ranges (s2vec_geo.core.options)
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {value}")
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError("TrainConfig needs lr > 0 and min_lr_ratio in [0, 1]")
-        if self.warmup_epochs is not None and not 0 <= self.warmup_epochs < self.epochs:
+        check_fields(self, TRAINING, "TrainConfig")  # every range: declared in core.options
+        if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"TrainConfig.warmup_epochs={self.warmup_epochs} must be in [0, epochs)"
             )
-        if not 0 <= self.mask_ratio < 1:
-            raise ValueError(f"TrainConfig.mask_ratio must be in [0, 1), got {self.mask_ratio}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"TrainConfig.val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.windows not in WINDOW_MODES:
-            raise ValueError(f"TrainConfig.windows must be one of {WINDOW_MODES}")
         settable = {f.name for f in fields(MAEConfig)} - {"num_features", "grid"}
         bad = sorted(set(self.model) - settable)
         if bad:
@@ -580,15 +569,17 @@ def train(
             f"batch_size {cfg.batch_size} is not divisible by the {ddp.world} processes; "
             "choose a multiple of the process count"
         )
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other: continue a run or replace it")
+    check_choice(resume, overwrite)
     try:
         with contextlib.ExitStack() as stack:
             if out_dir is not None and ddp.main:
                 out_dir.parent.mkdir(parents=True, exist_ok=True)
                 stack.enter_context(hold(out_dir))
-                _check_run_folder(out_dir, resume, overwrite, replace_earlier)
-            finished = finished_run(out_dir, cfg) if resume and out_dir is not None else None
+            finished = (
+                _open_run_folder(out_dir, cfg, resume, overwrite, replace_earlier)
+                if out_dir
+                else None
+            )
             if finished is not None:
                 return finished
             stack.enter_context(_deterministic(device.type == "cpu"))
@@ -602,37 +593,41 @@ RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
 """Files a training run writes beside its checkpoint."""
 
 
-def _check_run_folder(out_dir: Path, resume: bool, overwrite: bool, replace: bool) -> None:
-    """Refuse to replace files no run in ``out_dir`` wrote, or (unless ``replace``) a run.
+def _open_run_folder(
+    out_dir: Path, cfg: TrainConfig, resume: bool, overwrite: bool, replace: bool = False
+) -> S2VecModel | None:
+    """The finished run's model to reuse, or ``None`` to train (from its checkpoint with resume).
 
-    With ``resume`` the folder is the caller's run: without a checkpoint (a run
-    stopped before its first one) training starts afresh there.
+    The run-folder policy is :func:`s2vec_geo.io.run_folder.admit`: a
+    checkpoint or a finished run (``model.pt`` with its ``history.json``) is
+    the folder's record; its other files are products no recorded run wrote,
+    except a ``history.json`` that a run stopped before its first checkpoint left.
     """
-    if overwrite:
-        return
-    if replace and not resume and _earlier_run(out_dir):
+    held, model = Held(), None
+    if replace and not resume and not overwrite and _earlier_run(out_dir):
         logger.info("replacing the earlier training run in %s", out_dir)
-        return
-    if (out_dir / CHECKPOINT_NAME).exists():
-        if not resume:
-            raise ValueError(
-                f"{str(out_dir / CHECKPOINT_NAME)!r} exists from an earlier run; resume it with "
-                "resume=True (CLI: --resume), start afresh with overwrite=True (--overwrite) "
-                "or choose another output folder"
-            )
-        return
-    foreign = [name for name in RUN_FILES if (out_dir / name).exists()]
-    if foreign and not resume and finished_model(out_dir) is not None:
-        raise ValueError(
-            f"{str(out_dir)!r} holds a finished run (model.pt); reuse it with resume=True "
-            "(CLI: --resume), start afresh with overwrite=True (--overwrite) or choose another "
-            "output folder"
+        overwrite = True  # a notebook cell run again: this library's own run, replaced
+    if overwrite:
+        held = Held()  # replaced as the new run writes
+    elif (out_dir / CHECKPOINT_NAME).exists():  # settings checked as it is restored
+        held = Held(f"an unfinished run ({CHECKPOINT_NAME})")
+    elif (model := finished_model(out_dir)) is not None:
+        recorded = json.loads(json.dumps(model.train_config))
+        recorded = {k: v for k, v in recorded.items() if k not in _RUNTIME_FIELDS}
+        held = Held(f"a finished run ({MODEL_NAME})", recorded)
+    else:
+        present = [name for name in RUN_FILES if (out_dir / name).exists()]
+        held = Held(unrecorded=present, leftovers=[HISTORY_NAME])
+    resumable = resumable_settings(cfg)
+    if not admit(out_dir, held, resumable, resume, overwrite, "output folder (--output)"):
+        return None
+    if model is not None:
+        logger.info(
+            "the run in %s is complete (%d epochs): reusing its model.pt",
+            out_dir,
+            len(model.history),
         )
-    if foreign and not resume:
-        raise ValueError(
-            f"{str(out_dir)!r} holds {', '.join(foreign)} but no checkpoint of a run that wrote "
-            "them; replace them with overwrite=True (CLI: --overwrite) or choose another folder"
-        )
+    return model
 
 
 def _earlier_run(out_dir: Path) -> bool:
@@ -957,31 +952,6 @@ def finished_model(out_dir: Path) -> S2VecModel | None:
         return None
     epochs = model.train_config.get("epochs")
     return model if history == model.history and len(history) == epochs else None
-
-
-def finished_run(out_dir: Path, cfg: TrainConfig) -> S2VecModel | None:
-    """The model of the run finished in ``out_dir`` with the settings of ``cfg``, if any.
-
-    A finished run with other settings is refused (``ValueError``), as a
-    checkpoint with other settings is.
-    """
-    model = finished_model(out_dir)
-    if model is None:
-        return None
-    recorded = json.loads(json.dumps(model.train_config))
-    recorded = {k: v for k, v in recorded.items() if k not in _RUNTIME_FIELDS}
-    wanted = resumable_settings(cfg)
-    changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
-    if changed:
-        raise ValueError(
-            f"{str(out_dir)!r} holds a run finished with other settings ({', '.join(changed)}); "
-            "resume with the same settings, start afresh with overwrite=True (CLI: --overwrite) "
-            "or use a new folder"
-        )
-    logger.info(
-        "the run in %s is complete (%d epochs): reusing its model.pt", out_dir, len(model.history)
-    )
-    return model
 
 
 def resumable_settings(cfg: TrainConfig) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip(
@@ -60,3 +62,23 @@ def test_featurize_layer_polygons_as_buildings(
     want = library_sums(code, "building_area_m2_")
     assert "building_area_m2_yes" in got and got == pytest.approx(want, rel=1e-9)
     assert sum(want.values()) > 100_000  # square metres of footprints
+
+
+def test_featurize_layer_logs_words_not_python_values(run_algorithm, load_layer, tmp_path):
+    """Every line *Featurize cells from a layer* shows is text: no tuple, list or dict."""
+    from qgis_helpers import REPO
+
+    out = tmp_path / "pois.gpkg"
+    parameters = {
+        "INPUT": str(REPO / "examples" / "data" / "helsinki_pois.shp"),
+        "CATEGORY_COLUMN": "amenity",
+        "LEVEL": LEVEL,
+        "OUTPUT": str(out),
+    }
+    _, feedback = run_algorithm("featurizelayer", parameters)
+    shown = [*feedback.texts, *feedback.infos, *feedback.lines, *feedback.warnings]
+    ours = [line for line in shown if not line.startswith("Results: ")]  # QGIS's own line
+    python_values = [line for line in ours if re.search(r"\(\s*['\"(\[]|\[\s*['\"(]", line)]
+    assert python_values == []
+    assert any("categories: 69 for points of interest (animal_boarding" in line for line in ours)
+    assert load_layer(out).featureCount() > 0

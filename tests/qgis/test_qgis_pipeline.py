@@ -189,6 +189,28 @@ def test_geotiff_export_matches_the_engine(provider, images, work):
     del raster
 
 
+def test_geotiffs_open_in_qgis_without_gdal_errors(provider, images, work):
+    """Constant bands (features absent from an image) carry a usable range: QGIS's stretch
+    and GDAL's histograms of every band run without "dfMax should be strictly greater"."""
+    from osgeo import gdal
+
+    out = work / "all_bands"
+    run("geotiff", {"IMAGES": str(images), "OUTPUT": str(out)})
+    errors: list[str] = []
+    gdal.PushErrorHandler(lambda level, number, message: errors.append(message))
+    try:
+        for tif in sorted(out.iterdir()):
+            raster = QgsRasterLayer(str(tif), "image", "gdal")
+            assert raster.isValid()
+            provider_ = raster.dataProvider()
+            for band in range(1, raster.bandCount() + 1):
+                assert provider_.histogram(band).valid
+            del raster
+    finally:
+        gdal.PopErrorHandler()
+    assert errors == []
+
+
 def test_images_and_model_are_written(images, trained):
     model, progress = trained
     assert (images / "meta.json").is_file()

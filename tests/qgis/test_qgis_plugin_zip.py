@@ -62,7 +62,12 @@ def test_zip_holds_one_plugin_folder_and_nothing_else(plugin_zip):
     with zipfile.ZipFile(plugin_zip) as archive:
         names = archive.namelist()
     assert {name.split("/")[0] for name in names} == {"s2vec"}
-    assert {"s2vec/__init__.py", "s2vec/metadata.txt", "s2vec/options.py"} <= set(names)
+    assert {
+        "s2vec/__init__.py",
+        "s2vec/metadata.txt",
+        "s2vec/options.py",
+        "s2vec/owners.py",
+    } <= set(names)
     unwanted = re.compile(r"__pycache__|\.pyc$|(^|/)tests?(/|$)|(^|/)\.")
     assert not [name for name in names if unwanted.search(name)]
 

@@ -5,6 +5,7 @@ shows once in a few runs is a race (a thread, a process, a file), so the
 command is repeated as a user or a script would: the same input, the same
 output replaced each time, a fresh ``qgis_process`` for every run: fifty
 runs, about five minutes on two cores (the engine's join starts without torch).
+Marked slow: ``make test`` leaves it out, ``make test-qgis-slow`` runs it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def embeddings(engine_python, sample_pbf, tmp_path_factory) -> Path:
 RUNS = 50
 
 
+@pytest.mark.slow
 def test_qgis_process_join_succeeds_every_time(engine_python, embeddings, tmp_path):
     if not os.path.exists(QGIS_PROCESS):
         pytest.skip("qgis_process.bin not installed")

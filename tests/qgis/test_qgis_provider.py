@@ -16,6 +16,7 @@ pytest.importorskip(
 pytest.importorskip("pytest_qgis", reason="pytest-qgis not installed (pip install pytest-qgis)")
 
 from qgis.core import QgsApplication, QgsProcessingException
+from qgis_helpers import run_library
 
 EXPECTED = {
     "cover",
@@ -230,3 +231,23 @@ def test_progress_text_is_not_repeated_and_the_bar_waits_for_the_engine(
     assert before and max(before) <= EXPORT_SHARE, before
     texts = feedback.texts
     assert texts and all(a != b for a, b in itertools.pairwise(texts)), texts
+
+
+def test_the_engine_removes_an_output_a_killed_qgis_was_moving_into_place(tmp_path):
+    """The plugin stages outputs under the engine's temporary name (one definition,
+    ``s2vec_geo/io/owners.py``): the engine's next write there removes a killed QGIS's."""
+    import os
+
+    from s2vec.destinations import staging_name
+
+    staged = staging_name(str(tmp_path / "cells.gpkg"))
+    dead = tmp_path / staged.replace(f"-{os.getpid()}-", f"-{dead_pid()}-", 1)
+    live = tmp_path / staging_name(str(tmp_path / "cells.gpkg"))
+    for path in (dead, live):
+        path.write_text("half a layer")
+    removed = run_library(
+        "import json; from s2vec_geo.io.locks import remove_stale_temporaries; "
+        f"print(json.dumps([p.name for p in remove_stale_temporaries({str(tmp_path)!r})]))"
+    )
+    assert removed == [dead.name]
+    assert live.exists()  # this QGIS still runs
