@@ -149,6 +149,13 @@ def untrained_embeddings(
             source or "not recorded",
         )
         return None
+    import torch
+
     trained = load_model(source) if isinstance(source, (str, os.PathLike)) else source
-    emb = embed(table, trained.untrained(seed), **_embed_settings(record))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same bits run after run
+    try:  # cells in S2 order: the same cells give the same bits in whatever order they come
+        emb = embed(table.sort_index(), trained.untrained(seed), **_embed_settings(record))
+    finally:
+        torch.set_num_threads(threads)
     return embeddings_for_cells(emb, cells, prefix="emb_")

@@ -72,7 +72,8 @@ def _check_compatible(datasets: Sequence[ImageDataset]) -> None:
                 "the image datasets mix log1p and raw normalization; build them all with "
                 "the same --log1p setting"
             )
-        if ds.taxonomy_version != first.taxonomy_version:
+        known = {ds.taxonomy_version, first.taxonomy_version} - {None}  # None: not recorded
+        if len(known) > 1:
             raise ValueError(
                 f"image dataset {k} was counted with taxonomy {ds.taxonomy_version!r}, dataset "
                 f"0 with {first.taxonomy_version!r}; featurize all areas with one taxonomy"
@@ -154,8 +155,8 @@ class ImageCollection:
 
     @property
     def taxonomy_version(self) -> str | None:
-        """Taxonomy the cells were counted with."""
-        return self.datasets[0].taxonomy_version
+        """Taxonomy the cells were counted with (``None`` if no dataset recorded it)."""
+        return next((d.taxonomy_version for d in self.datasets if d.taxonomy_version), None)
 
     @property
     def parents(self) -> list[np.ndarray]:

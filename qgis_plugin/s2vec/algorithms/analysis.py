@@ -116,21 +116,25 @@ class EvaluateEmbeddings(_Evaluate):
         "of census tracts) to the embedded cells, trains a small MLP on random 60/20/20 "
         "splits and reports R2 and mean absolute error on the min-max scaled target (paper "
         "sections 5.2-5.4), beside baselines: the location encoding and, with a featurized "
-        "cell layer, the raw counts. Block splits (a block S2 level) keep neighbouring cells "
-        "of one area-constant label out of each other's splits; a spatial hold-out tests on "
+        "cell layer, the raw counts, the multi-scale neighbourhood counts and (with the model "
+        "file) the untrained network, the same model with random weights. Block splits (a "
+        "block S2 level) keep neighbouring cells of one area-constant label out of each "
+        "other's splits; a spatial hold-out tests on "
         "a region the MLP never saw. Writes results.md, results.json and a plot."
     )
     EMBEDDINGS, LABELS, TARGET, COUNTS = "EMBEDDINGS", "LABELS", "TARGET", "COUNTS"
+    MODEL = "MODEL"
     OPTIONS = (*EVALUATION, "holdout", "transform", "overwrite")
     FLAGS = (
         ("--embeddings", EMBEDDINGS),
         ("--labels", LABELS),
         ("--target", TARGET),
         ("--counts", COUNTS),
+        ("--model", MODEL),
     )
 
     def inputs(self):
-        """Embeddings, labels, the target field and the optional raw counts."""
+        """Embeddings, labels, the target field, the optional raw counts and model."""
         return [
             cell_layer(self.EMBEDDINGS, "Cell embeddings", EMBEDDINGS_HELP),
             feature_layer(
@@ -151,7 +155,16 @@ class EvaluateEmbeddings(_Evaluate):
                 self.COUNTS,
                 "Featurized cells (raw-counts baseline)",
                 "Optional: the featurized cell layer the embeddings were made from ('Featurize "
-                "cells'); adds the raw counts as a baseline the embeddings should beat.",
+                "cells'); adds the raw counts and the multi-scale neighbourhood counts as "
+                "baselines the embeddings should beat.",
+                optional=True,
+            ),
+            input_file(
+                self.MODEL,
+                "Model file (untrained-network baseline)",
+                "Optional: the model.pt the embeddings were made with; with the featurized "
+                "cells, adds the same model with random weights, to show what training added.",
+                filter_="S2Vec model (*.pt)",
                 optional=True,
             ),
         ]
@@ -169,6 +182,9 @@ class EvaluateEmbeddings(_Evaluate):
         if parameters.get(self.COUNTS) is not None:
             counts = self.exported(parameters, self.COUNTS, context, feedback, folder)
             args.append(option("--counts", counts))
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        if model:
+            args.append(option("--model", model))
         return args
 
 
