@@ -65,17 +65,9 @@ def test_every_report_carries_both_baselines_by_default(liechtenstein: dict) -> 
     S2Vec; the multi-scale counts rank population better than the cell's own counts."""
     li = liechtenstein
     assert read_provenance(li["emb"])["model"]  # the model the untrained twin is made from
-    result = evaluate(
-        li["emb"],
-        li["labels"],
-        "population",
-        counts=li["cells_path"],
-        transform=("density", "log"),
-        block_level=13,
-        n_splits=2,
-        location=False,
-        **FAST,
-    )
+    area = (li["emb"], li["labels"], "population")
+    same = {"counts": li["cells_path"], "transform": ("density", "log"), "block_level": 13}
+    result = evaluate(*area, **same, n_splits=2, location=False, **FAST)
     summary = result.summary()
     assert list(summary.index) == ["counts", "multiscale", "untrained", "s2vec"]
     assert summary.notna().all().all()
@@ -84,17 +76,7 @@ def test_every_report_carries_both_baselines_by_default(liechtenstein: dict) -> 
     assert widths["untrained"] == widths["s2vec"] == TINY["embed_dim"]
     assert summary.loc["multiscale", "spearman_mean"] > summary.loc["counts", "spearman_mean"]
     off = evaluate(
-        li["emb"],
-        li["labels"],
-        "population",
-        counts=li["cells_path"],
-        transform=("density", "log"),
-        block_level=13,
-        n_splits=1,
-        location=False,
-        multiscale=False,
-        untrained=False,
-        **FAST,
+        *area, **same, n_splits=1, location=False, multiscale=False, untrained=False, **FAST
     )
     assert list(off.summary().index) == ["counts", "s2vec"]
 
