@@ -17,7 +17,7 @@ from s2vec_geo.viz.plots import explore_embeddings, plot_embeddings, plot_histor
 @pytest.fixture(scope="module")
 def emb():
     """A 16 x 16 block of cells with a smooth 3-d embedding, plus three stray cells far away."""
-    ids = sv.cell_children(sv.latlng_to_cell(40.705, -74.01, 13)[0], 17)
+    ids = sv.cell_children(sv.latlng_to_cell(40.705, -74.01, 13), 17)
     strays = sv.latlng_to_cell([40.45, 40.85, 40.86], [-74.2, -73.8, -73.9], 17)
     frame = sv.cells_frame(np.concatenate([ids, strays]))
     _, i, j = sv.cell_face_ij(frame.index.to_numpy())

@@ -59,7 +59,7 @@ class LatticeIndex:
     Examples
     --------
     >>> import numpy as np, torch, s2vec_geo as sv
-    >>> cells = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 10)[0], 11)
+    >>> cells = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 10), 11)
     >>> index = LatticeIndex([cells], 11)
     >>> f, i, j = (torch.from_numpy(a) for a in sv.cell_face_ij(cells))
     >>> index.locate(torch.zeros_like(f), f, i, j).tolist()

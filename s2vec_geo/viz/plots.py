@@ -166,7 +166,7 @@ def plot_embeddings(
     Examples
     --------
     >>> import numpy as np, s2vec_geo as sv
-    >>> emb = sv.cells_frame(sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12)[0], 14))
+    >>> emb = sv.cells_frame(sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12), 14))
     >>> emb[["emb_000", "emb_001"]] = np.random.default_rng(0).normal(size=(len(emb), 2))
     >>> plot_embeddings(emb).get_xlabel()
     'longitude (degrees)'
