@@ -140,7 +140,7 @@ def log_seams(layer: pd.DataFrame, image_level: int) -> Seams | None:
     --------
     >>> import pandas as pd, s2vec_geo as sv
     >>> one = pd.DataFrame({"emb_000": [1.0]}, index=pd.Index(
-    ...     sv.latlng_to_cell(0.0, 0.0, 12), name="cell_id"))
+    ...     [sv.latlng_to_cell(0.0, 0.0, 12)], name="cell_id"))
     >>> log_seams(one, 10) is None
     True
     """
