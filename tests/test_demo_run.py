@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Runs the command line with every checkpoint write recorded (epoch and bytes).
 RUN_COUNTING_CHECKPOINTS = """
