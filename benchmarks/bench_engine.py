@@ -60,7 +60,7 @@ def make_inputs(folder: Path) -> dict[str, list[str]]:
         crs=4326,
     )
     pts = write_layer(points, folder / "points.gpkg")
-    parent = int(latlng_to_cell(60.17, 24.94, 13)[0])
+    parent = int(latlng_to_cell(60.17, 24.94, 13))
     cells = cells_frame(cell_children(parent, 15))
     cells["poi_cafe"] = np.arange(len(cells), dtype=np.float64) % 3
     cells["poi_shop"] = np.arange(len(cells), dtype=np.float64) % 2

@@ -32,7 +32,7 @@ def as_series(parts) -> pd.Series:
 
 def test_building_on_a_cell_corner_splits_into_the_four_right_parts() -> None:
     level = 16
-    corner_lat, corner_lng = cell_to_boundary(latlng_to_cell(47.14, 9.52, level))[0, 2]
+    corner_lat, corner_lng = cell_to_boundary(latlng_to_cell(47.14, 9.52, level))[2]
     # the four cells meeting at the corner: a point a metre into each quadrant
     around = latlng_to_cell(
         corner_lat + np.array([1, 1, -1, -1]) * METRES,

@@ -201,9 +201,9 @@ def test_sliding_windows_read_across_partition_borders(client, tmp_path) -> None
     would differ).
     """
     rng = np.random.default_rng(0)
-    big = sv.latlng_to_cell(47.0, 9.0, 6)[0]
+    big = sv.latlng_to_cell(47.0, 9.0, 6)
     tiles = sv.cell_children(big, 9)[7::8][:1]  # a level-9 tile on one edge of the cell
-    across = [n for n in sv.cell_edge_neighbors(tiles)[0] if sv.cell_parent(n, 6) != big]
+    across = [n for n in sv.cell_edge_neighbors(tiles[0]) if sv.cell_parent(n, 6) != big]
     ids = np.concatenate([sv.cell_children(t, 13) for t in [tiles[0], across[0]]])
     lat, lng = sv.cell_to_latlng(ids)
     points = gpd.GeoDataFrame(

@@ -49,7 +49,7 @@ def test_one_row_per_cell_in_input_order(cells, model, emb) -> None:
     assert emb.crs.equals("EPSG:4326")
     assert (emb["token"] == sv.cell_to_token(cells.index.to_numpy())).all()
     centre = emb.geometry.iloc[0].centroid
-    assert sv.latlng_to_cell(centre.y, centre.x, 13)[0] == cells.index[0]
+    assert sv.latlng_to_cell(centre.y, centre.x, 13) == cells.index[0]
 
 
 def test_contextual_embedding_sees_neighbours_patch_embedding_does_not(cells, model, emb):
@@ -142,7 +142,7 @@ def test_points_take_their_cell_and_polygons_the_area_weighted_mean(cells, emb) 
 def test_coverage_says_how_much_of_each_geometry_embedded_cells_cover(emb) -> None:
     """A polygon half outside the embedded area: n_cells 1, coverage one half."""
     inside = emb.index.to_numpy()[0]
-    outside = next(c for c in sv.cell_edge_neighbors(inside)[0] if c in emb.index)
+    outside = next(c for c in sv.cell_edge_neighbors(inside) if c in emb.index)
     table = emb.drop(index=outside)  # `outside` now lies beyond the embedded area
     a, b = (shapely.Polygon(p.exterior) for p in sv.cell_to_polygon(np.array([inside, outside])))
     (lat_a, lat_b), (lng_a, lng_b) = sv.cell_to_latlng(np.array([inside, outside]))

@@ -145,7 +145,7 @@ def test_road_counts_count_lines_per_cell() -> None:
     )
     roads.attrs["taxonomy_version"] = TAX.version
     out = s2vec_geo.featurize(roads, level=12)
-    home = latlng_to_cell(60.1701, 24.9401, 12)[0]
+    home = latlng_to_cell(60.1701, 24.9401, 12)
     # the same without any line crossing a cell edge, plus a zero-length line
     point_line = shapely.LineString([(24.95, 60.17), (24.95, 60.17)])
     alone = s2vec_geo.featurize(roads.iloc[1:].assign(geometry=[short[0], point_line]), level=12)

@@ -79,7 +79,7 @@ def test_join_gives_every_point_its_cell_embedding(run, tmp_path):
     assert len(inside) > 0.9 * len(joined)
     first = inside.iloc[0]
     point = first.geometry
-    cid = int(latlng_to_cell(point.y, point.x, 17)[0])
+    cid = int(latlng_to_cell(point.y, point.x, 17))
     np.testing.assert_allclose(
         first.filter(like="emb_").to_numpy(np.float64),
         emb.loc[cid].filter(like="emb_").to_numpy(np.float64),

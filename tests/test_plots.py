@@ -17,7 +17,7 @@ from s2vec_geo.viz.plots import explore_embeddings, plot_embeddings, plot_histor
 @pytest.fixture(scope="module")
 def emb():
     """A 16 x 16 block of cells with a smooth 3-d embedding, plus three stray cells far away."""
-    ids = sv.cell_children(sv.latlng_to_cell(40.705, -74.01, 13)[0], 17)
+    ids = sv.cell_children(sv.latlng_to_cell(40.705, -74.01, 13), 17)
     strays = sv.latlng_to_cell([40.45, 40.85, 40.86], [-74.2, -73.8, -73.9], 17)
     frame = sv.cells_frame(np.concatenate([ids, strays]))
     _, i, j = sv.cell_face_ij(frame.index.to_numpy())
@@ -121,3 +121,44 @@ def test_bad_tables_are_refused() -> None:
     nan = sv.cells_frame(sv.latlng_to_cell(0.0, 0.0, 10)).assign(emb_000=np.nan)
     with pytest.raises(ValueError, match="no cell has a finite embedding"):
         plot_embeddings(pd.DataFrame(nan).pipe(type(nan)))
+
+
+@pytest.fixture(scope="module")
+def smooth_city():
+    """40 000 real level-16 cells of one Helsinki area with a smooth colour field."""
+    ids = sv.cell_children(sv.latlng_to_cell(60.19, 24.94, 8), 16)[:40_000]
+    frame = sv.cells_frame(ids)
+    lat, lng = sv.cell_to_latlng(ids)
+    frame[["emb_000", "emb_001", "emb_002"]] = np.column_stack(
+        [lat, lng, np.sin(3 * (lat - lat.mean()) / np.ptp(lat))]
+    )
+    return frame
+
+
+def _inner_pixels(ax) -> np.ndarray:
+    """The rendered RGB pixels of the middle third of the cells' extent (inside the field)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(float)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    box = [(x0 + (x1 - x0) / 3, y0 + (y1 - y0) / 3), (x1 - (x1 - x0) / 3, y1 - (y1 - y0) / 3)]
+    (px0, py0), (px1, py1) = ax.transData.transform(box)
+    height = image.shape[0]  # display y counts from the bottom, image rows from the top
+    return image[int(height - py1) : int(height - py0), int(px0) : int(px1)]
+
+
+def test_large_layers_draw_a_smooth_field_without_moire_stripes(smooth_city) -> None:
+    """Tens of thousands of tiny cells: no background seams between cells (the stripes).
+
+    Antialiased polygon edges let the white background show through along
+    every cell edge; at a few pixels per cell the seams beat with the pixel
+    grid into diagonal stripes. A smooth field must render smoothly: no white
+    pixels inside it and neighbouring pixels close in colour.
+    """
+    pixels = _inner_pixels(plot_embeddings(smooth_city))
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    light = (pixels.min(axis=2) > 245).mean()  # background showing through
+    assert light < 0.001, f"{light:.1%} of the pixels inside the field are background"
+    steps = np.abs(np.diff(pixels, axis=0)).max(axis=2), np.abs(np.diff(pixels, axis=1)).max(axis=2)
+    jumps = max(float((step > 24).mean()) for step in steps)
+    assert jumps < 0.01, f"{jumps:.1%} of neighbouring pixels differ by more than 24 levels"

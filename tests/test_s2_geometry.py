@@ -90,7 +90,7 @@ def test_edge_neighbours_match_s2geometry(sample_points, level):
 def test_neighbours_cross_face_edges():
     # A level-10 cell at the corner of face 0 (lng 45 edge): neighbours on faces 0, 1 and 2.
     cell = latlng_to_cell(CORNER_LAT - 1e-9, 45 - 1e-9, 10)
-    faces = {int(f) for f in cell_edge_neighbors(cell).view(np.uint64)[0] >> np.uint64(61)}
+    faces = {int(f) for f in cell_edge_neighbors(cell).view(np.uint64) >> np.uint64(61)}
     assert faces == {0, 1, 2}
 
 
@@ -110,8 +110,8 @@ def test_polygons_contain_their_centre_and_are_counter_clockwise(sample_points):
 
 def test_polygon_vertices_are_lng_lat_in_s2_order():
     cell = latlng_to_cell(60.1699, 24.9384, 12)
-    ring = shapely.get_coordinates(cell_to_polygon(cell)[0])
-    assert np.allclose(ring[:4, ::-1], cell_to_boundary(cell)[0], atol=0)
+    ring = shapely.get_coordinates(cell_to_polygon(cell))
+    assert np.allclose(ring[:4, ::-1], cell_to_boundary(cell), atol=0)
     assert (ring[0] == ring[-1]).all()
 
 
@@ -121,13 +121,13 @@ def test_polygon_vertices_are_lng_lat_in_s2_order():
 def test_cells_beside_the_antimeridian_stay_on_their_side(lng, west, east):
     for lat in (-60.0, 10.0, 60.0):  # faces 5, 3 and 2
         cell = latlng_to_cell(lat, lng, 8)
-        polygon = cell_to_polygon(cell)[0]
+        polygon = cell_to_polygon(cell)
         assert west <= polygon.bounds[0] and polygon.bounds[2] <= east
         assert polygon.contains(shapely.Point(lng, lat))
 
 
 def test_level_zero_face_across_the_antimeridian_is_unwrapped():
-    polygon = cell_to_polygon(latlng_to_cell(0.0, 180.0, 0))[0]
+    polygon = cell_to_polygon(latlng_to_cell(0.0, 180.0, 0))
     assert polygon.bounds[0] == pytest.approx(135.0) and polygon.bounds[2] == pytest.approx(225.0)
     assert polygon.contains(shapely.Point(180.0, 0.0))
 
@@ -150,8 +150,8 @@ def test_cells_touching_a_pole_cover_their_longitudes(pole):
 @pytest.mark.parametrize(("face", "lat"), [(2, 80.0), (5, -80.0)])
 def test_polar_faces_at_level_zero_cover_the_cap(face, lat):
     cell = latlng_to_cell(lat, 10.0, 0)
-    assert int(cell.view(np.uint64)[0] >> np.uint64(61)) == face
-    polygon = cell_to_polygon(cell)[0]
+    assert int(cell.view(np.uint64) >> np.uint64(61)) == face
+    polygon = cell_to_polygon(cell)
     assert polygon.is_valid
     assert shapely.contains_xy(polygon, np.arange(-170.0, 180.0, 20.0), lat).all()
     assert not polygon.contains(shapely.Point(0, 0))

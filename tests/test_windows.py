@@ -28,7 +28,7 @@ CPU = torch.device("cpu")
 
 def block_cells(lat: float, lng: float, parent_level: int, level: int) -> np.ndarray:
     """All level-``level`` cells of the parent at ``parent_level`` containing the point."""
-    return sv.cell_children(sv.latlng_to_cell(lat, lng, parent_level)[0], level)
+    return sv.cell_children(sv.latlng_to_cell(lat, lng, parent_level), level)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_two_areas_train_one_model_normalized_over_both(tmp_path) -> None:
     a = synthetic_cells(n_parents=12, seed=1)
     b = synthetic_cells(n_parents=12, seed=2)
     b.index = pd.Index(
-        sv.cell_children(sv.latlng_to_cell(-33.9, 151.2, 6)[0], 13)[: len(b)], name="cell_id"
+        sv.cell_children(sv.latlng_to_cell(-33.9, 151.2, 6), 13)[: len(b)], name="cell_id"
     )
     ia, ib = build_images(a, 10, out=tmp_path / "a"), build_images(b, 10, out=tmp_path / "b")
     config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, model=TINY_MODEL)
@@ -228,7 +228,7 @@ def test_cli_trains_one_model_on_two_image_folders(tmp_path) -> None:
     a = synthetic_cells(n_parents=6, seed=1)
     b = synthetic_cells(n_parents=6, seed=2)
     b.index = pd.Index(
-        sv.cell_children(sv.latlng_to_cell(-33.9, 151.2, 6)[0], 13)[: len(b)], name="cell_id"
+        sv.cell_children(sv.latlng_to_cell(-33.9, 151.2, 6), 13)[: len(b)], name="cell_id"
     )
     build_images(a, 10, out=tmp_path / "a")
     build_images(b, 10, out=tmp_path / "b")
@@ -250,8 +250,8 @@ def test_a_turned_window_is_a_window_of_true_s2_neighbours(lat: float, lng: floa
     grid, level = 8, 16
     face, i, j = cell_face_ij(latlng_to_cell(lat, lng, level))
     rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
-    ids = face_ij_to_cell(face[0], i[0] + rows.ravel(), j[0] + cols.ravel(), level)  # row-major
-    neighbours = {int(c): set(cell_edge_neighbors(int(c))[0].tolist()) for c in ids}
+    ids = face_ij_to_cell(face, i + rows.ravel(), j + cols.ravel(), level)  # row-major
+    neighbours = {int(c): set(cell_edge_neighbors(int(c)).tolist()) for c in ids}
     seen = set()
     for order in dihedral_permutations(grid):
         window = ids[order.numpy()].reshape(grid, grid)

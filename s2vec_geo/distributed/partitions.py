@@ -39,7 +39,7 @@ def buckets_of(ids: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> from s2vec_geo.s2 import latlng_to_cell
-    >>> int(buckets_of(latlng_to_cell(60.17, 24.94, 12))[0]) < N_BUCKETS
+    >>> int(buckets_of(latlng_to_cell([60.17], [24.94], 12))[0]) < N_BUCKETS
     True
     """
     return np.asarray(ids).view(np.uint64) >> np.uint64(BUCKET_SHIFT)

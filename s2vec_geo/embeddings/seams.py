@@ -87,7 +87,7 @@ def seams(layer: pd.DataFrame, image_level: int, log1p: bool | None = None) -> S
     Examples
     --------
     >>> import numpy as np, pandas as pd, s2vec_geo as sv
-    >>> ids = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12)[0], 16)
+    >>> ids = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12), 16)
     >>> i = sv.cell_face_ij(ids)[1].astype(float)
     >>> smooth = pd.DataFrame({"emb_000": i}, index=pd.Index(ids, name="cell_id"))
     >>> round(seams(smooth, 14).ratio, 2)
@@ -140,7 +140,7 @@ def log_seams(layer: pd.DataFrame, image_level: int) -> Seams | None:
     --------
     >>> import pandas as pd, s2vec_geo as sv
     >>> one = pd.DataFrame({"emb_000": [1.0]}, index=pd.Index(
-    ...     sv.latlng_to_cell(0.0, 0.0, 12), name="cell_id"))
+    ...     [sv.latlng_to_cell(0.0, 0.0, 12)], name="cell_id"))
     >>> log_seams(one, 10) is None
     True
     """

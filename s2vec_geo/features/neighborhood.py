@@ -55,8 +55,8 @@ def neighborhood_sums(cells: np.ndarray, values: np.ndarray, radius: int) -> np.
     Examples
     --------
     >>> import numpy as np, s2vec_geo as sv
-    >>> a = sv.latlng_to_cell(60.17, 24.94, 16)[0]
-    >>> below, _, above, _ = sv.cell_edge_neighbors(a)[0]  # opposite edge neighbours
+    >>> a = sv.latlng_to_cell(60.17, 24.94, 16)
+    >>> below, _, above, _ = sv.cell_edge_neighbors(a)  # opposite edge neighbours
     >>> cells = np.array([a, below, above])
     >>> neighborhood_sums(cells, np.array([1.0, 10.0, 100.0]), 1).tolist()
     [111.0, 11.0, 101.0]
@@ -123,7 +123,7 @@ def multiscale_counts(cells: pd.DataFrame, radii: Sequence[int] = DEFAULT_RADII)
     Examples
     --------
     >>> import numpy as np, pandas as pd, s2vec_geo as sv
-    >>> ids = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 14)[0], 16)
+    >>> ids = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 14), 16)
     >>> cells = pd.DataFrame({"shop": np.ones(16)}, index=pd.Index(ids.astype(np.int64),
     ...                      name="cell_id"))
     >>> out = multiscale_counts(cells, radii=(1,))

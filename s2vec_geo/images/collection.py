@@ -105,7 +105,7 @@ class ImageCollection:
     --------
     >>> import numpy as np, pandas as pd, s2vec_geo as sv
     >>> def area(lat, value):
-    ...     ids = sv.cell_children(sv.latlng_to_cell(lat, 24.9, 10)[0], 11)
+    ...     ids = sv.cell_children(sv.latlng_to_cell(lat, 24.9, 10), 11)
     ...     return sv.build_images(pd.DataFrame({"n": np.full(4, value)},
     ...                            index=pd.Index(ids, name="cell_id")), 10)
     >>> both = ImageCollection([area(60.0, 0.0), area(61.0, 3.0)])

@@ -131,7 +131,7 @@ class ImageDataset:
     Examples
     --------
     >>> import numpy as np, pandas as pd, s2vec_geo as sv
-    >>> parent = sv.latlng_to_cell(40.7, -74.0, 10)[0]
+    >>> parent = sv.latlng_to_cell(40.7, -74.0, 10)
     >>> ids = sv.cell_children(parent, 12)[:2]
     >>> cells = pd.DataFrame({"shops": [3, 0]}, index=pd.Index(ids, name="cell_id"))
     >>> ds = sv.build_images(cells, image_level=10)

@@ -43,7 +43,7 @@ def plot_image(
     --------
     >>> import numpy as np, pandas as pd, tempfile, s2vec_geo as sv
     >>> from s2vec_geo.images.plot import plot_image
-    >>> ids = sv.cell_children(sv.latlng_to_cell(64.14, -21.94, 10)[0], 13)
+    >>> ids = sv.cell_children(sv.latlng_to_cell(64.14, -21.94, 10), 13)
     >>> cells = pd.DataFrame({"n": np.arange(64.0)}, index=pd.Index(ids, name="cell_id"))
     >>> png = plot_image(sv.build_images(cells, 10), 0, "n", tempfile.mkdtemp() + "/i.png")
     >>> png.read_bytes()[:4] == b"\\x89PNG"

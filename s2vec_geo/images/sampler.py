@@ -167,7 +167,7 @@ class WindowSampler:
     Examples
     --------
     >>> import numpy as np, pandas as pd, torch, s2vec_geo as sv
-    >>> parent = sv.latlng_to_cell(48.2, 16.4, 9)[0]
+    >>> parent = sv.latlng_to_cell(48.2, 16.4, 9)
     >>> ids = sv.cell_children(parent, 12)
     >>> cells = pd.DataFrame({"n": np.arange(64.0)}, index=pd.Index(ids, name="cell_id"))
     >>> col = ImageCollection(sv.build_images(cells, 10))

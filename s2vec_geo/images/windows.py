@@ -59,7 +59,7 @@ class LatticeIndex:
     Examples
     --------
     >>> import numpy as np, torch, s2vec_geo as sv
-    >>> cells = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 10)[0], 11)
+    >>> cells = sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 10), 11)
     >>> index = LatticeIndex([cells], 11)
     >>> f, i, j = (torch.from_numpy(a) for a in sv.cell_face_ij(cells))
     >>> index.locate(torch.zeros_like(f), f, i, j).tolist()
@@ -158,7 +158,7 @@ def tile_tokens(
     Examples
     --------
     >>> import numpy as np, torch, s2vec_geo as sv
-    >>> parent = sv.latlng_to_cell(40.7, -74.0, 10)
+    >>> parent = sv.latlng_to_cell([40.7], [-74.0], 10)  # one tile, as an array
     >>> tiles = LatticeIndex([parent], 10)
     >>> f, ti, tj = (torch.from_numpy(a) for a in sv.cell_face_ij(parent))
     >>> tok = tile_tokens(tiles, torch.zeros(1, dtype=torch.long), f, ti * 2 + 1, tj * 2, 2)

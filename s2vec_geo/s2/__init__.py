@@ -9,8 +9,8 @@ first use, not on import.
 Examples
 --------
 >>> from s2vec_geo.s2 import latlng_to_cell, cell_to_token
->>> cell_to_token(latlng_to_cell(40.7128, -74.0060, 12)).tolist()
-['89c25a3']
+>>> cell_to_token(latlng_to_cell(40.7128, -74.0060, 12))
+'89c25a3'
 """
 
 from s2vec_geo.s2.cover import cover

@@ -9,13 +9,14 @@ import numpy as np
 import shapely
 
 from s2vec_geo.core.gcpause import gc_paused
-from s2vec_geo.s2.validation import as_cells
+from s2vec_geo.s2.validation import as_cells, scalars_in_out
 
 _POLE_TOLERANCE = 1e-9  # degrees; far below a level-30 cell (~1e-7 degrees)
 
 
-def cell_to_latlng(cells: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return the centre (lat, lng) in degrees of each cell.
+@scalars_in_out("cells")
+def cell_to_latlng(cells: Any) -> tuple[Any, Any]:
+    """Return the centre (lat, lng) in degrees of each cell (two floats for one cell).
 
     Identical to s2geometry's ``S2CellId.ToLatLng()`` (the centre in the
     cell's (s, t) coordinates, projected to the sphere).
@@ -23,9 +24,11 @@ def cell_to_latlng(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     Examples
     --------
     >>> from s2vec_geo.s2 import latlng_to_cell
-    >>> lat, lng = cell_to_latlng(latlng_to_cell(60.1699, 24.9384, 20))
-    >>> bool(abs(lat[0] - 60.1699) < 1e-4 and abs(lng[0] - 24.9384) < 1e-4)
-    True
+    >>> lat, lng = cell_to_latlng(latlng_to_cell(60.1699, 24.9384, 30))
+    >>> print(round(lat, 4), round(lng, 4))
+    60.1699 24.9384
+    >>> cell_to_latlng(latlng_to_cell([0.0, 10.0], [0.0, 10.0], 20))[0].shape
+    (2,)
     """
     from s2vec_geo.s2 import kernels
 
@@ -36,8 +39,11 @@ def cell_to_latlng(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     return lat, lng
 
 
+@scalars_in_out("cells")
 def cell_to_boundary(cells: Any) -> np.ndarray:
     """Return the 4 vertices of each cell as an ``(n, 4, 2)`` array of (lat, lng).
+
+    One cell (a scalar id) gives its ``(4, 2)`` vertices.
 
     Vertices are in S2 order (counter-clockwise seen from outside the sphere),
     identical to s2geometry's ``S2Cell.GetVertex(k)`` converted to lat/lng.
@@ -46,6 +52,8 @@ def cell_to_boundary(cells: Any) -> np.ndarray:
     --------
     >>> from s2vec_geo.s2 import token_to_cell
     >>> cell_to_boundary(token_to_cell("89c25a3")).shape
+    (4, 2)
+    >>> cell_to_boundary(token_to_cell(["89c25a3"])).shape
     (1, 4, 2)
     """
     from s2vec_geo.s2 import kernels
@@ -123,8 +131,11 @@ def _pole_vertex_ring(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
     return np.array(points)
 
 
-def cell_to_polygon(cells: Any) -> np.ndarray:
+@scalars_in_out("cells")
+def cell_to_polygon(cells: Any) -> np.ndarray | shapely.Polygon:
     """Return each cell as a shapely Polygon in lng/lat (x = lng, y = lat, EPSG:4326).
+
+    An array of polygons for an array of cells; one polygon for one cell.
 
     Cells never span the whole map: the antimeridian runs along cell edges,
     and a cell east of it gets -180 (not S2's +180) for its vertices there;
@@ -136,7 +147,7 @@ def cell_to_polygon(cells: Any) -> np.ndarray:
     Examples
     --------
     >>> from s2vec_geo.s2 import latlng_to_cell
-    >>> poly = cell_to_polygon(latlng_to_cell(60.1699, 24.9384, 12))[0]
+    >>> poly = cell_to_polygon(latlng_to_cell(60.1699, 24.9384, 12))
     >>> poly.contains(shapely.Point(24.9384, 60.1699))
     True
     """
@@ -186,7 +197,7 @@ def cell_to_corners(cells: Any) -> np.ndarray:
     --------
     >>> from s2vec_geo.s2 import latlng_to_cell
     >>> cell = latlng_to_cell(60.1699, 24.9384, 12)
-    >>> corners = cell_to_corners(cell)
+    >>> corners = cell_to_corners([cell])
     >>> ring = shapely.get_coordinates(cell_to_polygon(cell))
     >>> corners.shape, bool((corners[0] == ring[:4]).all())
     ((1, 4, 2), True)

@@ -1,8 +1,10 @@
 """S2 cell ids: from lat/lng, levels, parents, children, grid positions, tokens.
 
 Cell ids are int64 NumPy arrays holding the 64 bits of the uint64 S2 id (the
-way BigQuery stores them). Every function is vectorized, accepts scalars or
-1-D array-likes, and matches the s2geometry library bit for bit.
+way BigQuery stores them). Every function is vectorized and matches the
+s2geometry library bit for bit: 1-D array-likes in give arrays out, scalars in
+give scalars out (an ``np.int64`` id, a ``str`` token), so the functions also
+work one cell at a time, e.g. in ``pd.Index(ids).map(...)``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from s2vec_geo.s2.validation import MAX_LEVEL, as_cells, as_latlng, validate_level
+from s2vec_geo.s2.validation import MAX_LEVEL, as_cells, as_latlng, scalars_in_out, validate_level
 
 _NIBBLE_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)  # first hex digit = top 4 bits
 _MAX_CHILD_DEPTH = 12  # 4**12 = 16.8 M children (134 MB of ids)
@@ -30,7 +32,8 @@ def _hex_values() -> np.ndarray:
 _HEX_VALUES = _hex_values()
 
 
-def latlng_to_cell(lat: Any, lng: Any, level: int) -> np.ndarray:
+@scalars_in_out("lat", "lng")
+def latlng_to_cell(lat: Any, lng: Any, level: int) -> np.ndarray | np.int64:
     """Return the S2 cell id at ``level`` containing each (lat, lng) point.
 
     Parameters
@@ -43,13 +46,16 @@ def latlng_to_cell(lat: Any, lng: Any, level: int) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray
-        int64 cell ids, one per point.
+    numpy.ndarray or numpy.int64
+        int64 cell ids, one per point; one ``np.int64`` when lat and lng are
+        scalars.
 
     Examples
     --------
     >>> cell_to_token(latlng_to_cell(40.7128, -74.0060, 12))
-    array(['89c25a3'], dtype='<U16')
+    '89c25a3'
+    >>> cell_to_token(latlng_to_cell([40.7128, 60.1699], [-74.0060, 24.9384], 12))
+    array(['89c25a3', '46920bd'], dtype='<U16')
     """
     from s2vec_geo.s2 import kernels
 
@@ -68,13 +74,16 @@ def _levels(cells: np.ndarray) -> np.ndarray:
     return MAX_LEVEL - ((exponent.astype(np.int64) - 1) >> 1)
 
 
-def cell_level(cells: Any) -> np.ndarray:
-    """Return the level (0-30) of each cell.
+@scalars_in_out("cells")
+def cell_level(cells: Any) -> np.ndarray | np.int64:
+    """Return the level (0-30) of each cell (one level for one cell).
 
     Examples
     --------
     >>> cell_level(token_to_cell(["89c25a3", "89c25c"]))
     array([12,  9])
+    >>> print(cell_level(token_to_cell("89c25a3")))
+    12
     """
     return _levels(as_cells(cells))
 
@@ -110,14 +119,19 @@ def _lsb_for_level(level: int) -> np.int64:
     return np.int64(1) << np.int64(2 * (MAX_LEVEL - level))
 
 
-def cell_parent(cells: Any, level: int) -> np.ndarray:
+@scalars_in_out("cells")
+def cell_parent(cells: Any, level: int) -> np.ndarray | np.int64:
     """Return each cell's ancestor at ``level`` (the cell itself at its own level).
 
     Examples
     --------
     >>> cell = latlng_to_cell(40.7128, -74.0060, 30)
-    >>> bool((cell_parent(cell, 12) == latlng_to_cell(40.7128, -74.0060, 12)).all())
+    >>> bool(cell_parent(cell, 12) == latlng_to_cell(40.7128, -74.0060, 12))
     True
+    >>> import pandas as pd
+    >>> ids = pd.Index(token_to_cell(["89c25a3", "89c25a5"]))
+    >>> ids.map(lambda c: cell_to_token(cell_parent(c, 9))).tolist()
+    ['89c25c', '89c25c']
     """
     level = validate_level(level)
     array = as_cells(cells)
@@ -137,7 +151,8 @@ def _face_ij(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return face, i, j
 
 
-def cell_position(cells: Any, ancestor_level: int) -> tuple[np.ndarray, np.ndarray]:
+@scalars_in_out("cells")
+def cell_position(cells: Any, ancestor_level: int) -> tuple[Any, Any]:
     """Return the (row, col) of each cell inside its ancestor at ``ancestor_level``.
 
     With ``d = level - ancestor_level``, ``row`` is the low ``d`` bits of the
@@ -149,10 +164,12 @@ def cell_position(cells: Any, ancestor_level: int) -> tuple[np.ndarray, np.ndarr
     Examples
     --------
     >>> parent = latlng_to_cell(40.7128, -74.0060, 8)
-    >>> kids = cell_children(parent[0], 12)
+    >>> kids = cell_children(parent, 12)
     >>> row, col = cell_position(kids, 8)
     >>> bool((row * 16 + col == np.arange(256)).all())
     True
+    >>> print(*cell_position(kids[17], 8))  # one cell: a (row, col) of scalars
+    1 1
     """
     ancestor_level = validate_level(ancestor_level, "ancestor_level")
     array = as_cells(cells)
@@ -164,7 +181,8 @@ def cell_position(cells: Any, ancestor_level: int) -> tuple[np.ndarray, np.ndarr
     return (i >> shift) & mask, (j >> shift) & mask
 
 
-def cell_face_ij(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@scalars_in_out("cells")
+def cell_face_ij(cells: Any) -> tuple[Any, Any, Any]:
     """Return each cell's cube face and its (i, j) position at its own level.
 
     ``i`` and ``j`` count cells of the cell's level along the face's axes,
@@ -175,7 +193,9 @@ def cell_face_ij(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     --------
     >>> cell = latlng_to_cell(40.7128, -74.0060, 12)
     >>> face, i, j = cell_face_ij(cell)
-    >>> bool((face_ij_to_cell(face, i, j, 12) == cell).all())
+    >>> print(face, i, j)
+    4 164 2793
+    >>> bool(face_ij_to_cell(face, i, j, 12) == cell)
     True
     """
     array = as_cells(cells)
@@ -184,7 +204,8 @@ def cell_face_ij(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return face, i >> shift, j >> shift
 
 
-def face_ij_to_cell(face: Any, i: Any, j: Any, level: int) -> np.ndarray:
+@scalars_in_out("face", "i", "j")
+def face_ij_to_cell(face: Any, i: Any, j: Any, level: int) -> np.ndarray | np.int64:
     """Return the level-``level`` cells at cube ``face`` and (i, j) of that level.
 
     ``i`` and ``j`` must lie in ``[0, 2**level)``; see :func:`cell_face_ij`.
@@ -192,7 +213,9 @@ def face_ij_to_cell(face: Any, i: Any, j: Any, level: int) -> np.ndarray:
     Examples
     --------
     >>> cell_to_token(face_ij_to_cell(0, 0, 0, 1))
-    array(['04'], dtype='<U16')
+    '04'
+    >>> cell_to_token(face_ij_to_cell(0, [0, 1], 0, 1))
+    array(['04', '1c'], dtype='<U16')
     """
     from s2vec_geo.s2 import kernels
 
@@ -237,7 +260,7 @@ def cell_children(cell: Any, level: int) -> np.ndarray:
     Examples
     --------
     >>> parent = token_to_cell("89c25c")
-    >>> kids = cell_children(parent[0], 10)
+    >>> kids = cell_children(parent, 10)
     >>> kids.shape, bool((cell_parent(kids, 9) == parent).all())
     ((4,), True)
     """
@@ -300,13 +323,16 @@ def token_bytes(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
-def cell_to_token(cells: Any) -> np.ndarray:
+@scalars_in_out("cells")
+def cell_to_token(cells: Any) -> np.ndarray | str:
     """Return the S2 token of each cell: its hex id without trailing zeros.
 
     Examples
     --------
     >>> cell_to_token(token_to_cell(["89c25a3", "1"]))
     array(['89c25a3', '1'], dtype='<U16')
+    >>> cell_to_token(-8520148382826627072)
+    '89c25a3'
     """
     data, offsets = token_bytes(cells)
     chars = np.zeros((len(offsets) - 1, 16), dtype=np.uint8)  # NUL padding: dropped by S16
@@ -314,7 +340,8 @@ def cell_to_token(cells: Any) -> np.ndarray:
     return chars.view("S16").ravel().astype("U16")
 
 
-def token_to_cell(tokens: Any) -> np.ndarray:
+@scalars_in_out("tokens")
+def token_to_cell(tokens: Any) -> np.ndarray | np.int64:
     """Return the cell ids of S2 tokens (hex, trailing zeros dropped, any case).
 
     Raises
@@ -325,7 +352,9 @@ def token_to_cell(tokens: Any) -> np.ndarray:
 
     Examples
     --------
-    >>> token_to_cell("89c25a3")
+    >>> print(token_to_cell("89c25a3"))
+    -8520148382826627072
+    >>> token_to_cell(["89c25a3"])
     array([-8520148382826627072])
     """
     array = np.asarray(tokens)

@@ -7,7 +7,10 @@ before any kernel runs.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -15,6 +18,8 @@ import numpy as np
 from s2vec_geo.core.options import MAX_LEVEL
 
 GeoT = TypeVar("GeoT", gpd.GeoSeries, gpd.GeoDataFrame)
+P = ParamSpec("P")
+R = TypeVar("R")
 _VALID_LSB_MASK = np.uint64(0x1555555555555555)  # lowest set bit at an even position
 
 
@@ -79,6 +84,51 @@ def to_lnglat(geo: GeoT, what: str = "the geometries") -> GeoT:
             "(e.g. .set_crs(4326) for longitude/latitude)"
         )
     return geo if geo.crs.equals("EPSG:4326") else geo.to_crs(4326)
+
+
+def _first(result: Any) -> Any:
+    """The one element of a per-element result (tuples element by element)."""
+    if isinstance(result, tuple):
+        return tuple(_first(part) for part in result)
+    first = result[0]
+    return str(first) if isinstance(first, np.str_) else first
+
+
+def scalars_in_out(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make a vectorized S2 function answer scalars with scalars.
+
+    When every argument in ``names`` (the per-element inputs, e.g. ``cells`` or
+    ``lat, lng``) is a scalar (a Python number or string, or a 0-d NumPy value),
+    the function returns the first element of its result (of each part of a
+    tuple result): an ``np.int64`` for a cell id, a ``str`` for a token, a
+    shapely polygon for a cell's polygon, a ``(4, 2)`` array for the vertices of
+    one cell. Arrays in give arrays out as
+    before, so ``pd.Index(ids).map(lambda c: cell_parent(c, 12))`` works.
+
+    Examples
+    --------
+    >>> @scalars_in_out("values")
+    ... def double(values):
+    ...     return np.atleast_1d(values) * 2
+    >>> print(double(3), double([3]))
+    6 [6]
+    """
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        parameters = list(inspect.signature(func).parameters)
+        positions = [(parameters.index(name), name) for name in names]
+
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            result = func(*args, **kwargs)
+            values = (args[i] if i < len(args) else kwargs[name] for i, name in positions)
+            if all(np.ndim(value) == 0 for value in values):
+                return _first(result)
+            return result
+
+        return wrapper
+
+    return decorate
 
 
 def _as_1d(values: Any, what: str) -> np.ndarray:

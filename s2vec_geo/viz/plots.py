@@ -31,6 +31,8 @@ from s2vec_geo.core.colours import pca_rgb
 from s2vec_geo.core.schema import TOKEN, embedding_columns
 from s2vec_geo.io.layers import atomic_path
 
+_RASTERIZE_ABOVE = 5_000  # cells; more are drawn as one image in PDF/SVG output
+
 
 def plot_history(history: Sequence[dict[str, float]], ax: Axes | None = None) -> Axes:
     """Draw training (and held-out) masked-reconstruction loss per epoch on ``ax``.
@@ -141,6 +143,31 @@ def _rgb_cells(embeddings: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarr
     return frame[ok], pca_rgb(values[ok])
 
 
+def _cell_patches(frame: gpd.GeoDataFrame, rgb: np.ndarray) -> PatchCollection:
+    """The cells as one collection of polygons, drawn edge to edge without seams.
+
+    Antialiased polygons let the background show through along every shared
+    edge; with tens of thousands of cells a few pixels wide those seams beat
+    with the pixel grid into diagonal moire stripes. So the cells are filled
+    without antialiasing, each outlined in its own colour to close the pixels
+    that no cell covers by half, and large layers are rasterized in vector
+    files (one image instead of a path per cell).
+    """
+    patches, colors = [], []
+    for geom, color in zip(frame.geometry, rgb, strict=True):
+        for poly in getattr(geom, "geoms", [geom]):
+            patches.append(MplPolygon(np.asarray(poly.exterior.coords), closed=True))
+            colors.append(color)
+    return PatchCollection(
+        patches,
+        facecolors=colors,
+        edgecolors=colors,
+        linewidths=0.5,
+        antialiased=False,
+        rasterized=len(patches) > _RASTERIZE_ABOVE,
+    )
+
+
 def plot_embeddings(
     embeddings: gpd.GeoDataFrame, ax: Axes | None = None, title: str | None = None
 ) -> Axes:
@@ -166,7 +193,7 @@ def plot_embeddings(
     Examples
     --------
     >>> import numpy as np, s2vec_geo as sv
-    >>> emb = sv.cells_frame(sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12)[0], 14))
+    >>> emb = sv.cells_frame(sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12), 14))
     >>> emb[["emb_000", "emb_001"]] = np.random.default_rng(0).normal(size=(len(emb), 2))
     >>> plot_embeddings(emb).get_xlabel()
     'longitude (degrees)'
@@ -174,12 +201,7 @@ def plot_embeddings(
     frame, rgb = _rgb_cells(embeddings)
     if ax is None:
         ax = new_figure(7, 7)[1]
-    patches, colors = [], []
-    for geom, color in zip(frame.geometry, rgb, strict=True):
-        for poly in getattr(geom, "geoms", [geom]):
-            patches.append(MplPolygon(np.asarray(poly.exterior.coords), closed=True))
-            colors.append(color)
-    ax.add_collection(PatchCollection(patches, facecolors=colors, edgecolors="none"))
+    ax.add_collection(_cell_patches(frame, rgb))
     minx, miny, maxx, maxy = core_extent(frame)
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)

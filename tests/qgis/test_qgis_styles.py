@@ -46,7 +46,7 @@ PARTLY_SUPPORTED = "may only be partially supported"
 WRITE = """
 import json, sys, numpy as np, pandas as pd, geopandas as gpd, s2vec_geo as sv
 folder = sys.argv[1]
-cells = sv.cells_frame(sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12)[0], 15))
+cells = sv.cells_frame(sv.cell_children(sv.latlng_to_cell(60.17, 24.94, 12), 15))
 rng = np.random.default_rng(0)
 values = rng.normal(size=(len(cells), 8)).cumsum(axis=0).astype("float32")  # smooth-ish
 emb = cells.join(pd.DataFrame(values, index=cells.index).add_prefix("emb_00"))
