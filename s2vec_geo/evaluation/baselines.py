@@ -115,6 +115,7 @@ def untrained_embeddings(
     embeddings: Any,
     model: Any = None,
     seed: int = 0,
+    twins: dict[Any, Any] | None = None,
 ) -> pd.DataFrame | None:
     """Embeddings of ``table``'s cells by the untrained twin of the embeddings' model.
 
@@ -131,6 +132,9 @@ def untrained_embeddings(
         The model (or its file); default: the one the provenance records.
     seed
         Seed of the random weights.
+    twins
+        Untrained twins already made, by model file (filled in): several areas
+        embedded by one model load its file once.
 
     Returns
     -------
@@ -143,19 +147,12 @@ def untrained_embeddings(
     record = embedding_record(embeddings)
     source = model if model is not None else record.get("model")
     if source is None or (isinstance(source, (str, os.PathLike)) and not Path(source).exists()):
-        log.warning(
-            "no untrained-network baseline: the model behind the embeddings is unknown or "
-            "gone (%s); give the model file to evaluate it",
-            source or "not recorded",
-        )
-        return None
-    import torch
-
-    trained = load_model(source) if isinstance(source, (str, os.PathLike)) else source
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the same bits run after run
-    try:  # cells in S2 order: the same cells give the same bits in whatever order they come
-        emb = embed(table.sort_index(), trained.untrained(seed), **_embed_settings(record))
-    finally:
-        torch.set_num_threads(threads)
+        return None  # the caller says which areas have no model
+    key = str(source) if isinstance(source, (str, os.PathLike)) else id(source)
+    twins = {} if twins is None else twins
+    if key not in twins:  # areas embedded by one model share its file and its twin
+        trained = load_model(source) if isinstance(source, (str, os.PathLike)) else source
+        twins[key] = trained.untrained(seed)
+    # cells in S2 order: the same cells give the same bits in whatever order they come
+    emb = embed(table.sort_index(), twins[key], **_embed_settings(record))
     return embeddings_for_cells(emb, cells, prefix="emb_")

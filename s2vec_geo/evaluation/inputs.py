@@ -307,8 +307,9 @@ def baseline_blocks(
         for blocks, block in zip(out, multiscale_blocks(tables, cells), strict=True):
             blocks["multiscale"] = block
     if chosen.get("untrained"):
+        twins: dict = {}  # one untrained twin per model, however many areas it embedded
         embedded = [
-            untrained_embeddings(t, ids, a.embeddings, a.model, seed)
+            untrained_embeddings(t, ids, a.embeddings, a.model, seed, twins)
             for a, t, ids in zip(areas, tables, cells, strict=True)
         ]
         if all(e is not None for e in embedded):

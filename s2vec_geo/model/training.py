@@ -44,6 +44,7 @@ checkpoint everywhere.) On CPU, e.g. to try it: ``torchrun --standalone
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -414,6 +415,12 @@ def _fits(base: S2VecModel, collection: ImageCollection) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_model() -> S2VecModel:
+    """The bundled pretrained model, read once a process (training only reads it)."""
+    return load_model(PRETRAINED)
+
+
 def starting_model(cfg: TrainConfig, collection: ImageCollection) -> S2VecModel | None:
     """The model training starts from (``cfg.init``), checked against the images.
 
@@ -432,7 +439,7 @@ def starting_model(cfg: TrainConfig, collection: ImageCollection) -> S2VecModel 
     if cfg.init == AUTO_INIT:
         if cfg.model:
             return None  # an architecture of one's own: trained from random weights
-        base = load_model(PRETRAINED)
+        base = _bundled_model()
         why = _fits(base, collection)
         if why is not None:
             logger.info("training from random weights: the pretrained model does not fit (%s)", why)
