@@ -257,6 +257,39 @@ def parse_named_path(text: str) -> tuple[str, str]:
     return name, path
 
 
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str | int) -> int:
+    """A size in bytes from ``2GB``, ``1.5 GiB``, ``500M`` or a number of bytes.
+
+    K, M, G and T are powers of 1024 whether written ``GB`` or ``GiB``.
+
+    Examples
+    --------
+    >>> parse_size("2GB"), parse_size("1.5 GiB"), parse_size("500m"), parse_size(4096)
+    (2147483648, 1610612736, 524288000, 4096)
+    >>> parse_size("lots")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'lots' is not a size; write e.g. 2GB, 500MB or a number of bytes
+    """
+    if isinstance(text, numbers.Real) and not isinstance(text, bool):
+        number, unit = float(text), ""
+    else:
+        spelled = str(text).strip().upper().replace(" ", "")
+        spelled = spelled[:-1] if spelled.endswith("B") else spelled
+        spelled = spelled[:-1] if spelled.endswith("I") else spelled
+        unit = spelled[-1:] if spelled[-1:] in _SIZE_UNITS else ""
+        try:
+            number = float(spelled[: len(spelled) - len(unit)])
+        except ValueError:
+            number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{text!r} is not a size; write e.g. 2GB, 500MB or a number of bytes")
+    return int(number * _SIZE_UNITS[unit])
+
+
 # -- levels ----------------------------------------------------------------------------
 
 LEVELS = Option(
@@ -370,6 +403,16 @@ MAX_CELLS = Option(
     advanced=True,
     metavar="N",
 )
+MEMORY_BUDGET = Option(
+    "memory_budget",
+    parse_size,
+    help="refuse work estimated to need more memory than SIZE, before it starts (e.g. 8GB; "
+    "default 2GB, or the S2VEC_MEMORY_BUDGET environment variable); raise it if the machine "
+    "has the memory",
+    label="Memory budget",
+    advanced=True,
+    metavar="SIZE",
+)
 OVERWRITE = Option(
     "overwrite",
     bool,
@@ -442,6 +485,13 @@ NORMALIZED = Option(
 
 # -- training (TrainConfig; the architecture: MAEConfig) ---------------------------------
 
+MAX_BATCH = 65_536
+"""Largest batch of windows (training and embedding): 16 x 16 windows of 200 features are
+then 3.4 GB of input alone."""
+MAX_WIDTH, MAX_DEPTH, MAX_HEADS = 1024, 24, 64
+"""Largest encoder/decoder width, block count and head count: 4 times the paper's 256
+wide, 6 deep, 8 heads (the widest, deepest network has about 600 M parameters, 2.4 GB)."""
+
 EPOCHS = Option(
     "epochs",
     int,
@@ -456,6 +506,7 @@ BATCH_SIZE = Option(
     help="windows per optimizer step over all processes (default: 16 on the CPU, 1024 on a GPU "
     "with the learning rate scaled by the square root of the batch; the paper: 64)",
     min=1,
+    max=MAX_BATCH,
     label="Batch size (windows)",
     advanced=True,
 )
@@ -605,6 +656,7 @@ EMBED_DIM = Option(
     "encoder width, which is the embedding size (default 128; the paper: 256, which "
     "memorises a city); a multiple of --num-heads",
     min=1,
+    max=MAX_WIDTH,
     label="Embedding size",
 )
 DEPTH = Option(
@@ -613,6 +665,7 @@ DEPTH = Option(
     3,
     "encoder blocks (default 3; the paper: 6)",
     min=1,
+    max=MAX_DEPTH,
     label="Encoder blocks",
     advanced=True,
 )
@@ -622,6 +675,7 @@ NUM_HEADS = Option(
     4,
     "attention heads of encoder and decoder (default 4; the paper: 8)",
     min=1,
+    max=MAX_HEADS,
     label="Attention heads",
     advanced=True,
 )
@@ -631,6 +685,7 @@ DECODER_DIM = Option(
     64,
     "decoder width (default 64; the paper: 128); a multiple of --num-heads",
     min=1,
+    max=MAX_WIDTH,
     label="Decoder width",
     advanced=True,
 )
@@ -640,6 +695,7 @@ DECODER_DEPTH = Option(
     2,
     "decoder blocks (paper: 2)",
     min=0,
+    max=MAX_DEPTH,
     label="Decoder blocks",
     advanced=True,
 )
@@ -730,6 +786,7 @@ EMBED_BATCH_SIZE = Option(
     64,
     "windows per forward pass when embedding",
     min=1,
+    max=MAX_BATCH,
     label="Batch size (windows)",
     advanced=True,
 )
