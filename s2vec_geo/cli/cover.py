@@ -32,5 +32,5 @@ COMMAND = Command(
     "(EPSG:4326).",
     run=run,
     arguments=(INPUT, OUTPUT_LAYER),
-    options=(o.LEVELS, o.LEVEL, o.LAYER, o.MAX_CELLS),
+    options=(o.LEVELS, o.LEVEL, o.LAYER, o.MAX_CELLS, o.MEMORY_BUDGET),
 )

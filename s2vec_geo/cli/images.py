@@ -69,6 +69,7 @@ COMMAND = Command(
         o.SHARD_SIZE,
         o.OVERWRITE.with_help("replace an existing image dataset"),
         o.MAX_CELLS,
+        o.MEMORY_BUDGET,
         o.GEOTIFF,
     ),
 )

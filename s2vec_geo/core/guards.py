@@ -85,7 +85,7 @@ def budget_in_force(value: int | str | None = None) -> int:
 
 @contextlib.contextmanager
 def using_budget(value: int | str | None) -> Iterator[int]:
-    """Hold the size guards inside the block to a memory budget (``None``: the default).
+    """Hold the size guards inside the block to a memory budget (``None``: the one in force).
 
     Examples
     --------
@@ -93,7 +93,7 @@ def using_budget(value: int | str | None) -> Iterator[int]:
     ...     budget_in_force() == budget == 2**30
     True
     """
-    token = _BUDGET.set(None if value is None else budget_in_force(value))
+    token = _BUDGET.set(_BUDGET.get() if value is None else budget_in_force(value))
     try:
         yield budget_in_force()
     finally:
@@ -124,10 +124,14 @@ def check_memory(
     Examples
     --------
     >>> check_memory(2**20, "a small thing", fix="less")
-    >>> check_memory(3 * 2**30, "covering the area", fix="a coarser level")
+    >>> check_memory(3 * 2**30, "covering the area", fix="a coarser level", memory_budget="2GB")
+    ... # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    s2vec_geo.core.guards.OverBudgetError: covering the area would take about 3.0 GiB of memory, over the memory budget of 2.0 GiB: ask for less (a coarser level), or raise the budget with --memory-budget SIZE (Python: memory_budget=..., or S2VEC_MEMORY_BUDGET=SIZE) if the machine has the memory
+    s2vec_geo.core.guards.OverBudgetError: covering the area would take about 3.0 GiB of
+    memory, over the memory budget of 2.0 GiB: ask for less (a coarser level), or raise the
+    budget with --memory-budget SIZE (Python: memory_budget=..., or S2VEC_MEMORY_BUDGET=SIZE)
+    if the machine has the memory
     """
     budget = budget_in_force(memory_budget)
     if n_bytes <= budget:

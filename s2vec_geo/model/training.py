@@ -60,6 +60,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from s2vec_geo.core.guards import check_memory, format_bytes
 from s2vec_geo.core.options import TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
@@ -576,6 +577,7 @@ def train(
             f"batch_size {cfg.batch_size} is not divisible by the {ddp.world} processes; "
             "choose a multiple of the process count"
         )
+    check_training_memory(architecture(cfg, collection, base), cfg, device, ddp.world)
     check_choice(resume, overwrite)
     try:
         with contextlib.ExitStack() as stack:
@@ -594,6 +596,55 @@ def train(
     finally:
         if ddp.owns_group:
             dist.destroy_process_group()
+
+
+def architecture(
+    cfg: TrainConfig, collection: ImageCollection, base: S2VecModel | None
+) -> MAEConfig:
+    """The network to train: the starting model's, else ``cfg.model`` for these images."""
+    if base is not None:
+        return base.config
+    return cfg.mae_config(len(collection.feature_names), collection.grid)
+
+
+def check_training_memory(
+    mae_cfg: MAEConfig, cfg: TrainConfig, device: torch.device, world: int = 1
+) -> None:
+    """Refuse, before the network is built, training that would not fit in memory.
+
+    The estimate (:meth:`~s2vec_geo.model.mae.MAEConfig.training_bytes`: weights,
+    gradients, AdamW's moments and the activations of one process's batch) is
+    held against the memory budget on the CPU
+    (:func:`~s2vec_geo.core.guards.check_memory`), against the GPU's memory on CUDA.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(batch_size=65_536)
+    >>> check_training_memory(cfg.mae_config(116, 16), cfg, torch.device("cpu"))
+    ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    s2vec_geo.core.guards.OverBudgetError: training a network of 0.7 M parameters on batches
+    of 65,536 windows of 16x16 cells would take about ... GiB of memory, over the memory
+    budget of ...: ask for less (a smaller --batch-size, --embed-dim, --depth or
+    --decoder-depth), ...
+    """
+    need = mae_cfg.training_bytes(cfg.batch_size // world, cfg.mask_ratio)
+    grid = mae_cfg.grid
+    what = (
+        f"training a network of {mae_cfg.num_parameters / 1e6:,.1f} M parameters on batches "
+        f"of {cfg.batch_size:,} windows of {grid}x{grid} cells"
+    )
+    fix = "a smaller --batch-size, --embed-dim, --depth or --decoder-depth"
+    if device.type != "cuda":
+        check_memory(need, what, fix=fix)
+        return
+    total = torch.cuda.get_device_properties(device).total_memory
+    if need > total:
+        raise ValueError(
+            f"{what} would take about {format_bytes(need)} of GPU memory, more than the "
+            f"{format_bytes(total)} of {device}: ask for less ({fix})"
+        )
 
 
 RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
@@ -673,7 +724,7 @@ class _Run:
 
     def restore(self, path: Path) -> None:
         """Load a checkpoint written with the same settings."""
-        state = read_torch_file(path, "training checkpoint")
+        state = read_torch_file(path, "training checkpoint", copies=3)
         try:
             settings = state["train_config"]
             if settings != resumable_settings(self.cfg):
@@ -702,9 +753,8 @@ def _new_run(
     ddp: _Dist,
     base: S2VecModel | None = None,
 ) -> _Run:
-    mae_cfg = cfg.mae_config(len(collection.feature_names), collection.grid)
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_INIT))
-    module = MaskedAutoencoder(base.config if base is not None else mae_cfg)
+    module = MaskedAutoencoder(architecture(cfg, collection, base))
     if base is not None:  # fine-tuning: start from the pretrained weights
         module.load_state_dict(base.module.state_dict())
     module = module.to(device)

@@ -226,7 +226,13 @@ def sorted_unique(cells: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
-def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndarray:
+def cover(
+    geometry: Any,
+    level: int,
+    *,
+    max_cells: int | None = None,
+    memory_budget: int | str | None = None,
+) -> np.ndarray:
     """Return the sorted, unique level-``level`` cells covering a geometry.
 
     Parameters
@@ -250,6 +256,10 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
         Refuse, before covering, geometries estimated to need more cells
         (:func:`estimate_cells`); default
         :data:`~s2vec_geo.core.guards.DEFAULT_MAX_CELLS`.
+    memory_budget
+        Refuse, before covering, geometries whose cells would take more
+        memory as a cell layer (about 1 KB a cell), e.g. ``"8GB"``; default: the
+        budget in force (:func:`~s2vec_geo.core.guards.budget_in_force`, 2 GiB).
 
     Returns
     -------
@@ -260,7 +270,8 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
     ------
     ValueError
         For empty, missing, invalid or non-geometry input and a missing CRS;
-        :class:`~s2vec_geo.core.guards.TooManyCellsError` above ``max_cells``.
+        :class:`~s2vec_geo.core.guards.TooManyCellsError` above ``max_cells`` or the
+        memory budget.
 
     Examples
     --------
@@ -282,6 +293,7 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
         max_cells=max_cells,
         level=level,
         memory_as="as a cell layer",
+        memory_budget=memory_budget,
     )
     parts = [
         ids
