@@ -37,6 +37,7 @@ from s2vec_geo.images import build_images
 from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.model.file import S2VecModel, load_model
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder
+from s2vec_geo.model.training import TrainConfig, check_training_memory
 from s2vec_geo.s2 import cover
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,13 +169,12 @@ def images(tmp_path_factory) -> Path:
     [
         (["--embed-dim", "2048", "--depth", "12"], "embed_dim must be between 1 and 1024"),
         (["--batch-size", "1000000000"], "batch_size must be between 1 and 65536"),
-        (["--batch-size", "65536"], r"batches of 65,536 windows .* GiB of memory"),
         (
             ["--embed-dim", "1024", "--depth", "12", "--num-heads", "8"],
             r"network of 151\.\d M parameters .* over the memory budget",
         ),
     ],
-    ids=["width out of range", "batch out of range", "batch over budget", "network over budget"],
+    ids=["width out of range", "batch out of range", "network over budget"],
 )
 def test_oversize_training_is_refused_before_the_network_is_built(
     settings, message, images, tmp_path, capsys
@@ -184,6 +184,17 @@ def test_oversize_training_is_refused_before_the_network_is_built(
     assert status == 2 and re.search(message, one_error(err)), err
     assert time.perf_counter() - started < 10
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_a_batch_over_the_budget_is_refused_for_a_dataset_that_fills_it():
+    cfg = TrainConfig(batch_size=65_536)
+    mae = cfg.mae_config(116, 16)
+    with pytest.raises(OverBudgetError, match=r"batches of 65,536 windows .* GiB of memory"):
+        check_training_memory(mae, cfg, torch.device("cpu"), n_windows=100_000)
+    check_training_memory(mae, cfg, torch.device("cpu"), n_windows=20)  # 20 windows a step
+    with pytest.raises(OverBudgetError):
+        check_training_memory(mae, cfg, torch.device("cpu"), world=2, n_windows=100_000)
+    check_training_memory(mae, cfg, torch.device("cpu"), world=4096, n_windows=100_000)
 
 
 def test_the_training_estimate_errs_high_and_a_budget_lets_it_through(images, tmp_path, capsys):
@@ -263,6 +274,9 @@ def test_liechtenstein_at_level_24_is_refused_before_anything_is_cut(tmp_path):
     print(f"refused in {seconds:.0f} s, peak {peak / MIB:.0f} MiB: {one_error(err)}")
     assert status == 2 and peak < 1024 * MIB and seconds < 60
     assert list(tmp_path.iterdir()) == []
+    status, err, peak = peak_rss([*argv, "--max-cells-per-polygon", "0"], tmp_path)
+    print(f"without the polygon limit: peak {peak / MIB:.0f} MiB: {one_error(err)}")
+    assert status == 2 and "cutting roads" in one_error(err) and peak < 1024 * MIB
 
 
 def test_polygons_are_checked_before_the_roads_are_cut(monkeypatch):

@@ -577,7 +577,7 @@ def train(
             f"batch_size {cfg.batch_size} is not divisible by the {ddp.world} processes; "
             "choose a multiple of the process count"
         )
-    check_training_memory(architecture(cfg, collection, base), cfg, device, ddp.world)
+    check_training_memory(architecture(cfg, collection, base), cfg, device, ddp.world, n_train)
     check_choice(resume, overwrite)
     try:
         with contextlib.ExitStack() as stack:
@@ -608,12 +608,17 @@ def architecture(
 
 
 def check_training_memory(
-    mae_cfg: MAEConfig, cfg: TrainConfig, device: torch.device, world: int = 1
+    mae_cfg: MAEConfig,
+    cfg: TrainConfig,
+    device: torch.device,
+    world: int = 1,
+    n_windows: int | None = None,
 ) -> None:
     """Refuse, before the network is built, training that would not fit in memory.
 
     The estimate (:meth:`~s2vec_geo.model.mae.MAEConfig.training_bytes`: weights,
-    gradients, AdamW's moments and the activations of one process's batch) is
+    gradients, AdamW's moments and the activations of one process's batch, of
+    at most ``n_windows``, the training tiles) is
     held against the memory budget on the CPU
     (:func:`~s2vec_geo.core.guards.check_memory`), against the GPU's memory on CUDA.
 
@@ -629,7 +634,8 @@ def check_training_memory(
     budget of ...: ask for less (a smaller --batch-size, --embed-dim, --depth or
     --decoder-depth), ...
     """
-    need = mae_cfg.training_bytes(cfg.batch_size // world, cfg.mask_ratio)
+    batch = cfg.batch_size if n_windows is None else min(cfg.batch_size, max(n_windows, 1))
+    need = mae_cfg.training_bytes(-(-batch // world), cfg.mask_ratio)
     grid = mae_cfg.grid
     what = (
         f"training a network of {mae_cfg.num_parameters / 1e6:,.1f} M parameters on batches "
