@@ -9,7 +9,8 @@ paper's recipe). One or several image datasets train one model, normalized
 over all of them. Whole tiles are held out for validation and are holes in
 every training window; each epoch scores the held-out tiles against the
 per-feature mean and neighbour interpolation (:mod:`s2vec_geo.model.heldout`).
-Checkpoints are written every epoch; resuming reproduces an uninterrupted run
+Checkpoints are written every ``checkpoint_every`` minutes and after the
+last epoch; resuming reproduces an uninterrupted run
 exactly on CPU. A finished run deletes its checkpoint (``keep_checkpoint``
 keeps it): resuming it returns its ``model.pt``.
 
@@ -78,6 +79,7 @@ from s2vec_geo.model.file import (
 )
 from s2vec_geo.model.heldout import error_sums
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder, autocast
+from s2vec_geo.model.threads import StepThreads, thread_choice
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,7 @@ _RUNTIME_FIELDS = (
     "keep_checkpoint",
     "preload",
     "compile",
+    "cpu_threads",
 )
 # Independent random streams derived from the seed.
 _STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT, _STREAM_WINDOWS = range(6)
@@ -199,6 +202,12 @@ class TrainConfig:
         ``"pretrained"`` or a model file: start from that model (an error if
         the images do not fit it); ``"none"``: random weights. A starting
         model's architecture, features and normalization are kept.
+    cpu_threads
+        Torch's CPU threads while training (:mod:`s2vec_geo.model.threads`):
+        ``"all"`` (default: torch's count; reproducible bit for bit), a
+        number, or ``"auto"``: timed steps pick all threads or one, again
+        every minute -- much faster on a machine busy with other work, but
+        the model then depends on the choices, not only on the seed.
     model
         Overrides of :class:`~s2vec_geo.model.mae.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
@@ -228,10 +237,12 @@ class TrainConfig:
     compile: bool = False
     augment: bool = True
     init: str | None = AUTO_INIT
+    cpu_threads: str | int = "all"
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_fields(self, TRAINING, "TrainConfig")  # every range: declared in core.options
+        thread_choice(self.cpu_threads)
         if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"TrainConfig.warmup_epochs={self.warmup_epochs} must be in [0, epochs)"
@@ -336,8 +347,10 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) 
 def _deterministic(enabled: bool) -> Iterator[None]:
     """Turn on torch's deterministic algorithms for the block, then restore."""
     before = torch.are_deterministic_algorithms_enabled()
-    if enabled:
-        torch.use_deterministic_algorithms(True)
+    if enabled == before:  # the setter imports torch's compiler stack (over a second)
+        yield
+        return
+    torch.use_deterministic_algorithms(enabled)
     try:
         yield
     finally:
@@ -723,7 +736,9 @@ def _new_run(
     return _Run(cfg, module, optimizer, scheduler, sampler, device, ddp)
 
 
-def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[str, float]:
+def _train_epoch(
+    run: _Run, net: torch.nn.Module, epoch: int, bar: Any, threads: StepThreads
+) -> dict[str, float]:
     cfg, ddp, device = run.cfg, run.ddp, run.device
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_DROPOUT, epoch, ddp.rank))
     windows = _seeded(cfg.seed, _STREAM_WINDOWS, epoch)
@@ -737,16 +752,17 @@ def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[
             x, valid = dihedral(x, valid, pick)
         noise = torch.rand(cfg.batch_size, n_tokens, generator=masks, device=device)
         noise = noise[ddp.rank :: ddp.world][: len(x)]
-        with autocast(device):
-            result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
-        global_count = ddp.sum([float(result.count)], device)[0]
-        loss = result.sse * (ddp.world / max(global_count, 1.0))
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
-        run.optimizer.step()
-        run.scheduler.step()
+        with threads.step():
+            with autocast(device):
+                result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
+            global_count = ddp.sum([float(result.count)], device)[0]
+            loss = result.sse * (ddp.world / max(global_count, 1.0))
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
+            run.optimizer.step()
+            run.scheduler.step()
         sse_sum += float(result.sse.detach())
         count_sum += float(result.count)
         bar.update(1)
@@ -883,8 +899,6 @@ def _train(
         net = DistributedDataParallel(run.module, device_ids=ids)
     if cfg.compile:
         net = torch.compile(net)
-
-    saved = _Every(cfg.checkpoint_every * 60.0)
     if out_dir is not None and ddp.main:
         logger.info(
             "checkpoint.pt is written %s and after the last epoch (checkpoint_every)",
@@ -893,8 +907,23 @@ def _train(
     steps = run.sampler.steps(cfg.batch_size, ddp.world)
     bar = progress(total=(cfg.epochs - run.start_epoch) * steps, desc="train", disable=not ddp.main)
     run.module.train()
+    threads = StepThreads(device, cfg.cpu_threads)
+    try:
+        _epochs(run, net, out_dir, bar, threads)
+    finally:
+        threads.close()
+    bar.close()
+    return _finish(run, collection, out_dir)
+
+
+def _epochs(
+    run: _Run, net: torch.nn.Module, out_dir: Path | None, bar: Any, threads: StepThreads
+) -> None:
+    """Train the remaining epochs, validating, logging and checkpointing after each."""
+    cfg, ddp = run.cfg, run.ddp
+    saved = _Every(cfg.checkpoint_every * 60.0)
     for epoch in range(run.start_epoch, cfg.epochs):
-        record = _train_epoch(run, net, epoch, bar)
+        record = _train_epoch(run, net, epoch, bar, threads)
         if len(run.sampler.val_tiles) and ddp.main:
             record.update(_validate(run))
         run.history.append(record)
@@ -906,8 +935,6 @@ def _train(
             if epoch + 1 == cfg.epochs or saved.due():
                 _save_checkpoint(out_dir / CHECKPOINT_NAME, run.checkpoint(epoch + 1))
                 saved.reset()
-    bar.close()
-    return _finish(run, collection, out_dir)
 
 
 def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2VecModel:
