@@ -60,6 +60,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.options import TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
@@ -75,6 +76,7 @@ from s2vec_geo.model.file import (
     S2VecModel,
     load_model,
     read_torch_file,
+    save_torch,
 )
 from s2vec_geo.model.heldout import error_sums
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder, autocast
@@ -84,6 +86,11 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
 LOSS_CURVE_NAME = "loss_curve.png"
+RESUME_FIX = (
+    "free some space, then run it again with --resume (Python: resume=True): training "
+    "continues from its last checkpoint"
+)
+"""What to do when the run folder's disk is full."""
 SMALL_DATA_CELLS = 2000
 """Fewer valid patch cells than this is too little to learn from: training warns."""
 SMALL_DATA_WINDOWS = 16
@@ -484,12 +491,12 @@ def train_mean(sampler: WindowSampler) -> np.ndarray:
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path, "the training checkpoint", RESUME_FIX)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_path(path) as tmp:
+    space = enough_space(path.parent, None, "the training history", RESUME_FIX)
+    with space, atomic_path(path) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
 
 
