@@ -34,6 +34,7 @@ from s2vec_geo.images import ImageDataset, build_images
 from s2vec_geo.s2 import cell_to_token
 
 REPO = Path(__file__).resolve().parents[1]
+PBF = REPO / "examples" / "data" / "helsinki.osm.pbf"
 TINY = ["--epochs", "2", "--embed-dim", "16", "--depth", "1", "--num-heads", "2"]
 TINY += ["--decoder-dim", "8", "--decoder-depth", "1", "--batch-size", "8", "--init", "none"]
 NO_ESTIMATE = "import s2vec_geo.images.build as b; b._Plan.disk_bytes = lambda self, sizes: 0\n"
@@ -155,6 +156,36 @@ def test_images_on_a_full_disk_is_one_line_and_leaves_nothing(prelude, disk, cel
     status, err = cli(["images", cells, "--image-level", "10", "-o", folder / "imgs"], capsys)
     assert status == 0, err
     assert len(ImageDataset.open(folder / "imgs")) == 40
+
+
+# -- layers and the whole run ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_a_layer_on_a_full_disk_is_one_line_and_leaves_nothing(suffix, disk, capsys):
+    folder = disk("128k")
+    out = folder / f"cells{suffix}"
+    status, err = cli(["featurize", PBF, "--level", "17", "-o", out], capsys)
+    assert status == 2, err
+    line = disk_full_line(err, folder)  # was "Failed to commit transaction" (GeoPackage)
+    assert repr(out.name) in line
+    assert contents(folder) == {}
+
+
+@pytest.mark.slow
+def test_run_on_a_full_disk_resumes_once_space_is_freed(disk, tmp_path):
+    folder = disk("512k")  # the cells fit, the images do not
+    run = ["run", PBF, "--level", "17", "--image-level", "14", *TINY, "-o", folder / "emb.gpkg"]
+    status, err = s2vec(run)
+    assert status == 2, err  # was 135: SIGBUS, the lock and the temporary left
+    assert "for the image dataset" in disk_full_line(err, folder / "emb_work")
+    assert sorted(contents(folder)) == ["emb_work", "emb_work/cells.gpkg", "emb_work/run.json"]
+    disk("4m")
+    status, err = s2vec([*run, "--resume"])
+    assert status == 0, err
+    assert "reusing the featurized cells" in err
+    assert (folder / "emb.gpkg").is_file()
+    assert not [p for p in contents(folder) if any(n.startswith(".") for n in Path(p).parts)]
 
 
 # -- GeoTIFFs ----------------------------------------------------------------------------

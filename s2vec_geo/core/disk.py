@@ -32,6 +32,10 @@ from s2vec_geo.core.guards import format_bytes
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 """``errno`` values of a write that found no space: the disk is full or the user's quota is."""
 
+NEARLY_FULL = 2**20
+"""Free bytes under which a library's write error without ``errno`` is put down to a full
+disk (:func:`enough_space`)."""
+
 NO_FALLOCATE_ERRNOS = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS})
 """``errno`` values of ``posix_fallocate`` on a file system that cannot reserve blocks."""
 
@@ -132,7 +136,11 @@ def check_space(folder: str | os.PathLike, needed: int, what: str, fix: str = RE
 
 @contextlib.contextmanager
 def enough_space(
-    folder: str | os.PathLike, needed: int | None, what: str, fix: str = RERUN_FIX
+    folder: str | os.PathLike,
+    needed: int | None,
+    what: str,
+    fix: str = RERUN_FIX,
+    library_errors: tuple[type[Exception], ...] = (),
 ) -> Iterator[None]:
     """Refuse a write of about ``needed`` bytes into ``folder`` that cannot fit; translate
     a disk that fills up inside the block.
@@ -149,12 +157,17 @@ def enough_space(
         What is written, for the message, e.g. ``"the image shards"``.
     fix
         What the user can do, for the message.
+    library_errors
+        Errors of libraries that lose the ``errno`` (GDAL's "Failed to commit
+        transaction", Arrow's ``IOError``): they count as a full disk when
+        less than :data:`NEARLY_FULL` is free as they are raised, so enter
+        the block while the partial output still takes its space.
 
     Raises
     ------
     DiskFullError
         Before the block when less than ``needed`` is free, or from the block
-        when a write in it fails for want of space (``ENOSPC``, ``EDQUOT``).
+        when a write in it fails for want of space.
 
     Examples
     --------
@@ -174,10 +187,29 @@ def enough_space(
         yield
     except DiskFullError:
         raise
-    except OSError as exc:
-        if exc.errno not in DISK_FULL_ERRNOS:
+    except (OSError, *library_errors) as exc:
+        if not for_want_of_space(exc, folder):
             raise
         raise disk_full(folder, needed, what, fix) from exc
+
+
+def for_want_of_space(exc: Exception, folder: str | os.PathLike) -> bool:
+    """Whether ``exc``, raised by a write into ``folder``, means that the disk is full.
+
+    An ``OSError`` says so by its ``errno``; an error without one (a
+    library's) when less than :data:`NEARLY_FULL` is free now.
+
+    Examples
+    --------
+    >>> for_want_of_space(OSError(errno.ENOSPC, "No space left on device"), ".")
+    True
+    >>> for_want_of_space(RuntimeError("Failed to commit transaction"), ".")
+    False
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno in DISK_FULL_ERRNOS
+    free = free_space(folder)
+    return free is not None and free < NEARLY_FULL
 
 
 def reserve(path: str | os.PathLike, size: int) -> None:
