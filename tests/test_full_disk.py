@@ -231,9 +231,13 @@ def test_geotiff_filling_the_disk_keeps_the_earlier_files(disk, dataset, capsys,
 # -- training ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("free_known", [True, False], ids=["refused-before", "found-writing"])
+@pytest.mark.parametrize(
+    ("epoch", "free_known"),
+    [(1, True), (1, False), (2, True)],
+    ids=["checkpoint-refused-before", "checkpoint-found-writing", "model-file"],
+)
 def test_train_on_a_full_disk_keeps_its_checkpoint_and_resumes(
-    free_known, disk, dataset, capsys, caplog, monkeypatch
+    epoch, free_known, disk, dataset, capsys, caplog, monkeypatch
 ):
     folder = disk("1m")
     run = folder / "run"
@@ -242,7 +246,7 @@ def test_train_on_a_full_disk_keeps_its_checkpoint_and_resumes(
 
     def save_then_fill(path: Path, state: dict) -> None:
         save(path, state)
-        if not kept:  # the disk fills after the first checkpoint
+        if state["epoch"] == epoch:  # the disk fills after this checkpoint
             kept.update(contents(run))
             fill(folder, leave=8192)
 
@@ -260,6 +264,6 @@ def test_train_on_a_full_disk_keeps_its_checkpoint_and_resumes(
     with caplog.at_level(logging.INFO):
         status, err = cli([*argv, "--resume"], capsys)
     assert status == 0, err
-    assert "after epoch 1" in caplog.text
+    assert f"after epoch {epoch}" in caplog.text
     assert len(json.loads((run / "history.json").read_text())) == 2
     assert sorted(p.name for p in run.iterdir()) == ["history.json", "loss_curve.png", "model.pt"]

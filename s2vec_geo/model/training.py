@@ -934,10 +934,11 @@ def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2V
     _warn_if_nothing_to_learn(run.history)
     _warn_if_not_learned(run.history)
     if out_dir is not None:
-        model.save(out_dir / MODEL_NAME)
         from s2vec_geo.viz.plots import plot_loss_curve
 
-        plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
+        with enough_space(out_dir, None, "the trained model", RESUME_FIX):
+            model.save(out_dir / MODEL_NAME)
+            plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
         if not run.cfg.keep_checkpoint:  # the run is complete: model.pt is all it leaves
             (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     return model
