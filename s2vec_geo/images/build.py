@@ -366,7 +366,7 @@ class _Plan:
         need = self.disk_bytes(sizes)
         with enough_space(target.parent, need, "the image dataset"), atomic_path(target) as tmp:
             tmp.mkdir()
-            maps = [self.open_shard(tmp, k, n) for k, n in enumerate(sizes)]
+            maps = [self.open_shard(tmp, k, count) for k, count in enumerate(sizes)]
             meta = self.fill(maps, sizes)
             for shard in maps:
                 for array in shard.values():
