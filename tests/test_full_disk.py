@@ -228,6 +228,15 @@ def test_geotiff_filling_the_disk_keeps_the_earlier_files(disk, dataset, capsys,
     assert contents(folder) == before  # the earlier .tif byte for byte, no partial file
 
 
+def test_geotiff_without_inodes_is_one_line_and_leaves_nothing(disk, dataset, capsys):
+    folder = disk("8m,nr_inodes=4")  # bytes to spare, but hardly a file can be made
+    status, err = cli(["geotiff", dataset, "-o", folder / "tifs"], capsys)
+    assert status == 2, err
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert len(lines) == 1 and repr(str(folder / "tifs")) in lines[0] and ".s2tmp" not in err
+    assert contents(folder) == {}  # was: the folder it made
+
+
 # -- training ----------------------------------------------------------------------------
 
 

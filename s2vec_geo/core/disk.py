@@ -101,7 +101,7 @@ def disk_full(
     not enough free disk space in '.' for the GeoTIFFs (about 3.0 MiB needed, ... free); ...
     """
     free = free_space(folder)
-    if needed is None or free is None:
+    if needed is None or free is None or free >= needed:  # e.g. another writer, or no inodes
         size = "the disk filled up while writing"
     else:
         size = f"about {format_bytes(needed)} needed, {format_bytes(free)} free"

@@ -316,9 +316,10 @@ def _write_image(
     except RasterioError:
         same = False
     if not same:
-        full = (free_space(path.parent) or 0) < raster.nbytes
-        raise OSError(
-            errno.ENOSPC if full else errno.EIO,
-            f"GDAL could not write {str(path)!r} (it does not read back as written); "
-            "check the disk and export again",
+        message = (
+            f"GDAL could not write the GeoTIFF of {token} in {str(path.parent)!r} (it does not "
+            "read back as written); check the disk (free space, inodes) and export again"
         )
+        if (free_space(path.parent) or 0) < raster.nbytes:  # the file is still there
+            raise OSError(errno.ENOSPC, message)
+        raise OSError(message)
