@@ -97,8 +97,10 @@ def disk_full(
 
     Examples
     --------
-    >>> print(disk_full(".", 3 * 2**20, "the GeoTIFFs", "free some space"))  # doctest: +ELLIPSIS
-    not enough free disk space in '.' for the GeoTIFFs (about 3.0 MiB needed, ... free); ...
+    >>> print(disk_full(".", 2**50, "the GeoTIFFs", "free some space"))  # doctest: +ELLIPSIS
+    not enough free disk space in '.' for the GeoTIFFs (about 1024.0 TiB needed, ... free); ...
+    >>> print(disk_full(".", 1, "the GeoTIFFs", "free some space"))  # doctest: +ELLIPSIS
+    not enough ... for the GeoTIFFs (the disk filled up while writing); free some space
     """
     free = free_space(folder)
     if needed is None or free is None or free >= needed:  # e.g. another writer, or no inodes
