@@ -61,6 +61,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.options import TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
@@ -76,6 +77,7 @@ from s2vec_geo.model.file import (
     S2VecModel,
     load_model,
     read_torch_file,
+    save_torch,
 )
 from s2vec_geo.model.heldout import error_sums
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder, autocast
@@ -89,6 +91,11 @@ HISTORY_SECONDS = 10.0
 """Seconds between two writes of ``history.json`` (each an fsync'd file: once an epoch, they
 cost the demo's 50 short epochs 15 % of their time)."""
 LOSS_CURVE_NAME = "loss_curve.png"
+RESUME_FIX = (
+    "free some space, then run it again with --resume (Python: resume=True): training "
+    "continues from its last checkpoint"
+)
+"""What to do when the run folder's disk is full."""
 SMALL_DATA_CELLS = 2000
 """Fewer valid patch cells than this is too little to learn from: training warns."""
 SMALL_DATA_WINDOWS = 16
@@ -503,12 +510,12 @@ def train_mean(sampler: WindowSampler) -> np.ndarray:
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path, "the training checkpoint", RESUME_FIX)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_path(path) as tmp:
+    space = enough_space(path.parent, None, "the training history", RESUME_FIX)
+    with space, atomic_path(path) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
 
 
@@ -962,10 +969,11 @@ def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2V
     _warn_if_nothing_to_learn(run.history)
     _warn_if_not_learned(run.history)
     if out_dir is not None:
-        model.save(out_dir / MODEL_NAME)
         from s2vec_geo.viz.plots import plot_loss_curve
 
-        plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
+        with enough_space(out_dir, None, "the trained model", RESUME_FIX):
+            model.save(out_dir / MODEL_NAME)
+            plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
         if not run.cfg.keep_checkpoint:  # the run is complete: model.pt is all it leaves
             (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     return model
