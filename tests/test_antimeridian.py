@@ -104,9 +104,9 @@ def test_the_split_rule() -> None:
     band = shapely.box(-180, -10, 180, 10)  # edges along the antimeridian: already cut
     pole = shapely.Polygon([(-180, -80), (0, -70), (180, -80), (180, -90), (-180, -90)])
     projected = shapely.LineString([(2e6, 1e6), (-2e6, 1e6)])  # metres: not lng/lat
-    geoms = np.array([crossing, helsinki, band, pole, projected, None], dtype=object)
+    geoms = np.array([crossing, helsinki, band, pole, projected, FIJI_PARTS, None], dtype=object)
     split = split_antimeridian(geoms)
-    assert all(split[k] is geoms[k] for k in range(1, 6))  # the same objects, bit for bit
+    assert all(split[k] is geoms[k] for k in range(1, 7))  # the same objects, bit for bit
     parts = shapely.get_parts(split[0])
     assert [p.coords[:] for p in parts] == [
         [(179.5, 10.0), (180.0, 10.5)],  # latitude interpolated at the cut
@@ -196,3 +196,15 @@ def test_areas_and_pois_across_the_antimeridian(osm_xml) -> None:
     total = cells.filter(like="building_area").to_numpy().sum()
     assert total == pytest.approx(polygon_areas(np.array([building]))[0], rel=1e-9)
     assert near_antimeridian(cells.index.to_numpy(), 0.01)
+
+
+def test_quackosm_conversion_keeps_the_road_short(road_sources, tmp_path) -> None:
+    """The PBF converted by QuackOSM itself reads as the PBF does (needs quackosm)."""
+    pytest.importorskip("quackosm")
+    pytest.importorskip("duckdb_ext")
+    from s2vec_geo.ingest.quack import pbf_to_geoparquet
+
+    converted = pbf_to_geoparquet(road_sources["pbf"], tmp_path / "road.parquet", taxonomy="v1")
+    found = road_cells(s2vec_geo.featurize(converted, level=LEVEL))
+    assert found == road_cells(s2vec_geo.featurize(road_sources["pbf"], level=LEVEL))
+    assert sum(found.values()) == pytest.approx(ROAD_M, abs=1e-5)

@@ -27,7 +27,7 @@ as do rounding slivers (parts under :data:`SLIVER` of the polygon, where an
 edge runs along a cell edge).
 Work is done in batches of bounded size, so memory does not grow with a
 polygon's size beyond its own cells. Polygons crossing the antimeridian are
-not supported (split them).
+expected cut there, as every reader cuts them (:mod:`s2vec_geo.s2.antimeridian`).
 
 **Size guard**: before anything is allocated per cell, each polygon's cells
 are estimated from its area and boundary (:func:`s2vec_geo.s2.cover.estimate_cells_each`);
