@@ -124,6 +124,7 @@ def _unwrapped(coords: np.ndarray, turns: np.ndarray) -> np.ndarray:
 
 
 def _split_line(line: shapely.Geometry) -> shapely.Geometry:
+    """A line or ring cut at the antimeridian, or itself when it does not cross."""
     coords = _coords(line)
     turns = _turns(coords[:, 0])
     if not turns.any():
@@ -132,7 +133,10 @@ def _split_line(line: shapely.Geometry) -> shapely.Geometry:
 
 
 def _split_polygon(polygon: shapely.Geometry) -> shapely.Geometry:
-    """A polygon cut at the antimeridian; a ring round a pole (odd crossings) is left."""
+    """A polygon cut at the antimeridian; a ring round a pole (odd crossings) is left.
+
+    A polygon with no area (its ring collapsed to a line) gives its lines.
+    """
     coords = _coords(polygon.exterior)
     turns = _turns(coords[:, 0])
     if not turns.any() or turns.sum():
@@ -147,7 +151,7 @@ def _split_polygon(polygon: shapely.Geometry) -> shapely.Geometry:
         hole[:, 0] -= 360.0 * np.round((middle - centre) / 360.0)  # beside its exterior
         holes.append(hole)
     valid = shapely.make_valid(shapely.Polygon(shell, holes))
-    return _cut_into_strips(valid, polygons=True)
+    return _cut_into_strips(valid, polygons=bool(shapely.area(valid) > 0.0))
 
 
 def _cut_into_strips(geom: shapely.Geometry, polygons: bool) -> shapely.Geometry:
