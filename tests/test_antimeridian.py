@@ -18,9 +18,10 @@ import s2vec_geo
 from s2vec_geo.cli import main
 from s2vec_geo.core.geodesy import haversine_m
 from s2vec_geo.core.guards import TooManyCellsError
+from s2vec_geo.embeddings.join import embed_geometries
 from s2vec_geo.features.cut import split_polygons
 from s2vec_geo.features.equal_area import polygon_areas
-from s2vec_geo.s2 import cell_to_latlng, cell_to_polygon, cover
+from s2vec_geo.s2 import cell_to_latlng, cell_to_polygon, cells_frame, cover
 from s2vec_geo.s2.antimeridian import split_antimeridian
 
 LEVEL = 16
@@ -221,3 +222,11 @@ def test_cut_parts_on_both_sides_are_cut_as_fast_as_one_polygon() -> None:
     assert time.perf_counter() - start < 2.0
     assert parts.area.sum() == pytest.approx(polygon_areas(building)[0], rel=1e-12)
     assert len(parts.cell) < 40 and near_antimeridian(parts.cell, 0.002)
+
+
+def test_embedding_a_road_across_the_line() -> None:
+    """The road's embedding: the mean over its two cells, the whole road inside them."""
+    table = cells_frame(cover(ROAD, LEVEL)).assign(emb_000=[1.0, 3.0])
+    row = embed_geometries(gpd.GeoSeries([ROAD], crs=4326), table).iloc[0]
+    assert row["n_cells"] == 2 and row["coverage"] == pytest.approx(1.0)
+    assert 1.0 < row["emb_000"] < 3.0
