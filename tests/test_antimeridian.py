@@ -19,6 +19,7 @@ from s2vec_geo.cli import main
 from s2vec_geo.core.geodesy import haversine_m
 from s2vec_geo.core.guards import TooManyCellsError
 from s2vec_geo.embeddings.join import embed_geometries
+from s2vec_geo.evaluation.labels import align_labels
 from s2vec_geo.features.cut import split_polygons
 from s2vec_geo.features.equal_area import polygon_areas
 from s2vec_geo.s2 import cell_to_latlng, cell_to_polygon, cells_frame, cover
@@ -230,3 +231,14 @@ def test_embedding_a_road_across_the_line() -> None:
     row = embed_geometries(gpd.GeoSeries([ROAD], crs=4326), table).iloc[0]
     assert row["n_cells"] == 2 and row["coverage"] == pytest.approx(1.0)
     assert 1.0 < row["emb_000"] < 3.0
+
+
+@pytest.mark.parametrize("rule", ["overlap", "centroid"])
+def test_polygon_labels_across_the_line(rule: str) -> None:
+    """A label polygon across the line labels the cells inside it, on both sides."""
+    labels = gpd.GeoDataFrame({"v": [5.0]}, geometry=[FIJI], crs=4326)
+    cells = cover(FIJI_PARTS, 9)
+    aligned = align_labels(labels, cells, "v", rule=rule)
+    _, lng = cell_to_latlng(aligned.index.to_numpy())
+    assert np.allclose(aligned, 5.0) and len(aligned) > len(cells) / 2
+    assert (lng > 0).any() and (lng < 0).any()

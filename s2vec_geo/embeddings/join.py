@@ -34,7 +34,7 @@ from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import COVERAGE, N_CELLS, cell_indexed, embedding_columns, is_embedding
 from s2vec_geo.features.equal_area import EQUAL_AREA_CRS
 from s2vec_geo.io.provenance import carry_provenance
-from s2vec_geo.s2.antimeridian import split_antimeridian
+from s2vec_geo.s2.antimeridian import split_antimeridian_frame
 
 if TYPE_CHECKING:  # a model (torch) is loaded only when featurized cells are embedded
     from s2vec_geo.model.file import S2VecModel
@@ -133,8 +133,7 @@ def embed_geometries(
     """
     table = embedding_table(cells, model, level, mode)
     geo = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
-    geo = s2.to_lnglat(geo)
-    geo = gpd.GeoSeries(split_antimeridian(geo.to_numpy()), index=geo.index, crs=geo.crs)
+    geo = split_antimeridian_frame(s2.to_lnglat(geo))
     cols = embedding_columns(table)
     table_level = s2.single_level(
         table.index.to_numpy(), "the embedding table mixes S2 levels {levels}; pass one level"

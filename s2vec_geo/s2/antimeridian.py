@@ -37,9 +37,12 @@ which applies one rule, GDAL's ``WRAPDATELINE`` convention:
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.affinity
+
+from s2vec_geo.s2.validation import GeoT
 
 _COLLECTION = 7  # shapely's type id of a GeometryCollection
 
@@ -81,6 +84,33 @@ def split_antimeridian(geometries: np.ndarray) -> np.ndarray:
     out = geoms.copy()
     for i in wide:
         out[i] = _split(geoms[i])
+    return out
+
+
+def split_antimeridian_frame(frame: GeoT) -> GeoT:
+    """A GeoSeries or GeoDataFrame (EPSG:4326) with its geometries cut at the antimeridian.
+
+    The frame itself when nothing crosses; else a copy with the geometries
+    of :func:`split_antimeridian`.
+
+    Examples
+    --------
+    >>> road = shapely.LineString([(179.999, 10), (-179.999, 10)])
+    >>> frame = gpd.GeoDataFrame({"kind": ["road"]}, geometry=[road], crs=4326)
+    >>> split_antimeridian_frame(frame).geom_type.tolist()
+    ['MultiLineString']
+    >>> split_antimeridian_frame(frame.geometry).total_bounds.tolist()
+    [-180.0, 10.0, 180.0, 10.0]
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    split = split_antimeridian(geoms)
+    if split is geoms:
+        return frame
+    series = gpd.GeoSeries(split, index=frame.index, crs=frame.crs, name=frame.geometry.name)
+    if isinstance(frame, gpd.GeoSeries):
+        return series
+    out = frame.copy()
+    out[frame.geometry.name] = series
     return out
 
 
