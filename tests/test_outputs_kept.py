@@ -326,3 +326,119 @@ def test_kill_9_at_every_rename_of_images_overwrite(
             break
         n += 1
     assert n >= 8
+
+
+# -- 2. places that are never an output folder ---------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", [".", "./", "..", "sub/..", "{cwd}", "{home}", "/"])
+def test_the_current_folder_home_and_root_are_refused(
+    cells: pd.DataFrame,
+    layer: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    spelling: str,
+) -> None:
+    """`images CELLS -o . --overwrite` in a folder holding an image dataset deletes nothing."""
+    work = tmp_path / "home" / "work"
+    work.parent.mkdir()
+    build_images(cells, LEVEL, out=work)
+    (work / "sub").mkdir()
+    users_files(work)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(work)
+    before = digest(tmp_path / "home")
+    out = spelling.format(cwd=work, home=tmp_path / "home")
+    capsys.readouterr()
+    assert images_cli(layer, out, "--overwrite") == 2
+    err = capsys.readouterr().err.strip()
+    assert "give a folder of its own" in err and len(err.splitlines()) == 1
+    assert digest(tmp_path / "home") == before
+
+
+def test_a_folder_holding_the_input_is_refused(
+    layer: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    source = data / "cells.parquet"
+    source.write_bytes(layer.read_bytes())
+    assert images_cli(source, data, "--overwrite") == 2
+    assert "is a folder holding an input" in capsys.readouterr().err
+    assert [p.name for p in data.iterdir()] == ["cells.parquet"]
+
+
+# -- 4. an output that is an input, names with control characters -------------------------
+
+
+def commands(source: Path, out: Path | str) -> dict[str, list[str]]:
+    """Each command writing ``out`` from ``source`` (checked before any input is read)."""
+    return {
+        "featurize": ["featurize", str(source), "--level", "14", "-o", str(out)],
+        "cells": ["cells", str(source), "--level", "14", "-o", str(out)],
+        "cover": ["cover", str(source), "--level", "14", "-o", str(out)],
+        "join": ["join", str(source), "--embeddings", str(source), "-o", str(out)],
+        "embed": ["embed", str(source), "--model", "model.pt", "-o", str(out)],
+        "run": ["run", str(source), "-o", str(out)],
+    }
+
+
+@pytest.mark.parametrize("command", list(commands(Path("a"), "b")))
+def test_an_output_that_is_the_input_is_refused_before_work(
+    layer: Path, tmp_path: Path, capsys: pytest.CaptureFixture, command: str
+) -> None:
+    """Also through a symbolic link; the source stays byte for byte."""
+    source = tmp_path / "src.gpkg"
+    source.write_bytes(b"SQLite format 3\x00 the user's only copy")
+    link = tmp_path / "link.gpkg"
+    link.symlink_to(source)
+    for out in (source, link):
+        assert main(commands(source, out)[command]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "is the input" in err and len(err.splitlines()) == 1
+    assert source.read_bytes() == b"SQLite format 3\x00 the user's only copy"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.gpkg", "src.gpkg"]
+
+
+@pytest.mark.parametrize("command", list(commands(Path("a"), "b")))
+def test_a_line_break_in_an_output_name_is_refused(
+    layer: Path, tmp_path: Path, capsys: pytest.CaptureFixture, command: str
+) -> None:
+    out = tmp_path / "emb\n.gpkg"
+    assert main(commands(layer, out)[command]) == 2
+    assert "control character" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary
+
+
+def test_atomic_path_refuses_a_control_character(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="control character"), atomic_path(tmp_path / "a\tb"):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 5. run does not replace a PNG of the user's ------------------------------------------
+
+
+def test_run_refuses_a_png_it_did_not_draw(
+    sample_pbf: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    png = tmp_path / "emb.png"
+    png.write_bytes(outputs.PNG_SIGNATURE + b"the user's picture")
+    assert main(["run", str(sample_pbf), "-o", str(tmp_path / "emb.gpkg")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a map drawn by s2vec-geo" in err and len(err.splitlines()) == 1
+    assert png.read_bytes() == outputs.PNG_SIGNATURE + b"the user's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.png"]  # no work folder either
+
+
+def test_the_maps_s2vec_draws_are_recognised(tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    from s2vec_geo.viz.plots import plot_embedding_pca
+
+    frame = cells_frame(synthetic_cells(n_parents=1).index.to_numpy()[:20])
+    emb = gpd.GeoDataFrame(frame.assign(emb_000=range(20), emb_001=1.0, emb_002=0.0))
+    assert outputs.written_here(plot_embedding_pca(emb, tmp_path / "emb.png"))
+    (tmp_path / "other.png").write_bytes(outputs.PNG_SIGNATURE + b"\x00\x00\x00\x00IEND")
+    assert not outputs.written_here(tmp_path / "other.png")

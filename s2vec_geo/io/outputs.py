@@ -6,6 +6,11 @@ a control character, and, for an output folder, the current folder (by any
 spelling: ``.``, ``..``, its absolute path), the home folder, the root of the
 file system and any folder holding an input.
 
+**Files of ours.** A PNG this library draws says so in its ``Software``
+text (:data:`SOFTWARE`, :func:`written_here`), so that a command writing
+one the user did not name (``run``'s PCA map beside its layer) can tell its
+own earlier map from a picture of the user's.
+
 **Swaps.** Replacing an output takes several renames; ``kill -9`` may strike
 between any two of them, so every intermediate state has a name that says
 what it is (:func:`s2vec_geo.io.owners.owned_name`) and the next writer of the
@@ -34,9 +39,14 @@ import os
 import shutil
 from pathlib import Path
 
+from s2vec_geo.io.locks import remove_stale_temporaries
 from s2vec_geo.io.owners import ASIDE_TAG, STAGED_TAG, abandoned, owned_name, owner_tag
 
 log = logging.getLogger(__name__)
+
+SOFTWARE = "s2vec-geo"
+"""What the ``Software`` text of a PNG written by this library starts with."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 PLAN_FILE = ".s2vec-replace.json"
 """A staged replacement's plan, in its staging folder: ``{"remove": [...], "add": [...]}``."""
@@ -130,6 +140,36 @@ def check_output(
                 "e.g. -o images), so that nothing else there is touched"
             )
     return Path(path)
+
+
+def written_here(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a PNG whose ``Software`` text names this library.
+
+    Reads the PNG's chunks up to its image data (a few hundred bytes).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from matplotlib.figure import Figure
+    >>> png = Path(tempfile.mkdtemp()) / "map.png"
+    >>> Figure().savefig(png, metadata={"Software": f"{SOFTWARE} 0.1.0"})
+    >>> written_here(png), written_here(__file__)
+    (True, False)
+    """
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != PNG_SIGNATURE:
+                return False
+            while header := f.read(8):
+                size, kind = int.from_bytes(header[:4], "big"), header[4:]
+                if kind in (b"IDAT", b"IEND") or len(header) < 8:
+                    return False
+                data = f.read(size + 4)[:size]  # the chunk and its CRC
+                if kind == b"tEXt" and data.partition(b"\0")[0] == b"Software":
+                    return data.partition(b"\0")[2].startswith(SOFTWARE.encode())
+    except OSError:
+        return False
+    return False
 
 
 def fsync_folder(folder: Path) -> None:
@@ -280,9 +320,11 @@ def finish_replacements(folder: Path) -> list[Path]:
     """Finish the replacements in ``folder`` that a process gone committed but left undone.
 
     Returns the staging folders finished (also logged). A replacement killed
-    before it was committed left only a temporary: the old files are intact.
+    before it was committed left only a temporary, which is removed: the old
+    files are intact.
     """
     name = folder.absolute().name
+    remove_stale_temporaries(folder, name)
     done = []
     for staged in _entries(folder, f".{name}.{STAGED_TAG}-"):
         owner = abandoned(staged.name, name, STAGED_TAG)
