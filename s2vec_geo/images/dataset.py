@@ -147,7 +147,7 @@ def staging(target: Path) -> Iterator[Path]:
         with atomic_path(target) as tmp:
             yield tmp
         return
-    tmp = target / temporary_name(target.absolute())
+    tmp = target / temporary_name(target.resolve())
     try:
         yield tmp
         old = sorted(owned_files(target) or [], key=lambda name: name != META_FILE)

@@ -310,10 +310,10 @@ def replace_in_folder(folder: Path, staged: Path, remove: list[str], add: list[s
     (staged / PLAN_FILE).write_text(json.dumps({"remove": remove, "add": add}), encoding="utf-8")
     fsync_path(staged)
     owner = owner_tag()
-    committed = folder / owned_name(folder.absolute(), STAGED_TAG, owner)
+    committed = folder / owned_name(folder.resolve(), STAGED_TAG, owner)
     os.replace(staged, committed)
     fsync_folder(folder)
-    _continue(folder, committed, folder / owned_name(folder.absolute(), ASIDE_TAG, owner))
+    _continue(folder, committed, folder / owned_name(folder.resolve(), ASIDE_TAG, owner))
 
 
 def finish_replacements(folder: Path) -> list[Path]:
@@ -323,14 +323,14 @@ def finish_replacements(folder: Path) -> list[Path]:
     before it was committed left only a temporary, which is removed: the old
     files are intact.
     """
-    name = folder.absolute().name
+    name = folder.resolve().name
     remove_stale_temporaries(folder, name)
     done = []
     for staged in _entries(folder, f".{name}.{STAGED_TAG}-"):
         owner = abandoned(staged.name, name, STAGED_TAG)
         if owner is None:
             continue
-        _continue(folder, staged, folder / owned_name(folder.absolute(), ASIDE_TAG, owner))
+        _continue(folder, staged, folder / owned_name(folder.resolve(), ASIDE_TAG, owner))
         log.warning("finished replacing the files of %s that a killed run had begun", folder)
         done.append(staged)
     return done
