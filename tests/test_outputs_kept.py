@@ -441,3 +441,16 @@ def test_the_maps_s2vec_draws_are_recognised(tmp_path: Path) -> None:
     assert outputs.written_here(plot_embedding_pca(emb, tmp_path / "emb.png"))
     (tmp_path / "other.png").write_bytes(outputs.PNG_SIGNATURE + b"\x00\x00\x00\x00IEND")
     assert not outputs.written_here(tmp_path / "other.png")
+
+
+def test_cover_onto_its_readable_input_keeps_it(tmp_path: Path) -> None:
+    """A layer that reads fine: before the fix it was read, covered and replaced."""
+    import geopandas as gpd
+    import shapely
+
+    source = tmp_path / "area.gpkg"
+    area = gpd.GeoDataFrame(geometry=[shapely.box(24.9, 60.1, 24.95, 60.15)], crs=4326)
+    area.to_file(source, engine="pyogrio")
+    before = source.read_bytes()
+    assert main(["cover", str(source), "--level", "12", "-o", str(source)]) == 2
+    assert source.read_bytes() == before
