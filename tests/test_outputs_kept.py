@@ -266,6 +266,35 @@ with atomic_path(Path(sys.argv[1])) as tmp:
 """
 
 
+def test_a_made_up_plan_moves_none_of_your_files(cells: pd.DataFrame, tmp_path: Path) -> None:
+    """A staging folder found on disk is finished only for the dataset's own file names."""
+    out = tmp_path / "ds"
+    build_images(cells, LEVEL, out=out)
+    mine = users_files(out)
+    staged = out / f".ds.s2new-{host_tag()}-{DEAD}-abcdef"
+    staged.mkdir()
+    plan = {"remove": ["notes.txt", "model.pt"], "add": ["notes.txt"]}
+    (staged / outputs.PLAN_FILE).write_text(json.dumps(plan))
+    (staged / "notes.txt").write_text("not yours")
+    ImageDataset.open(out)
+    after = digest(out)
+    assert {k: after[k] for k in mine} == mine
+    assert hidden(out) == []
+
+
+def test_a_second_writer_of_the_same_dataset_is_refused(
+    cells: pd.DataFrame, tmp_path: Path
+) -> None:
+    from s2vec_geo.io.locks import OutputLockedError, hold
+
+    out = tmp_path / "ds"
+    build_images(cells.iloc[:200], LEVEL, out=out)
+    before = digest(out)
+    with hold(out), pytest.raises(OutputLockedError, match="is being written by"):
+        build_images(cells, LEVEL, out=out, overwrite=True)
+    assert digest(out) == before
+
+
 @pytest.mark.slow
 def test_kill_9_between_the_renames_of_a_folder_swap(tmp_path: Path) -> None:
     """A real SIGKILL at the dangerous instant; the next writer puts the old folder back."""

@@ -17,6 +17,7 @@ whatever the size of the area.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ from s2vec_geo.images.dataset import (
 )
 from s2vec_geo.images.normalization import MomentAccumulator
 from s2vec_geo.io.layers import LAYER_SUFFIXES, read_provenance, spatial_layer
+from s2vec_geo.io.locks import hold
 from s2vec_geo.io.outputs import check_output, finish_replacements
 from s2vec_geo.io.provenance import PROVENANCE_ATTR, record_attrs
 from s2vec_geo.s2.cover import sorted_unique
@@ -250,7 +252,9 @@ def build_images(
         ``replace_earlier`` is off. Only the files the old dataset wrote are
         replaced: every other file of the folder is kept. Other non-empty
         folders are refused, as are the current folder, the folders above
-        it, the home folder and a folder holding ``cells``.
+        it, the home folder and a folder holding ``cells``. The folder is
+        locked while it is written (:func:`s2vec_geo.io.locks.hold`): a
+        second writer is refused.
     min_support
         Keep only the features that are non-zero in at least this share of
         the cells (0 keeps all, as the paper does). Rare categories are
@@ -297,16 +301,32 @@ def build_images(
             "aggregate them first (cells.groupby(level='cell_id').sum())"
         )
     patch_level, image_level = _check_levels(ids, image_level)
-    target = None if out is None else _prepare_target(out, overwrite or replace_earlier, cells)
-    if min_support > 0.0:
-        source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
-    plan = _Plan.lay_out(source, ids, patch_level, image_level, log1p, chunk_size)
-    _check_pixels(
-        len(plan.parents), plan.grid, plan.n_features, image_level, max_cells, target is not None
-    )
-    if target is None:
-        return plan.in_memory()
-    return plan.write(target, shard_size)
+    with _output(out, overwrite or replace_earlier, cells) as target:
+        if min_support > 0.0:
+            source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
+        plan = _Plan.lay_out(source, ids, patch_level, image_level, log1p, chunk_size)
+        _check_pixels(
+            len(plan.parents),
+            plan.grid,
+            plan.n_features,
+            image_level,
+            max_cells,
+            target is not None,
+        )
+        if target is None:
+            return plan.in_memory()
+        return plan.write(target, shard_size)
+
+
+@contextlib.contextmanager
+def _output(out: str | os.PathLike | None, overwrite: bool, cells: object) -> Iterator[Path | None]:
+    """The dataset folder, checked and locked while it is written; ``None`` in memory."""
+    if out is None:
+        yield None
+        return
+    target = check_output(out, [cells], folder=True)
+    with hold(target):
+        yield _prepare_target(target, overwrite)
 
 
 _SHAPES = {"images": 2, "mask": 1, "parents": 0}
@@ -483,17 +503,16 @@ def check_min_support(min_support: float) -> float:
     return min_support
 
 
-def _prepare_target(out: str | os.PathLike, overwrite: bool, cells: object) -> Path:
-    """Check that ``out`` may receive an image dataset; return it as a path.
+def _prepare_target(target: Path, overwrite: bool) -> Path:
+    """Check that ``target`` may receive an image dataset; return it.
 
     A half-done replacement a killed run left there is finished first.
     """
-    target = check_output(out, [cells], folder=True)
     if not target.exists():
         return target
     if not target.is_dir():
         raise ValueError(f"output {str(target)!r} is a file; give a folder for the images")
-    finish_replacements(target)
+    finish_replacements(target, DATASET_FILE)
     owned = owned_files(target)
     foreign = sorted(n for n in os.listdir(target) if DATASET_FILE.fullmatch(n))
     foreign = [n for n in foreign if n not in (owned or [])]

@@ -171,7 +171,7 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any]:
     root = Path(root)
     meta_path = root / META_FILE
     if root.is_dir():  # a replacement that a killed run left half done: finished first
-        finish_replacements(root)
+        finish_replacements(root, DATASET_FILE)
     if not meta_path.is_file():
         raise FileNotFoundError(
             f"{str(root)!r} is not an S2Vec image dataset (no {META_FILE}); "

@@ -36,6 +36,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -266,13 +267,21 @@ def _plain(names: object) -> list[str]:
     return [n for n in names if isinstance(n, str) and n not in ("", "..") and n == Path(n).name]
 
 
-def _continue(folder: Path, staged: Path, aside: Path) -> None:
-    """The remaining steps of a committed replacement (each may run again after a kill)."""
+def _continue(
+    folder: Path, staged: Path, aside: Path, names: re.Pattern[str] | None = None
+) -> None:
+    """The remaining steps of a committed replacement (each may run again after a kill).
+
+    With ``names``, only files whose whole name matches it are moved.
+    """
     try:
         plan = json.loads((staged / PLAN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:  # killed while deleting the staging folder: all was done
         plan = {}
-    remove, add = _plain(plan.get("remove")), _plain(plan.get("add"))
+    remove, add = (
+        [n for n in _plain(plan.get(key)) if names is None or names.fullmatch(n)]
+        for key in ("remove", "add")
+    )
     if add and all((staged / n).is_file() for n in add):  # nothing moved in yet
         aside.mkdir(exist_ok=True)
         for name in remove:
@@ -316,12 +325,13 @@ def replace_in_folder(folder: Path, staged: Path, remove: list[str], add: list[s
     _continue(folder, committed, folder / owned_name(folder.resolve(), ASIDE_TAG, owner))
 
 
-def finish_replacements(folder: Path) -> list[Path]:
+def finish_replacements(folder: Path, names: re.Pattern[str] | None = None) -> list[Path]:
     """Finish the replacements in ``folder`` that a process gone committed but left undone.
 
     Returns the staging folders finished (also logged). A replacement killed
     before it was committed left only a temporary, which is removed: the old
-    files are intact.
+    files are intact. ``names``: the only file names the plans may move (a
+    plan is a file on disk: one made up must not move your files away).
     """
     name = folder.resolve().name
     remove_stale_temporaries(folder, name)
@@ -330,7 +340,7 @@ def finish_replacements(folder: Path) -> list[Path]:
         owner = abandoned(staged.name, name, STAGED_TAG)
         if owner is None:
             continue
-        _continue(folder, staged, folder / owned_name(folder.resolve(), ASIDE_TAG, owner))
+        _continue(folder, staged, folder / owned_name(folder.resolve(), ASIDE_TAG, owner), names)
         log.warning("finished replacing the files of %s that a killed run had begun", folder)
         done.append(staged)
     return done
