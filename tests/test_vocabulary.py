@@ -72,7 +72,9 @@ FACES = {
         o.POLYGONS,
         o.MAX_CELLS_PER_POLYGON,
         o.MAX_CELLS,
+        o.MEMORY_BUDGET,
     ),
+    sv.cover: (o.MEMORY_BUDGET,),
     sv.read_features: (o.LAYER, o.TAXONOMY, o.BBOX, o.CATEGORY_COLUMN, o.POLYGONS),
     sv.featurize_distributed: (
         o.LEVEL,
