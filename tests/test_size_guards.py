@@ -228,6 +228,8 @@ def test_the_budget_is_an_option_an_environment_variable_and_a_keyword(monkeypat
     with pytest.raises(OverBudgetError, match=r"memory_budget=\.\.\."):
         cover(HELSINKI, 16, memory_budget="500KB")  # 934 cells of about 1 KB
     assert len(cover(HELSINKI, 16, memory_budget="1MB")) == 934
+    with pytest.raises(OverBudgetError, match="cutting roads at the cell edges of level 16"):
+        featurize(PBF, level=16, memory_budget="100KB")
     monkeypatch.setenv(MEMORY_BUDGET_ENV, "500 KiB")
     assert budget_in_force() == 500 * 1024
     with pytest.raises(OverBudgetError):
