@@ -226,12 +226,12 @@ def test_cover_of_a_degree_at_level_18_is_refused_by_the_memory_budget(tmp_path)
 
 def test_the_budget_is_an_option_an_environment_variable_and_a_keyword(monkeypatch, tmp_path):
     with pytest.raises(OverBudgetError, match=r"memory_budget=\.\.\."):
-        cover(HELSINKI, 16, memory_budget="500KB")  # 934 cells of about 1 KB
+        cover(HELSINKI, 16, memory_budget="100KB")  # 934 cells of 128 bytes
     assert len(cover(HELSINKI, 16, memory_budget="1MB")) == 934
     with pytest.raises(OverBudgetError, match="cutting roads at the cell edges of level 16"):
         featurize(PBF, level=16, memory_budget="100KB")
-    monkeypatch.setenv(MEMORY_BUDGET_ENV, "500 KiB")
-    assert budget_in_force() == 500 * 1024
+    monkeypatch.setenv(MEMORY_BUDGET_ENV, "100 KiB")
+    assert budget_in_force() == 100 * 1024
     with pytest.raises(OverBudgetError):
         cover(HELSINKI, 16)
     with using_budget("2MB"):

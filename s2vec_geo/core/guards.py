@@ -31,7 +31,8 @@ from contextvars import ContextVar
 from s2vec_geo.core.options import MAX_CELLS, MEMORY_BUDGET, parse_size
 
 DEFAULT_MAX_CELLS: int = MAX_CELLS.default
-"""Default limit: the continental-US box at level 12 (3.1 M cells) passes."""
+"""Default limit: the continental-US box at level 12 (3.1 M cells) passes (as a layer of
+polygons, about 3 GB, it is over the default memory budget)."""
 
 LAYER_CELL_BYTES = 1000
 """Memory of one row of a cell layer: id, token and polygon (plus 8 bytes a feature column)."""

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 
 from s2vec_geo.core.geodesy import avg_cell_area, avg_cell_edge
-from s2vec_geo.core.guards import LAYER_CELL_BYTES, check_cells
+from s2vec_geo.core.guards import check_cells
 from s2vec_geo.core.progress import progress
 from s2vec_geo.s2.antimeridian import split_antimeridian
 from s2vec_geo.s2.geometry import cell_to_polygon
@@ -31,6 +31,11 @@ _LINEAR = ("LineString", "MultiLineString", "LinearRing")
 _POINTS = ("Point", "MultiPoint")
 _SCALE_LEVEL = 10  # cells whose area gives the local cell size of a geometry
 _SCALE_RANGE = (0.3, 3.0)  # local cell area over the mean, clipped to this range
+
+
+COVER_CELL_BYTES = 128
+"""Memory of a covered cell: its id and the coverer's working memory (the continental-US
+box at level 12, 3.1 M cells, peaks at 365 MB)."""
 
 
 def _geometries(geometry: Any) -> np.ndarray:
@@ -233,6 +238,7 @@ def cover(
     *,
     max_cells: int | None = None,
     memory_budget: int | str | None = None,
+    cell_bytes: float = COVER_CELL_BYTES,
 ) -> np.ndarray:
     """Return the sorted, unique level-``level`` cells covering a geometry.
 
@@ -262,8 +268,14 @@ def cover(
         :data:`~s2vec_geo.core.guards.DEFAULT_MAX_CELLS`.
     memory_budget
         Refuse, before covering, geometries whose cells would take more
-        memory as a cell layer (about 1 KB a cell), e.g. ``"8GB"``; default: the
+        memory (:data:`COVER_CELL_BYTES` a cell; a cell layer of them is held
+        against the budget again, at about 1 KB a cell, by
+        :func:`~s2vec_geo.s2.frame.cells_frame`), e.g. ``"8GB"``; default: the
         budget in force (:func:`~s2vec_geo.core.guards.budget_in_force`, 2 GiB).
+    cell_bytes
+        Memory a covered cell will take: callers that make a cell layer of the
+        cells pass :data:`~s2vec_geo.core.guards.LAYER_CELL_BYTES`, so that an
+        area too large as a layer is refused before it is covered.
 
     Returns
     -------
@@ -294,10 +306,9 @@ def cover(
     check_cells(
         estimate_cells(geoms, level),
         f"covering the geometries at level {level}",
-        bytes_per_cell=LAYER_CELL_BYTES,  # cells mostly become a layer (cells_frame)
+        bytes_per_cell=cell_bytes,
         max_cells=max_cells,
         level=level,
-        memory_as="as a cell layer",
         memory_budget=memory_budget,
     )
     parts = [
