@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import math
 
+import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
 import torch
+from pyproj import CRS
 from synthetic_cells import TINY_MODEL, synthetic_cells
 from test_reliability import cli, digests, one_error
 
 import s2vec_geo as sv
 from s2vec_geo.embeddings.embed import embed
 from s2vec_geo.images import build_images
+from s2vec_geo.io.coordinates import outside_domain
 from s2vec_geo.model.file import load_model
 from s2vec_geo.model.training import TrainConfig, train
+from s2vec_geo.s2 import to_lnglat
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +128,116 @@ def test_cli_embed_with_a_nan_model_exits_2_and_writes_nothing(run, cells, tmp_p
     status, err = cli(["embed", layer, "-m", model, "-o", tmp_path / "emb.gpkg"], capsys)
     assert status == 2 and "NaN or infinite weights" in one_error(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.gpkg", "nan.pt"]
+
+
+# -- coordinates -------------------------------------------------------------------------
+
+FINITE = [shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.18)]
+NOT_FINITE = [shapely.Point(math.inf, 60.0), shapely.Point(24.9, math.nan)]
+
+
+@pytest.fixture(scope="module")
+def layers(tmp_path_factory):
+    """Points with NaN and infinite coordinates (GeoPackage, GeoParquet), a point no place on
+    Earth has (EPSG:3857), and an embedding table of the finite points' cells."""
+    folder = tmp_path_factory.mktemp("layers")
+    mixed = gpd.GeoDataFrame(
+        {"category": ["cafe", "bar", "cafe", "bar"]}, geometry=FINITE + NOT_FINITE, crs=4326
+    )
+    mixed.to_file(folder / "mixed.gpkg")
+    mixed.to_parquet(folder / "mixed.parquet")
+    far = gpd.GeoDataFrame(
+        {"category": ["cafe", "bar"]},
+        geometry=[shapely.Point(2776000.0, 8437000.0), shapely.Point(1e12, 1e12)],
+        crs=3857,
+    )
+    far.to_file(folder / "far.gpkg")
+    table = sv.cells_frame(sv.point_cells(gpd.GeoSeries(FINITE, crs=4326), 14).to_numpy())
+    sv.write_layer(table.assign(emb_000=1.0), folder / "emb.gpkg")
+    return folder
+
+
+def _arguments(command: str, layers) -> list:
+    return {
+        "cells": ["--level", "14"],
+        "cover": ["--level", "14"],
+        "join": ["-e", layers / "emb.gpkg"],
+        "featurize": ["--level", "14", "--category-column", "category"],
+    }[command]
+
+
+@pytest.mark.parametrize("name", ["mixed.gpkg", "mixed.parquet"])
+@pytest.mark.parametrize("command", ["cells", "cover", "join", "featurize"])
+def test_features_with_non_finite_coordinates_are_skipped_with_a_count(
+    layers, name, command, tmp_path, capsys, caplog
+):
+    out = tmp_path / "out.gpkg"
+    status, err = cli([command, layers / name, *_arguments(command, layers), "-o", out], capsys)
+    assert status == 0, err
+    written = gpd.read_file(out, layer="out")
+    if command == "join":  # every row kept: the two without a place have no embedding
+        assert "kept 2 features with NaN or infinite coordinates" in caplog.text
+        assert written["emb_000"].tolist()[:2] == [1.0, 1.0]
+        assert written["emb_000"][2:].isna().all()
+    elif command == "featurize":
+        assert "2 NaN or infinite coordinates" in caplog.text
+        assert written[["poi_cafe", "poi_bar"]].to_numpy().sum() == 2
+    else:
+        assert "skipped 2 features with NaN or infinite coordinates" in caplog.text
+        assert len(written) == 2
+
+
+@pytest.mark.parametrize("command", ["cells", "cover", "join", "featurize"])
+def test_coordinates_outside_the_crs_domain_are_refused(layers, command, tmp_path, capsys):
+    out = tmp_path / "out.gpkg"
+    status, err = cli(
+        [command, layers / "far.gpkg", *_arguments(command, layers), "-o", out], capsys
+    )
+    assert status == 2
+    line = one_error(err)
+    assert "far.gpkg: 1 coordinate lies outside the area EPSG:3857" in line
+    assert "x=1e+12, y=1e+12" in line and "set the layer's true CRS" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_geometries_in_memory_follow_the_same_rule(caplog) -> None:
+    mixed = gpd.GeoSeries(FINITE + NOT_FINITE, crs=4326)
+    with pytest.raises(ValueError, match=r"2 of 4 rows are not \(non-empty\) points"):
+        sv.point_cells(mixed, 14)
+    assert "2 of 4 have NaN or infinite coordinates" in caplog.text
+    with pytest.raises(ValueError, match="not a geometry; drop rows with missing geometry"):
+        sv.cover(mixed, 14)
+    with pytest.raises(ValueError, match="outside the area EPSG:3857"):
+        sv.cover(gpd.GeoSeries([shapely.Point(1e12, 0.0)], crs=3857), 14)
+    frame = gpd.GeoDataFrame({"category": ["cafe", "bar", "cafe", "bar"]}, geometry=mixed)
+    assert len(sv.read_features(frame, category_column="category")) == 2
+
+
+@pytest.mark.parametrize(
+    ("crs", "x", "y"),
+    [
+        (3857, 2.05e7, 0.0),  # past the antimeridian: Fiji drawn in one piece
+        (3857, 0.0, 3.0e7),  # north of the map's 85 degrees, still a place
+        (32635, 1_400_000.0, 6_700_000.0),  # UTM 35N, 900 km east of its zone's meridian
+        (3067, 200_000.0, 6_200_000.0),  # Finland's TM35FIN, in Estonia
+        (4326, 190.0, 89.0),
+    ],
+)
+def test_places_near_the_edges_of_a_crs_are_kept(crs, x, y) -> None:
+    assert not outside_domain(np.array([[x, y]]), CRS.from_epsg(crs)).any()
+    lnglat = to_lnglat(gpd.GeoSeries([shapely.Point(x, y)], crs=crs))
+    assert np.isfinite(shapely.get_coordinates(lnglat.values)).all()
+
+
+@pytest.mark.parametrize(
+    ("crs", "x", "y"),
+    [
+        (3857, 1e12, 0.0),
+        (3857, 0.0, 1e12),
+        (32635, 1e9, 6e6),
+        (4326, 10.0, 91.0),
+        (2154, 1e15, 1e15),
+    ],
+)
+def test_numbers_no_place_has_are_outside_the_domain(crs, x, y) -> None:
+    assert outside_domain(np.array([[x, y]]), CRS.from_epsg(crs)).all()
