@@ -12,6 +12,7 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 import torch
@@ -21,6 +22,7 @@ from test_reliability import cli, digests, one_error
 
 import s2vec_geo as sv
 from s2vec_geo.embeddings.embed import embed
+from s2vec_geo.evaluation.labels import read_labels
 from s2vec_geo.images import build_images
 from s2vec_geo.io.coordinates import outside_domain
 from s2vec_geo.model.file import load_model
@@ -211,6 +213,19 @@ def test_geometries_in_memory_follow_the_same_rule(caplog) -> None:
         sv.cover(gpd.GeoSeries([shapely.Point(1e12, 0.0)], crs=3857), 14)
     frame = gpd.GeoDataFrame({"category": ["cafe", "bar", "cafe", "bar"]}, geometry=mixed)
     assert len(sv.read_features(frame, category_column="category")) == 2
+    with pytest.raises(ValueError, match="2 of 4 geometries have NaN or infinite coordinates"):
+        sv.cover(list(mixed.values), 14)  # plain shapely geometries (lon/lat)
+
+
+def test_labels_with_non_finite_coordinates_count_as_missing(caplog) -> None:
+    table = pd.DataFrame({"lon": [24.94, math.inf, 24.95], "lat": [60.17, 60.1, math.nan]})
+    table["price"] = [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"2 of 3 labels .* 2 have no geometry or NaN or inf"):
+        read_labels(table, "price")
+    assert read_labels(table, "price", drop_missing=True)["price"].tolist() == [1.0]
+    far = gpd.GeoDataFrame({"price": [1.0]}, geometry=[shapely.Point(0.0, 1e12)], crs=3857)
+    with pytest.raises(ValueError, match="the labels: 1 coordinate lies outside the area EPSG"):
+        read_labels(far, "price")
 
 
 @pytest.mark.parametrize(

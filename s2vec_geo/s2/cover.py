@@ -20,6 +20,7 @@ import shapely
 from s2vec_geo.core.geodesy import avg_cell_area, avg_cell_edge
 from s2vec_geo.core.guards import LAYER_CELL_BYTES, check_cells
 from s2vec_geo.core.progress import progress
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import latlng_to_cell
 from s2vec_geo.s2.validation import to_lnglat, validate_level
@@ -273,6 +274,12 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
     geoms = _geometries(geometry)
     if geoms.size == 0:
         raise ValueError("nothing to cover: no geometries given; pass at least one geometry")
+    if (not_finite := non_finite(geoms)).any():  # a GeoSeries's are missing ones already
+        raise ValueError(
+            f"{int(not_finite.sum())} of {len(geoms)} geometries have NaN or infinite "
+            f"coordinates (e.g. the one at position {int(np.argmax(not_finite))}); drop them "
+            "first (layers read from files skip them)"
+        )
     for geom in geoms:
         _check_geometry(geom)
     check_cells(
