@@ -251,6 +251,7 @@ def test_places_near_the_edges_of_a_crs_are_kept(crs, x, y) -> None:
         (3857, 0.0, 1e12),
         (32635, 1e9, 6e6),
         (4326, 10.0, 91.0),
+        (4326, 2_776_000.0, 84.0),  # a projected x in a layer said to be in degrees
         (2154, 1e15, 1e15),
     ],
 )

@@ -70,11 +70,13 @@ def _projection(crs: CRS) -> tuple[Transformer, Transformer, np.ndarray | None]:
 def outside_domain(coords: np.ndarray, crs: CRS) -> np.ndarray:
     """Which finite ``(x, y)`` coordinates of ``crs`` are outside its domain.
 
-    Geographic CRSs: latitudes beyond 90 degrees. Projected CRSs: coordinates
-    far outside the CRS's area of use (by more than its own size) that do not
-    come back when projected to longitude/latitude and back, or that project
-    to no longitude/latitude at all. Longitudes past the antimeridian near the
-    area of use stay (e.g. EPSG:3857 data crossing it).
+    Geographic CRSs: latitudes beyond 90 degrees, longitudes beyond 540 (more
+    than a turn past the antimeridian, which data crossing it may reach).
+    Projected CRSs: coordinates far outside the CRS's area of use (by more
+    than its own size) that do not come back when projected to
+    longitude/latitude and back, or that project to no longitude/latitude at
+    all. Longitudes past the antimeridian near the area of use stay (e.g.
+    EPSG:3857 data crossing it).
 
     Examples
     --------
@@ -84,7 +86,7 @@ def outside_domain(coords: np.ndarray, crs: CRS) -> np.ndarray:
     """
     x, y = coords[:, 0], coords[:, 1]
     if crs.is_geographic:
-        return np.abs(y) > 90.0
+        return (np.abs(y) > 90.0) | (np.abs(x) > 540.0)
     to_lnglat, from_lnglat, box = _projection(crs)
     far = np.ones(len(x), dtype=bool)
     if box is not None:
