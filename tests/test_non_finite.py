@@ -24,6 +24,7 @@ import s2vec_geo as sv
 from s2vec_geo.embeddings.embed import embed
 from s2vec_geo.evaluation.labels import read_labels
 from s2vec_geo.images import build_images
+from s2vec_geo.images.sampler import WindowSampler
 from s2vec_geo.io.coordinates import outside_domain
 from s2vec_geo.model.file import load_model
 from s2vec_geo.model.training import TrainConfig, train
@@ -84,6 +85,29 @@ def test_a_diverging_run_stops_and_leaves_the_last_good_files_as_they_were(run, 
     assert after["model.pt"] == before["model.pt"]
     assert after["checkpoint.pt"] == before["checkpoint.pt"]
     assert not [name for name in after if name.startswith(".")]  # no temporary, no lock
+
+
+def test_a_nan_loss_stops_training_at_its_step_and_resume_continues_from_the_last_epoch(
+    images, tmp_path, monkeypatch
+):
+    epochs = []
+    real = WindowSampler.train_batches
+
+    def nan_in_the_second_epoch(self, *args, **kwargs):
+        epochs.append(len(epochs) + 1)
+        for x, valid in real(self, *args, **kwargs):
+            yield (x * math.nan if len(epochs) == 2 else x), valid
+
+    monkeypatch.setattr(WindowSampler, "train_batches", nan_in_the_second_epoch)
+    run, config = tmp_path / "run", _config(epochs=3, checkpoint_every=0)
+    with pytest.raises(ValueError, match=r"at epoch 2, step 1: the training loss is nan; likely"):
+        train(images, config, out=run)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "history.json"]
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    monkeypatch.setattr(WindowSampler, "train_batches", real)  # the cause is gone
+    model = train(images, config, out=run, resume=True)
+    assert [r["epoch"] for r in model.history] == [1, 2, 3]
+    assert (run / "model.pt").is_file()
 
 
 def test_images_with_nan_in_a_shard_are_refused_before_training(images, tmp_path, capsys):
