@@ -102,7 +102,7 @@ def test_a_nan_loss_stops_training_at_its_step_and_resume_continues_from_the_las
     run, config = tmp_path / "run", _config(epochs=3, checkpoint_every=0)
     with pytest.raises(ValueError, match=r"at epoch 2, step 1: the training loss is nan; likely"):
         train(images, config, out=run)
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "history.json"]
+    assert {p.name for p in run.iterdir()} <= {"checkpoint.pt", "history.json"}  # no model
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
     monkeypatch.setattr(WindowSampler, "train_batches", real)  # the cause is gone
     model = train(images, config, out=run, resume=True)

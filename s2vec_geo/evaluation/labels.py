@@ -35,6 +35,7 @@ from s2vec_geo.core.options import RULE
 from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level, to_lnglat
+from s2vec_geo.s2.antimeridian import split_antimeridian_frame
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def _align_polygons(
     labels: gpd.GeoDataFrame, cells: np.ndarray, target: str, rule: str, min_overlap: float
 ) -> pd.Series:
     grid = cells_frame(cells)
-    polys = labels[[target, "geometry"]].reset_index(drop=True)
+    polys = split_antimeridian_frame(labels[[target, "geometry"]].reset_index(drop=True))
     if rule == "centroid":
         lat, lng = cell_to_latlng(grid.index.to_numpy())
         centres = gpd.GeoDataFrame(

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from s2vec_geo import s2
+from s2vec_geo.core.disk import DISK_BLOCK, enough_space, reserve
 from s2vec_geo.core.errors import reading
 from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, check_cells
 from s2vec_geo.core.options import MIN_SUPPORT
@@ -362,18 +363,10 @@ class _Plan:
         """Write the dataset atomically to ``target`` as memory-mapped shards."""
         n = len(self.parents)
         sizes = [min(shard_size, n - start) for start in range(0, n, shard_size)]
-        with atomic_path(target) as tmp:
+        need = self.disk_bytes(sizes)
+        with enough_space(target.parent, need, "the image dataset"), atomic_path(target) as tmp:
             tmp.mkdir()
-            files = [shard_files(k) for k in range(len(sizes))]
-            maps = [
-                {
-                    kind: np.lib.format.open_memmap(
-                        tmp / names[kind], mode="w+", dtype=_DTYPES[kind], shape=self.shape(kind, k)
-                    )
-                    for kind in _SHAPES
-                }
-                for k, names in zip(sizes, files, strict=True)
-            ]
+            maps = [self.open_shard(tmp, k, count) for k, count in enumerate(sizes)]
             meta = self.fill(maps, sizes)
             for shard in maps:
                 for array in shard.values():
@@ -383,6 +376,30 @@ class _Plan:
             if target.exists():
                 shutil.rmtree(target)
         return ImageDataset.open(target)
+
+    def disk_bytes(self, sizes: list[int]) -> int:
+        """Disk space of shards of ``sizes`` images: their arrays, a block for each ``.npy``
+        header, and ``meta.json`` (its statistics take about 128 bytes a feature)."""
+        arrays = sum(
+            int(np.prod(self.shape(kind, n))) * np.dtype(_DTYPES[kind]).itemsize
+            for n in sizes
+            for kind in _SHAPES
+        )
+        headers = len(sizes) * len(_SHAPES) * DISK_BLOCK
+        return arrays + headers + DISK_BLOCK + 128 * self.n_features
+
+    def open_shard(self, folder: Path, index: int, n: int) -> dict[str, np.ndarray]:
+        """Memory maps of the arrays of shard ``index`` (``n`` images) in ``folder``, their
+        disk blocks reserved first (:func:`~s2vec_geo.core.disk.reserve`): a full disk is an
+        ``OSError`` here, never a ``SIGBUS`` when a page of the map is written."""
+        arrays = {}
+        for kind, name in shard_files(index).items():
+            path = folder / name
+            arrays[kind] = np.lib.format.open_memmap(
+                path, mode="w+", dtype=_DTYPES[kind], shape=self.shape(kind, n)
+            )
+            reserve(path, path.stat().st_size)
+        return arrays
 
     def fill(self, shards: list[dict[str, np.ndarray]], sizes: list[int]) -> dict[str, Any]:
         """Scatter every chunk of cells into ``shards``; return the dataset's metadata."""

@@ -27,7 +27,9 @@ the layer's polygons are (building levels from those columns when present).
 Cleaning, logged with counts: rows with missing/empty geometry, NaN or
 infinite coordinates or no category are skipped (coordinates outside the
 domain of the layer's CRS are refused: :mod:`s2vec_geo.io.coordinates`);
-invalid geometries are repaired with ``shapely.make_valid``. Road layers get
+lines and polygons crossing the antimeridian are cut there
+(:mod:`s2vec_geo.s2.antimeridian`); invalid geometries are repaired with
+``shapely.make_valid``. Road layers get
 ``intersections`` derived from shared vertices (see
 :mod:`s2vec_geo.ingest.roadgraph`), unless the data gives its own
 ``intersections`` points: then those are the intersections.
@@ -58,6 +60,7 @@ from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
 from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
 from s2vec_geo.io.coordinates import check_domain, non_finite
+from s2vec_geo.s2.antimeridian import split_antimeridian
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,7 @@ class _Classifier:
         self.counts["NaN or infinite coordinates"] += int((keep & not_finite).sum())
         keep &= ~not_finite
         geoms, table = geoms[keep], table.loc[keep].reset_index(drop=True)
+        geoms = split_antimeridian(geoms)
         types = shapely.get_type_id(geoms)
         invalid = ~shapely.is_valid(geoms)
         if invalid.any():

@@ -23,7 +23,8 @@ import numpy as np
 import shapely
 
 from s2vec_geo.core.colours import with_pca_colours
-from s2vec_geo.core.errors import reading, table_without_geometry
+from s2vec_geo.core.disk import enough_space
+from s2vec_geo.core.errors import reader_errors, reading, table_without_geometry
 from s2vec_geo.core.schema import CELL_ID, is_embedding
 from s2vec_geo.io.coordinates import check_domain, non_finite
 from s2vec_geo.io.locks import remove_stale_temporaries, temporary_name
@@ -197,7 +198,11 @@ def write_layer(
         frame = frame.reset_index()
         frame[CELL_ID] = frame[CELL_ID].astype("int64")
     target = Path(path)
-    with atomic_path(target) as tmp:
+    # Inside the temporary's block: a library's error is judged while the partial file is there.
+    with (
+        atomic_path(target) as tmp,
+        enough_space(target.parent, None, repr(target.name), library_errors=reader_errors()),
+    ):
         if fmt == "GPKG":
             name = layer or target.stem
             frame.to_file(
