@@ -59,7 +59,7 @@ from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
 from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
-from s2vec_geo.io.coordinates import check_domain, non_finite
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.s2.antimeridian import split_antimeridian
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def _from_wkb(wkb: pa.Array) -> np.ndarray:
 
 def _wgs84(geoms: np.ndarray, crs: CRS, name: str) -> np.ndarray:
     """Geometries in ``crs`` in EPSG:4326; coordinates outside the CRS's domain refused."""
-    check_domain(geoms, crs, name)
+    non_finite(geoms, crs, name)  # NaN and infinity: counted and skipped by classify
     geoms = np.asarray(geoms, dtype=object)
     if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS.from_user_input("OGC:CRS84")):
         return geoms

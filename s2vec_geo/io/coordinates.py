@@ -7,10 +7,11 @@ the feature readers of :mod:`s2vec_geo.ingest`, and GeoDataFrames given to
 - A geometry with a NaN or infinite x or y (:func:`non_finite`) is no geometry:
   it is handled as a missing one, so readers skip it and log how many they
   skipped, and functions that need a geometry for every row refuse it.
-- Coordinates outside the domain of their CRS (:func:`check_domain`) are
-  refused in one line naming the layer, the CRS and the fix: such numbers
-  are no place on Earth in that CRS, and reprojecting them would invent one
-  (an EPSG:3857 point at (1e12, 1e12) lands on the North Pole).
+- Coordinates outside the domain of their CRS (:func:`outside_domain`, checked
+  in the same pass when :func:`non_finite` is given the CRS) are refused in
+  one line naming the layer, the CRS and the fix: such numbers are no place
+  on Earth in that CRS, and reprojecting them would invent one (an EPSG:3857
+  point at (1e12, 1e12) lands on the North Pole).
 """
 
 from __future__ import annotations
@@ -35,22 +36,6 @@ def _coordinates(geoms: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for start in range(0, len(geoms), CHUNK):
         coords, index = shapely.get_coordinates(geoms[start : start + CHUNK], return_index=True)
         yield coords, index + start
-
-
-def non_finite(geoms: np.ndarray) -> np.ndarray:
-    """Which geometries have a NaN or infinite x or y coordinate (missing ones: ``False``).
-
-    Examples
-    --------
-    >>> import shapely
-    >>> points = np.array([shapely.Point(1, 2), shapely.Point(np.inf, 2), None])
-    >>> non_finite(points).tolist()
-    [False, True, False]
-    """
-    bad = np.zeros(len(geoms), dtype=bool)
-    for coords, index in _coordinates(geoms):
-        bad[index[~np.isfinite(coords).all(axis=1)]] = True
-    return bad
 
 
 @functools.lru_cache(maxsize=16)
@@ -101,33 +86,46 @@ def outside_domain(coords: np.ndarray, crs: CRS) -> np.ndarray:
     return bad
 
 
-def check_domain(geoms: np.ndarray, crs: Any, source: str) -> None:
-    """Refuse geometries with coordinates outside the domain of their CRS (:func:`outside_domain`).
+def non_finite(geoms: np.ndarray, crs: Any = None, source: str = "the geometries") -> np.ndarray:
+    """Which geometries have a NaN or infinite x or y coordinate (missing ones: ``False``).
 
-    NaN and infinite coordinates are left to :func:`non_finite`'s rule.
-    ``source`` names the layer in the message.
+    With ``crs``, the same pass refuses finite coordinates outside its domain
+    (:func:`outside_domain`): a ``ValueError`` naming ``source``, the CRS and the fix.
 
     Examples
     --------
     >>> import shapely
-    >>> check_domain(np.array([shapely.Point(2776000.0, 8437000.0)]), 3857, "'a.gpkg'")
-    >>> check_domain(np.array([shapely.Point(1e12, 1e12)]), 3857, "'a.gpkg'")
+    >>> points = np.array([shapely.Point(1, 2), shapely.Point(np.inf, 2), None])
+    >>> non_finite(points).tolist()
+    [False, True, False]
+    >>> non_finite(np.array([shapely.Point(2776000.0, 8437000.0)]), 3857, "'a.gpkg'").tolist()
+    [False]
+    >>> non_finite(np.array([shapely.Point(1e12, 1e12)]), 3857, "'a.gpkg'")
     Traceback (most recent call last):
     ...
     ValueError: 'a.gpkg': 1 coordinate lies outside the area EPSG:3857 (WGS 84 / ...
     """
-    crs = CRS.from_user_input(crs)
+    crs = None if crs is None else CRS.from_user_input(crs)
+    bad = np.zeros(len(geoms), dtype=bool)
     n, example = 0, None
-    for coords, _ in _coordinates(geoms):
-        coords = coords[np.isfinite(coords).all(axis=1)]
-        bad = outside_domain(coords, crs)
-        n += int(bad.sum())
-        if example is None and bad.any():
-            example = coords[np.flatnonzero(bad)[0]]
-    if example is None:
-        return
+    for coords, index in _coordinates(geoms):
+        finite = np.isfinite(coords).all(axis=1)
+        bad[index[~finite]] = True
+        if crs is None:
+            continue
+        outside = outside_domain(coords[finite], crs)
+        n += int(outside.sum())
+        if example is None and outside.any():
+            example = coords[finite][np.flatnonzero(outside)[0]]
+    if example is not None:
+        raise _outside(crs, n, example, source)
+    return bad
+
+
+def _outside(crs: CRS, n: int, example: np.ndarray, source: str) -> ValueError:
+    """The one line refusing ``n`` coordinates outside the domain of ``crs``."""
     code = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
-    raise ValueError(
+    return ValueError(
         f"{source}: {n} coordinate{' lies' if n == 1 else 's lie'} outside the area {code} "
         f"({crs.name}) is defined for (e.g. x={example[0]:g}, y={example[1]:g}), so no place "
         f"on Earth has {'it' if n == 1 else 'them'}; set the layer's true CRS (e.g. ogr2ogr "

@@ -26,7 +26,7 @@ from s2vec_geo.core.colours import with_pca_colours
 from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.errors import reader_errors, reading, table_without_geometry
 from s2vec_geo.core.schema import CELL_ID, is_embedding
-from s2vec_geo.io.coordinates import check_domain, non_finite
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.io.locks import remove_stale_temporaries, temporary_name
 from s2vec_geo.io.provenance import (
     KEYS,
@@ -365,7 +365,7 @@ def repair_geometries(
     as missing geometries with ``keep_missing``). The counts are logged as
     warnings, so nothing is lost silently. A frame with nothing to mend is returned as is.
     Coordinates outside the domain of the frame's CRS are a ``ValueError``
-    naming ``source`` (:func:`s2vec_geo.io.coordinates.check_domain`).
+    naming ``source`` (:func:`s2vec_geo.io.coordinates.non_finite`).
 
     Examples
     --------
@@ -377,11 +377,9 @@ def repair_geometries(
     (1, True)
     """
     geoms = frame.geometry
-    not_finite = non_finite(geoms.values)
+    not_finite = non_finite(geoms.values, frame.crs, source)  # outside the CRS: refused
     missing = np.asarray(geoms.isna() | geoms.is_empty)
     invalid = ~missing & ~not_finite & ~np.asarray(geoms.is_valid)
-    if frame.crs is not None:
-        check_domain(geoms.values, frame.crs, source)
     if not (missing.any() or invalid.any() or not_finite.any()):
         return frame
     out = frame.copy()

@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 
 from s2vec_geo.core.options import MAX_LEVEL
-from s2vec_geo.io.coordinates import check_domain, non_finite
+from s2vec_geo.io.coordinates import non_finite
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def to_lnglat(geo: GeoT, what: str = "the geometries") -> GeoT:
             f"{what} have no CRS; set one with .set_crs(...) "
             "(e.g. .set_crs(4326) for longitude/latitude)"
         )
-    not_finite = non_finite(geo.geometry.values)
+    not_finite = non_finite(geo.geometry.values, geo.crs, what)
     if not_finite.any():
         log.warning(
             "%s: %d of %d have NaN or infinite coordinates: they count as missing geometries",
@@ -108,7 +108,6 @@ def to_lnglat(geo: GeoT, what: str = "the geometries") -> GeoT:
             geo.loc[not_finite, geo.geometry.name] = None
         else:
             geo[not_finite] = None
-    check_domain(geo.geometry.values, geo.crs, what)
     return geo if geo.crs.equals("EPSG:4326") else geo.to_crs(4326)
 
 
