@@ -110,6 +110,14 @@ def test_a_nan_loss_stops_training_at_its_step_and_resume_continues_from_the_las
     assert (run / "model.pt").is_file()
 
 
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_images_are_never_built_from_non_finite_counts(cells, value) -> None:
+    bad = cells.copy()
+    bad.iloc[3, 1] = value
+    with pytest.raises(ValueError, match=r"feature 'roads' has NaN or infinite values in 1 cells"):
+        build_images(bad, image_level=10)
+
+
 def test_images_with_nan_in_a_shard_are_refused_before_training(images, tmp_path, capsys):
     tampered = tmp_path / "tampered"
     tampered.mkdir()

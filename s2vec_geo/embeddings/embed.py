@@ -165,8 +165,9 @@ def _refuse_non_finite(emb: np.ndarray, model: S2VecModel) -> None:
         name = "the model" if model.path is None else repr(str(model.path))
         raise ValueError(
             f"{name} gives NaN or infinite embeddings for {int(bad.sum())} of {len(emb)} "
-            "cells: its weights are damaged or its training diverged; train it again (s2vec "
-            "train, with a lower --lr if its loss grew) or use another model"
+            "cells: its weights are damaged or its training diverged (train it again, with a "
+            "lower --lr if its loss grew, or use another model), or the cells' counts are far "
+            "beyond those it was trained on"
         )
 
 
