@@ -31,6 +31,7 @@ ValueError: mask_ratio must be in [0, 1), got 1.0
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -173,6 +174,8 @@ class Option:
     def check(self, value: Any, where: str | None = None) -> Any:
         """Return ``value`` after checking its type, range and choices; else ``ValueError``.
 
+        Numbers must also be finite: no setting means infinity or NaN.
+
         ``None`` passes when it is the default (the option's "not given").
         ``where`` names the value in the message (default: the option's name).
 
@@ -182,6 +185,10 @@ class Option:
         Traceback (most recent call last):
         ...
         ValueError: TrainConfig.epochs must be >= 1, got 0
+        >>> LR.check(float("inf"), "TrainConfig.lr")
+        Traceback (most recent call last):
+        ...
+        ValueError: TrainConfig.lr must be a finite number > 0, got inf
         """
         where = where or self.name
         if value is None and self.default is None:
@@ -190,6 +197,9 @@ class Option:
             isinstance(value, bool) or not isinstance(value, numbers.Real)
         ):
             raise ValueError(f"{where} must be a number, got {value!r}")
+        if self.type in (int, float) and not math.isfinite(value):  # no setting means inf or NaN
+            wanted = f"a finite number {self.describe_range()}".rstrip()
+            raise ValueError(f"{where} must be {wanted}, got {value!r}")
         if self.type is int and value != int(value):
             raise ValueError(f"{where} must be a whole number, got {value!r}")
         if self.choices and not self.open_choices and value not in self.choices:

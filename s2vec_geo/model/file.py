@@ -430,6 +430,37 @@ def _architecture(data: dict[str, Any]) -> MAEConfig:
     return config
 
 
+def refuse_non_finite_weights(state: Any, name: str) -> None:
+    """Refuse weights holding NaN or infinite values: such a network embeds nothing.
+
+    ``state`` is a ``state_dict``; anything else is left to the loader's checks.
+
+    Examples
+    --------
+    >>> refuse_non_finite_weights({"w": torch.ones(2)}, "'model.pt'")
+    >>> refuse_non_finite_weights({"w": torch.tensor([1.0, float("nan")])}, "'model.pt'")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'model.pt' holds NaN or infinite weights (in 1 tensor, e.g. w): ...
+    """
+    if not isinstance(state, dict):
+        return
+    bad = [
+        str(key)
+        for key, value in state.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        raise ValueError(
+            f"{name} holds NaN or infinite weights (in {len(bad)} tensor"
+            f"{'s' if len(bad) > 1 else ''}, e.g. {bad[0]}): the training that wrote it "
+            "diverged or the file was changed; train the model again (`s2vec train`) or use "
+            "another copy of the file"
+        )
+
+
 PRETRAINED = "pretrained"
 """The name that loads the model bundled with the package (:func:`pretrained_path`)."""
 
@@ -487,6 +518,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
             f"{str(p)!r} has model format {data['format_version']}, newer than this "
             f"s2vec-geo supports ({MODEL_FORMAT_VERSION}); upgrade s2vec-geo"
         )
+    refuse_non_finite_weights(data.get("state_dict"), repr(str(p)))
     try:  # a file with missing keys or tensors of other shapes is damaged, not a bug
         module = MaskedAutoencoder(_architecture(data))
         module.load_state_dict(data["state_dict"])

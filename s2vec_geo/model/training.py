@@ -510,6 +510,25 @@ def train_mean(sampler: WindowSampler) -> np.ndarray:
     return total / max(n, 1)
 
 
+def _refuse_non_finite_images(mean: np.ndarray, collection: ImageCollection) -> None:
+    """Refuse images whose training tiles hold NaN or infinite values (their mean is not finite).
+
+    Building images refuses such values, so they come from shards changed or
+    damaged afterwards; training on them would only make NaN weights.
+    """
+    if np.isfinite(mean).all():
+        return
+    bad = [
+        name for name, m in zip(collection.feature_names, mean, strict=True) if not np.isfinite(m)
+    ]
+    folders = ", ".join(repr(str(d.root)) for d in collection.datasets if d.root is not None)
+    raise ValueError(
+        f"the images {folders or 'given'} hold NaN or infinite values (feature {bad[0]!r}): "
+        "their shards were changed or damaged after they were built; rebuild them (s2vec "
+        "images CELLS -o IMAGES --overwrite)"
+    )
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     save_torch(state, path, "the training checkpoint", RESUME_FIX)
 
@@ -815,7 +834,8 @@ def _train_epoch(
     turns = _seeded(cfg.seed, _STREAM_AUGMENT, epoch, device=device)
     n_tokens = run.module.config.num_tokens
     sse_sum = count_sum = 0.0
-    for x, valid in run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world):
+    batches = run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world)
+    for step, (x, valid) in enumerate(batches, start=1):
         if cfg.augment:  # each window turned by a symmetry drawn for the global batch
             pick = random_symmetries(cfg.batch_size, turns)[ddp.rank :: ddp.world][: len(x)]
             x, valid = dihedral(x, valid, pick)
@@ -824,7 +844,10 @@ def _train_epoch(
         with threads.step():
             with autocast(device):
                 result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
-            global_count = ddp.sum([float(result.count)], device)[0]
+            sse, count = float(result.sse.detach()), float(result.count)
+            global_count, global_sse = ddp.sum([count, sse], device)  # NaN anywhere: everywhere
+            where = f"epoch {epoch + 1}, step {step}"
+            _stop_unless_finite({"the training loss": global_sse}, where)
             loss = result.sse * (ddp.world / max(global_count, 1.0))
             run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -832,8 +855,8 @@ def _train_epoch(
                 torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
             run.optimizer.step()
             run.scheduler.step()
-        sse_sum += float(result.sse.detach())
-        count_sum += float(result.count)
+        sse_sum += sse
+        count_sum += count
         bar.update(1)
         bar.set_postfix_str(f"epoch {epoch + 1} loss {float(result.loss.detach()):.4f}")
     sse_sum, count_sum = ddp.sum([sse_sum, count_sum], device)
@@ -842,6 +865,48 @@ def _train_epoch(
         "train_loss": sse_sum / max(count_sum, 1.0),
         "lr": run.optimizer.param_groups[0]["lr"],
     }
+
+
+NOT_FINITE_CAUSES = (
+    "the images hold NaN or infinite values (rebuild them: s2vec images CELLS -o IMAGES "
+    "--overwrite) or the learning rate is too high (lower --lr / TrainConfig.lr)"
+)
+"""The likely causes of a loss or weight that is NaN or infinite, and their fixes."""
+
+
+def _stop_unless_finite(values: dict[str, float], where: str) -> None:
+    """Stop training in one line when a loss or weight is NaN or infinite.
+
+    Raised before the step that would spread it and before any checkpoint or
+    model is written, so the files of the last good epoch stay as they were.
+
+    Examples
+    --------
+    >>> _stop_unless_finite({"the training loss": 0.5}, "epoch 1, step 1")
+    >>> _stop_unless_finite({"the training loss": float("nan")}, "epoch 2, step 7")
+    Traceback (most recent call last):
+    ...
+    ValueError: training stopped at epoch 2, step 7: the training loss is nan; likely ...
+    """
+    bad = [f"{name} is {value:g}" for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(
+            f"training stopped at {where}: {', '.join(bad)}; likely {NOT_FINITE_CAUSES}; no "
+            "model was written and the last checkpoint, if any, is kept"
+        )
+
+
+def _largest_weight(module: torch.nn.Module) -> float:
+    """The largest absolute weight of a network (NaN when any weight is NaN).
+
+    Examples
+    --------
+    >>> layer = torch.nn.Linear(2, 1)
+    >>> _ = torch.nn.init.constant_(layer.weight, -3.0), torch.nn.init.zeros_(layer.bias)
+    >>> _largest_weight(layer)
+    3.0
+    """
+    return float(torch.stack([p.detach().abs().max() for p in module.parameters()]).max())
 
 
 def _validate(run: _Run) -> dict[str, float]:
@@ -960,6 +1025,7 @@ def _train(
         run.restore(checkpoint_path)
     if run.baseline_mean is None:
         run.baseline_mean = train_mean(run.sampler)
+        _refuse_non_finite_images(run.baseline_mean, collection)
     if ddp.main:
         _warn_if_small(run)
     net: torch.nn.Module = run.module
@@ -995,6 +1061,10 @@ def _epochs(
         record = _train_epoch(run, net, epoch, bar, threads)
         if len(run.sampler.val_tiles) and ddp.main:
             record.update(_validate(run))
+        scores = {k: v for k, v in record.items() if k != "epoch"}
+        _stop_unless_finite(
+            {**scores, "the largest weight": _largest_weight(run.module)}, f"epoch {epoch + 1}"
+        )
         run.history.append(record)
         if ddp.main:
             summary = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")

@@ -20,6 +20,7 @@ import shapely
 from s2vec_geo.core.geodesy import avg_cell_area, avg_cell_edge
 from s2vec_geo.core.guards import check_cells
 from s2vec_geo.core.progress import progress
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.s2.antimeridian import split_antimeridian
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import latlng_to_cell
@@ -300,6 +301,12 @@ def cover(
     geoms = _geometries(geometry)
     if geoms.size == 0:
         raise ValueError("nothing to cover: no geometries given; pass at least one geometry")
+    if (not_finite := non_finite(geoms)).any():  # a GeoSeries's are missing ones already
+        raise ValueError(
+            f"{int(not_finite.sum())} of {len(geoms)} geometries have NaN or infinite "
+            f"coordinates (e.g. the one at position {int(np.argmax(not_finite))}); drop them "
+            "first (layers read from files skip them)"
+        )
     for geom in geoms:
         _check_geometry(geom)
     geoms = split_antimeridian(geoms)  # a line across it: a few cells, not the long way round
