@@ -79,7 +79,8 @@ def dask_client(
         the tasks in this process.
 
     With neither, the client already active in this session is used, or a
-    local cluster with one worker per CPU core is started. Local clusters
+    local cluster with one worker per CPU core is started; more workers than
+    cores are capped at the core count (:func:`local_workers`). Local clusters
     started here give each worker one input at a time
     (``distributed.scheduler.worker-saturation`` = :data:`SATURATION`); set
     the same on the scheduler of a cluster of your own. Their workers run
@@ -117,7 +118,7 @@ def dask_client(
         with contextlib.suppress(ValueError):
             yield Client.current()
             return
-    n = workers or os.cpu_count() or 1
+    n = local_workers(workers)
     with (
         dask.config.set({"distributed.scheduler.worker-saturation": SATURATION}),
         LocalCluster(
@@ -131,6 +132,48 @@ def dask_client(
     ):
         client.register_plugin(PauseGC())
         yield client
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the system has one).
+
+    Examples
+    --------
+    >>> cpu_cores() >= 1
+    True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def local_workers(workers: int | None) -> int:
+    """Worker processes of a local cluster: ``workers``, at most one a CPU core.
+
+    ``None`` gives one a core. More single-threaded workers than cores only
+    compete for them (and for memory: Dask splits it between the workers),
+    so they are capped at the core count with a warning.
+
+    Examples
+    --------
+    >>> local_workers(1), local_workers(None) == cpu_cores()
+    (1, True)
+    >>> local_workers(10_000) == cpu_cores()
+    True
+    """
+    cores = cpu_cores()
+    if workers is None:
+        return cores
+    if workers > cores:
+        log.warning(
+            "%s %d asks for more workers than the %d CPU core(s) here; running %d (one a core)",
+            WORKERS.flag,
+            workers,
+            cores,
+            cores,
+        )
+        return cores
+    return workers
 
 
 def run_tasks(client: Client | None, tasks: Sequence[Any], desc: str) -> list[Any]:

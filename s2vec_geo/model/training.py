@@ -60,7 +60,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from s2vec_geo.core.options import TRAINING, check_fields
+from s2vec_geo.core.options import DEVICE, TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
 from s2vec_geo.images.collection import ImageCollection
@@ -283,12 +283,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     --------
     >>> resolve_device("cpu")
     device(type='cpu')
+    >>> resolve_device("cuda:99")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: device 'cuda:99' requested but ...
     """
-    if name == "auto":
+    if DEVICE.check(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available; use 'cpu'")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), cuda:0 to cuda:N-1; use one of them, 'cuda' or 'auto'"
+        )
     return device
 
 
