@@ -62,11 +62,20 @@ def parser_flags() -> dict[str, set[str]]:
 
 
 def assert_advice_fits(command: str, line: str) -> None:
-    """Every option a message of ``s2vec command`` names is one the command takes."""
-    named = set(FLAG.findall(line))
-    assert named <= parser_flags()[command], (
-        f"s2vec {command} lacks {named - parser_flags()[command]}"
-    )
+    """Every option a message of ``s2vec command`` names is one the command takes.
+
+    Options after a mention of another command (``s2vec images --min-support``)
+    may be that command's.
+    """
+    flags = parser_flags()
+    current = command
+    for part in re.split(r"(s2vec [a-z]+)", line.split(": error: ", 1)[-1]):
+        if part.startswith("s2vec "):
+            current = part.split()[1]
+            continue
+        for flag in FLAG.findall(part):
+            allowed = flags[command] | flags.get(current, set())
+            assert flag in allowed, f"s2vec {command} advises {flag}, which it does not take"
 
 
 # -- model files and image datasets -------------------------------------------------------
@@ -118,6 +127,29 @@ def test_meta_json_with_a_wrong_image_count(n, images, tmp_path, capsys):
     assert status == 2 and f"image dataset {str(spoiled)!r} is damaged" in line
     assert "meta.json says images-00000.npy holds" in line and "rebuild it" in line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("other", [{"log1p": False}, {"rename": True}])
+def test_train_on_datasets_that_do_not_fit_together(other, images, tmp_path, capsys):
+    cells = synthetic_cells(n_parents=6, seed=1)
+    if other.pop("rename", False):
+        cells.columns = [f"other_{c}" for c in cells.columns]
+    sv.build_images(cells, image_level=10, out=tmp_path / "b", **other)
+    status, line = cli(["train", images, tmp_path / "b", "-o", tmp_path / "run"], capsys)
+    assert status == 2 and "image datasets" in line
+    assert_advice_fits("train", line)
+
+
+def test_out_of_memory_advice_fits_every_command(monkeypatch, tmp_path, capsys):
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 5.2 TiB")
+
+    monkeypatch.setattr("s2vec_geo.model.file.read_torch_file", exhausted)
+    argv = ["embed", "c.gpkg", "-m", pretrained_path(), "-o", tmp_path / "e.gpkg"]
+    status, line = cli(argv, capsys)
+    assert status == 2 and "out of memory" in line
+    for command in parser_flags():
+        assert_advice_fits(command, line)
 
 
 def test_meta_json_with_a_wrong_feature_count(images, tmp_path, capsys):

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 OUT_OF_MEMORY_FIX = (
-    "use a coarser level, a smaller area, or Dask (--workers N) with GeoParquet partitions"
+    "use a coarser level, a smaller area, or Dask with GeoParquet partitions (s2vec featurize "
+    "--workers N, then s2vec embed --workers N)"
 )
 
 

@@ -834,8 +834,8 @@ def _warn_if_not_learned(history: list[dict[str, float]]) -> None:
         "the model does not beat its baselines on held-out cells by the %d %% margin asked: "
         "masked error %.4g, not under %.4g, vs %.4g predicting the per-feature mean and "
         "%.4g the mean of the visible neighbours; its embeddings may describe little beyond "
-        "the raw counts. Train longer (--epochs), on a larger area or several areas, or with "
-        "--min-support to drop rare features",
+        "the raw counts. Train longer (--epochs), on a larger area or several areas, or on "
+        "images without rare features (s2vec images --min-support)",
         round(100 * (1 - BEAT_MARGIN)),
         last["val_loss"],
         BEAT_MARGIN * min(last["val_mean_baseline"], last["val_neighbor_baseline"]),
