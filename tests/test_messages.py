@@ -269,6 +269,15 @@ def test_a_label_csv_that_is_not_utf8(evaluation, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_areas_file_that_is_not_utf8(evaluation, tmp_path, capsys):
+    text = evaluation["areas"].read_bytes().replace(b'name = "b"', b'name = "\xe9"')
+    bad = evaluation["areas"].parent / "latin1.toml"
+    bad.write_bytes(text)
+    status, line = cli(["evaluate", "--areas", bad, "--output", tmp_path / "out"], capsys)
+    assert status == 2 and f"areas file {str(bad)!r} is not UTF-8 text: byte 0xe9" in line
+    assert "save it as UTF-8" in line and not (tmp_path / "out").exists()
+
+
 # -- advice names options the command has ----------------------------------------------------
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from s2vec_geo.core.errors import reading
+from s2vec_geo.core.errors import not_utf8, reading
 from s2vec_geo.core.options import RULE
 from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level
@@ -155,32 +155,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except UnicodeDecodeError:
-        raise not_utf8(path) from None
-
-
-def not_utf8(path: Path) -> ValueError:
-    r"""The error for a text file that is not UTF-8: where its first bad byte is, and the fix.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> bad = Path(tempfile.mkdtemp()) / "prices.csv"
-    >>> _ = bad.write_bytes(b"lon,lat,price\n24.9,60.1,1\n24.9,60.1,caf\xe9\n")
-    >>> print(not_utf8(bad))  # doctest: +ELLIPSIS
-    labels file '...prices.csv' is not UTF-8 text: byte 0xe9 at offset 39 (line 3); save ...
-    """
-    data = path.read_bytes()
-    where = ""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        where = f": byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line})"
-    return ValueError(
-        f"labels file {str(path)!r} is not UTF-8 text{where}; save it as UTF-8 (in a "
-        "spreadsheet: Save As, CSV UTF-8; or "
-        f"`iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8.csv`)"
-    )
+        raise not_utf8(path, "labels file") from None
 
 
 def align_labels(
