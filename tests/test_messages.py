@@ -181,6 +181,14 @@ def test_a_cuda_device_this_machine_lacks(tmp_path, capsys):
     assert status == 2 and f"device {wanted!r} requested but" in line
 
 
+def test_run_refuses_a_cuda_device_it_lacks_before_any_stage(sample_pbf, tmp_path, capsys):
+    wanted = f"cuda:{torch.cuda.device_count()}"
+    argv = ["run", sample_pbf, "-o", tmp_path / "out.gpkg", "--device", wanted]
+    status, line = cli([*argv, "--level", "14", "--image-level", "11", "--epochs", "1"], capsys)
+    assert status == 2 and f"device {wanted!r} requested but" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def evaluation(tmp_path_factory) -> dict[str, Path]:
     """An embedding table (Helsinki, level 14), a label CSV of its centres, two areas of them."""
