@@ -94,12 +94,37 @@ def link_error(path: Path) -> ValueError:
     )
 
 
+def refusal(path: Path, status: os.stat_result) -> ValueError | None:
+    """Why the file of ``status`` cannot be packed, or ``None`` when it can.
+
+    Examples
+    --------
+    >>> refusal(PLUGIN_DIR, os.stat(PLUGIN_DIR))  # doctest: +ELLIPSIS
+    ValueError('...s2vec is not a regular file (a folder, FIFO, device or socket); ...')
+    """
+    if stat.S_ISLNK(status.st_mode):
+        return link_error(path)
+    if not stat.S_ISREG(status.st_mode):
+        return ValueError(
+            f"{path} is not a regular file (a folder, FIFO, device or socket); the plugin zip "
+            "packs only regular files: replace it with the file or remove it"
+        )
+    if status.st_nlink > 1:
+        return ValueError(
+            f"{path} has {status.st_nlink} hard links (it may be a file from outside the "
+            f"plugin); make it a file of its own (cp {path.name} x && mv x {path.name}) "
+            "and build again"
+        )
+    return None
+
+
 def read_regular(path: Path) -> bytes:
     """The bytes of ``path`` if it is a regular file with one name; else ``ValueError``.
 
-    Opened without following a symbolic link and without waiting on a FIFO,
-    then checked on the open file: a link, a FIFO, a device or a socket, and
-    a file with several hard links (one could be a file from outside the
+    Checked (:func:`refusal`) before it is opened, and again on the open
+    file, which is opened without following a symbolic link and without
+    waiting on a FIFO: a link, a folder, a FIFO, a device or a socket, and a
+    file with several hard links (one could be a file from outside the
     plugin, e.g. ``ln /etc/shadow notes.md``) are refused in one line.
 
     Examples
@@ -109,29 +134,19 @@ def read_regular(path: Path) -> bytes:
     >>> read_regular(Path(os.devnull))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: /dev/null is not a regular file (a device, FIFO or socket); ...
+    ValueError: /dev/null is not a regular file (a folder, FIFO, device or socket); ...
     """
-    if os.path.islink(path):
-        raise link_error(path)
+    problem = refusal(path, os.lstat(path))
+    if problem is not None:
+        raise problem
     try:
         fd = os.open(path, OPEN_FLAGS)
-    except OSError as exc:
-        if os.path.islink(path):  # made a link since
-            raise link_error(path) from None
-        raise OSError(f"cannot read plugin file {path}: {exc.strerror}") from None
+    except OSError as exc:  # replaced meanwhile, e.g. by a link
+        raise OSError(f"cannot read plugin file {path}: {exc.strerror}; build again") from None
     with os.fdopen(fd, "rb") as file:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise ValueError(
-                f"{path} is not a regular file (a device, FIFO or socket); the plugin zip "
-                "packs only regular files: replace it with the file or remove it"
-            )
-        if status.st_nlink > 1:
-            raise ValueError(
-                f"{path} has {status.st_nlink} hard links (it may be a file from outside the "
-                f"plugin); make it a file of its own (cp {path.name} x && mv x {path.name}) "
-                "and build again"
-            )
+        problem = refusal(path, os.fstat(fd))
+        if problem is not None:
+            raise problem
         return file.read()
 
 

@@ -165,13 +165,13 @@ def test_meta_json_with_a_wrong_feature_count(images, tmp_path, capsys):
 def test_a_device_that_is_no_device(device, images, tmp_path, capsys):
     run = tmp_path / "run"
     status, line = cli(["train", images, "-o", run, "--epochs", "1", "--device", device], capsys)
-    assert status == 2 and "device must be auto, cpu, cuda or cuda:N" in line, line
+    assert status == 2 and "device must be auto, cpu, cuda, cuda:N" in line, line
     assert not run.exists()
     model = pretrained_path()
     status, line = cli(
         ["embed", "c.gpkg", "-m", model, "-o", tmp_path / "e.gpkg", "--device", device], capsys
     )
-    assert status == 2 and "device must be auto, cpu, cuda or cuda:N" in line, line
+    assert status == 2 and "device must be auto, cpu, cuda, cuda:N" in line, line
 
 
 def test_a_cuda_device_this_machine_lacks(tmp_path, capsys):

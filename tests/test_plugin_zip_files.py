@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -89,6 +90,18 @@ def test_a_fifo_is_refused_not_waited_on(name, plugin, tmp_path):
     message = refused(plugin, tmp_path / "dist")
     assert f"{name}" in message
     assert "not a regular file" in message or "not in build_zip.PLUGIN_FILES" in message
+
+
+def test_a_folder_or_socket_in_place_of_a_plugin_file_is_refused(plugin, tmp_path):
+    (plugin / "words.py").unlink()
+    (plugin / "words.py").mkdir()
+    assert "words.py is not a regular file" in refused(plugin, tmp_path / "dist")
+    (plugin / "words.py").rmdir()
+    if not hasattr(socket, "AF_UNIX") or len(str(plugin / "words.py")) > 100:
+        return  # no Unix sockets here, or a path longer than a socket's address may be
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(plugin / "words.py"))
+        assert "words.py is not a regular file" in refused(plugin, tmp_path / "dist")
 
 
 @pytest.mark.parametrize("name", ["my-module.py", "two words.py", "tab\there.py", "bell\x07.py"])

@@ -190,7 +190,7 @@ class Option:
         >>> DEVICE.check("gpu")
         Traceback (most recent call last):
         ...
-        ValueError: device must be auto, cpu, cuda or cuda:N (N: a GPU's number, from 0), got 'gpu'
+        ValueError: device must be auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps, ...
         """
         where = where or self.name
         if value is None and self.default is None:
@@ -578,9 +578,9 @@ SEED = Option(
 DEVICE = Option(
     "device",
     default="auto",
-    help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N",
-    pattern=r"auto|cpu|cuda(:[0-9]+)?",
-    range_text="auto, cpu, cuda or cuda:N (N: a GPU's number, from 0)",
+    help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps (Apple GPUs)",
+    pattern=r"auto|cpu|mps|cuda(:[0-9]+)?",
+    range_text="auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps",
 )
 CPU_THREADS = Option(
     "cpu_threads",
