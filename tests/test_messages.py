@@ -32,6 +32,7 @@ from s2vec_geo.model.file import pretrained_path
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, cover
 
 REPO = Path(__file__).resolve().parents[1]
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9_-]*[a-z0-9]")
 OTHER_TOOLS = {
     "torchrun": {"--standalone", "--nnodes", "--nproc_per_node", "--node_rank"}
@@ -319,12 +320,20 @@ def test_every_flag_the_engine_names_is_a_flag_of_some_command():
 def test_more_workers_than_cores_are_capped_with_one_warning(caplog):
     from s2vec_geo.distributed.cluster import dask_client
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    with caplog.at_level(logging.WARNING), dask_client(workers=cores + 2) as client:
+    with caplog.at_level(logging.WARNING), dask_client(workers=CORES + 2) as client:
         started = len(client.scheduler_info()["workers"])
-    assert started == cores
+    assert started == CORES
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert warned[0] == (
-        f"--workers {cores + 2} asks for more workers than the {cores} CPU core(s) here; "
-        f"running {cores} (one a core)"
+    assert (
+        warned[0]
+        == f"--workers {CORES + 2} is more than the {CORES} CPU core(s) here; using {CORES}"
     )
+
+
+def test_more_threads_than_cores_are_capped_with_one_warning(caplog):
+    from s2vec_geo.evaluation.protocol import EvalConfig
+
+    with caplog.at_level(logging.WARNING):
+        assert EvalConfig(threads=100_000).threads == CORES  # 100,000 threads crash torch
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == [f"--threads 100000 is more than the {CORES} CPU core(s) here; using {CORES}"]

@@ -14,7 +14,12 @@ default to :data:`DEFAULT_MAX_CELLS`).
 
 from __future__ import annotations
 
-from s2vec_geo.core.options import MAX_CELLS
+import logging
+import os
+
+from s2vec_geo.core.options import MAX_CELLS, Option
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CELLS: int = MAX_CELLS.default
 """Default limit: the continental-US box at level 12 (3.1 M cells) passes."""
@@ -134,3 +139,38 @@ def check_cells(
         f"ask for less ({fix}), or raise the limit with --max-cells N (Python: max_cells=N) "
         "if you mean it"
     )
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the system has one).
+
+    Examples
+    --------
+    >>> cpu_cores() >= 1
+    True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def at_most_cores(n: int, option: Option) -> int:
+    """``n`` processes or threads, or one a CPU core when ``n`` is more (with a warning).
+
+    More than one a core only compete for the cores (and memory), and a
+    huge count can crash the thread pool: ``option`` names the setting in
+    the warning.
+
+    Examples
+    --------
+    >>> from s2vec_geo.core.options import THREADS
+    >>> at_most_cores(1, THREADS), at_most_cores(10**9, THREADS) == cpu_cores()
+    (1, True)
+    """
+    cores = cpu_cores()
+    if n <= cores:
+        return n
+    log.warning(
+        "%s %d is more than the %d CPU core(s) here; using %d", option.flag, n, cores, cores
+    )
+    return cores

@@ -25,6 +25,7 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from s2vec_geo.core.gcpause import gc_paused
+from s2vec_geo.core.guards import at_most_cores, cpu_cores
 from s2vec_geo.core.options import WORKERS
 from s2vec_geo.core.progress import progress
 
@@ -134,46 +135,19 @@ def dask_client(
         yield client
 
 
-def cpu_cores() -> int:
-    """The CPU cores this process may run on (its affinity, where the system has one).
-
-    Examples
-    --------
-    >>> cpu_cores() >= 1
-    True
-    """
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
 def local_workers(workers: int | None) -> int:
     """Worker processes of a local cluster: ``workers``, at most one a CPU core.
 
     ``None`` gives one a core. More single-threaded workers than cores only
     compete for them (and for memory: Dask splits it between the workers),
-    so they are capped at the core count with a warning.
+    so they are capped at the core count with a warning (:func:`at_most_cores`).
 
     Examples
     --------
-    >>> local_workers(1), local_workers(None) == cpu_cores()
+    >>> local_workers(1), local_workers(None) == cpu_cores() == local_workers(10_000)
     (1, True)
-    >>> local_workers(10_000) == cpu_cores()
-    True
     """
-    cores = cpu_cores()
-    if workers is None:
-        return cores
-    if workers > cores:
-        log.warning(
-            "%s %d asks for more workers than the %d CPU core(s) here; running %d (one a core)",
-            WORKERS.flag,
-            workers,
-            cores,
-            cores,
-        )
-        return cores
-    return workers
+    return cpu_cores() if workers is None else at_most_cores(workers, WORKERS)
 
 
 def run_tasks(client: Client | None, tasks: Sequence[Any], desc: str) -> list[Any]:
