@@ -162,7 +162,9 @@ def test_meta_json_with_a_wrong_feature_count(images, tmp_path, capsys):
 # -- devices and threads ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device", ["xyz", "gpu", "cuda:x", "cuda:", ""])
+@pytest.mark.parametrize(
+    "device", ["xyz", "gpu", "CUDA", "cuda:x", "cuda:", "cuda:00", "cuda:99999999999999999999", ""]
+)
 def test_a_device_that_is_no_device(device, images, tmp_path, capsys):
     run = tmp_path / "run"
     status, line = cli(["train", images, "-o", run, "--epochs", "1", "--device", device], capsys)

@@ -579,7 +579,7 @@ DEVICE = Option(
     "device",
     default="auto",
     help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps (Apple GPUs)",
-    pattern=r"auto|cpu|mps|cuda(:[0-9]+)?",
+    pattern=r"auto|cpu|mps|cuda(:(0|[1-9][0-9]{0,3}))?",  # torch parses no longer index
     range_text="auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps",
 )
 CPU_THREADS = Option(
