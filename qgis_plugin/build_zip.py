@@ -150,19 +150,43 @@ def read_regular(path: Path) -> bytes:
         return file.read()
 
 
+def package_folders(plugin_dir: Path = PLUGIN_DIR) -> list[PurePosixPath]:
+    """The plugin's package folders, relative to ``plugin_dir``.
+
+    Those of :data:`PLUGIN_FILES`, and every folder with an ``__init__.py``
+    inside the plugin (hidden ones, caches and tests left out).
+
+    Examples
+    --------
+    >>> [f.as_posix() for f in package_folders()]
+    ['.', 'algorithms']
+    """
+    folders = {PurePosixPath(name).parent for name in PLUGIN_FILES}
+    for root, dirs, _ in os.walk(plugin_dir):
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in ("__pycache__", "tests", "test")
+            and os.path.isfile(os.path.join(root, d, "__init__.py"))
+        ]
+        folders |= {PurePosixPath(Path(root, d).relative_to(plugin_dir).as_posix()) for d in dirs}
+    return sorted(folders)
+
+
 def check_modules(plugin_dir: Path = PLUGIN_DIR) -> None:
-    """Refuse a Python module in the plugin's folders that :data:`PLUGIN_FILES` leaves out.
+    """Refuse a Python module in the plugin's packages that :data:`PLUGIN_FILES` leaves out.
 
     A module with an odd name (not a Python identifier, control characters)
-    or one missing from the list would be dropped from the zip without a
-    word; hidden files, backups and other folders (``build/``, ``tests/``)
-    are never packed and not looked at.
+    or one missing from the list (a new subpackage's too) would be dropped
+    from the zip without a word; hidden files, backups and other folders
+    (``build/``, ``tests/``) are never packed and not looked at.
 
     Examples
     --------
     >>> check_modules()
     """
-    for folder in sorted({PurePosixPath(name).parent for name in PLUGIN_FILES}):
+    for folder in package_folders(plugin_dir):
         if (plugin_dir / folder).is_symlink():
             raise link_error(plugin_dir / folder)
         for entry in sorted(os.scandir(plugin_dir / folder), key=lambda e: e.name):

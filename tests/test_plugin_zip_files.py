@@ -117,6 +117,13 @@ def test_a_module_missing_from_the_list_is_refused(plugin, tmp_path):
     assert "newer.py' is not in build_zip.PLUGIN_FILES" in message
 
 
+def test_a_new_subpackage_missing_from_the_list_is_refused(plugin, tmp_path):
+    (plugin / "algorithms" / "widgets").mkdir()
+    (plugin / "algorithms" / "widgets" / "__init__.py").write_text("")
+    message = refused(plugin, tmp_path / "dist")
+    assert "widgets/__init__.py' is not in build_zip.PLUGIN_FILES" in message
+
+
 def test_a_linked_package_folder_is_refused(plugin, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     shutil.move(plugin / "algorithms", elsewhere)
