@@ -153,6 +153,13 @@ def test_out_of_memory_advice_fits_every_command(monkeypatch, tmp_path, capsys):
         assert_advice_fits(command, line)
 
 
+@pytest.mark.parametrize("key", ["grid", "feature_names"])
+def test_meta_json_without_the_image_shape(key, images, tmp_path, capsys):
+    spoiled = spoiled_copy(images, tmp_path, lambda meta: meta.pop(key))
+    status, line = cli(["train", spoiled, "-o", tmp_path / "run", "--epochs", "1"], capsys)
+    assert status == 2 and "has no usable grid and feature_names" in line
+
+
 def test_meta_json_with_a_wrong_feature_count(images, tmp_path, capsys):
     spoiled = spoiled_copy(images, tmp_path, lambda m: m["feature_names"].append("extra"))
     status, line = cli(["geotiff", spoiled, "-o", tmp_path / "x.tif"], capsys)

@@ -214,7 +214,13 @@ def check_shard_shapes(root: Path, meta: dict[str, Any]) -> None:
     ...
     ValueError: image dataset '...' is damaged: meta.json says images.npy holds 3 images ...
     """
-    side, n_features = int(meta["grid"]) ** 2, len(meta["feature_names"])
+    try:
+        side, n_features = int(meta["grid"]) ** 2, len(meta["feature_names"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"image dataset {str(root)!r} is damaged: {META_FILE} has no usable grid and "
+            f"feature_names ({type(exc).__name__}: {exc}); rebuild it with `s2vec images`"
+        ) from None
     for shard in meta["shards"]:
         n = shard.get("n")
         expected = {"images": (n, side, n_features), "mask": (n, side), "parents": (n,)}
