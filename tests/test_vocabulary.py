@@ -108,8 +108,8 @@ FACES = {
         o.WORKERS,
         o.SCHEDULER,
     ),
-    sv.embed_geometries: (o.MODE,),
-    sv.join_embeddings: (o.MODE,),
+    sv.embed_geometries: (o.MODE, o.MAX_CELLS),
+    sv.join_embeddings: (o.MODE, o.MAX_CELLS),
     run_pipeline: (
         o.LEVEL,
         o.IMAGE_LEVEL,

@@ -24,11 +24,14 @@ estimated from its shape before it is built).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from s2vec_geo.core.options import MAX_CELLS, MEMORY_BUDGET, parse_size
+from s2vec_geo.core.options import MAX_CELLS, MEMORY_BUDGET, Option, parse_size
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CELLS: int = MAX_CELLS.default
 """Default limit: the continental-US box at level 12 (3.1 M cells) passes (as a layer of
@@ -270,3 +273,38 @@ def _smaller(n_cells: float, level: int | None, allowed: int, per_level: float) 
     """How to ask for fewer cells: the level that fits, or a smaller area."""
     coarser = -1 if level is None else coarser_level(n_cells, level, allowed, per_level)
     return (f"level {coarser} or coarser, or " if coarser >= 0 else "") + "a smaller area"
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the system has one).
+
+    Examples
+    --------
+    >>> cpu_cores() >= 1
+    True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def at_most_cores(n: int, option: Option) -> int:
+    """``n`` processes or threads, or one a CPU core when ``n`` is more (with a warning).
+
+    More than one a core only compete for the cores (and memory), and a
+    huge count can crash the thread pool: ``option`` names the setting in
+    the warning.
+
+    Examples
+    --------
+    >>> from s2vec_geo.core.options import THREADS
+    >>> at_most_cores(1, THREADS), at_most_cores(10**9, THREADS) == cpu_cores()
+    (1, True)
+    """
+    cores = cpu_cores()
+    if n <= cores:
+        return n
+    log.warning(
+        "%s %d is more than the %d CPU core(s) here; using %d", option.flag, n, cores, cores
+    )
+    return cores

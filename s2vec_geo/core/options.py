@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -88,6 +89,9 @@ class Option:
         ``append=True`` for a repeatable option.
     range_text
         How the range reads in error messages, when better than the numbers.
+    pattern
+        A regular expression a text value must match as a whole (e.g. a
+        device name); ``range_text`` says it in words.
     """
 
     name: str
@@ -109,6 +113,7 @@ class Option:
     nargs: int | str | None = None
     append: bool = False
     range_text: str | None = None
+    pattern: str | None = None
 
     @property
     def flag(self) -> str:
@@ -189,6 +194,10 @@ class Option:
         Traceback (most recent call last):
         ...
         ValueError: TrainConfig.lr must be a finite number > 0, got inf
+        >>> DEVICE.check("gpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device must be auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps, ...
         """
         where = where or self.name
         if value is None and self.default is None:
@@ -205,9 +214,14 @@ class Option:
         if self.choices and not self.open_choices and value not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise ValueError(f"{where} must be one of {allowed}; got {value!r}")
-        if not self._in_range(value):
+        if not self._in_range(value) or not self._matches(value):
             raise ValueError(f"{where} must be {self.describe_range()}, got {value!r}")
         return value
+
+    def _matches(self, value: Any) -> bool:
+        return self.pattern is None or (
+            isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
+        )
 
     def _in_range(self, value: Any) -> bool:
         if self.min is None and self.max is None:
@@ -623,7 +637,11 @@ SEED = Option(
     label="Random seed",
 )
 DEVICE = Option(
-    "device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+    "device",
+    default="auto",
+    help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps (Apple GPUs)",
+    pattern=r"auto|cpu|mps|cuda(:(0|[1-9][0-9]{0,3}))?",  # torch parses no longer index
+    range_text="auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps",
 )
 CPU_THREADS = Option(
     "cpu_threads",

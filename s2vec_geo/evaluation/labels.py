@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from s2vec_geo.core.errors import reading
+from s2vec_geo.core.errors import not_utf8, reading
 from s2vec_geo.core.options import RULE
 from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.io.coordinates import non_finite
@@ -154,7 +154,10 @@ def read_labels(
 def _read_csv(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"labels file {str(path)!r} does not exist; check the path")
-    return pd.read_csv(path)
+    try:
+        return pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise not_utf8(path, "labels file") from None
 
 
 def align_labels(

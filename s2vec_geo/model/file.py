@@ -513,9 +513,15 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     data = read_torch_file(p, "s2vec model file")
     if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
         raise ValueError(f"{str(p)!r} is not an s2vec model file; train one with `s2vec train`")
-    if data["format_version"] > MODEL_FORMAT_VERSION:
+    version = data.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
         raise ValueError(
-            f"{str(p)!r} has model format {data['format_version']}, newer than this "
+            f"{str(p)!r} is a damaged s2vec model file (format_version {version!r}, not a "
+            "whole number); train the model again (`s2vec train`) or use another copy of the file"
+        )
+    if version > MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"{str(p)!r} has model format {version}, newer than this "
             f"s2vec-geo supports ({MODEL_FORMAT_VERSION}); upgrade s2vec-geo"
         )
     refuse_non_finite_weights(data.get("state_dict"), repr(str(p)))

@@ -63,7 +63,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.guards import check_memory, format_bytes
-from s2vec_geo.core.options import TRAINING, check_fields
+from s2vec_geo.core.options import DEVICE, TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
 from s2vec_geo.images.collection import ImageCollection
@@ -305,12 +305,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     --------
     >>> resolve_device("cpu")
     device(type='cpu')
+    >>> resolve_device("cuda:99")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: device 'cuda:99' requested but ...
     """
-    if name == "auto":
+    if DEVICE.check(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available; use 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device {name!r} requested but MPS (Apple GPU) is not available; use 'cpu'"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), cuda:0 to cuda:N-1; use one of them, 'cuda' or 'auto'"
+        )
     return device
 
 
@@ -975,8 +988,8 @@ def _warn_if_not_learned(history: list[dict[str, float]]) -> None:
         "the model does not beat its baselines on held-out cells by the %d %% margin asked: "
         "masked error %.4g, not under %.4g, vs %.4g predicting the per-feature mean and "
         "%.4g the mean of the visible neighbours; its embeddings may describe little beyond "
-        "the raw counts. Train longer (--epochs), on a larger area or several areas, or with "
-        "--min-support to drop rare features",
+        "the raw counts. Train longer (--epochs), on a larger area or several areas, or on "
+        "images without rare features (s2vec images --min-support)",
         round(100 * (1 - BEAT_MARGIN)),
         last["val_loss"],
         BEAT_MARGIN * min(last["val_mean_baseline"], last["val_neighbor_baseline"]),
