@@ -524,7 +524,7 @@ def test_rerun_into_a_used_folder_refuses_at_once_or_overwrites_when_asked(
 
 
 def test_a_failed_run_into_a_new_folder_leaves_nothing(provider, featurized, tmp_path):
-    out = tmp_path / "new" / "images"
+    out = tmp_path / "images"
     with pytest.raises(QgsProcessingException, match="'Largest request"):
         run("images", {"CELLS": str(featurized), "IMAGE_LEVEL": IMAGE_LEVEL, "MAX_CELLS": 1,
                        "OUTPUT": str(out)})  # fmt: skip

@@ -180,7 +180,10 @@ class S2VecAlgorithm(QgsProcessingAlgorithm):
                 *self.engine_inputs(parameters, context, feedback, folder),
                 *engine_options(self, self.OPTIONS, parameters, context, feedback, folder),
             ]
-            produced = destination if self.OUTPUT_FOLDER else engine_output(folder, destination)
+            produced = destination
+            if not self.OUTPUT_FOLDER:
+                produced = engine_output(folder, destination)
+                os.makedirs(os.path.dirname(produced))
             extras = self.products(folder, produced, kept)
             shown = {produced: destination}
             shown.update((extras[key], kept.get(key, NOT_KEPT)) for key in extras)
@@ -254,11 +257,13 @@ def engine_output(folder: str, destination: str) -> str:
     """Path inside the work ``folder`` where the engine writes what goes to ``destination``.
 
     Keeping the destination's file name keeps the GeoPackage layer name the engine derives
-    from it.
+    from it; the file goes into a subfolder of its own, so that it never has the name of an
+    input exported into the work folder (an output ``cells.gpkg`` beside the exported
+    ``cells.gpkg`` would be refused by the engine as its own input).
 
     Examples
     --------
     >>> engine_output("/tmp/s2vec-x", "/data/cells.gpkg")
-    '/tmp/s2vec-x/cells.gpkg'
+    '/tmp/s2vec-x/output/cells.gpkg'
     """
-    return os.path.join(folder, os.path.basename(os.path.normpath(destination)))
+    return os.path.join(folder, "output", os.path.basename(os.path.normpath(destination)))
