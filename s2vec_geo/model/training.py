@@ -624,7 +624,8 @@ def _open_run_folder(
         held = Held(f"a finished run ({MODEL_NAME})", recorded)
     else:
         present = [name for name in RUN_FILES if (out_dir / name).exists()]
-        held = Held(unrecorded=present, leftovers=[HISTORY_NAME])
+        left = [HISTORY_NAME] if _run_history(out_dir / HISTORY_NAME) else []
+        held = Held(unrecorded=present, leftovers=left)
     resumable = resumable_settings(cfg)
     if not admit(out_dir, held, resumable, resume, overwrite, "output folder (--output)"):
         return None
@@ -635,6 +636,39 @@ def _open_run_folder(
             len(model.history),
         )
     return model
+
+
+def _run_history(path: Path) -> bool:
+    """Whether ``path`` is a ``history.json`` a training run wrote: epochs 1, 2, ... with losses.
+
+    A run stopped before its first checkpoint leaves one (``resume`` starts
+    afresh over it); a file of another shape there is the user's, and kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "history.json"
+    >>> _ = path.write_text('[{"epoch": 1, "train_loss": 0.5, "lr": 0.001}]')
+    >>> _run_history(path)
+    True
+    >>> _ = path.write_text('{"my": "notes"}')
+    >>> _run_history(path)
+    False
+    """
+    try:
+        history = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable or not JSON
+        return False
+    return (
+        isinstance(history, list)
+        and len(history) > 0
+        and all(
+            isinstance(record, dict)
+            and record.get("epoch") == epoch
+            and {"train_loss", "lr"} <= record.keys()
+            for epoch, record in enumerate(history, start=1)
+        )
+    )
 
 
 def _earlier_run(out_dir: Path) -> bool:
