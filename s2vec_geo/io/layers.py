@@ -25,7 +25,7 @@ import shapely
 from s2vec_geo.core.colours import with_pca_colours
 from s2vec_geo.core.errors import reading, table_without_geometry
 from s2vec_geo.core.schema import CELL_ID, is_embedding
-from s2vec_geo.io.locks import remove_stale_temporaries, temporary_name
+from s2vec_geo.io.locks import check_not_held, remove_stale_temporaries, temporary_name
 from s2vec_geo.io.provenance import (
     KEYS,
     PARQUET_KEY,
@@ -113,7 +113,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     extension so that format drivers recognise it. On any exception,
     Ctrl-C included, the temporary (and SQLite's journal beside it) is
     removed and the target is left untouched; temporaries of the same
-    target left by a killed process are removed first.
+    target left by a killed process are removed first. A target that another
+    writer holds, or that lies in a folder it holds (a running run's work
+    folder), is refused before anything is written
+    (:func:`s2vec_geo.io.locks.check_not_held`).
 
     Examples
     --------
@@ -130,6 +133,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             f"output folder {str(target.parent)!r} does not exist; create it first"
         )
     folder = target.parent or Path(".")
+    check_not_held(target)
     remove_stale_temporaries(folder, target.name)
     tmp = folder / temporary_name(target)
     try:
