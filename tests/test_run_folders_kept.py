@@ -118,6 +118,7 @@ USERS_FILES = {
     "their own files": {"model.pt": "not a model", "history.json": "{}"},
     "their history.json": {"history.json": '{"runs": ["mine"]}'},
     "their loss curve": {"loss_curve.png": "my plot"},
+    "their checkpoint": {"checkpoint.pt": "my checkpoint", "model.pt": None},
 }
 
 
@@ -135,6 +136,16 @@ def test_train_resume_refuses_a_folder_of_the_users(files, finished, tmp_path, c
         status, err = cli(["train", finished["images"], "-o", run, *TINY, *flag], capsys)
         assert status == 2 and "that no recorded run wrote" in err and "--overwrite" in err
         assert digests(tmp_path) == before
+
+
+def test_train_in_python_replaces_only_its_own_earlier_run(finished, tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "checkpoint.pt").write_text("my checkpoint")  # not a run of this library's
+    before = digests(tmp_path)
+    with pytest.raises(ValueError, match=r"checkpoint\.pt that no recorded run wrote"):
+        train(finished["images"], CONFIG, out=run)  # replace_earlier: its own runs only
+    assert digests(tmp_path) == before
 
 
 def test_train_resume_starts_over_a_history_its_own_run_left(finished, tmp_path):

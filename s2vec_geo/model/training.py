@@ -606,9 +606,10 @@ def _open_run_folder(
     """The finished run's model to reuse, or ``None`` to train (from its checkpoint with resume).
 
     The run-folder policy is :func:`s2vec_geo.io.run_folder.admit`: a
-    checkpoint or a finished run (``model.pt`` with its ``history.json``) is
-    the folder's record; its other files are products no recorded run wrote,
-    except a ``history.json`` that a run stopped before its first checkpoint left.
+    checkpoint with the run's ``history.json`` (:func:`_unfinished_run`) or a
+    finished run (``model.pt`` with its ``history.json``) is the folder's
+    record; its other files are products no recorded run wrote, except a
+    ``history.json`` that a run stopped before its first checkpoint left.
     """
     held, model = Held(), None
     if replace and not resume and not overwrite and _earlier_run(out_dir):
@@ -616,14 +617,14 @@ def _open_run_folder(
         overwrite = True  # a notebook cell run again: this library's own run, replaced
     if overwrite:
         held = Held()  # replaced as the new run writes
-    elif (out_dir / CHECKPOINT_NAME).exists():  # settings checked as it is restored
+    elif _unfinished_run(out_dir):  # settings checked as it is restored
         held = Held(f"an unfinished run ({CHECKPOINT_NAME})")
     elif (model := finished_model(out_dir)) is not None:
         recorded = json.loads(json.dumps(model.train_config))
         recorded = {k: v for k, v in recorded.items() if k not in _RUNTIME_FIELDS}
         held = Held(f"a finished run ({MODEL_NAME})", recorded)
     else:
-        present = [name for name in RUN_FILES if (out_dir / name).exists()]
+        present = [name for name in (*RUN_FILES, CHECKPOINT_NAME) if (out_dir / name).exists()]
         left = [HISTORY_NAME] if _run_history(out_dir / HISTORY_NAME) else []
         held = Held(unrecorded=present, leftovers=left)
     resumable = resumable_settings(cfg)
@@ -671,9 +672,18 @@ def _run_history(path: Path) -> bool:
     )
 
 
+def _unfinished_run(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a run's checkpoint: ``checkpoint.pt`` beside the run's history.
+
+    A run writes ``history.json`` every epoch, before that epoch's
+    checkpoint; a ``checkpoint.pt`` without it is not this library's.
+    """
+    return (out_dir / CHECKPOINT_NAME).exists() and _run_history(out_dir / HISTORY_NAME)
+
+
 def _earlier_run(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds a run's checkpoint or a finished run."""
-    return (out_dir / CHECKPOINT_NAME).exists() or finished_model(out_dir) is not None
+    return _unfinished_run(out_dir) or finished_model(out_dir) is not None
 
 
 @dataclass
