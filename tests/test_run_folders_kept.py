@@ -294,6 +294,17 @@ def work(finished, tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture
+def link(work) -> Path:
+    """A link to the work folder beside it (skips where links cannot be made)."""
+    path = work.with_name("link")
+    try:
+        path.symlink_to(work, target_is_directory=True)
+    except OSError as exc:  # Windows without the privilege
+        pytest.skip(f"cannot make a link here: {exc}")
+    return path
+
+
 @pytest.mark.parametrize("writer", list(WRITERS))
 def test_library_writers_into_a_running_runs_folder_are_refused(writer, finished, work):
     before = digests(work)
@@ -327,9 +338,20 @@ def test_a_second_run_into_the_work_folder_is_refused(finished, copied, capsys):
     assert digests(copied.parent) == before
 
 
-def test_the_runs_own_stages_write_inside_its_lock(finished, work):
-    with hold(work):  # this code's own run: its stages write there
-        images = build_images(finished["cells"], 15, out=work / "images", overwrite=True)
+@pytest.mark.parametrize("linked", ["the run's work folder", "the writer's output"])
+def test_writers_through_a_link_are_refused(linked, finished, work, link):
+    held, written = (link, work) if linked == "the run's work folder" else (work, link)
+    before = digests(work)
+    with held_by_a_run(held), pytest.raises(OutputLockedError, match="being written by"):
+        write_layer(read_cell_layer(finished["cells"]), written / "sub" / "cells.gpkg")
+    assert digests(work) == before and hidden(work.parent) == []
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_the_runs_own_stages_write_inside_its_lock(linked, finished, work, link):
+    with hold(link if linked else work):  # this code's own run: its stages write there
+        images = build_images(finished["cells"], 15, out=link / "images", overwrite=True)
+        write_layer(read_cell_layer(finished["cells"]), work / "cells.gpkg")
     assert len(images) > 0 and hidden(work.parent) == []
 
 

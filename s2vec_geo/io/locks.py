@@ -290,7 +290,8 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
     (:func:`check_not_held`), raises :class:`OutputLockedError`; one left by
     a process that died is taken over. While held, the code running in this
     context (thread) writes inside ``target`` as its owner; other writers
-    into it are refused.
+    into it are refused. A ``target`` that is a link is held under both
+    names, the link's and its target's, so that no writer passes by the other.
 
     Examples
     --------
@@ -306,6 +307,15 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
     False
     """
     path = Path(os.path.abspath(target))  # "." has no name to lock beside
+    real = Path(os.path.realpath(path))
+    linked = Path(os.path.realpath(path.parent)) / path.name != real  # the name is a link
+    with _hold_one(path) as lock, _hold_one(real) if linked else contextlib.nullcontext():
+        yield lock
+
+
+@contextlib.contextmanager
+def _hold_one(path: Path) -> Iterator[Path]:
+    """:func:`hold` under one name (an absolute path)."""
     lock = lock_path(path)
     if not lock.parent.is_dir():
         raise FileNotFoundError(
