@@ -28,6 +28,7 @@ import pytest
 import shapely
 from synthetic_cells import TINY_MODEL
 
+import s2vec_geo.io.run_folder as run_folder
 import s2vec_geo.pipeline as pipeline
 from s2vec_geo.cli import main
 from s2vec_geo.images import build_images
@@ -202,11 +203,15 @@ def test_run_killed_between_its_cells_and_their_record_resumes(finished, tmp_pat
     assert hidden(tmp_path) == []  # no lock or temporary left by the killed run
 
 
-def test_a_failed_first_stage_leaves_no_record(finished, tmp_path, capsys, monkeypatch):
-    def full_disk(cells, path):
+@pytest.mark.parametrize("failing", ["the layer", "the record"])
+def test_a_failed_first_stage_leaves_no_record(failing, finished, tmp_path, capsys, monkeypatch):
+    def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pipeline, "write_layer", full_disk)
+    if failing == "the layer":
+        monkeypatch.setattr(pipeline, "write_layer", full_disk)
+    else:
+        monkeypatch.setattr(run_folder, "atomic_path", full_disk)  # run.json
     status, err = cli(run_argv(finished["source"], tmp_path / "emb.gpkg"), capsys)
     assert status == 2 and "No space left" in err
     assert list(tmp_path.iterdir()) == []

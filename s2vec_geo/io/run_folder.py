@@ -392,9 +392,9 @@ class WorkFolder:
         made = not self.root.exists()
         first = not (self.root / RUN_FILE).exists()
         before = [_stat(p) for p in products]
-        self.root.mkdir(exist_ok=True)
-        self._write()  # this run's record, also over an earlier run's (overwrite)
         try:
+            self.root.mkdir(exist_ok=True)
+            self._write()  # this run's record, also over an earlier run's (overwrite)
             yield
         except BaseException:
             if first and [_stat(p) for p in products] == before:  # nothing published
