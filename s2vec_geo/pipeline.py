@@ -30,6 +30,7 @@ from s2vec_geo.images.build import MAX_LEVEL_GAP, check_min_support
 from s2vec_geo.images.dataset import META_FILE
 from s2vec_geo.io.layers import layer_format, read_cell_layer, write_layer
 from s2vec_geo.io.locks import hold
+from s2vec_geo.io.outputs import check_output, written_here
 from s2vec_geo.io.provenance import PROVENANCE_ATTR
 from s2vec_geo.io.run_folder import PRODUCTS, WorkFolder, fingerprint
 from s2vec_geo.model.file import MODEL_NAME, S2VecModel, load_model
@@ -148,8 +149,10 @@ def run_pipeline(
         areas: one model over all, normalized over all, and one layer with
         every area's cells; see :func:`featurize_sources`).
     output
-        Embedding layer to write (``.gpkg`` or ``.parquet``); the PCA map goes
-        beside it with the suffix ``.png``. Both are replaced when they exist.
+        Embedding layer to write (``.gpkg`` or ``.parquet``), not one of the
+        sources; the PCA map goes beside it with the suffix ``.png``. Both are
+        replaced when they exist, the PNG only when s2vec-geo drew it (or with
+        ``overwrite``): a picture of yours of that name is refused.
     level, image_level
         Patch and image S2 levels (default 16 and 12, city scale; the paper:
         12 and 8, :data:`s2vec_geo.core.options.LEVEL_PRESETS`).
@@ -214,6 +217,7 @@ def run_pipeline(
     options = dict(featurize_options or {})
     _check_request(sources, output, level, image_level, aoi, mode, min_support)
     out = Path(output)
+    _check_map(out.with_suffix(".png"), [*sources, aoi], overwrite)
     work = Path(work_dir) if work_dir is not None else work_folder(out)
     settings = fingerprint(
         {
@@ -260,7 +264,7 @@ def _check_request(
     min_support: float,
 ) -> None:
     """Every check of the request that needs no stage to have run."""
-    layer_format(output)
+    layer_format(check_output(output, [*sources, aoi]))
     validate_level(level, "level")
     validate_level(image_level, "image_level")
     gap = level - image_level
@@ -278,6 +282,17 @@ def _check_request(
     for path in [s for s in [*sources, aoi] if isinstance(s, (str, os.PathLike))]:
         if not Path(path).exists():
             raise FileNotFoundError(f"input {str(path)!r} does not exist; check the path")
+
+
+def _check_map(png: Path, inputs: list[Any], overwrite: bool) -> None:
+    """Refuse to replace a PNG that s2vec-geo did not draw (unless ``overwrite``)."""
+    check_output(png, inputs)
+    if png.exists() and not overwrite and not written_here(png):
+        raise ValueError(
+            f"{str(png)!r} exists and is not a map drawn by s2vec-geo, but the run writes its "
+            "PCA map there; move it away, choose another output name, or pass --overwrite "
+            "to replace it"
+        )
 
 
 def _cells_stage(

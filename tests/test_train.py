@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import s2vec_geo.model.training as train_module
 from s2vec_geo.images import build_images
 from s2vec_geo.model.file import load_model
 from s2vec_geo.model.heldout import heldout_error
+from s2vec_geo.model.threads import StepThreads
 from s2vec_geo.model.training import TrainConfig, lr_factor, split_indices, train
 
 
@@ -210,3 +212,49 @@ def test_automatic_batch_scales_the_learning_rate_on_a_gpu_only() -> None:
     assert (gpu.batch_size, gpu.lr, gpu.warmup_epochs) == (1024, 8e-3, 5)
     assert small.batch_size == 100 and small.lr == pytest.approx(1e-3 * (100 / 16) ** 0.5)
     assert resolve_settings(TrainConfig(batch_size=32), torch.device("cuda"), 10_000).lr == 1e-3
+
+
+def test_cpu_threads_pins_the_count_and_auto_gives_it_back(images) -> None:
+    # A number pins torch's threads for the run (the model equals a run at that count
+    # set by hand); "auto" switches between two threads and one (a trial every step) and
+    # leaves torch's count as it found it.
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        by_hand = train(images, _config(epochs=2))
+        torch.set_num_threads(2)
+        pinned = train(images, _config(epochs=2, cpu_threads="1"))
+        assert torch.get_num_threads() == 2
+        auto = StepThreads(torch.device("cpu"), "auto", period=0.0)
+        seen = set()
+        for _ in range(20):
+            with auto.step():
+                seen.add(torch.get_num_threads())
+        auto.close()
+        assert seen == {1, 2} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    for name, value in by_hand.module.state_dict().items():
+        assert torch.equal(value, pinned.module.state_dict()[name]), name
+    with pytest.raises(ValueError, match="cpu_threads must be all, auto or a whole number"):
+        _config(cpu_threads="0")
+
+
+@pytest.mark.parametrize(("slow_threads", "expected"), [(2, 1), (1, 2)])
+def test_the_step_thread_tuner_keeps_the_faster_thread_count(slow_threads, expected) -> None:
+    # A step that takes 30 ms on one thread count and 1 ms on the other, as a step does
+    # on two threads next to a busy core (slow) or on an idle machine (fast).
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tuner = StepThreads(torch.device("cpu"), "auto", period=3600.0)
+        for _ in range(12):
+            with tuner.step():
+                time.sleep(0.03 if torch.get_num_threads() == slow_threads else 0.001)
+        assert tuner.choice == expected
+        with tuner.step():
+            assert torch.get_num_threads() == expected
+        tuner.close()
+        assert StepThreads(torch.device("cuda"), "auto").candidates == []
+    finally:
+        torch.set_num_threads(before)

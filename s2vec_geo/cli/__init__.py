@@ -42,9 +42,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
 )
 """The command modules, in data-flow order; each defines ``COMMAND``."""
-QUIET_LOGGERS = ("pyogrio",)
-"""Libraries whose INFO lines (pyogrio: ``Created N records`` for every layer written) are
-shown only with ``--verbose``."""
+QUIET_LOGGERS = ("pyogrio", "rasterio")
+"""Libraries whose INFO lines (pyogrio: ``Created N records`` for every layer written;
+rasterio: each GDAL error of a write that then fails as a whole) are shown only with
+``--verbose``."""
 OUTPUTS = ("output", "work_dir", "geotiff_out", "model_out")
 """The arguments that name what a command writes."""
 DEBUG_HELP = "show the traceback of a failure (for bug reports)"

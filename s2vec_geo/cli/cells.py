@@ -17,9 +17,10 @@ def run(args: argparse.Namespace) -> None:
     """Write ``args.input`` with ``cell_id`` and ``token`` columns to ``args.output``."""
     from s2vec_geo.core.schema import CELL_ID, TOKEN
     from s2vec_geo.io.layers import layer_format, read_layer, write_layer
+    from s2vec_geo.io.outputs import check_output
     from s2vec_geo.s2 import cell_to_token, point_cells
 
-    layer_format(args.output)  # fail on a bad extension before the work
+    layer_format(check_output(args.output, [args.input]))  # before the work
     points = read_layer(args.input, layer=args.layer)
     cells = point_cells(points, args.level)
     out = points.assign(**{CELL_ID: cells, TOKEN: cell_to_token(cells.to_numpy())})

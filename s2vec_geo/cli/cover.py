@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> None:
     """Write the level-``args.level`` covering of ``args.input`` to ``args.output``."""
     from s2vec_geo.io.layers import layer_format, read_layer, write_layer
+    from s2vec_geo.io.outputs import check_output
     from s2vec_geo.s2 import cells_frame, cover
 
-    layer_format(args.output)  # fail on a bad extension before the work
+    layer_format(check_output(args.output, [args.input]))  # before the work
     area = read_layer(args.input, layer=args.layer)
     frame = cells_frame(cover(area, args.level, max_cells=args.max_cells))
     write_layer(frame, args.output)

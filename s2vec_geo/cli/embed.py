@@ -27,11 +27,14 @@ def run(args: argparse.Namespace) -> None:
     from s2vec_geo.embeddings.embed import embed
     from s2vec_geo.embeddings.seams import log_seams
     from s2vec_geo.io.layers import layer_format, read_cell_layer, write_layer
+    from s2vec_geo.io.outputs import check_output
     from s2vec_geo.model.file import load_model
     from s2vec_geo.model.training import resolve_device
     from s2vec_geo.viz.plots import plot_embedding_pca
 
-    layer_format(args.output)  # fail on a bad extension before any work
+    layer_format(check_output(args.output, [args.cells, args.model]))  # before any work
+    if args.png:
+        check_output(args.png, [args.cells, args.model])
     model = load_model(args.model, device=resolve_device(args.device))
     emb = embed(read_cell_layer(args.cells), model, **values(args, EMBEDDING))
     write_layer(emb, args.output)

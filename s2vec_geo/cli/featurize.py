@@ -54,7 +54,9 @@ def on_dask(args: argparse.Namespace, n_sources: int = 1) -> bool:
 def run(args: argparse.Namespace) -> None:
     """Featurize ``args.sources`` and write the cell layer (or partitions) to ``args.output``."""
     from s2vec_geo.io.layers import LAYER_SUFFIXES, layer_format, write_layer
+    from s2vec_geo.io.outputs import check_output
 
+    check_output(args.output, [*args.sources, args.aoi])  # before the work
     if not on_dask(args, len(args.sources)):
         from s2vec_geo.features.featurize import featurize
 

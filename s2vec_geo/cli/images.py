@@ -67,7 +67,7 @@ COMMAND = Command(
         o.LOG1P,
         o.MIN_SUPPORT,
         o.SHARD_SIZE,
-        o.OVERWRITE.with_help("replace an existing image dataset"),
+        o.OVERWRITE.with_help("replace the image dataset there (its files; others are kept)"),
         o.MAX_CELLS,
         o.GEOTIFF,
     ),

@@ -17,8 +17,9 @@ def run(args: argparse.Namespace) -> None:
     from s2vec_geo.core.schema import COVERAGE, N_CELLS, embedding_columns
     from s2vec_geo.embeddings.join import join_embeddings
     from s2vec_geo.io.layers import layer_format, read_cell_layer, read_layer, write_layer
+    from s2vec_geo.io.outputs import check_output
 
-    layer_format(args.output)  # fail on a bad extension before the work
+    layer_format(check_output(args.output, [args.input, args.embeddings]))  # before the work
     layer = read_layer(args.input, layer=args.layer, keep_missing=True)
     out = join_embeddings(layer, read_cell_layer(args.embeddings))
     write_layer(out, args.output)

@@ -564,6 +564,19 @@ SEED = Option(
 DEVICE = Option(
     "device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 )
+CPU_THREADS = Option(
+    "cpu_threads",
+    str,
+    "all",
+    "torch CPU threads for training: all (default: torch's count, which OMP_NUM_THREADS "
+    "sets; runs are reproducible bit for bit), a number, or auto: time steps on all threads "
+    "and on one, keep the faster and time again every minute (on a machine busy with other "
+    "work, up to 2.4x faster; the model then depends on the choices made, so runs are not "
+    "reproducible bit for bit)",
+    metavar="N|all|auto",
+    label="CPU threads (all, auto or a number)",
+    advanced=True,
+)
 NUM_WORKERS = Option(
     "num_workers",
     int,
@@ -673,6 +686,7 @@ TRAINING = (
     COMPILE,
     AUGMENT,
     INIT,
+    CPU_THREADS,
 )
 """The options of :class:`s2vec_geo.TrainConfig`, in its field order."""
 POS_EMBED = Option(

@@ -34,6 +34,7 @@ from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import COVERAGE, N_CELLS, cell_indexed, embedding_columns, is_embedding
 from s2vec_geo.features.equal_area import EQUAL_AREA_CRS
 from s2vec_geo.io.provenance import carry_provenance
+from s2vec_geo.s2.antimeridian import split_antimeridian_frame
 
 if TYPE_CHECKING:  # a model (torch) is loaded only when featurized cells are embedded
     from s2vec_geo.model.file import S2VecModel
@@ -118,7 +119,8 @@ def embed_geometries(
         Same index as the input, ``emb_...`` float32 columns, ``n_cells``
         (embedded cells used per row), ``coverage`` (share of the geometry's
         area, length or points inside embedded cells, 0 to 1) and the
-        geometry in EPSG:4326.
+        geometry in EPSG:4326 (cut at the antimeridian where it crosses it, see
+        :mod:`s2vec_geo.s2.antimeridian`).
 
     Examples
     --------
@@ -131,7 +133,7 @@ def embed_geometries(
     """
     table = embedding_table(cells, model, level, mode)
     geo = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
-    geo = s2.to_lnglat(geo)
+    geo = split_antimeridian_frame(s2.to_lnglat(geo))
     cols = embedding_columns(table)
     table_level = s2.single_level(
         table.index.to_numpy(), "the embedding table mixes S2 levels {levels}; pass one level"

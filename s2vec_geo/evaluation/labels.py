@@ -34,6 +34,7 @@ from s2vec_geo.core.errors import reading
 from s2vec_geo.core.options import RULE
 from s2vec_geo.core.schema import CELL_ID
 from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level
+from s2vec_geo.s2.antimeridian import split_antimeridian_frame
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ def _align_polygons(
     labels: gpd.GeoDataFrame, cells: np.ndarray, target: str, rule: str, min_overlap: float
 ) -> pd.Series:
     grid = cells_frame(cells)
-    polys = labels[[target, "geometry"]].reset_index(drop=True)
+    polys = split_antimeridian_frame(labels[[target, "geometry"]].reset_index(drop=True))
     if rule == "centroid":
         lat, lng = cell_to_latlng(grid.index.to_numpy())
         centres = gpd.GeoDataFrame(

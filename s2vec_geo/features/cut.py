@@ -27,7 +27,7 @@ as do rounding slivers (parts under :data:`SLIVER` of the polygon, where an
 edge runs along a cell edge).
 Work is done in batches of bounded size, so memory does not grow with a
 polygon's size beyond its own cells. Polygons crossing the antimeridian are
-not supported (split them).
+expected cut there, as every reader cuts them (:mod:`s2vec_geo.s2.antimeridian`).
 
 **Size guard**: before anything is allocated per cell, each polygon's cells
 are estimated from its area and boundary (:func:`s2vec_geo.s2.cover.estimate_cells_each`);
@@ -316,7 +316,10 @@ def _crossing_parts(
     diagonal = np.maximum(haversine_m(x0, y0, x1, y1), haversine_m(x0, y1, x1, y0))
     wide = diagonal >= SMALL_SHARE * min_edge_m(level)
     owner, cells = _boundary_cells(rings, cut, level)
-    inner = _interior_cells(polygons, cut[wide], bounds[wide], (owner, cells), level)
+    # a grid over each part's box: a polygon cut at the antimeridian spans 360 degrees
+    shapes, shape_of = shapely.get_parts(polygons[cut[wide]], return_index=True)
+    grid_boxes = (cut[wide][shape_of], shapely.bounds(shapes))
+    inner = _interior_cells(polygons, *grid_boxes, (owner, cells), level)
     away = cells != home[owner]
     owner, cells = owner[away], cells[away]
     orient = np.sign(signed) * np.where(rings.hole, -1.0, 1.0)

@@ -68,6 +68,7 @@ from s2vec_geo.s2 import (
     to_lnglat,
     validate_level,
 )
+from s2vec_geo.s2.antimeridian import split_antimeridian_frame
 from s2vec_geo.s2.cover import estimate_cells, sorted_unique
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def as_features(
     is_frame = isinstance(features, gpd.GeoDataFrame) and "category" in features
     if not is_frame or read_kw["category_column"] is not None:
         return read_features(features, **read_kw)
-    frame = to_lnglat(features, "the features")
+    frame = split_antimeridian_frame(to_lnglat(features, "the features"))  # as readers do
     if "kind" not in frame:
         is_line = np.isin(shapely.get_type_id(frame.geometry.values), (1, 2, 5))
         frame = frame.assign(kind=np.where(is_line, "road", "poi"))

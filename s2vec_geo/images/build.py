@@ -17,9 +17,9 @@ whatever the size of the area.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,21 +31,27 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from s2vec_geo import s2
+from s2vec_geo.core.disk import DISK_BLOCK, enough_space, reserve
 from s2vec_geo.core.errors import reading
 from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, check_cells
 from s2vec_geo.core.options import MIN_SUPPORT
 from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import CELL_ID, cell_indexed, feature_columns, int64_ids
 from s2vec_geo.images.dataset import (
+    DATASET_FILE,
     FORMAT_NAME,
     FORMAT_VERSION,
     META_FILE,
     ImageDataset,
+    owned_files,
     shard_files,
+    staging,
     write_meta,
 )
 from s2vec_geo.images.normalization import MomentAccumulator
-from s2vec_geo.io.layers import LAYER_SUFFIXES, atomic_path, read_provenance, spatial_layer
+from s2vec_geo.io.layers import LAYER_SUFFIXES, read_provenance, spatial_layer
+from s2vec_geo.io.locks import hold
+from s2vec_geo.io.outputs import check_output, finish_replacements
 from s2vec_geo.io.provenance import PROVENANCE_ATTR, record_attrs
 from s2vec_geo.s2.cover import sorted_unique
 
@@ -242,9 +248,14 @@ def build_images(
     chunk_size
         Cells read and placed at a time.
     overwrite
-        Replace an existing image dataset at ``out`` (only a folder holding a
-        ``meta.json``; other non-empty folders are never deleted), also when
-        ``replace_earlier`` is off.
+        Replace an existing image dataset at ``out`` (a folder whose
+        ``meta.json`` is an image dataset's manifest), also when
+        ``replace_earlier`` is off. Only the files the old dataset wrote are
+        replaced: every other file of the folder is kept. Other non-empty
+        folders are refused, as are the current folder, the folders above
+        it, the home folder and a folder holding ``cells``. The folder is
+        locked while it is written (:func:`s2vec_geo.io.locks.hold`): a
+        second writer is refused.
     min_support
         Keep only the features that are non-zero in at least this share of
         the cells (0 keeps all, as the paper does). Rare categories are
@@ -291,16 +302,32 @@ def build_images(
             "aggregate them first (cells.groupby(level='cell_id').sum())"
         )
     patch_level, image_level = _check_levels(ids, image_level)
-    target = None if out is None else _prepare_target(Path(out), overwrite or replace_earlier)
-    if min_support > 0.0:
-        source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
-    plan = _Plan.lay_out(source, ids, patch_level, image_level, log1p, chunk_size)
-    _check_pixels(
-        len(plan.parents), plan.grid, plan.n_features, image_level, max_cells, target is not None
-    )
-    if target is None:
-        return plan.in_memory()
-    return plan.write(target, shard_size)
+    with _output(out, overwrite or replace_earlier, cells) as target:
+        if min_support > 0.0:
+            source.feature_names = _frequent_features(source, len(ids), min_support, chunk_size)
+        plan = _Plan.lay_out(source, ids, patch_level, image_level, log1p, chunk_size)
+        _check_pixels(
+            len(plan.parents),
+            plan.grid,
+            plan.n_features,
+            image_level,
+            max_cells,
+            target is not None,
+        )
+        if target is None:
+            return plan.in_memory()
+        return plan.write(target, shard_size)
+
+
+@contextlib.contextmanager
+def _output(out: str | os.PathLike | None, overwrite: bool, cells: object) -> Iterator[Path | None]:
+    """The dataset folder, checked and locked while it is written; ``None`` in memory."""
+    if out is None:
+        yield None
+        return
+    target = check_output(out, [cells], folder=True)
+    with hold(target):
+        yield _prepare_target(target, overwrite)
 
 
 _SHAPES = {"images": 2, "mask": 1, "parents": 0}
@@ -359,30 +386,44 @@ class _Plan:
         return ImageDataset(self.fill(arrays, [n]), arrays=arrays)
 
     def write(self, target: Path, shard_size: int) -> ImageDataset:
-        """Write the dataset atomically to ``target`` as memory-mapped shards."""
+        """Write the dataset to ``target`` as memory-mapped shards, put in place when complete."""
         n = len(self.parents)
         sizes = [min(shard_size, n - start) for start in range(0, n, shard_size)]
-        with atomic_path(target) as tmp:
+        need = self.disk_bytes(sizes)
+        with enough_space(target.parent, need, "the image dataset"), staging(target) as tmp:
             tmp.mkdir()
-            files = [shard_files(k) for k in range(len(sizes))]
-            maps = [
-                {
-                    kind: np.lib.format.open_memmap(
-                        tmp / names[kind], mode="w+", dtype=_DTYPES[kind], shape=self.shape(kind, k)
-                    )
-                    for kind in _SHAPES
-                }
-                for k, names in zip(sizes, files, strict=True)
-            ]
+            maps = [self.open_shard(tmp, k, count) for k, count in enumerate(sizes)]
             meta = self.fill(maps, sizes)
             for shard in maps:
                 for array in shard.values():
                     array.flush()
             del maps
             write_meta(tmp, meta)
-            if target.exists():
-                shutil.rmtree(target)
         return ImageDataset.open(target)
+
+    def disk_bytes(self, sizes: list[int]) -> int:
+        """Disk space of shards of ``sizes`` images: their arrays, a block for each ``.npy``
+        header, and ``meta.json`` (its statistics take about 128 bytes a feature)."""
+        arrays = sum(
+            int(np.prod(self.shape(kind, n))) * np.dtype(_DTYPES[kind]).itemsize
+            for n in sizes
+            for kind in _SHAPES
+        )
+        headers = len(sizes) * len(_SHAPES) * DISK_BLOCK
+        return arrays + headers + DISK_BLOCK + 128 * self.n_features
+
+    def open_shard(self, folder: Path, index: int, n: int) -> dict[str, np.ndarray]:
+        """Memory maps of the arrays of shard ``index`` (``n`` images) in ``folder``, their
+        disk blocks reserved first (:func:`~s2vec_geo.core.disk.reserve`): a full disk is an
+        ``OSError`` here, never a ``SIGBUS`` when a page of the map is written."""
+        arrays = {}
+        for kind, name in shard_files(index).items():
+            path = folder / name
+            arrays[kind] = np.lib.format.open_memmap(
+                path, mode="w+", dtype=_DTYPES[kind], shape=self.shape(kind, n)
+            )
+            reserve(path, path.stat().st_size)
+        return arrays
 
     def fill(self, shards: list[dict[str, np.ndarray]], sizes: list[int]) -> dict[str, Any]:
         """Scatter every chunk of cells into ``shards``; return the dataset's metadata."""
@@ -480,20 +521,34 @@ def check_min_support(min_support: float) -> float:
 
 
 def _prepare_target(target: Path, overwrite: bool) -> Path:
-    """Check that ``target`` may receive a dataset folder; return it."""
-    if target.exists():
-        if not target.is_dir():
-            raise ValueError(f"output {str(target)!r} is a file; give a folder for the images")
-        if (target / META_FILE).is_file():
-            if not overwrite:
-                raise ValueError(
-                    f"{str(target)!r} already holds an image dataset; pass overwrite=True "
-                    "(--overwrite) to replace it or choose another folder"
-                )
-            log.info("replacing the image dataset written earlier in %s", target)
-        elif any(target.iterdir()):
+    """Check that ``target`` may receive an image dataset; return it.
+
+    A half-done replacement a killed run left there is finished first.
+    """
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        raise ValueError(f"output {str(target)!r} is a file; give a folder for the images")
+    finish_replacements(target, DATASET_FILE)
+    owned = owned_files(target)
+    foreign = sorted(n for n in os.listdir(target) if DATASET_FILE.fullmatch(n))
+    foreign = [n for n in foreign if n not in (owned or [])]
+    if foreign:
+        what = "an s2vec image dataset's" if foreign[0] == META_FILE else "its dataset's"
+        raise ValueError(
+            f"output folder {str(target)!r} holds a {foreign[0]} that is not {what}; choose "
+            "another folder for the images (nothing there is replaced)"
+        )
+    if owned is not None:
+        if not overwrite:
             raise ValueError(
-                f"output folder {str(target)!r} is not empty and not an image dataset; "
-                "choose a new or empty folder"
+                f"{str(target)!r} already holds an image dataset; pass overwrite=True "
+                "(--overwrite) to replace it (other files there are kept) or choose another folder"
             )
+        log.info("replacing the image dataset written earlier in %s", target)
+    elif any(target.iterdir()):
+        raise ValueError(
+            f"output folder {str(target)!r} is not empty and not an image dataset; "
+            "choose a new or empty folder"
+        )
     return target

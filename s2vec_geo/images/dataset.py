@@ -2,7 +2,8 @@
 
 On-disk layout of a dataset folder (format ``s2vec-images``, version 1)::
 
-    meta.json            levels, grid, feature names, NormStats, shard list
+    meta.json            format and version, levels, grid, feature names,
+                         NormStats, shard list, and the files it wrote
     images-00000.npy     float32 (n, g*g, F) raw feature values (not normalized)
     mask-00000.npy       bool    (n, g*g)    True where a patch cell is present
     parents-00000.npy    int64   (n,)        parent (image-level) cell ids
@@ -17,12 +18,24 @@ only the images a training step touches are read from disk, so a dataset the
 size of the paper's US one (~12,000 images of 256 x 116 float32, ~1.4 GB) never
 has to fit in memory. Raw values are stored; :class:`ImageDataset` normalizes
 them on the fly with the stored :class:`~s2vec_geo.images.normalization.NormStats`.
+
+A folder is an image dataset when its ``meta.json`` says so (``"format":
+"s2vec-images"``), never because a file of that name exists. The manifest's
+``files`` lists what the dataset wrote there; replacing the dataset
+(:func:`staging`) replaces those files only, and keeps every other file of the
+folder (your notes, GeoTIFFs, a model trained into it). Datasets of earlier
+releases have no ``files``: they wrote their ``meta.json`` and the shards
+their manifest lists, and those are theirs. Only names of the dataset's kind
+(:data:`DATASET_FILE`) are ever replaced, whatever a manifest lists.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +45,8 @@ import numpy as np
 from s2vec_geo import s2
 from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.io.locks import temporary_name
+from s2vec_geo.io.outputs import finish_replacements, replace_in_folder
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +55,9 @@ FORMAT_NAME = "s2vec-images"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
 SHARD_KINDS = ("images", "mask", "parents")
+FILES_KEY = "files"
+DATASET_FILE = re.compile(r"meta\.json|(images|mask|parents)-\d{5}\.npy")
+"""The names of the files an image dataset writes (the only ones it ever replaces)."""
 
 
 def shard_files(index: int) -> dict[str, str]:
@@ -54,9 +72,90 @@ def shard_files(index: int) -> dict[str, str]:
 
 
 def write_meta(root: Path, meta: dict[str, Any]) -> None:
-    """Write ``meta.json`` into ``root`` atomically."""
+    """Write ``meta.json`` into ``root`` atomically, listing the files of the dataset.
+
+    ``files`` holds the shard files of ``meta`` and ``meta.json`` itself,
+    last (the manifest is moved into place last: :func:`staging`).
+    """
+    shards = [shard[kind] for shard in meta["shards"] for kind in SHARD_KINDS]
     with atomic_path(root / META_FILE) as tmp:
-        tmp.write_text(json.dumps(meta, indent=1))
+        tmp.write_text(json.dumps({**meta, FILES_KEY: [*shards, META_FILE]}, indent=1))
+
+
+def load_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``meta.json`` of an image dataset folder; ``None`` when the folder is not one.
+
+    A folder is an image dataset only when its ``meta.json`` is a JSON object
+    of format :data:`FORMAT_NAME`; any other ``meta.json`` is someone else's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "meta.json").write_text('{"author": "me"}')
+    >>> load_manifest(folder) is None
+    True
+    """
+    try:
+        meta = json.loads((Path(root) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none, unreadable, not JSON, not UTF-8
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == FORMAT_NAME else None
+
+
+def dataset_files(meta: dict[str, Any]) -> list[str]:
+    """The files the dataset of manifest ``meta`` wrote in its folder, ``meta.json`` last.
+
+    Its ``files``; for a dataset of an earlier release (none recorded), the
+    shard files its manifest lists and ``meta.json``. Names that are not of
+    the dataset's kind (:data:`DATASET_FILE`) are left out.
+
+    Examples
+    --------
+    >>> dataset_files({"shards": [{**shard_files(0), "n": 3}]})
+    ['images-00000.npy', 'mask-00000.npy', 'parents-00000.npy', 'meta.json']
+    >>> dataset_files({"files": ["../thesis.tex", "notes.txt", "meta.json"]})
+    ['meta.json']
+    """
+    names = meta.get(FILES_KEY)
+    if names is None:
+        shards = meta.get("shards")
+        shards = shards if isinstance(shards, list) else []
+        names = [s.get(k) for s in shards if isinstance(s, dict) for k in SHARD_KINDS]
+        names.append(META_FILE)
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and DATASET_FILE.fullmatch(n)]
+
+
+def owned_files(root: str | os.PathLike) -> list[str] | None:
+    """The files of the image dataset in ``root`` (:func:`dataset_files`); ``None``: not one."""
+    meta = load_manifest(root)
+    return None if meta is None else dataset_files(meta)
+
+
+@contextlib.contextmanager
+def staging(target: Path) -> Iterator[Path]:
+    """A temporary path for a new dataset folder, put in place at ``target`` on success.
+
+    A new ``target`` is renamed into place whole (:func:`atomic_path`). In an
+    existing folder the new dataset replaces the files of the one there
+    (:func:`owned_files`) and nothing else, by a swap that a kill cannot
+    break (:func:`s2vec_geo.io.outputs.replace_in_folder`).
+    """
+    if not target.is_dir():
+        with atomic_path(target) as tmp:
+            yield tmp
+        return
+    tmp = target / temporary_name(target.resolve())
+    try:
+        yield tmp
+        old = sorted(owned_files(target) or [], key=lambda name: name != META_FILE)
+        new = dataset_files(json.loads((tmp / META_FILE).read_text(encoding="utf-8")))
+        replace_in_folder(target, tmp, old, new)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def read_meta(root: str | os.PathLike) -> dict[str, Any]:
@@ -71,6 +170,8 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any]:
     """
     root = Path(root)
     meta_path = root / META_FILE
+    if root.is_dir():  # a replacement that a killed run left half done: finished first
+        finish_replacements(root, DATASET_FILE)
     if not meta_path.is_file():
         raise FileNotFoundError(
             f"{str(root)!r} is not an S2Vec image dataset (no {META_FILE}); "

@@ -31,6 +31,8 @@ reprojects each tile on the fly, and each tile lies on its cells.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,15 +42,19 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from pyproj import Transformer
+from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
 from s2vec_geo import s2
+from s2vec_geo.core.disk import check_space, enough_space, free_space, on_disk
 from s2vec_geo.core.geodesy import EARTH_RADIUS_M
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.dataset import ImageDataset
 from s2vec_geo.io.layers import atomic_path
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+GEOTIFFS = "the GeoTIFFs"
+FIX = "free some space or choose a folder on another disk, then export again"
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,8 @@ def export_geotiff(
             f"{len(rows)} images selected but {str(target)!r} names one .tif file; "
             "give a folder to write one GeoTIFF per image, or select one parent"
         )
+    folder = target.parent if single else target
+    made = not single and not target.exists()
     if not single:
         if target.exists() and not target.is_dir():
             raise ValueError(f"{str(target)!r} is a file; give a folder for several GeoTIFFs")
@@ -241,28 +249,57 @@ def export_geotiff(
                 f"folder {str(target.parent)!r} does not exist; create it first"
             )
         target.mkdir(exist_ok=True)
-    written = []
+    written: list[Path] = []
+    try:
+        # Every file is published (renamed from its temporary) only once all are written.
+        with enough_space(folder, None, GEOTIFFS, FIX), contextlib.ExitStack() as publish:
+            for i in progress(
+                rows.tolist(), total=len(rows), desc="writing GeoTIFFs", unit="image"
+            ):
+                token = str(s2.cell_to_token(np.array([dataset.parents[i]]))[0])
+                out = target if single else target / f"{token}.tif"
+                tmp = publish.enter_context(atomic_path(out))
+                _write_image(dataset, i, bands, tmp, token, normalized)
+                if not written:  # the first file's size tells what the others will need
+                    check_space(
+                        folder, on_disk(tmp.stat().st_size) * (len(rows) - 1), GEOTIFFS, FIX
+                    )
+                written.append(out)
+    except BaseException:
+        if made:  # the folder this call made, empty again
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise
+    return written
+
+
+def _write_image(
+    dataset: ImageDataset, i: int, bands: list[int], path: Path, token: str, normalized: bool
+) -> None:
+    """Write image ``i`` of ``dataset`` (its ``bands``) as a GeoTIFF at ``path`` and check it.
+
+    GDAL does not fail a write that the disk refuses: it logs the error and
+    closes a broken file. So the file is read back, and one that does not
+    read back as written is an ``OSError`` (``ENOSPC`` when the disk is full).
+    """
     g = dataset.grid
-    for i in progress(rows.tolist(), total=len(rows), desc="writing GeoTIFFs", unit="image"):
-        parent = dataset.parents[i]
-        geo = georeference(parent, dataset.patch_level)
-        values = dataset.normalized(i)[0] if normalized else dataset.raw(i)
-        values = np.where(dataset.mask(i)[:, None], values, np.nan).astype(np.float32)
-        raster = values[geo.order.ravel()][:, bands].reshape(g, g, len(bands)).transpose(2, 0, 1)
-        token = str(s2.cell_to_token(np.array([parent]))[0])
-        out = target if single else target / f"{token}.tif"
-        profile = {
-            "driver": "GTiff",
-            "width": g,
-            "height": g,
-            "count": len(bands),
-            "dtype": "float32",
-            "crs": geo.crs,
-            "transform": geo.transform,
-            "nodata": np.nan,
-            "compress": "deflate",
-        }
-        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    geo = georeference(dataset.parents[i], dataset.patch_level)
+    values = dataset.normalized(i)[0] if normalized else dataset.raw(i)
+    values = np.where(dataset.mask(i)[:, None], values, np.nan).astype(np.float32)
+    raster = values[geo.order.ravel()][:, bands].reshape(g, g, len(bands)).transpose(2, 0, 1)
+    profile = {
+        "driver": "GTiff",
+        "width": g,
+        "height": g,
+        "count": len(bands),
+        "dtype": "float32",
+        "crs": geo.crs,
+        "transform": geo.transform,
+        "nodata": np.nan,
+        "compress": "deflate",
+    }
+    try:
+        with rasterio.open(path, "w", **profile) as dst:
             dst.write(raster)
             for band, k in enumerate(bands, start=1):
                 dst.set_band_description(band, dataset.feature_names[k])
@@ -274,5 +311,15 @@ def export_geotiff(
                 S2VEC_FIT_MAX_ERROR_PX=f"{geo.max_error_px:.6f}",
                 S2VEC_VALUES="normalized" if normalized else "raw",
             )
-        written.append(out)
-    return written
+        with rasterio.open(path) as src:
+            same = np.array_equal(src.read(), raster, equal_nan=True)
+    except RasterioError:
+        same = False
+    if not same:
+        message = (
+            f"GDAL could not write the GeoTIFF of {token} in {str(path.parent)!r} (it does not "
+            "read back as written); check the disk (free space, inodes) and export again"
+        )
+        if (free_space(path.parent) or 0) < raster.nbytes:  # the file is still there
+            raise OSError(errno.ENOSPC, message)
+        raise OSError(message)

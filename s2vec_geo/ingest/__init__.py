@@ -9,7 +9,9 @@ Every reader returns a *features frame*: a GeoDataFrame in EPSG:4326 with
 
 - ``category``: a POI category, a road class or a node feature name,
 - ``kind``: ``"poi"`` (a point; polygons are reduced to a representative
-  point), ``"road"`` (a LineString), ``"node"`` (a point road feature such
+  point), ``"road"`` (a LineString; a MultiLineString when cut at the
+  antimeridian, as every line and polygon crossing it is, see
+  :mod:`s2vec_geo.s2.antimeridian`), ``"node"`` (a point road feature such
   as ``intersections`` or ``traffic_signals``), and with taxonomy v2 (or
   ``polygons=``) ``"building"`` or ``"landuse"`` (a polygon),
 - optionally ``osm_id``, and ``levels`` (a building's floor levels),

@@ -25,8 +25,9 @@ and land-use classes (v2; floor levels from ``building:levels`` or
 ``category_column``, when ``polygons="building"`` or ``"landuse"`` says what
 the layer's polygons are (building levels from those columns when present).
 Cleaning, logged with counts: rows with missing/empty geometry, NaN
-coordinates or no category are skipped;
-invalid geometries are repaired with ``shapely.make_valid``. Road layers get
+coordinates or no category are skipped; lines and polygons crossing the
+antimeridian are cut there (:mod:`s2vec_geo.s2.antimeridian`); invalid
+geometries are repaired with ``shapely.make_valid``. Road layers get
 ``intersections`` derived from shared vertices (see
 :mod:`s2vec_geo.ingest.roadgraph`), unless the data gives its own
 ``intersections`` points: then those are the intersections.
@@ -56,6 +57,7 @@ from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
 from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
+from s2vec_geo.s2.antimeridian import split_antimeridian
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,7 @@ class _Classifier:
         self.counts["NaN coordinates"] += int(has_nan.sum())
         keep &= ~has_nan
         geoms, table = geoms[keep], table.loc[keep].reset_index(drop=True)
+        geoms = split_antimeridian(geoms)
         types = shapely.get_type_id(geoms)
         invalid = ~shapely.is_valid(geoms)
         if invalid.any():

@@ -133,7 +133,8 @@ def read_osm(
         ``node``; with taxonomy v2 also ``building`` and ``landuse``),
         ``osm_id``, ``osm_type`` (``n``, ``w``, ``r``), ``levels`` (floor
         levels of buildings, NaN otherwise; taxonomy v2 only) and geometry
-        (points; LineStrings for roads; polygons for buildings and land use).
+        (points; LineStrings for roads, MultiLineStrings where cut at the
+        antimeridian; polygons for buildings and land use).
 
     Raises
     ------

@@ -13,6 +13,9 @@ feed it, so both apply one set of rules (see the taxonomy's ``description``):
   last) or line (an open way); invalid polygons are repaired first.
 - road: a way whose ``highway`` value maps to a road class and that is not an
   area (``area=yes``); kept as a LineString.
+- lines and polygons crossing the antimeridian are cut there into their parts
+  on each side (:mod:`s2vec_geo.s2.antimeridian`): such a road is a
+  MultiLineString, a POI's point lies on one of its parts.
 - ``intersections``: road-graph vertices of degree >= 3 among road classes
   marked ``"intersections": true`` (an interior way vertex adds 2, a way end
   adds 1; see :mod:`s2vec_geo.ingest.roadgraph`).
@@ -40,6 +43,7 @@ from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AreaPolygons
 from s2vec_geo.ingest.roadgraph import intersections
 from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
+from s2vec_geo.s2.antimeridian import split_antimeridian
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +195,7 @@ class OsmFeatures:
         """Reduce the POI polygons and lines kept so far to their points (bounds memory)."""
         if not self.shapes:
             return
-        shapes = np.asarray(self.shapes, dtype=object)
+        shapes = split_antimeridian(np.asarray(self.shapes, dtype=object))
         invalid = ~shapely.is_valid(shapes)
         if invalid.any():
             self.repaired_pois += int(invalid.sum())
@@ -249,7 +253,7 @@ class OsmFeatures:
         return frame
 
     def _roads(self) -> tuple[np.ndarray, np.ndarray]:
-        """Road LineStrings; ways whose located vertices collapse to one point are dropped."""
+        """Road lines; ways whose located vertices collapse to one point are dropped."""
         n = len(self.rcat)
         if n == 0:
             return np.empty(0, dtype=object), np.zeros(0, dtype=bool)
@@ -263,7 +267,7 @@ class OsmFeatures:
         sel = keep[way] & moved
         new_index = np.cumsum(keep) - 1
         lines = shapely.linestrings(coords[sel], indices=new_index[way[sel]])
-        return np.asarray(lines, dtype=object), keep
+        return split_antimeridian(np.asarray(lines, dtype=object)), keep
 
     def _intersections(self) -> tuple[np.ndarray, np.ndarray]:
         """Road-graph vertices of degree >= 3 among the intersection road classes."""

@@ -15,6 +15,7 @@ import shapely
 
 from s2vec_geo.core.options import POLYGONS
 from s2vec_geo.ingest.taxonomy.tags import Taxonomy
+from s2vec_geo.s2.antimeridian import split_antimeridian
 
 POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 AREA_KINDS = tuple(kind for kind in POLYGONS.choices if kind != "poi")
@@ -96,8 +97,12 @@ class AreaPolygons:
             self.osm_type.append(osm_type)
 
     def rows(self) -> dict[str, np.ndarray]:
-        """Columns of the kept polygons, repaired; those with no area left are dropped."""
-        geometry, self.repaired = repair_polygons(np.asarray(self.shapes, dtype=object))
+        """Columns of the kept polygons, cut at the antimeridian and repaired.
+
+        Polygons with no area left are dropped.
+        """
+        shapes = split_antimeridian(np.asarray(self.shapes, dtype=object))
+        geometry, self.repaired = repair_polygons(shapes)
         keep = np.array([g is not None for g in geometry], dtype=bool)
         columns = {
             "geometry": geometry,

@@ -23,9 +23,11 @@ import numpy as np
 import shapely
 
 from s2vec_geo.core.colours import with_pca_colours
-from s2vec_geo.core.errors import reading, table_without_geometry
+from s2vec_geo.core.disk import enough_space
+from s2vec_geo.core.errors import reader_errors, reading, table_without_geometry
 from s2vec_geo.core.schema import CELL_ID, is_embedding
 from s2vec_geo.io.locks import check_not_held, remove_stale_temporaries, temporary_name
+from s2vec_geo.io.outputs import check_name, fsync_folder, fsync_path, recover_aside, swap_folder
 from s2vec_geo.io.provenance import (
     KEYS,
     PARQUET_KEY,
@@ -59,6 +61,7 @@ def layer_format(path: str | os.PathLike) -> str:
     >>> layer_format("cells.gpkg")
     'GPKG'
     """
+    check_name(path)
     suffix = Path(path).suffix.lower()
     if suffix not in LAYER_SUFFIXES:
         raise ValueError(
@@ -77,32 +80,6 @@ SQLITE_SIDECARS = ("-journal", "-wal", "-shm")
 """Files SQLite (GeoPackage) keeps beside a database while writing it."""
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Flush a folder's entries to disk where the system allows it (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # Windows opens no folder; NTFS journals the rename itself
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on a folder
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a written file, or every file of a written folder and the folder, to disk."""
-    if path.is_dir():
-        for child in path.rglob("*"):
-            if child.is_file():
-                _fsync(child)
-        _fsync_folder(path)
-    elif path.exists():
-        with open(path, "rb+") as f:
-            os.fsync(f.fileno())
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
@@ -113,7 +90,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     extension so that format drivers recognise it. On any exception,
     Ctrl-C included, the temporary (and SQLite's journal beside it) is
     removed and the target is left untouched; temporaries of the same
-    target left by a killed process are removed first. A target that another
+    target left by a killed process are removed first. An existing folder
+    is replaced by a swap that survives ``kill -9`` at any instant
+    (:func:`s2vec_geo.io.outputs.swap_folder`): an old copy a killed swap
+    left aside is deleted once its replacement is in place, or renamed back
+    (:func:`s2vec_geo.io.outputs.recover_aside`). A target that another
     writer holds, or that lies in a folder it holds (a running run's work
     folder), is refused before anything is written
     (:func:`s2vec_geo.io.locks.check_not_held`).
@@ -127,6 +108,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
     ('done', ['a.txt'])
     """
+    check_name(path)
     target = Path(path)
     if target.parent != Path("") and not target.parent.exists():
         raise FileNotFoundError(
@@ -134,13 +116,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         )
     folder = target.parent or Path(".")
     check_not_held(target)
+    recover_aside(folder, target.name)
     remove_stale_temporaries(folder, target.name)
     tmp = folder / temporary_name(target)
     try:
         yield tmp
-        _fsync(tmp)  # the data on disk before the name points at it: a power cut
-        os.replace(tmp, target)  # leaves the old file or the new one, never half of one
-        _fsync_folder(folder)  # the rename itself on disk
+        fsync_path(tmp)  # the data on disk before the name points at it: a power cut
+        if tmp.is_dir() and target.is_dir() and not target.is_symlink():
+            swap_folder(tmp, target)
+        else:  # leaves the old file or the new one, never half of one
+            os.replace(tmp, target)
+        fsync_folder(folder)  # the rename itself on disk
     finally:
         for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in SQLITE_SIDECARS)):
             if leftover.is_dir():
@@ -200,7 +186,11 @@ def write_layer(
         frame = frame.reset_index()
         frame[CELL_ID] = frame[CELL_ID].astype("int64")
     target = Path(path)
-    with atomic_path(target) as tmp:
+    # Inside the temporary's block: a library's error is judged while the partial file is there.
+    with (
+        atomic_path(target) as tmp,
+        enough_space(target.parent, None, repr(target.name), library_errors=reader_errors()),
+    ):
         if fmt == "GPKG":
             name = layer or target.stem
             frame.to_file(

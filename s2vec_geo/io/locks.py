@@ -335,7 +335,7 @@ def _hold_one(path: Path) -> Iterator[Path]:
         remove_stale_temporaries(path.parent, path.name)
         if path.is_dir():
             remove_stale_temporaries(path)
-        owner = _HELD_HERE.set(_HELD_HERE.get() | {path})
+        owner = _HELD_HERE.set(_HELD_HERE.get() | {path, Path(os.path.realpath(path))})
         try:
             yield lock
         finally:

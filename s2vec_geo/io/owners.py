@@ -18,7 +18,14 @@ import sys
 from pathlib import Path
 
 TEMPORARY_TAG = "s2tmp"
-_TEMPORARY = re.compile(rf"^\.(?P<name>.+)\.{TEMPORARY_TAG}-(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-")
+STAGED_TAG = "s2new"
+"""A complete new output waiting to be moved into place (kept by recovery: it finishes the move)."""
+ASIDE_TAG = "s2old"
+"""An old output moved aside during a swap (kept by recovery until the new one is in place)."""
+_OWNED = re.compile(
+    rf"^\.(?P<name>.+)\.(?P<tag>{TEMPORARY_TAG}|{STAGED_TAG}|{ASIDE_TAG})-"
+    r"(?P<owner>(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[0-9a-f]+)"
+)
 
 
 def host_tag() -> str:
@@ -99,12 +106,49 @@ def temporary_name(target: str | os.PathLike) -> str:
 def temporary_owner(name: str) -> tuple[str, int] | None:
     """``(host tag, pid)`` of an s2vec temporary's name, ``None`` for any other name.
 
+    Staged outputs and old ones moved aside (:func:`owned_name`) are not
+    temporaries: they may be the only copy of an output.
+
     Examples
     --------
     >>> temporary_owner(".model.pt.s2tmp-0a1b2c-4242-ffeedd.pt-journal")
     ('0a1b2c', 4242)
-    >>> temporary_owner("model.pt") is None
+    >>> temporary_owner("model.pt") is None, temporary_owner(".ds.s2old-0a1b2c-4242-ffeedd")
+    (True, None)
+    """
+    match = _OWNED.match(name)
+    if match is None or match["tag"] != TEMPORARY_TAG:
+        return None
+    return match["host"], int(match["pid"])
+
+
+def owned_name(target: str | os.PathLike, tag: str, owner: str) -> str:
+    """``.<target name>.<tag>-<owner>``: a hidden name of a swap step (:data:`ASIDE_TAG`, ...).
+
+    Examples
+    --------
+    >>> owned_name("out/images", ASIDE_TAG, "0a1b2c-4242-ffeedd")
+    '.images.s2old-0a1b2c-4242-ffeedd'
+    """
+    return f".{Path(os.path.normpath(target)).name}.{tag}-{owner}"
+
+
+def abandoned(name: str, target: str, tag: str) -> str | None:
+    """The owner part of ``name`` when it is ``target``'s ``tag`` step of a process gone.
+
+    Only names of this host are judged (another machine's processes cannot be
+    seen), and never a live process's: it is still at work.
+
+    Examples
+    --------
+    >>> abandoned(f".ds.s2old-{host_tag()}-999999999-ab", "ds", ASIDE_TAG)[-3:]
+    '-ab'
+    >>> abandoned(f".ds.s2old-{host_tag()}-{os.getpid()}-ab", "ds", ASIDE_TAG) is None
     True
     """
-    match = _TEMPORARY.match(name)
-    return None if match is None else (match["host"], int(match["pid"]))
+    match = _OWNED.match(name)
+    if match is None or (match["name"], match["tag"]) != (target, tag):
+        return None
+    if match["host"] != host_tag() or process_alive(int(match["pid"])):
+        return None
+    return match["owner"]

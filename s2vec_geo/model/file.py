@@ -9,6 +9,7 @@ plain data and tensors and :func:`load_model` reads it back
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from s2vec_geo.core.disk import RERUN_FIX, enough_space
 from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder
@@ -241,10 +243,33 @@ class S2VecModel:
             data["state_dict"] = {
                 k: v.half() if v.is_floating_point() else v for k, v in data["state_dict"].items()
             }
-        with atomic_path(target) as tmp:
-            torch.save(data, tmp)
+        save_torch(data, target, "the model file")
         self.path = target
         return target
+
+
+def save_torch(data: Any, path: Path, what: str, fix: str = RERUN_FIX) -> None:
+    """``torch.save`` ``data`` to ``path`` atomically, refused in one line on a full disk.
+
+    The data are serialized in memory first: their exact size is checked
+    against the free space before the file is touched, and a disk that fills
+    up while writing is a :class:`~s2vec_geo.core.disk.DiskFullError` (an
+    ``OSError``) naming the folder and the size, not ``torch.save``'s
+    ``RuntimeError``. A file already at ``path`` stays intact either way.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "state.pt"
+    >>> save_torch({"step": 3}, path, "the state")
+    >>> torch.load(path)
+    {'step': 3}
+    """
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    content = buffer.getbuffer()
+    with enough_space(path.parent, len(content), what, fix), atomic_path(path) as tmp:
+        tmp.write_bytes(content)
 
 
 def as_model(model: S2VecModel | str | os.PathLike) -> S2VecModel:

@@ -9,7 +9,8 @@ paper's recipe). One or several image datasets train one model, normalized
 over all of them. Whole tiles are held out for validation and are holes in
 every training window; each epoch scores the held-out tiles against the
 per-feature mean and neighbour interpolation (:mod:`s2vec_geo.model.heldout`).
-Checkpoints are written every epoch; resuming reproduces an uninterrupted run
+Checkpoints are written every ``checkpoint_every`` minutes and after the
+last epoch; resuming reproduces an uninterrupted run
 exactly on CPU. A finished run deletes its checkpoint (``keep_checkpoint``
 keeps it): resuming it returns its ``model.pt``.
 
@@ -60,6 +61,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.options import TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
@@ -75,15 +77,25 @@ from s2vec_geo.model.file import (
     S2VecModel,
     load_model,
     read_torch_file,
+    save_torch,
 )
 from s2vec_geo.model.heldout import error_sums
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder, autocast
+from s2vec_geo.model.threads import StepThreads, thread_choice
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
+HISTORY_SECONDS = 10.0
+"""Seconds between two writes of ``history.json`` (each an fsync'd file: once an epoch, they
+cost the demo's 50 short epochs 15 % of their time)."""
 LOSS_CURVE_NAME = "loss_curve.png"
+RESUME_FIX = (
+    "free some space, then run it again with --resume (Python: resume=True): training "
+    "continues from its last checkpoint"
+)
+"""What to do when the run folder's disk is full."""
 SMALL_DATA_CELLS = 2000
 """Fewer valid patch cells than this is too little to learn from: training warns."""
 SMALL_DATA_WINDOWS = 16
@@ -112,6 +124,7 @@ _RUNTIME_FIELDS = (
     "keep_checkpoint",
     "preload",
     "compile",
+    "cpu_threads",
 )
 # Independent random streams derived from the seed.
 _STREAM_SPLIT, _STREAM_MASK, _STREAM_DROPOUT, _STREAM_VAL, _STREAM_INIT, _STREAM_WINDOWS = range(6)
@@ -199,6 +212,12 @@ class TrainConfig:
         ``"pretrained"`` or a model file: start from that model (an error if
         the images do not fit it); ``"none"``: random weights. A starting
         model's architecture, features and normalization are kept.
+    cpu_threads
+        Torch's CPU threads while training (:mod:`s2vec_geo.model.threads`):
+        ``"all"`` (default: torch's count; reproducible bit for bit), a
+        number, or ``"auto"``: timed steps pick all threads or one, again
+        every minute -- much faster on a machine busy with other work, but
+        the model then depends on the choices, not only on the seed.
     model
         Overrides of :class:`~s2vec_geo.model.mae.MAEConfig` fields, e.g. ``{"depth": 2}``;
         ``num_features`` and ``grid`` always come from the images.
@@ -228,10 +247,12 @@ class TrainConfig:
     compile: bool = False
     augment: bool = True
     init: str | None = AUTO_INIT
+    cpu_threads: str | int = "all"
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_fields(self, TRAINING, "TrainConfig")  # every range: declared in core.options
+        thread_choice(self.cpu_threads)
         if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"TrainConfig.warmup_epochs={self.warmup_epochs} must be in [0, epochs)"
@@ -334,14 +355,19 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) 
 
 @contextlib.contextmanager
 def _deterministic(enabled: bool) -> Iterator[None]:
-    """Turn on torch's deterministic algorithms for the block, then restore."""
-    before = torch.are_deterministic_algorithms_enabled()
+    """Turn on torch's deterministic algorithms for the block, then restore.
+
+    Through the debug-mode switch: the same flag as
+    ``torch.use_deterministic_algorithms``, which also imports torch's
+    compiler stack to tell ``torch.compile`` (1.5 s of every first training).
+    """
+    before = torch.get_deterministic_debug_mode()
     if enabled:
-        torch.use_deterministic_algorithms(True)
+        torch.set_deterministic_debug_mode("error")
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before)
+        torch.set_deterministic_debug_mode(before)
 
 
 @dataclass
@@ -484,12 +510,12 @@ def train_mean(sampler: WindowSampler) -> np.ndarray:
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path, "the training checkpoint", RESUME_FIX)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_path(path) as tmp:
+    space = enough_space(path.parent, None, "the training history", RESUME_FIX)
+    with space, atomic_path(path) as tmp:
         tmp.write_text(json.dumps(history, indent=1))
 
 
@@ -516,7 +542,7 @@ def train(
         (:class:`TrainConfig`).
     out
         Run folder (created when missing). Receives ``checkpoint.pt`` every
-        ``checkpoint_every`` minutes, ``history.json`` every epoch, and at the
+        ``checkpoint_every`` minutes, ``history.json`` every ten seconds, and at the
         end ``model.pt`` and ``loss_curve.png``; the checkpoint is then
         deleted unless ``config.keep_checkpoint``. ``None`` trains in memory.
         The folder is locked while training (:func:`s2vec_geo.io.locks.hold`):
@@ -675,8 +701,8 @@ def _run_history(path: Path) -> bool:
 def _unfinished_run(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds a run's checkpoint: ``checkpoint.pt`` beside the run's history.
 
-    A run writes ``history.json`` every epoch, before that epoch's
-    checkpoint; a ``checkpoint.pt`` without it is not this library's.
+    A run writes ``history.json`` before each checkpoint (and every few
+    seconds); a ``checkpoint.pt`` without it is not this library's.
     """
     return (out_dir / CHECKPOINT_NAME).exists() and _run_history(out_dir / HISTORY_NAME)
 
@@ -767,7 +793,9 @@ def _new_run(
     return _Run(cfg, module, optimizer, scheduler, sampler, device, ddp)
 
 
-def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[str, float]:
+def _train_epoch(
+    run: _Run, net: torch.nn.Module, epoch: int, bar: Any, threads: StepThreads
+) -> dict[str, float]:
     cfg, ddp, device = run.cfg, run.ddp, run.device
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_DROPOUT, epoch, ddp.rank))
     windows = _seeded(cfg.seed, _STREAM_WINDOWS, epoch)
@@ -781,16 +809,17 @@ def _train_epoch(run: _Run, net: torch.nn.Module, epoch: int, bar: Any) -> dict[
             x, valid = dihedral(x, valid, pick)
         noise = torch.rand(cfg.batch_size, n_tokens, generator=masks, device=device)
         noise = noise[ddp.rank :: ddp.world][: len(x)]
-        with autocast(device):
-            result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
-        global_count = ddp.sum([float(result.count)], device)[0]
-        loss = result.sse * (ddp.world / max(global_count, 1.0))
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
-        run.optimizer.step()
-        run.scheduler.step()
+        with threads.step():
+            with autocast(device):
+                result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
+            global_count = ddp.sum([float(result.count)], device)[0]
+            loss = result.sse * (ddp.world / max(global_count, 1.0))
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
+            run.optimizer.step()
+            run.scheduler.step()
         sse_sum += float(result.sse.detach())
         count_sum += float(result.count)
         bar.update(1)
@@ -927,8 +956,6 @@ def _train(
         net = DistributedDataParallel(run.module, device_ids=ids)
     if cfg.compile:
         net = torch.compile(net)
-
-    saved = _Every(cfg.checkpoint_every * 60.0)
     if out_dir is not None and ddp.main:
         logger.info(
             "checkpoint.pt is written %s and after the last epoch (checkpoint_every)",
@@ -937,8 +964,23 @@ def _train(
     steps = run.sampler.steps(cfg.batch_size, ddp.world)
     bar = progress(total=(cfg.epochs - run.start_epoch) * steps, desc="train", disable=not ddp.main)
     run.module.train()
+    threads = StepThreads(device, cfg.cpu_threads)
+    try:
+        _epochs(run, net, out_dir, bar, threads)
+    finally:
+        threads.close()
+    bar.close()
+    return _finish(run, collection, out_dir)
+
+
+def _epochs(
+    run: _Run, net: torch.nn.Module, out_dir: Path | None, bar: Any, threads: StepThreads
+) -> None:
+    """Train the remaining epochs, validating, logging and checkpointing after each."""
+    cfg, ddp = run.cfg, run.ddp
+    saved, written = _Every(cfg.checkpoint_every * 60.0), _Every(HISTORY_SECONDS)
     for epoch in range(run.start_epoch, cfg.epochs):
-        record = _train_epoch(run, net, epoch, bar)
+        record = _train_epoch(run, net, epoch, bar, threads)
         if len(run.sampler.val_tiles) and ddp.main:
             record.update(_validate(run))
         run.history.append(record)
@@ -946,12 +988,13 @@ def _train(
             summary = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")
             logger.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, summary)
         if out_dir is not None and ddp.main:
-            _write_history(out_dir / HISTORY_NAME, run.history)
-            if epoch + 1 == cfg.epochs or saved.due():
+            checkpoint = epoch + 1 == cfg.epochs or saved.due()
+            if checkpoint or written.due():  # a checkpoint always has its history beside it
+                _write_history(out_dir / HISTORY_NAME, run.history)
+                written.reset()
+            if checkpoint:
                 _save_checkpoint(out_dir / CHECKPOINT_NAME, run.checkpoint(epoch + 1))
                 saved.reset()
-    bar.close()
-    return _finish(run, collection, out_dir)
 
 
 def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2VecModel:
@@ -971,10 +1014,11 @@ def _finish(run: _Run, collection: ImageCollection, out_dir: Path | None) -> S2V
     _warn_if_nothing_to_learn(run.history)
     _warn_if_not_learned(run.history)
     if out_dir is not None:
-        model.save(out_dir / MODEL_NAME)
         from s2vec_geo.viz.plots import plot_loss_curve
 
-        plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
+        with enough_space(out_dir, None, "the trained model", RESUME_FIX):
+            model.save(out_dir / MODEL_NAME)
+            plot_loss_curve(run.history, out_dir / LOSS_CURVE_NAME)
         if not run.cfg.keep_checkpoint:  # the run is complete: model.pt is all it leaves
             (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     return model

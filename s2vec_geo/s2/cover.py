@@ -20,6 +20,7 @@ import shapely
 from s2vec_geo.core.geodesy import avg_cell_area, avg_cell_edge
 from s2vec_geo.core.guards import LAYER_CELL_BYTES, check_cells
 from s2vec_geo.core.progress import progress
+from s2vec_geo.s2.antimeridian import split_antimeridian
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import latlng_to_cell
 from s2vec_geo.s2.validation import to_lnglat, validate_level
@@ -243,6 +244,9 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
           ``shapely.make_valid``); rings must each be smaller than a hemisphere.
         * Points: the cell containing each point.
         * Lines: every cell the line passes through (geodesic segments).
+        * Lines and polygons crossing the antimeridian (a longitude jump of
+          over 180 degrees between vertices) are first cut there into their
+          parts on each side (:func:`~s2vec_geo.s2.antimeridian.split_antimeridian`).
         * Geometry collections: the union of their parts.
     level
         S2 level 0-30.
@@ -275,6 +279,7 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
         raise ValueError("nothing to cover: no geometries given; pass at least one geometry")
     for geom in geoms:
         _check_geometry(geom)
+    geoms = split_antimeridian(geoms)  # a line across it: a few cells, not the long way round
     check_cells(
         estimate_cells(geoms, level),
         f"covering the geometries at level {level}",

@@ -30,6 +30,8 @@ from matplotlib.ticker import MaxNLocator
 from s2vec_geo.core.colours import pca_rgb
 from s2vec_geo.core.schema import TOKEN, embedding_columns
 from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.io.outputs import SOFTWARE
+from s2vec_geo.version import __version__
 
 _RASTERIZE_ABOVE = 5_000  # cells; more are drawn as one image in PDF/SVG output
 
@@ -268,8 +270,12 @@ def new_figure(width: float, height: float) -> tuple[Figure, Axes]:
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
-    """Write ``fig`` to a PNG atomically; return the path."""
+    """Write ``fig`` to a PNG atomically, signed as this library's; return the path.
+
+    The PNG's ``Software`` text names s2vec-geo: a later run tells its own
+    map from a file of the user's (:func:`s2vec_geo.io.outputs.written_here`).
+    """
     target = Path(path)
     with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", metadata={"Software": f"{SOFTWARE} {__version__}"})
     return target

@@ -40,6 +40,7 @@ TRAINING = (
     "pos_embed",
     "augment",
     "init",
+    "cpu_threads",
 )
 """The training options offered (the rarer ones under "Advanced parameters")."""
 
