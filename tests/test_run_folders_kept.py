@@ -343,6 +343,15 @@ def test_a_second_run_into_the_work_folder_is_refused(finished, copied, capsys):
     assert digests(copied.parent) == before
 
 
+def test_a_run_does_not_start_while_another_command_writes_inside(finished, copied, capsys):
+    work = copied.with_name("emb_work")
+    before = digests(copied.parent)
+    with held_by_a_run(work / "images"):  # e.g. `s2vec images ... -o emb_work/images`
+        status, err = cli(run_argv(finished["source"], copied, "--resume"), capsys)
+    assert status == 2 and f"images' is being written by s2vec process {os.getpid()}" in err
+    assert digests(copied.parent) == before
+
+
 @pytest.mark.parametrize("linked", ["the run's work folder", "the writer's output"])
 def test_writers_through_a_link_are_refused(linked, finished, work, link):
     held, written = (link, work) if linked == "the run's work folder" else (work, link)

@@ -210,6 +210,22 @@ def check_not_held(target: str | os.PathLike) -> None:
                 raise _refuse(path, lock_path(folder), None if folder == start else folder)
 
 
+def _check_inside(folder: Path) -> None:
+    """Refuse to take ``folder`` while a writer holds an output directly inside it.
+
+    (A run's products: ``images/`` or ``model/`` being written by another
+    command when the run starts.)
+    """
+    if not folder.is_dir():
+        return
+    with os.scandir(folder) as entries:
+        locks = [Path(e.path) for e in entries if e.name.startswith(".")]
+    for lock in locks:
+        if lock.name.endswith(LOCK_SUFFIX) and _held(lock):
+            inner = folder / lock.name[1 : -len(LOCK_SUFFIX)]
+            raise _refuse(inner, lock)
+
+
 _NO_OS_LOCK = {errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 """What ``filelock`` raises where the system (or the file system) has no file locks."""
 
@@ -286,8 +302,9 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
     Takes ``.<name>.lock`` beside ``target`` (see :func:`lock_path`), records
     this process's id and host in it, and removes stale temporaries of
     ``target`` (beside it and, for a folder, inside it) left by killed runs.
-    A lock held by a live process, on ``target`` or on a folder it lies in
-    (:func:`check_not_held`), raises :class:`OutputLockedError`; one left by
+    A lock held by a live process, on ``target``, on a folder it lies in
+    (:func:`check_not_held`) or on an output directly inside it, raises
+    :class:`OutputLockedError`; one left by
     a process that died is taken over. While held, the code running in this
     context (thread) writes inside ``target`` as its owner; other writers
     into it are refused. A ``target`` that is a link is held under both
@@ -322,6 +339,7 @@ def _hold_one(path: Path) -> Iterator[Path]:
             f"output folder {str(lock.parent)!r} does not exist; create it first"
         )
     check_not_held(path)
+    _check_inside(path)
     fd = _open_locked(path, lock)
     native = fd is not None
     if fd is None:
