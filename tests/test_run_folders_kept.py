@@ -139,6 +139,20 @@ def test_train_resume_refuses_a_folder_of_the_users(files, finished, tmp_path, c
         assert digests(tmp_path) == before
 
 
+@pytest.mark.parametrize("kept", ["model.pt", "checkpoint.pt"])
+def test_train_resume_refuses_a_run_on_other_images(kept, finished, tmp_path, capsys):
+    run, other = tmp_path / "r", tmp_path / "other_images"
+    build_images(finished["cells"], 15, out=other)  # the same cells at another level
+    argv = ["train", finished["images"], "-o", run, *TINY, "--keep-checkpoint"]
+    assert cli(argv, capsys) == (0, "")
+    if kept == "model.pt":
+        (run / "checkpoint.pt").unlink()  # a finished run
+    before = digests(run)
+    status, err = cli(["train", other, "-o", run, *TINY, "--resume"], capsys)
+    assert status == 2 and ("on other images" in err or "settings changed (images)" in err)
+    assert digests(run) == before
+
+
 def test_train_in_python_replaces_only_its_own_earlier_run(finished, tmp_path):
     run = tmp_path / "r"
     run.mkdir()
