@@ -245,9 +245,10 @@ class S2VecAccessor:
         >>> len(area.s2vec.cover(12))
         10
         """
+        from s2vec_geo.core.guards import LAYER_CELL_BYTES
         from s2vec_geo.s2 import cells_frame, cover
 
-        return cells_frame(cover(self._geo(), level))
+        return cells_frame(cover(self._geo(), level, cell_bytes=LAYER_CELL_BYTES))
 
     def align_labels(
         self,

@@ -37,6 +37,7 @@ from s2vec_geo.model.file import MODEL_NAME, S2VecModel, load_model
 from s2vec_geo.model.training import (
     LOSS_CURVE_NAME,
     TrainConfig,
+    resolve_device,
     resumable_settings,
     train,
 )
@@ -216,6 +217,7 @@ def run_pipeline(
     config = config or TrainConfig()
     options = dict(featurize_options or {})
     _check_request(sources, output, level, image_level, aoi, mode, min_support)
+    resolve_device(config.device)  # a GPU this machine lacks: refused before any stage runs
     out = Path(output)
     _check_map(out.with_suffix(".png"), [*sources, aoi], overwrite)
     work = Path(work_dir) if work_dir is not None else work_folder(out)

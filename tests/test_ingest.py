@@ -246,7 +246,11 @@ def test_invalid_and_nan_geometries_are_repaired_or_counted(
         f = s2vec_geo.read_features(frame)
     assert len(f) == 2 and (f.geometry.geom_type == "Point").all()
     assert f.geometry.iloc[0].within(shapely.box(24.0, 60.0, 24.1, 60.1))
-    for note in ("1 missing or empty geometry", "1 NaN coordinates", "1 invalid geometry"):
+    for note in (
+        "1 missing or empty geometry",
+        "1 NaN or infinite coordinates",
+        "1 invalid geometry",
+    ):
         assert note in caplog.text
 
 

@@ -72,7 +72,9 @@ FACES = {
         o.POLYGONS,
         o.MAX_CELLS_PER_POLYGON,
         o.MAX_CELLS,
+        o.MEMORY_BUDGET,
     ),
+    sv.cover: (o.MEMORY_BUDGET,),
     sv.read_features: (o.LAYER, o.TAXONOMY, o.BBOX, o.CATEGORY_COLUMN, o.POLYGONS),
     sv.featurize_distributed: (
         o.LEVEL,
@@ -106,8 +108,8 @@ FACES = {
         o.WORKERS,
         o.SCHEDULER,
     ),
-    sv.embed_geometries: (o.MODE,),
-    sv.join_embeddings: (o.MODE,),
+    sv.embed_geometries: (o.MODE, o.MAX_CELLS),
+    sv.join_embeddings: (o.MODE, o.MAX_CELLS),
     run_pipeline: (
         o.LEVEL,
         o.IMAGE_LEVEL,

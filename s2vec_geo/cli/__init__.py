@@ -26,6 +26,7 @@ from types import TracebackType
 
 from s2vec_geo.cli.options import resolve_levels
 from s2vec_geo.core.errors import known_failures, one_line
+from s2vec_geo.core.guards import using_budget
 from s2vec_geo.core.options import RENAMED
 from s2vec_geo.version import __version__
 
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.NOTSET if args.verbose else logging.WARNING)
     try:
         refuse_held_outputs(args)
-        args.func(args)
+        with using_budget(getattr(args, "memory_budget", None)):
+            args.func(args)
     except KeyboardInterrupt:
         return _interrupted(args.command)
     except Exception as exc:

@@ -14,13 +14,16 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> None:
     """Write the level-``args.level`` covering of ``args.input`` to ``args.output``."""
+    from s2vec_geo.core.guards import LAYER_CELL_BYTES
     from s2vec_geo.io.layers import layer_format, read_layer, write_layer
     from s2vec_geo.io.outputs import check_output
     from s2vec_geo.s2 import cells_frame, cover
 
     layer_format(check_output(args.output, [args.input]))  # before the work
     area = read_layer(args.input, layer=args.layer)
-    frame = cells_frame(cover(area, args.level, max_cells=args.max_cells))
+    frame = cells_frame(
+        cover(area, args.level, max_cells=args.max_cells, cell_bytes=LAYER_CELL_BYTES)
+    )
     write_layer(frame, args.output)
     log.info("wrote %d level-%d cells to %s", len(frame), args.level, args.output)
 
@@ -33,5 +36,5 @@ COMMAND = Command(
     "(EPSG:4326).",
     run=run,
     arguments=(INPUT, OUTPUT_LAYER),
-    options=(o.LEVELS, o.LEVEL, o.LAYER, o.MAX_CELLS),
+    options=(o.LEVELS, o.LEVEL, o.LAYER, o.MAX_CELLS, o.MEMORY_BUDGET),
 )

@@ -86,8 +86,10 @@ def _on_dask(args: argparse.Namespace, folder: bool) -> Any:
             "--aoi is not supported on Dask (several sources, --workers or --scheduler); "
             "featurize, then clip the cells to the area"
         )
-    if args.max_cells != o.MAX_CELLS.default:
-        log.warning("--max-cells does not reach Dask: each input is held to the default")
+    if args.max_cells != o.MAX_CELLS.default or args.memory_budget is not None:
+        log.warning(
+            "--max-cells and --memory-budget do not reach Dask: each input is held to the defaults"
+        )
     return featurize_distributed(
         args.sources,
         level=args.level,
@@ -118,5 +120,5 @@ COMMAND = Command(
             "s2vec_geo.build_images_distributed)",
         ),
     ),
-    options=(o.LEVELS, o.LEVEL, *READING, *DASK, o.MAX_CELLS),
+    options=(o.LEVELS, o.LEVEL, *READING, *DASK, o.MAX_CELLS, o.MEMORY_BUDGET),
 )

@@ -69,6 +69,7 @@ COMMAND = Command(
         o.SHARD_SIZE,
         o.OVERWRITE.with_help("replace the image dataset there (its files; others are kept)"),
         o.MAX_CELLS,
+        o.MEMORY_BUDGET,
         o.GEOTIFF,
     ),
 )

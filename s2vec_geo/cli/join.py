@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> None:
 
     layer_format(check_output(args.output, [args.input, args.embeddings]))  # before the work
     layer = read_layer(args.input, layer=args.layer, keep_missing=True)
-    out = join_embeddings(layer, read_cell_layer(args.embeddings))
+    out = join_embeddings(layer, read_cell_layer(args.embeddings), max_cells=args.max_cells)
     write_layer(out, args.output)
     log.info(
         "joined %d-dimensional embeddings to %d features (%d touch no embedded cell, %d lie "
@@ -46,5 +46,5 @@ COMMAND = Command(
         Argument("--embeddings", "-e", required=True, help="embedding layer from `s2vec embed`"),
         OUTPUT_LAYER,
     ),
-    options=(o.LAYER,),
+    options=(o.LAYER, o.MAX_CELLS),
 )

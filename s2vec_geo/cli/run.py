@@ -93,6 +93,7 @@ COMMAND = Command(
             "replacing cells.gpkg, images/ and model/; other files are kept"
         ),
         o.MAX_CELLS,
+        o.MEMORY_BUDGET,
         *TRAIN_OPTIONS,
     ),
 )

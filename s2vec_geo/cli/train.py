@@ -69,5 +69,6 @@ COMMAND = Command(
             "start afresh in a folder holding an earlier run (or a model.pt no run there "
             "wrote); its files are replaced"
         ),
+        o.MEMORY_BUDGET,
     ),
 )

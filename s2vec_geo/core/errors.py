@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 OUT_OF_MEMORY_FIX = (
-    "use a coarser level, a smaller area, or Dask (--workers N) with GeoParquet partitions"
+    "use a coarser level, a smaller area, or Dask with GeoParquet partitions (s2vec featurize "
+    "--workers N, then s2vec embed --workers N)"
 )
 
 
@@ -64,6 +65,31 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return f"out of memory ({text}); {OUT_OF_MEMORY_FIX}"
     return text
+
+
+def not_utf8(path: Path, what: str) -> ValueError:
+    r"""The error for a text file that is not UTF-8: where its first bad byte is, and the fix.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> bad = Path(tempfile.mkdtemp()) / "prices.csv"
+    >>> _ = bad.write_bytes(b"lon,lat,price\n24.9,60.1,1\n24.9,60.1,caf\xe9\n")
+    >>> print(not_utf8(bad, "labels file"))  # doctest: +ELLIPSIS
+    labels file '...prices.csv' is not UTF-8 text: byte 0xe9 at offset 39 (line 3); save ...
+    """
+    data = path.read_bytes()
+    where = ""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        where = f": byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line})"
+    return ValueError(
+        f"{what} {str(path)!r} is not UTF-8 text{where}; save it as UTF-8 (a spreadsheet: "
+        "Save As, CSV UTF-8; an editor: save with encoding UTF-8; or "
+        f"`iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name}`)"
+    )
 
 
 def table_without_geometry(name: str) -> ValueError:

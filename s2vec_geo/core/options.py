@@ -31,7 +31,9 @@ ValueError: mask_ratio must be in [0, 1), got 1.0
 
 from __future__ import annotations
 
+import math
 import numbers
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -87,6 +89,9 @@ class Option:
         ``append=True`` for a repeatable option.
     range_text
         How the range reads in error messages, when better than the numbers.
+    pattern
+        A regular expression a text value must match as a whole (e.g. a
+        device name); ``range_text`` says it in words.
     """
 
     name: str
@@ -108,6 +113,7 @@ class Option:
     nargs: int | str | None = None
     append: bool = False
     range_text: str | None = None
+    pattern: str | None = None
 
     @property
     def flag(self) -> str:
@@ -173,6 +179,8 @@ class Option:
     def check(self, value: Any, where: str | None = None) -> Any:
         """Return ``value`` after checking its type, range and choices; else ``ValueError``.
 
+        Numbers must also be finite: no setting means infinity or NaN.
+
         ``None`` passes when it is the default (the option's "not given").
         ``where`` names the value in the message (default: the option's name).
 
@@ -182,6 +190,14 @@ class Option:
         Traceback (most recent call last):
         ...
         ValueError: TrainConfig.epochs must be >= 1, got 0
+        >>> LR.check(float("inf"), "TrainConfig.lr")
+        Traceback (most recent call last):
+        ...
+        ValueError: TrainConfig.lr must be a finite number > 0, got inf
+        >>> DEVICE.check("gpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device must be auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps, ...
         """
         where = where or self.name
         if value is None and self.default is None:
@@ -190,14 +206,22 @@ class Option:
             isinstance(value, bool) or not isinstance(value, numbers.Real)
         ):
             raise ValueError(f"{where} must be a number, got {value!r}")
+        if self.type in (int, float) and not math.isfinite(value):  # no setting means inf or NaN
+            wanted = f"a finite number {self.describe_range()}".rstrip()
+            raise ValueError(f"{where} must be {wanted}, got {value!r}")
         if self.type is int and value != int(value):
             raise ValueError(f"{where} must be a whole number, got {value!r}")
         if self.choices and not self.open_choices and value not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise ValueError(f"{where} must be one of {allowed}; got {value!r}")
-        if not self._in_range(value):
+        if not self._in_range(value) or not self._matches(value):
             raise ValueError(f"{where} must be {self.describe_range()}, got {value!r}")
         return value
+
+    def _matches(self, value: Any) -> bool:
+        return self.pattern is None or (
+            isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
+        )
 
     def _in_range(self, value: Any) -> bool:
         if self.min is None and self.max is None:
@@ -255,6 +279,39 @@ def parse_named_path(text: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise ValueError(f"{text!r} is not NAME=PATH (e.g. satclip=satclip.gpkg)")
     return name, path
+
+
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str | int) -> int:
+    """A size in bytes from ``2GB``, ``1.5 GiB``, ``500M`` or a number of bytes.
+
+    K, M, G and T are powers of 1024 whether written ``GB`` or ``GiB``.
+
+    Examples
+    --------
+    >>> parse_size("2GB"), parse_size("1.5 GiB"), parse_size("500m"), parse_size(4096)
+    (2147483648, 1610612736, 524288000, 4096)
+    >>> parse_size("lots")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'lots' is not a size; write e.g. 2GB, 500MB or a number of bytes
+    """
+    if isinstance(text, numbers.Real) and not isinstance(text, bool):
+        number, unit = float(text), ""
+    else:
+        spelled = str(text).strip().upper().replace(" ", "")
+        spelled = spelled[:-1] if spelled.endswith("B") else spelled
+        spelled = spelled[:-1] if spelled.endswith("I") else spelled
+        unit = spelled[-1:] if spelled[-1:] in _SIZE_UNITS else ""
+        try:
+            number = float(spelled[: len(spelled) - len(unit)])
+        except ValueError:
+            number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{text!r} is not a size; write e.g. 2GB, 500MB or a number of bytes")
+    return int(number * _SIZE_UNITS[unit])
 
 
 # -- levels ----------------------------------------------------------------------------
@@ -370,6 +427,16 @@ MAX_CELLS = Option(
     advanced=True,
     metavar="N",
 )
+MEMORY_BUDGET = Option(
+    "memory_budget",
+    parse_size,
+    help="refuse work estimated to need more memory than SIZE, before it starts (e.g. 8GB; "
+    "default 2GB, or the S2VEC_MEMORY_BUDGET environment variable); raise it if the machine "
+    "has the memory",
+    label="Memory budget",
+    advanced=True,
+    metavar="SIZE",
+)
 OVERWRITE = Option(
     "overwrite",
     bool,
@@ -442,6 +509,13 @@ NORMALIZED = Option(
 
 # -- training (TrainConfig; the architecture: MAEConfig) ---------------------------------
 
+MAX_BATCH = 65_536
+"""Largest batch of windows (training and embedding): 16 x 16 windows of 200 features are
+then 3.4 GB of input alone."""
+MAX_WIDTH, MAX_DEPTH, MAX_HEADS = 1024, 24, 64
+"""Largest encoder/decoder width, block count and head count: 4 times the paper's 256
+wide, 6 deep, 8 heads (the widest, deepest network has about 600 M parameters, 2.4 GB)."""
+
 EPOCHS = Option(
     "epochs",
     int,
@@ -456,6 +530,7 @@ BATCH_SIZE = Option(
     help="windows per optimizer step over all processes (default: 16 on the CPU, 1024 on a GPU "
     "with the learning rate scaled by the square root of the batch; the paper: 64)",
     min=1,
+    max=MAX_BATCH,
     label="Batch size (windows)",
     advanced=True,
 )
@@ -562,7 +637,11 @@ SEED = Option(
     label="Random seed",
 )
 DEVICE = Option(
-    "device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+    "device",
+    default="auto",
+    help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps (Apple GPUs)",
+    pattern=r"auto|cpu|mps|cuda(:(0|[1-9][0-9]{0,3}))?",  # torch parses no longer index
+    range_text="auto, cpu, cuda, cuda:N (N: a GPU's number, from 0) or mps",
 )
 CPU_THREADS = Option(
     "cpu_threads",
@@ -618,6 +697,7 @@ EMBED_DIM = Option(
     "encoder width, which is the embedding size (default 128; the paper: 256, which "
     "memorises a city); a multiple of --num-heads",
     min=1,
+    max=MAX_WIDTH,
     label="Embedding size",
 )
 DEPTH = Option(
@@ -626,6 +706,7 @@ DEPTH = Option(
     3,
     "encoder blocks (default 3; the paper: 6)",
     min=1,
+    max=MAX_DEPTH,
     label="Encoder blocks",
     advanced=True,
 )
@@ -635,6 +716,7 @@ NUM_HEADS = Option(
     4,
     "attention heads of encoder and decoder (default 4; the paper: 8)",
     min=1,
+    max=MAX_HEADS,
     label="Attention heads",
     advanced=True,
 )
@@ -644,6 +726,7 @@ DECODER_DIM = Option(
     64,
     "decoder width (default 64; the paper: 128); a multiple of --num-heads",
     min=1,
+    max=MAX_WIDTH,
     label="Decoder width",
     advanced=True,
 )
@@ -653,6 +736,7 @@ DECODER_DEPTH = Option(
     2,
     "decoder blocks (paper: 2)",
     min=0,
+    max=MAX_DEPTH,
     label="Decoder blocks",
     advanced=True,
 )
@@ -744,6 +828,7 @@ EMBED_BATCH_SIZE = Option(
     64,
     "windows per forward pass when embedding",
     min=1,
+    max=MAX_BATCH,
     label="Batch size (windows)",
     advanced=True,
 )

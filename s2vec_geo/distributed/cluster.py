@@ -25,6 +25,7 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from s2vec_geo.core.gcpause import gc_paused
+from s2vec_geo.core.guards import at_most_cores, cpu_cores
 from s2vec_geo.core.options import WORKERS
 from s2vec_geo.core.progress import progress
 
@@ -79,7 +80,8 @@ def dask_client(
         the tasks in this process.
 
     With neither, the client already active in this session is used, or a
-    local cluster with one worker per CPU core is started. Local clusters
+    local cluster with one worker per CPU core is started; more workers than
+    cores are capped at the core count (:func:`local_workers`). Local clusters
     started here give each worker one input at a time
     (``distributed.scheduler.worker-saturation`` = :data:`SATURATION`); set
     the same on the scheduler of a cluster of your own. Their workers run
@@ -117,7 +119,7 @@ def dask_client(
         with contextlib.suppress(ValueError):
             yield Client.current()
             return
-    n = workers or os.cpu_count() or 1
+    n = local_workers(workers)
     with (
         dask.config.set({"distributed.scheduler.worker-saturation": SATURATION}),
         LocalCluster(
@@ -131,6 +133,21 @@ def dask_client(
     ):
         client.register_plugin(PauseGC())
         yield client
+
+
+def local_workers(workers: int | None) -> int:
+    """Worker processes of a local cluster: ``workers``, at most one a CPU core.
+
+    ``None`` gives one a core. More single-threaded workers than cores only
+    compete for them (and for memory: Dask splits it between the workers),
+    so they are capped at the core count with a warning (:func:`at_most_cores`).
+
+    Examples
+    --------
+    >>> local_workers(1), local_workers(None) == cpu_cores() == local_workers(10_000)
+    (1, True)
+    """
+    return cpu_cores() if workers is None else at_most_cores(workers, WORKERS)
 
 
 def run_tasks(client: Client | None, tasks: Sequence[Any], desc: str) -> list[Any]:

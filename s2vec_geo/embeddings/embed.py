@@ -158,6 +158,19 @@ def _patch(model: S2VecModel, values: np.ndarray, batch_size: int) -> np.ndarray
     return emb
 
 
+def _refuse_non_finite(emb: np.ndarray, model: S2VecModel) -> None:
+    """Refuse embeddings holding NaN or infinite values: no layer of them is written."""
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():
+        name = "the model" if model.path is None else repr(str(model.path))
+        raise ValueError(
+            f"{name} gives NaN or infinite embeddings for {int(bad.sum())} of {len(emb)} "
+            "cells: its weights are damaged or its training diverged (train it again, with a "
+            "lower --lr if its loss grew, or use another model), or the cells' counts are far "
+            "beyond those it was trained on"
+        )
+
+
 def model_windows(model: S2VecModel) -> str:
     """The windows a model was trained with (``"aligned"`` for models from before windows).
 
@@ -248,6 +261,7 @@ def embed(
             emb = _patch(m, values, batch_size)
     finally:
         m.module.train(was_training)
+    _refuse_non_finite(emb, m)
     out_ids, n = ids, np.ones(len(ids), dtype=np.int64)
     if images:
         out_ids, emb, n = _pooled(ids, emb, m.image_level)

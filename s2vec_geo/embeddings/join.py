@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 
 from s2vec_geo import s2
+from s2vec_geo.core.guards import DEFAULT_MAX_CELLS
 from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import COVERAGE, N_CELLS, cell_indexed, embedding_columns, is_embedding
 from s2vec_geo.features.equal_area import EQUAL_AREA_CRS
@@ -90,6 +91,7 @@ def embed_geometries(
     model: S2VecModel | str | os.PathLike | None = None,
     level: int | None = None,
     mode: str = "contextual",
+    max_cells: int | None = DEFAULT_MAX_CELLS,
 ) -> gpd.GeoDataFrame:
     """Embeddings of points, lines and polygons, from cell embeddings (module docs).
 
@@ -112,6 +114,9 @@ def embed_geometries(
         level (default), which it must equal.
     mode
         Embedding mode when ``cells`` are featurized (see :func:`s2vec_geo.embed`).
+    max_cells
+        Refuse a line or polygon that would cover more than this many cells
+        of the lookup level (``--max-cells``); ``None``: the default limit.
 
     Returns
     -------
@@ -143,9 +148,8 @@ def embed_geometries(
             f"level {level} does not match the embedding table's level {table_level}; embed "
             f"cells at level {level} first or leave level=None"
         )
-    lookup = _Lookup(
-        table[cols].to_numpy(dtype=np.float64), pd.Index(table.index), table_level, len(geo)
-    )
+    values = table[cols].to_numpy(dtype=np.float64)
+    lookup = _Lookup(values, pd.Index(table.index), table_level, len(geo), max_cells)
     empty = geo.is_empty.to_numpy() | geo.isna().to_numpy()
     points = (geo.geom_type.to_numpy() == "Point") & ~empty
     lookup.points(geo, np.flatnonzero(points))
@@ -170,11 +174,13 @@ def join_embeddings(
     model: S2VecModel | str | os.PathLike | None = None,
     level: int | None = None,
     mode: str = "contextual",
+    max_cells: int | None = DEFAULT_MAX_CELLS,
 ) -> gpd.GeoDataFrame:
     """The layer with the embedding of every row added: its columns, index and CRS kept.
 
     The columns :func:`embed_geometries` computes (``emb_...``, ``n_cells``
     and ``coverage``) are joined to a copy of ``layer``; nothing else changes.
+    ``max_cells`` limits the cells one line or polygon may cover (see there).
 
     Examples
     --------
@@ -189,7 +195,9 @@ def join_embeddings(
     """
     if not isinstance(layer, gpd.GeoDataFrame):
         raise ValueError(f"the layer must be a GeoDataFrame, got {type(layer).__name__}")
-    joined = embed_geometries(layer, cells, model=model, level=level, mode=mode)
+    joined = embed_geometries(
+        layer, cells, model=model, level=level, mode=mode, max_cells=max_cells
+    )
     added = joined.drop(columns=joined.geometry.name)
     clash = [c for c in added.columns if c in layer.columns]
     if clash:
@@ -205,11 +213,13 @@ class _Lookup:
 
     ``values`` (NaN until filled), ``n_cells`` (embedded cells used) and
     ``coverage`` (share of each geometry inside embedded cells) have a row
-    per geometry.
+    per geometry. A line or polygon covering more than ``max_cells`` cells is refused.
     """
 
-    def __init__(self, table: np.ndarray, index: pd.Index, level: int, n: int) -> None:
-        self.table, self.index, self.level = table, index, level
+    def __init__(
+        self, table: np.ndarray, index: pd.Index, level: int, n: int, max_cells: int | None
+    ) -> None:
+        self.table, self.index, self.level, self.max_cells = table, index, level, max_cells
         self.values = np.full((n, table.shape[1]), np.nan)
         self.n_cells = np.zeros(n, dtype=np.int64)
         self.coverage = np.zeros(n, dtype=np.float64)
@@ -230,7 +240,7 @@ class _Lookup:
         """Fill ``rows`` with intersection-weighted means over covering cells."""
         pair_row, pair_cell = [], []
         for r in rows:
-            cells = s2.cover(geo.iloc[r], self.level)
+            cells = s2.cover(geo.iloc[r], self.level, max_cells=self.max_cells)
             pair_row.append(np.full(len(cells), r))
             pair_cell.append(cells)
         pr, pc = np.concatenate(pair_row), np.concatenate(pair_cell)

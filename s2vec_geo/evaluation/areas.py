@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from s2vec_geo.core.errors import not_utf8
 from s2vec_geo.core.progress import progress
 from s2vec_geo.evaluation.inputs import (
     MEAN_OVER_AREAS,
@@ -221,6 +222,8 @@ def read_areas(path: str | os.PathLike) -> list[Area]:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path.name} is not valid TOML ({exc}); fix the syntax") from exc
+    except UnicodeDecodeError:
+        raise not_utf8(path, "areas file") from None
     _check_keys(doc, _TOP_KEYS, path.name)
     defaults = {k: v for k, v in doc.items() if k not in ("area", "external")}
     external = _external_paths(doc.get("external", {}), path.parent, path.name)

@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from s2vec_geo.core.errors import reading
+from s2vec_geo.core.errors import not_utf8, reading
 from s2vec_geo.core.options import RULE
 from s2vec_geo.core.schema import CELL_ID
-from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level
+from s2vec_geo.io.coordinates import non_finite
+from s2vec_geo.s2 import cell_to_latlng, cells_frame, latlng_to_cell, single_level, to_lnglat
 from s2vec_geo.s2.antimeridian import split_antimeridian_frame
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,14 @@ def read_labels(
     raw = frame[target]
     values = pd.to_numeric(raw, errors="coerce").astype("float64")
     text = raw.notna() & values.isna()
-    bad_geom = frame.geometry.isna() | frame.geometry.is_empty
+    bad_geom = frame.geometry.isna() | frame.geometry.is_empty | non_finite(frame.geometry.values)
     missing = ~np.isfinite(values.to_numpy()) | bad_geom.to_numpy()
     if missing.any():
         detail = (
             f"{int(missing.sum())} of {len(frame)} labels have no usable {target!r} value or "
             f"geometry ({int(text.sum())} are text that is not a number"
             + (f", e.g. {raw[text].iloc[0]!r}" if text.any() else "")
-            + f", {int(bad_geom.sum())} have no geometry)"
+            + f", {int(bad_geom.sum())} have no geometry or NaN or infinite coordinates)"
         )
         if not drop_missing:
             raise ValueError(f"{detail}; pass drop_missing=True (--drop-missing) to drop them")
@@ -147,13 +148,16 @@ def read_labels(
     )
     if out.empty:
         raise ValueError(f"no label has a numeric {target!r} value; check the target column")
-    return out if out.crs.equals("EPSG:4326") else out.to_crs(4326)
+    return to_lnglat(out, "the labels")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"labels file {str(path)!r} does not exist; check the path")
-    return pd.read_csv(path)
+    try:
+        return pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise not_utf8(path, "labels file") from None
 
 
 def align_labels(

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from s2vec_geo.core.options import EVALUATION, check_fields
+from s2vec_geo.core.guards import at_most_cores
+from s2vec_geo.core.options import EVALUATION, THREADS, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.evaluation.baselines import BASELINES
 from s2vec_geo.evaluation.inputs import Area, Labels, Table, prepare_areas
@@ -133,6 +134,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, EVALUATION, "EvalConfig")  # every range: declared in core.options
+        object.__setattr__(self, "threads", at_most_cores(self.threads, THREADS))
 
     @classmethod
     def of(cls, config: EvalConfig | None, options: Mapping[str, Any]) -> EvalConfig:

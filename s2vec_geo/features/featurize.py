@@ -44,7 +44,14 @@ import pandas as pd
 import shapely
 
 from s2vec_geo.core.geodesy import haversine_m
-from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, LAYER_CELL_BYTES, check_cells, limit
+from s2vec_geo.core.guards import (
+    DEFAULT_MAX_CELLS,
+    LAYER_CELL_BYTES,
+    budget_in_force,
+    check_cells,
+    limit,
+    using_budget,
+)
 from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import FEATURE_COLUMNS_ATTR, TOKEN
 from s2vec_geo.features.buildings import building_counts, landuse_areas
@@ -56,7 +63,7 @@ from s2vec_geo.features.counts import (
     scatter,
     sum_counts,
 )
-from s2vec_geo.features.cut import DEFAULT_MAX_CELLS_PER_POLYGON
+from s2vec_geo.features.cut import DEFAULT_MAX_CELLS_PER_POLYGON, check_polygon_cells
 from s2vec_geo.features.segments import length_in_cells, segment_cells, segments
 from s2vec_geo.ingest import read_features
 from s2vec_geo.ingest.bbox import clip_to_bbox, validate_bbox
@@ -75,6 +82,21 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 ROAD_PIECE_BYTES = 600  # a road's piece in one cell, while roads are cut (samples included)
+
+
+def row_bytes(lists: FeatureLists) -> int:
+    """Memory of one row of the cell layer of these features (measured: 1.1 KB for v1).
+
+    At fine levels most road pieces become a row of their own, so the road
+    guard holds each piece to this too.
+
+    Examples
+    --------
+    >>> import s2vec_geo
+    >>> row_bytes(s2vec_geo.load_taxonomy().feature_lists()) > LAYER_CELL_BYTES
+    True
+    """
+    return LAYER_CELL_BYTES + 8 * len(lists.columns())
 
 
 def _split_crossing(seg: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,23 +256,30 @@ def _point_counts(frame: gpd.GeoDataFrame, names: tuple[str, ...], level: int) -
 
 
 def _road_features(
-    frame: gpd.GeoDataFrame, classes: tuple[str, ...], level: int, max_cells: int | None = None
+    frame: gpd.GeoDataFrame, lists: FeatureLists, level: int, max_cells: int | None = None
 ) -> tuple[CellCounts, CellCounts]:
-    """((cell, class, metres), (cell, class, number of lines)) of road lines."""
+    """((cell, class, metres), (cell, class, number of lines)) of road lines.
+
+    Refused before any road is cut when the pieces, estimated from the
+    roads' lengths, are over ``max_cells`` or, as rows of the layer they
+    become, over the memory budget.
+    """
     roads = (frame["kind"] == "road").to_numpy()
     if not roads.any():
         return empty_counts(), empty_counts()
     sub = frame.loc[roads]
     lines = np.asarray(sub.geometry.values, dtype=object)
+    piece_bytes = max(ROAD_PIECE_BYTES, row_bytes(lists))
+    fits = min(limit(max_cells), budget_in_force() // piece_bytes)  # no finer estimate
     check_cells(
-        estimate_cells(lines, level, below=limit(max_cells)),
+        estimate_cells(lines, level, below=fits),
         f"cutting roads at the cell edges of level {level}",
-        bytes_per_cell=ROAD_PIECE_BYTES,
+        bytes_per_cell=piece_bytes,
         max_cells=max_cells,
         level=level,
         per_level=2.0,
     )
-    classes_of = category_codes(sub["category"], classes, "road")
+    classes_of = category_codes(sub["category"], lists.roads, "road")
     lengths, counts = [], []
     step = CHUNK // 8
     for start in progress(range(0, len(lines), step), desc="cutting roads at cells"):
@@ -271,6 +300,16 @@ def _road_features(
         counts.append(group_sum(pair_cells, classes_of[start + pair_lines], level=level))
     # a (cell, class) can occur in several chunks: sum the partial results
     return sum_counts(lengths, level), sum_counts(counts, level)
+
+
+def _check_polygons(frame: gpd.GeoDataFrame, level: int, max_cells_per_polygon: int | None) -> None:
+    """The per-polygon size guard of buildings and land use, from estimates alone."""
+    kinds = frame["kind"].to_numpy()
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    for kind, what in (("building", "building"), ("landuse", "land-use")):
+        rows = np.flatnonzero(kinds == kind)
+        ids = frame["osm_id"].to_numpy()[rows] if "osm_id" in frame else None
+        check_polygon_cells(geoms[rows], level, max_cells_per_polygon, what, ids)
 
 
 def count_chunk(
@@ -297,7 +336,8 @@ def count_chunk(
     >>> len(counted), bool(counted[2][2].sum() > 10_000)
     (7, True)
     """
-    lengths, counts = _road_features(frame, lists.roads, level, max_cells)
+    _check_polygons(frame, level, max_cells_per_polygon)  # cheap: before the roads are cut
+    lengths, counts = _road_features(frame, lists, level, max_cells)
     buildings = building_counts(frame, lists.buildings, level, max_cells_per_polygon)
     landuse = landuse_areas(frame, lists.landuse, level, max_cells_per_polygon)
     return (_point_counts(frame, lists.points, level), counts, lengths, *buildings, landuse)
@@ -374,6 +414,7 @@ def featurize(
     polygons: str = "poi",
     max_cells_per_polygon: int | None = DEFAULT_MAX_CELLS_PER_POLYGON,
     max_cells: int | None = DEFAULT_MAX_CELLS,
+    memory_budget: int | str | None = None,
 ) -> gpd.GeoDataFrame:
     """Count features per S2 cell: one row per cell, one column per feature.
 
@@ -402,6 +443,10 @@ def featurize(
     max_cells
         Refuse work that would make more cells (AOI cells, road pieces, rows),
         estimated before it is done (see :mod:`s2vec_geo.core.guards`).
+    memory_budget
+        Refuse work whose estimate (AOI cells, road pieces, rows) would take
+        more memory, e.g. ``"8GB"``; default: the budget in force
+        (:func:`~s2vec_geo.core.guards.budget_in_force`, 2 GiB).
 
     Returns
     -------
@@ -442,10 +487,24 @@ def featurize(
     }
     frame = as_features(features, read_kw)
     lists = feature_lists(frame, taxonomy)
+    with using_budget(memory_budget):
+        return _featurize(frame, lists, level, aoi, (max_cells_per_polygon, max_cells))
+
+
+def _featurize(
+    frame: gpd.GeoDataFrame,
+    lists: FeatureLists,
+    level: int,
+    aoi: Any,
+    limits: tuple[int | None, int | None],
+) -> gpd.GeoDataFrame:
+    """:func:`featurize` of a features frame, under the size limits (per polygon, in all)."""
+    max_cells_per_polygon, max_cells = limits
+    aoi_cells = None if aoi is None else _aoi_cells(aoi, level, max_cells)  # before any cutting
     counted = count_chunk(frame, lists, level, max_cells_per_polygon, max_cells)
     data_cells = sorted_unique(np.concatenate([c for c, _, _ in counted]))
-    if aoi is not None:
-        cells = _aoi_cells(aoi, level, max_cells)
+    if aoi_cells is not None:
+        cells = aoi_cells
         if len(data_cells) and not np.isin(data_cells, cells).any():
             bounds = ", ".join(f"{float(v):.5f}" for v in frame.total_bounds)
             raise ValueError(
@@ -464,7 +523,7 @@ def featurize(
         len(cells),
         f"a level-{level} layer of {n_columns} features",
         level=level,
-        bytes_per_cell=LAYER_CELL_BYTES + 8 * n_columns,
+        bytes_per_cell=row_bytes(lists),
         max_cells=max_cells,
         fix="a coarser level, or Dask: s2vec featurize --workers N --output FOLDER",
     )

@@ -33,7 +33,7 @@ import pyogrio
 from s2vec_geo import s2
 from s2vec_geo.core.disk import DISK_BLOCK, enough_space, reserve
 from s2vec_geo.core.errors import reading
-from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, check_cells
+from s2vec_geo.core.guards import DEFAULT_MAX_CELLS, ON_DISK, check_cells
 from s2vec_geo.core.options import MIN_SUPPORT
 from s2vec_geo.core.progress import progress
 from s2vec_geo.core.schema import CELL_ID, cell_indexed, feature_columns, int64_ids
@@ -481,7 +481,7 @@ def _check_pixels(
         bytes_per_cell=4 * n_features + 1,
         max_cells=max_cells,
         fix=f"a finer image level than {image_level} (smaller images hold fewer empty cells)",
-        memory_as="on disk" if on_disk else "in memory",
+        memory_as=ON_DISK if on_disk else "in memory",
     )
 
 

@@ -45,7 +45,8 @@ def _common_features(datasets: Sequence[ImageDataset]) -> list[str]:
     if not common:
         raise ValueError(
             "the image datasets share no feature; build them from cells featurized with the "
-            "same taxonomy (and the same --min-support, or s2vec run A B ... over all areas)"
+            "same taxonomy (and the same `s2vec images --min-support`, or s2vec run A B ... "
+            "over all areas)"
         )
     dropped = sorted(set().union(*(set(d.feature_names) for d in datasets)) - shared)
     if dropped:
@@ -70,7 +71,7 @@ def _check_compatible(datasets: Sequence[ImageDataset]) -> None:
         if ds.stats.log1p != first.stats.log1p:
             raise ValueError(
                 "the image datasets mix log1p and raw normalization; build them all with "
-                "the same --log1p setting"
+                "the same `s2vec images --log1p` or `--no-log1p`"
             )
         known = {ds.taxonomy_version, first.taxonomy_version} - {None}  # None: not recorded
         if len(known) > 1:

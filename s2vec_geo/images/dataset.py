@@ -191,7 +191,54 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any]:
                     f"image dataset {str(root)!r} lacks shard file {shard[kind]!r}; "
                     "the folder is incomplete: rebuild it"
                 )
+    check_shard_shapes(root, meta)
     return meta
+
+
+def check_shard_shapes(root: Path, meta: dict[str, Any]) -> None:
+    """Refuse shard files whose shapes differ from what ``meta.json`` says they hold.
+
+    Each shard's ``n`` images of ``grid x grid`` pixels and one channel per
+    feature must be the rows of its three arrays: a wrong count would read
+    past a shard's end, or leave images out, when training.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> shard = {k: f"{k}.npy" for k in SHARD_KINDS} | {"n": 3}
+    >>> for kind, shape in (("images", (2, 4, 1)), ("mask", (2, 4)), ("parents", (2,))):
+    ...     np.save(root / f"{kind}.npy", np.zeros(shape))
+    >>> check_shard_shapes(root, {"grid": 2, "feature_names": ["shops"], "shards": [shard]})
+    Traceback (most recent call last):
+    ...
+    ValueError: image dataset '...' is damaged: meta.json says images.npy holds 3 images ...
+    """
+    try:
+        side, n_features = int(meta["grid"]) ** 2, len(meta["feature_names"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"image dataset {str(root)!r} is damaged: {META_FILE} has no usable grid and "
+            f"feature_names ({type(exc).__name__}: {exc}); rebuild it with `s2vec images`"
+        ) from None
+    for shard in meta["shards"]:
+        n = shard.get("n")
+        expected = {"images": (n, side, n_features), "mask": (n, side), "parents": (n,)}
+        for kind, shape in expected.items():
+            path = root / shard[kind]
+            try:
+                found = np.load(path, mmap_mode="r").shape
+            except ValueError as exc:
+                raise ValueError(
+                    f"image dataset {str(root)!r} is damaged: {shard[kind]} is not a readable "
+                    f"array ({exc}); rebuild it with `s2vec images`"
+                ) from None
+            if found != shape:
+                raise ValueError(
+                    f"image dataset {str(root)!r} is damaged: {META_FILE} says {shard[kind]} "
+                    f"holds {n!r} images of shape {shape[1:]}, the file holds {found}; rebuild "
+                    "it with `s2vec images`"
+                )
 
 
 class ImageDataset:

@@ -24,10 +24,12 @@ and land-use classes (v2; floor levels from ``building:levels`` or
 ``height`` columns, else the taxonomy's estimate), or, with
 ``category_column``, when ``polygons="building"`` or ``"landuse"`` says what
 the layer's polygons are (building levels from those columns when present).
-Cleaning, logged with counts: rows with missing/empty geometry, NaN
-coordinates or no category are skipped; lines and polygons crossing the
-antimeridian are cut there (:mod:`s2vec_geo.s2.antimeridian`); invalid
-geometries are repaired with ``shapely.make_valid``. Road layers get
+Cleaning, logged with counts: rows with missing/empty geometry, NaN or
+infinite coordinates or no category are skipped (coordinates outside the
+domain of the layer's CRS are refused: :mod:`s2vec_geo.io.coordinates`);
+lines and polygons crossing the antimeridian are cut there
+(:mod:`s2vec_geo.s2.antimeridian`); invalid geometries are repaired with
+``shapely.make_valid``. Road layers get
 ``intersections`` derived from shared vertices (see
 :mod:`s2vec_geo.ingest.roadgraph`), unless the data gives its own
 ``intersections`` points: then those are the intersections.
@@ -57,6 +59,7 @@ from s2vec_geo.ingest.bbox import BBox, clip_to_bbox
 from s2vec_geo.ingest.polygons import AREA_KINDS, POLYGONAL, repair_polygons
 from s2vec_geo.ingest.roadgraph import coordinate_keys, intersections
 from s2vec_geo.ingest.taxonomy.tags import INTERSECTIONS, Taxonomy
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.s2.antimeridian import split_antimeridian
 
 log = logging.getLogger(__name__)
@@ -139,11 +142,9 @@ class _Classifier:
         n = len(geoms)
         keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         self.counts["missing or empty geometry"] += int(n - keep.sum())
-        coords, index = shapely.get_coordinates(geoms[keep], return_index=True)
-        has_nan = np.zeros(n, dtype=bool)
-        has_nan[np.flatnonzero(keep)[np.unique(index[np.isnan(coords).any(axis=1)])]] = True
-        self.counts["NaN coordinates"] += int(has_nan.sum())
-        keep &= ~has_nan
+        not_finite = non_finite(geoms)
+        self.counts["NaN or infinite coordinates"] += int((keep & not_finite).sum())
+        keep &= ~not_finite
         geoms, table = geoms[keep], table.loc[keep].reset_index(drop=True)
         geoms = split_antimeridian(geoms)
         types = shapely.get_type_id(geoms)
@@ -257,8 +258,7 @@ class _Classifier:
 def _frame_batches(
     gdf: gpd.GeoDataFrame, columns: list[str]
 ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
-    geo = gdf.geometry if gdf.crs.equals("EPSG:4326") else gdf.geometry.to_crs(4326)
-    geoms = np.asarray(geo.values, dtype=object)
+    geoms = _wgs84(gdf.geometry.values, gdf.crs, "the GeoDataFrame")
     table = pd.DataFrame(gdf[columns]).reset_index(drop=True)
     for start in progress(range(0, len(gdf), BATCH_SIZE), desc="reading features"):
         stop = start + BATCH_SIZE
@@ -282,17 +282,24 @@ def _file_batches(
         geometry_name = meta["geometry_name"] or "wkb_geometry"
         bar = progress(total=total, desc=f"reading {path.name}", unit=" features")
         for batch in reader:
-            geoms = _wgs84(batch.column(geometry_name), crs)
+            geoms = _wgs84(_from_wkb(batch.column(geometry_name)), crs, path.name)
             yield geoms, batch.drop_columns([geometry_name]).to_pandas()
             bar.update(batch.num_rows)
         bar.close()
 
 
-def _wgs84(wkb: pa.Array, crs: CRS) -> np.ndarray:
-    """Shapely geometries in EPSG:4326 from a WKB column in ``crs``."""
-    # unreadable geometries (e.g. a ring of two points) become missing ones, counted and
-    # skipped, as io.read_layer does
-    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False), on_invalid="ignore")
+def _from_wkb(wkb: pa.Array) -> np.ndarray:
+    """Shapely geometries of a WKB column."""
+    # unreadable geometries (e.g. a ring of two points) become missing ones, and NaN
+    # coordinates stay: both are counted and skipped (classify), as io.read_layer does
+    with np.errstate(invalid="ignore"):
+        return shapely.from_wkb(wkb.to_numpy(zero_copy_only=False), on_invalid="ignore")
+
+
+def _wgs84(geoms: np.ndarray, crs: CRS, name: str) -> np.ndarray:
+    """Geometries in ``crs`` in EPSG:4326; coordinates outside the CRS's domain refused."""
+    non_finite(geoms, crs, name)  # NaN and infinity: counted and skipped by classify
+    geoms = np.asarray(geoms, dtype=object)
     if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS.from_user_input("OGC:CRS84")):
         return geoms
     return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(4326).values)
@@ -328,7 +335,7 @@ def _parquet_batches(
     bar = progress(total=info["features"], desc=f"reading {path.name}", unit=" features")
     for batch in parquet.iter_batches(batch_size=BATCH_SIZE, columns=[*columns, geometry_name]):
         yield (
-            _wgs84(batch.column(geometry_name), info["crs"]),
+            _wgs84(_from_wkb(batch.column(geometry_name)), info["crs"], path.name),
             batch.drop_columns([geometry_name]).to_pandas(),
         )
         bar.update(batch.num_rows)

@@ -11,13 +11,18 @@ buildings and land use. Memory therefore grows with the features kept plus
 libosmium's node-location index, not with the rest of the file.
 
 Ways referencing nodes missing from the file lose those nodes; ways left with
-fewer than two located nodes are skipped, and the count is logged.
+fewer than two located nodes are skipped, and the count is logged. A tag
+value that is not valid UTF-8 (a broken editor, a damaged file) is read as
+absent, and the objects holding one are counted in the log: the rest of the
+file is read as usual.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -69,20 +74,67 @@ def _existing(path: str | os.PathLike) -> Path:
     return p
 
 
+class DecodedTags:
+    """An OSM object's tags, read by key, with values that are not valid UTF-8 left out.
+
+    pyosmium decodes a value when it is read and raises ``UnicodeDecodeError``
+    on bytes that are not UTF-8; here such a value is absent (``get`` gives
+    the default), and ``counts[key]`` goes up by one the first time this
+    object's value of ``key`` fails.
+
+    Examples
+    --------
+    >>> counts = Counter()
+    >>> tags = DecodedTags({"amenity": "cafe"}, counts)
+    >>> tags.get("amenity"), tags.get("shop"), "amenity" in tags, counts
+    ('cafe', None, True, Counter())
+    """
+
+    def __init__(self, tags: Mapping[str, str] | osmium.osm.TagList, counts: Counter) -> None:
+        self.tags = tags
+        self.counts = counts
+        self.failed: set[str] = set()
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of ``key``; ``default`` when absent or not valid UTF-8."""
+        try:
+            return self.tags.get(key, default)
+        except UnicodeDecodeError:
+            if key not in self.failed:
+                self.failed.add(key)
+                self.counts[key] += 1
+            return default
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+
 class _Reader:
     """Hands pyosmium's objects to :class:`OsmFeatures` as node ids, coordinates and shapes."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.features = OsmFeatures(taxonomy)
         self.wkb = osmium.geom.WKBFactory()
+        self.undecodable: Counter = Counter()
+        """Tag values the taxonomy read that are not valid UTF-8, by key."""
+
+    def tags(self, obj: osmium.osm.OSMObject) -> DecodedTags:
+        """The object's tags, bad values counted in :attr:`undecodable`."""
+        return DecodedTags(obj.tags, self.undecodable)
 
     def node(self, obj: osmium.osm.Node) -> None:
         loc = obj.location
         if loc.valid():
-            self.features.node(obj.id, loc.lon, loc.lat, obj.tags)
+            self.features.node(obj.id, loc.lon, loc.lat, self.tags(obj))
 
     def way(self, obj: osmium.osm.Way) -> None:
-        classes = self.features.way_classes(obj.tags)
+        classes = self.features.way_classes(self.tags(obj))
         if classes is None:
             return
         xs, ys, refs = [], [], []
@@ -98,7 +150,7 @@ class _Reader:
     def area(self, obj: osmium.osm.Area) -> None:
         if obj.from_way():  # closed ways are handled in way()
             return
-        classes = self.features.relation_classes(obj.tags)
+        classes = self.features.relation_classes(self.tags(obj))
         if classes is None:
             return
         try:
@@ -189,6 +241,14 @@ def read_osm(
             path.name,
             collected.missing_nodes,
             collected.skipped_ways,
+        )
+    if reader.undecodable:
+        log.warning(
+            "%s: %d tag value(s) that are not valid UTF-8 were read as absent (keys: %s); "
+            "re-download or repair the file to count those objects too",
+            path.name,
+            reader.undecodable.total(),
+            ", ".join(sorted(reader.undecodable)),
         )
     log_counts(path.name, frame)
     return frame

@@ -68,6 +68,7 @@ from s2vec_geo.ingest.osm_collect import OsmFeatures, log_counts
 from s2vec_geo.ingest.polygons import POLYGONAL
 from s2vec_geo.ingest.roadgraph import coordinate_keys
 from s2vec_geo.ingest.taxonomy.tags import Taxonomy
+from s2vec_geo.io.coordinates import non_finite
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,9 @@ class _Batches:
         kinds, ids = _feature_ids(batch.column(FEATURE_ID))
         tags = _row_tags(batch, layout, self.keys)
         wkb = batch.column(layout.geometry).to_numpy(zero_copy_only=False)
-        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        with np.errstate(invalid="ignore"):  # NaN coordinates: no readable geometry, counted
+            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        geoms[non_finite(geoms)] = None
         types = shapely.get_type_id(geoms)
         self.no_geometry += int((types < 0).sum())
         is_way = kinds == "w"
@@ -361,7 +364,8 @@ def read_osm_parquet(
     frame = features.frame(bbox)
     if batches.no_geometry or batches.repaired_roads or features.skipped_ways:
         log.warning(
-            "%s: %d row(s) without a readable geometry; %d road way(s) whose polygon QuackOSM "
+            "%s: %d row(s) without a readable geometry (missing, or NaN or infinite "
+            "coordinates); %d road way(s) whose polygon QuackOSM "
             "repaired into parts and %d way(s) without a usable geometry were skipped as roads",
             Path(path).name,
             batches.no_geometry,

@@ -169,6 +169,7 @@ def pbf_to_geoparquet(
         if working_directory is None:
             working_directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="quackosm-"))
         conn_kw = stack.enter_context(offline_duckdb())
+        stack.enter_context(_utf8_refused(pbf))
         path = quackosm.convert_pbf_to_parquet(
             Path(pbf),
             result_file_path=Path(out),
@@ -177,3 +178,20 @@ def pbf_to_geoparquet(
             **kw,
         )
     return Path(path)
+
+
+@contextlib.contextmanager
+def _utf8_refused(pbf: str | os.PathLike) -> Iterator[None]:
+    """Say in one line that DuckDB refused a tag value that is not valid UTF-8."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.InvalidInputException as exc:
+        if "utf8" not in str(exc).lower():
+            raise
+        raise ValueError(
+            f"{str(pbf)!r} holds tag values that are not valid UTF-8, which QuackOSM (DuckDB) "
+            "cannot convert; give s2vec the .osm.pbf itself (it reads such tags as absent), or "
+            "repair the file (re-download it)"
+        ) from None

@@ -26,6 +26,7 @@ from s2vec_geo.core.colours import with_pca_colours
 from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.errors import reader_errors, reading, table_without_geometry
 from s2vec_geo.core.schema import CELL_ID, is_embedding
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.io.locks import check_not_held, remove_stale_temporaries, temporary_name
 from s2vec_geo.io.outputs import check_name, fsync_folder, fsync_path, recover_aside, swap_folder
 from s2vec_geo.io.provenance import (
@@ -255,7 +256,7 @@ def read_layer(
     >>> read_layer(p).v.tolist()
     [1]
     """
-    with reading(path) as p:
+    with reading(path) as p, np.errstate(invalid="ignore"):  # NaN coordinates: counted below
         if is_parquet(p):
             frame = gpd.read_parquet(p)
         else:  # geometries GEOS cannot even parse (e.g. a 2-point ring) read as missing
@@ -348,8 +349,12 @@ def repair_geometries(
 
     Invalid geometries (self-intersecting rings, ...) are replaced by
     ``shapely.make_valid``; rows whose geometry is missing, empty or was
-    unreadable are dropped (kept with ``keep_missing=True``). Both counts are
-    logged as warnings, so nothing is lost silently. A frame with nothing to mend is returned as is.
+    unreadable are dropped (kept with ``keep_missing=True``), and so are rows
+    with a NaN or infinite coordinate (:mod:`s2vec_geo.io.coordinates`: kept
+    as missing geometries with ``keep_missing``). The counts are logged as
+    warnings, so nothing is lost silently. A frame with nothing to mend is returned as is.
+    Coordinates outside the domain of the frame's CRS are a ``ValueError``
+    naming ``source`` (:func:`s2vec_geo.io.coordinates.non_finite`).
 
     Examples
     --------
@@ -361,9 +366,10 @@ def repair_geometries(
     (1, True)
     """
     geoms = frame.geometry
+    not_finite = non_finite(geoms.values, frame.crs, source)  # outside the CRS: refused
     missing = np.asarray(geoms.isna() | geoms.is_empty)
-    invalid = ~missing & ~np.asarray(geoms.is_valid)
-    if not (missing.any() or invalid.any()):
+    invalid = ~missing & ~not_finite & ~np.asarray(geoms.is_valid)
+    if not (missing.any() or invalid.any() or not_finite.any()):
         return frame
     out = frame.copy()
     if invalid.any():
@@ -371,16 +377,15 @@ def repair_geometries(
         log.warning(
             "%s: repaired %d invalid geometries with shapely.make_valid", source, invalid.sum()
         )
-    if missing.any():
-        if not keep_missing:
-            out = out[~missing]
-        log.warning(
-            "%s: %s %d features with a missing, empty or unreadable geometry",
-            source,
-            "kept" if keep_missing else "skipped",
-            missing.sum(),
-        )
-    return out
+    out.loc[not_finite, geoms.name] = None  # no place: a missing geometry
+    for rows, what in (
+        (not_finite, "NaN or infinite coordinates"),
+        (missing, "a missing, empty or unreadable geometry"),
+    ):
+        if rows.any():
+            action = "kept" if keep_missing else "skipped"
+            log.warning("%s: %s %d features with %s", source, action, rows.sum(), what)
+    return out if keep_missing else out[~(missing | not_finite)]
 
 
 def read_cell_layer(path: str | os.PathLike) -> gpd.GeoDataFrame:

@@ -5,12 +5,23 @@ with the normalization statistics, the feature names and taxonomy version,
 the S2 levels and the configurations; :meth:`S2VecModel.save` writes it as
 plain data and tensors and :func:`load_model` reads it back
 (``weights_only=True``: a model file cannot run code).
+
+A model file is a zip archive (torch's format); before any of it is read,
+:func:`check_torch_file` refuses one whose members declare more than a model
+file can hold: ``data.pkl`` (everything but the weights) over
+:data:`PICKLE_MAX_BYTES`, weights over :data:`WEIGHTS_MAX_BYTES` (the float32
+weights of the widest, deepest network the options allow), a member
+compressed more than :data:`MAX_COMPRESSION_RATIO`-fold (torch stores them
+uncompressed), or contents that would not fit the memory budget
+(:func:`s2vec_geo.core.guards.check_memory`). The architecture is then
+checked against the weights before the network is built.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +30,8 @@ import numpy as np
 import torch
 
 from s2vec_geo.core.disk import RERUN_FIX, enough_space
+from s2vec_geo.core.guards import check_memory, format_bytes
+from s2vec_geo.core.options import MAX_DEPTH, MAX_WIDTH
 from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.model.mae import MAEConfig, MaskedAutoencoder
@@ -28,6 +41,27 @@ MODEL_NAME = "model.pt"
 """File name of the model inside a training run folder."""
 MODEL_FORMAT = "s2vec-model"
 MODEL_FORMAT_VERSION = 1
+
+PICKLE_MAX_BYTES = 64 * 2**20
+"""Largest ``data.pkl`` of a model file: its plain data (configurations, statistics,
+feature names, history) take a few hundred KB."""
+WEIGHTS_MAX_BYTES = 4 * (
+    MAEConfig(
+        num_features=4096,
+        grid=256,
+        embed_dim=MAX_WIDTH,
+        depth=MAX_DEPTH,
+        decoder_dim=MAX_WIDTH,
+        decoder_depth=MAX_DEPTH,
+        pos_embed="learned",
+    ).num_parameters
+)
+"""Largest float32 weights of a model file: the widest, deepest network the options allow,
+with 4,096 features and learned position tables for 256 x 256 images (about 3.0 GB); the
+memory budget (2 GiB by default) usually refuses sooner."""
+MAX_COMPRESSION_RATIO = 100
+"""Most a member of a model file may be compressed: torch stores members uncompressed, so a
+member that inflates more is built to exhaust memory."""
 
 
 def _plain(value: Any) -> Any:
@@ -291,11 +325,72 @@ def as_model(model: S2VecModel | str | os.PathLike) -> S2VecModel:
     )
 
 
-def read_torch_file(path: Path, what: str) -> Any:
+def check_torch_file(path: Path, what: str, copies: int = 1) -> None:
+    """Refuse a torch file that declares more than a ``what`` can hold, before reading it.
+
+    Only the zip archive's directory is read: the members' declared sizes
+    (see the module docstring; ``copies``: the weights a file holds, e.g. 3
+    for a checkpoint with AdamW's two moments) and their compression. A file
+    that is no zip archive is left to ``torch.load`` to judge.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> bomb = Path(tempfile.mkdtemp()) / "model.pt"
+    >>> with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+    ...     zf.writestr("archive/data.pkl", bytes(2**24))
+    >>> check_torch_file(bomb, "s2vec model file")  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    ValueError: ...model.pt' is not a readable s2vec model file: its member
+    'archive/data.pkl' inflates ...-fold (16.0 MiB from ... KiB), which no file written by
+    torch does; use a file written by s2vec
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    if not members:
+        return
+    worst = max(members, key=lambda m: m.file_size / max(m.compress_size, 1))
+    ratio = worst.file_size / max(worst.compress_size, 1)
+    pickled = sum(m.file_size for m in members if m.filename.endswith(".pkl"))
+    total = sum(m.file_size for m in members)
+    problem = None
+    if ratio > MAX_COMPRESSION_RATIO:
+        problem = (
+            f"its member {worst.filename!r} inflates {ratio:,.0f}-fold "
+            f"({format_bytes(worst.file_size)} from {format_bytes(worst.compress_size)}), "
+            "which no file written by torch does"
+        )
+    elif pickled > PICKLE_MAX_BYTES:
+        problem = (
+            f"it declares {format_bytes(pickled)} of data besides its weights, more than the "
+            f"{format_bytes(PICKLE_MAX_BYTES)} a {what} can hold"
+        )
+    elif total - pickled > copies * WEIGHTS_MAX_BYTES:
+        problem = (
+            f"it declares {format_bytes(total - pickled)} of weights, more than the "
+            f"{format_bytes(copies * WEIGHTS_MAX_BYTES)} of the largest network s2vec builds"
+        )
+    if problem is not None:
+        raise ValueError(
+            f"{str(path)!r} is not a readable {what}: {problem}; use a file written by s2vec"
+        )
+    check_memory(
+        2.0 * total,  # the file's tensors, then the network's copy of them
+        f"reading the {what} {str(path)!r} ({format_bytes(total)} unpacked)",
+        fix="a smaller model",
+    )
+
+
+def read_torch_file(path: Path, what: str, copies: int = 1) -> Any:
     """``torch.load`` with ``weights_only=True``: plain data and tensors, never code.
 
-    A file that is not a torch file, is truncated, or holds other objects
-    (which could run code when loaded) is a ``ValueError`` naming ``what``.
+    A file that is not a torch file, is truncated, declares more than a
+    ``what`` holds (:func:`check_torch_file`), or holds other objects (which
+    could run code when loaded) is a ``ValueError`` naming ``what``.
 
     Examples
     --------
@@ -307,6 +402,7 @@ def read_torch_file(path: Path, what: str) -> Any:
     ...
     ValueError: ...model.pt' is not a readable s2vec model file: it is damaged, truncated or ...
     """
+    check_torch_file(path, what, copies)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -318,6 +414,51 @@ def read_torch_file(path: Path, what: str) -> Any:
         else:
             problem = "it is damaged, truncated or not a torch file; write it again"
         raise ValueError(f"{str(path)!r} is not a readable {what}: {problem}") from exc
+
+
+def _architecture(data: dict[str, Any]) -> MAEConfig:
+    """A model file's architecture, checked against its weights before a network is built."""
+    config = MAEConfig.from_dict(data["mae_config"])
+    weights = data["state_dict"]
+    if not isinstance(weights, dict):
+        raise ValueError(f"its weights are a {type(weights).__name__}, not a table of tensors")
+    held = sum(t.numel() for t in weights.values() if isinstance(t, torch.Tensor))
+    if held != config.num_parameters:
+        raise ValueError(
+            f"its weights hold {held:,} values, its architecture needs {config.num_parameters:,}"
+        )
+    return config
+
+
+def refuse_non_finite_weights(state: Any, name: str) -> None:
+    """Refuse weights holding NaN or infinite values: such a network embeds nothing.
+
+    ``state`` is a ``state_dict``; anything else is left to the loader's checks.
+
+    Examples
+    --------
+    >>> refuse_non_finite_weights({"w": torch.ones(2)}, "'model.pt'")
+    >>> refuse_non_finite_weights({"w": torch.tensor([1.0, float("nan")])}, "'model.pt'")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'model.pt' holds NaN or infinite weights (in 1 tensor, e.g. w): ...
+    """
+    if not isinstance(state, dict):
+        return
+    bad = [
+        str(key)
+        for key, value in state.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        raise ValueError(
+            f"{name} holds NaN or infinite weights (in {len(bad)} tensor"
+            f"{'s' if len(bad) > 1 else ''}, e.g. {bad[0]}): the training that wrote it "
+            "diverged or the file was changed; train the model again (`s2vec train`) or use "
+            "another copy of the file"
+        )
 
 
 PRETRAINED = "pretrained"
@@ -372,13 +513,20 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     data = read_torch_file(p, "s2vec model file")
     if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
         raise ValueError(f"{str(p)!r} is not an s2vec model file; train one with `s2vec train`")
-    if data["format_version"] > MODEL_FORMAT_VERSION:
+    version = data.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
         raise ValueError(
-            f"{str(p)!r} has model format {data['format_version']}, newer than this "
+            f"{str(p)!r} is a damaged s2vec model file (format_version {version!r}, not a "
+            "whole number); train the model again (`s2vec train`) or use another copy of the file"
+        )
+    if version > MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"{str(p)!r} has model format {version}, newer than this "
             f"s2vec-geo supports ({MODEL_FORMAT_VERSION}); upgrade s2vec-geo"
         )
+    refuse_non_finite_weights(data.get("state_dict"), repr(str(p)))
     try:  # a file with missing keys or tensors of other shapes is damaged, not a bug
-        module = MaskedAutoencoder(MAEConfig.from_dict(data["mae_config"]))
+        module = MaskedAutoencoder(_architecture(data))
         module.load_state_dict(data["state_dict"])
         model = S2VecModel(
             module,

@@ -62,7 +62,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from s2vec_geo.core.disk import enough_space
-from s2vec_geo.core.options import TRAINING, check_fields
+from s2vec_geo.core.guards import check_memory, format_bytes
+from s2vec_geo.core.options import DEVICE, TRAINING, check_fields
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.augment import dihedral, random_symmetries
 from s2vec_geo.images.collection import ImageCollection
@@ -304,12 +305,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     --------
     >>> resolve_device("cpu")
     device(type='cpu')
+    >>> resolve_device("cuda:99")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: device 'cuda:99' requested but ...
     """
-    if name == "auto":
+    if DEVICE.check(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available; use 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device {name!r} requested but MPS (Apple GPU) is not available; use 'cpu'"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), cuda:0 to cuda:N-1; use one of them, 'cuda' or 'auto'"
+        )
     return device
 
 
@@ -509,6 +523,25 @@ def train_mean(sampler: WindowSampler) -> np.ndarray:
     return total / max(n, 1)
 
 
+def _refuse_non_finite_images(mean: np.ndarray, collection: ImageCollection) -> None:
+    """Refuse images whose training tiles hold NaN or infinite values (their mean is not finite).
+
+    Building images refuses such values, so they come from shards changed or
+    damaged afterwards; training on them would only make NaN weights.
+    """
+    if np.isfinite(mean).all():
+        return
+    bad = [
+        name for name, m in zip(collection.feature_names, mean, strict=True) if not np.isfinite(m)
+    ]
+    folders = ", ".join(repr(str(d.root)) for d in collection.datasets if d.root is not None)
+    raise ValueError(
+        f"the images {folders or 'given'} hold NaN or infinite values (feature {bad[0]!r}): "
+        "their shards were changed or damaged after they were built; rebuild them (s2vec "
+        "images CELLS -o IMAGES --overwrite)"
+    )
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     save_torch(state, path, "the training checkpoint", RESUME_FIX)
 
@@ -602,6 +635,7 @@ def train(
             f"batch_size {cfg.batch_size} is not divisible by the {ddp.world} processes; "
             "choose a multiple of the process count"
         )
+    check_training_memory(architecture(cfg, collection, base), cfg, device, ddp.world, n_train)
     check_choice(resume, overwrite)
     try:
         with contextlib.ExitStack() as stack:
@@ -620,6 +654,61 @@ def train(
     finally:
         if ddp.owns_group:
             dist.destroy_process_group()
+
+
+def architecture(
+    cfg: TrainConfig, collection: ImageCollection, base: S2VecModel | None
+) -> MAEConfig:
+    """The network to train: the starting model's, else ``cfg.model`` for these images."""
+    if base is not None:
+        return base.config
+    return cfg.mae_config(len(collection.feature_names), collection.grid)
+
+
+def check_training_memory(
+    mae_cfg: MAEConfig,
+    cfg: TrainConfig,
+    device: torch.device,
+    world: int = 1,
+    n_windows: int | None = None,
+) -> None:
+    """Refuse, before the network is built, training that would not fit in memory.
+
+    The estimate (:meth:`~s2vec_geo.model.mae.MAEConfig.training_bytes`: weights,
+    gradients, AdamW's moments and the activations of one process's batch, of
+    at most ``n_windows``, the training tiles) is
+    held against the memory budget on the CPU
+    (:func:`~s2vec_geo.core.guards.check_memory`), against the GPU's memory on CUDA.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(batch_size=65_536)
+    >>> check_training_memory(cfg.mae_config(116, 16), cfg, torch.device("cpu"))
+    ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    s2vec_geo.core.guards.OverBudgetError: training a network of 0.7 M parameters on batches
+    of 65,536 windows of 16x16 cells would take about ... GiB of memory, over the memory
+    budget of ...: ask for less (a smaller --batch-size, --embed-dim, --depth or
+    --decoder-depth), ...
+    """
+    batch = cfg.batch_size if n_windows is None else min(cfg.batch_size, max(n_windows, 1))
+    need = mae_cfg.training_bytes(-(-batch // world), cfg.mask_ratio)
+    grid = mae_cfg.grid
+    what = (
+        f"training a network of {mae_cfg.num_parameters / 1e6:,.1f} M parameters on batches "
+        f"of {cfg.batch_size:,} windows of {grid}x{grid} cells"
+    )
+    fix = "a smaller --batch-size, --embed-dim, --depth or --decoder-depth"
+    if device.type != "cuda":
+        check_memory(need, what, fix=fix)
+        return
+    total = torch.cuda.get_device_properties(device).total_memory
+    if need > total:
+        raise ValueError(
+            f"{what} would take about {format_bytes(need)} of GPU memory, more than the "
+            f"{format_bytes(total)} of {device}: ask for less ({fix})"
+        )
 
 
 RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
@@ -768,7 +857,7 @@ class _Run:
 
     def restore(self, path: Path) -> None:
         """Load a checkpoint written with the same settings."""
-        state = read_torch_file(path, "training checkpoint")
+        state = read_torch_file(path, "training checkpoint", copies=3)
         try:
             settings = state["train_config"]
             if settings != resumable_settings(self.cfg):
@@ -803,9 +892,8 @@ def _new_run(
     ddp: _Dist,
     base: S2VecModel | None = None,
 ) -> _Run:
-    mae_cfg = cfg.mae_config(len(collection.feature_names), collection.grid)
     torch.manual_seed(derive_seed(cfg.seed, _STREAM_INIT))
-    module = MaskedAutoencoder(base.config if base is not None else mae_cfg)
+    module = MaskedAutoencoder(architecture(cfg, collection, base))
     if base is not None:  # fine-tuning: start from the pretrained weights
         module.load_state_dict(base.module.state_dict())
     module = module.to(device)
@@ -836,7 +924,8 @@ def _train_epoch(
     turns = _seeded(cfg.seed, _STREAM_AUGMENT, epoch, device=device)
     n_tokens = run.module.config.num_tokens
     sse_sum = count_sum = 0.0
-    for x, valid in run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world):
+    batches = run.sampler.train_batches(windows, cfg.batch_size, ddp.rank, ddp.world)
+    for step, (x, valid) in enumerate(batches, start=1):
         if cfg.augment:  # each window turned by a symmetry drawn for the global batch
             pick = random_symmetries(cfg.batch_size, turns)[ddp.rank :: ddp.world][: len(x)]
             x, valid = dihedral(x, valid, pick)
@@ -845,7 +934,10 @@ def _train_epoch(
         with threads.step():
             with autocast(device):
                 result = net(x, valid, mask_ratio=cfg.mask_ratio, noise=noise)
-            global_count = ddp.sum([float(result.count)], device)[0]
+            sse, count = float(result.sse.detach()), float(result.count)
+            global_count, global_sse = ddp.sum([count, sse], device)  # NaN anywhere: everywhere
+            where = f"epoch {epoch + 1}, step {step}"
+            _stop_unless_finite({"the training loss": global_sse}, where)
             loss = result.sse * (ddp.world / max(global_count, 1.0))
             run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -853,8 +945,8 @@ def _train_epoch(
                 torch.nn.utils.clip_grad_norm_(run.module.parameters(), cfg.clip_grad)
             run.optimizer.step()
             run.scheduler.step()
-        sse_sum += float(result.sse.detach())
-        count_sum += float(result.count)
+        sse_sum += sse
+        count_sum += count
         bar.update(1)
         bar.set_postfix_str(f"epoch {epoch + 1} loss {float(result.loss.detach()):.4f}")
     sse_sum, count_sum = ddp.sum([sse_sum, count_sum], device)
@@ -863,6 +955,48 @@ def _train_epoch(
         "train_loss": sse_sum / max(count_sum, 1.0),
         "lr": run.optimizer.param_groups[0]["lr"],
     }
+
+
+NOT_FINITE_CAUSES = (
+    "the images hold NaN or infinite values (rebuild them: s2vec images CELLS -o IMAGES "
+    "--overwrite) or the learning rate is too high (lower --lr / TrainConfig.lr)"
+)
+"""The likely causes of a loss or weight that is NaN or infinite, and their fixes."""
+
+
+def _stop_unless_finite(values: dict[str, float], where: str) -> None:
+    """Stop training in one line when a loss or weight is NaN or infinite.
+
+    Raised before the step that would spread it and before any checkpoint or
+    model is written, so the files of the last good epoch stay as they were.
+
+    Examples
+    --------
+    >>> _stop_unless_finite({"the training loss": 0.5}, "epoch 1, step 1")
+    >>> _stop_unless_finite({"the training loss": float("nan")}, "epoch 2, step 7")
+    Traceback (most recent call last):
+    ...
+    ValueError: training stopped at epoch 2, step 7: the training loss is nan; likely ...
+    """
+    bad = [f"{name} is {value:g}" for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(
+            f"training stopped at {where}: {', '.join(bad)}; likely {NOT_FINITE_CAUSES}; no "
+            "model was written and the last checkpoint, if any, is kept"
+        )
+
+
+def _largest_weight(module: torch.nn.Module) -> float:
+    """The largest absolute weight of a network (NaN when any weight is NaN).
+
+    Examples
+    --------
+    >>> layer = torch.nn.Linear(2, 1)
+    >>> _ = torch.nn.init.constant_(layer.weight, -3.0), torch.nn.init.zeros_(layer.bias)
+    >>> _largest_weight(layer)
+    3.0
+    """
+    return float(torch.stack([p.detach().abs().max() for p in module.parameters()]).max())
 
 
 def _validate(run: _Run) -> dict[str, float]:
@@ -931,8 +1065,8 @@ def _warn_if_not_learned(history: list[dict[str, float]]) -> None:
         "the model does not beat its baselines on held-out cells by the %d %% margin asked: "
         "masked error %.4g, not under %.4g, vs %.4g predicting the per-feature mean and "
         "%.4g the mean of the visible neighbours; its embeddings may describe little beyond "
-        "the raw counts. Train longer (--epochs), on a larger area or several areas, or with "
-        "--min-support to drop rare features",
+        "the raw counts. Train longer (--epochs), on a larger area or several areas, or on "
+        "images without rare features (s2vec images --min-support)",
         round(100 * (1 - BEAT_MARGIN)),
         last["val_loss"],
         BEAT_MARGIN * min(last["val_mean_baseline"], last["val_neighbor_baseline"]),
@@ -981,6 +1115,7 @@ def _train(
         run.restore(checkpoint_path)
     if run.baseline_mean is None:
         run.baseline_mean = train_mean(run.sampler)
+        _refuse_non_finite_images(run.baseline_mean, collection)
     if ddp.main:
         _warn_if_small(run)
     net: torch.nn.Module = run.module
@@ -1016,6 +1151,10 @@ def _epochs(
         record = _train_epoch(run, net, epoch, bar, threads)
         if len(run.sampler.val_tiles) and ddp.main:
             record.update(_validate(run))
+        scores = {k: v for k, v in record.items() if k != "epoch"}
+        _stop_unless_finite(
+            {**scores, "the largest weight": _largest_weight(run.module)}, f"epoch {epoch + 1}"
+        )
         run.history.append(record)
         if ddp.main:
             summary = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")

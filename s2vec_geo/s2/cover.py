@@ -18,8 +18,9 @@ import numpy as np
 import shapely
 
 from s2vec_geo.core.geodesy import avg_cell_area, avg_cell_edge
-from s2vec_geo.core.guards import LAYER_CELL_BYTES, check_cells
+from s2vec_geo.core.guards import check_cells
 from s2vec_geo.core.progress import progress
+from s2vec_geo.io.coordinates import non_finite
 from s2vec_geo.s2.antimeridian import split_antimeridian
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import latlng_to_cell
@@ -31,6 +32,11 @@ _LINEAR = ("LineString", "MultiLineString", "LinearRing")
 _POINTS = ("Point", "MultiPoint")
 _SCALE_LEVEL = 10  # cells whose area gives the local cell size of a geometry
 _SCALE_RANGE = (0.3, 3.0)  # local cell area over the mean, clipped to this range
+
+
+COVER_CELL_BYTES = 128
+"""Memory of a covered cell: its id and the coverer's working memory (the continental-US
+box at level 12, 3.1 M cells, peaks at 365 MB)."""
 
 
 def _geometries(geometry: Any) -> np.ndarray:
@@ -227,7 +233,14 @@ def sorted_unique(cells: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
-def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndarray:
+def cover(
+    geometry: Any,
+    level: int,
+    *,
+    max_cells: int | None = None,
+    memory_budget: int | str | None = None,
+    cell_bytes: float = COVER_CELL_BYTES,
+) -> np.ndarray:
     """Return the sorted, unique level-``level`` cells covering a geometry.
 
     Parameters
@@ -254,6 +267,16 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
         Refuse, before covering, geometries estimated to need more cells
         (:func:`estimate_cells`); default
         :data:`~s2vec_geo.core.guards.DEFAULT_MAX_CELLS`.
+    memory_budget
+        Refuse, before covering, geometries whose cells would take more
+        memory (:data:`COVER_CELL_BYTES` a cell; a cell layer of them is held
+        against the budget again, at about 1 KB a cell, by
+        :func:`~s2vec_geo.s2.frame.cells_frame`), e.g. ``"8GB"``; default: the
+        budget in force (:func:`~s2vec_geo.core.guards.budget_in_force`, 2 GiB).
+    cell_bytes
+        Memory a covered cell will take: callers that make a cell layer of the
+        cells pass :data:`~s2vec_geo.core.guards.LAYER_CELL_BYTES`, so that an
+        area too large as a layer is refused before it is covered.
 
     Returns
     -------
@@ -264,7 +287,8 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
     ------
     ValueError
         For empty, missing, invalid or non-geometry input and a missing CRS;
-        :class:`~s2vec_geo.core.guards.TooManyCellsError` above ``max_cells``.
+        :class:`~s2vec_geo.core.guards.TooManyCellsError` above ``max_cells`` or the
+        memory budget.
 
     Examples
     --------
@@ -277,16 +301,22 @@ def cover(geometry: Any, level: int, *, max_cells: int | None = None) -> np.ndar
     geoms = _geometries(geometry)
     if geoms.size == 0:
         raise ValueError("nothing to cover: no geometries given; pass at least one geometry")
+    if (not_finite := non_finite(geoms)).any():  # a GeoSeries's are missing ones already
+        raise ValueError(
+            f"{int(not_finite.sum())} of {len(geoms)} geometries have NaN or infinite "
+            f"coordinates (e.g. the one at position {int(np.argmax(not_finite))}); drop them "
+            "first (layers read from files skip them)"
+        )
     for geom in geoms:
         _check_geometry(geom)
     geoms = split_antimeridian(geoms)  # a line across it: a few cells, not the long way round
     check_cells(
         estimate_cells(geoms, level),
         f"covering the geometries at level {level}",
-        bytes_per_cell=LAYER_CELL_BYTES,  # cells mostly become a layer (cells_frame)
+        bytes_per_cell=cell_bytes,
         max_cells=max_cells,
         level=level,
-        memory_as="as a cell layer",
+        memory_budget=memory_budget,
     )
     parts = [
         ids

@@ -7,6 +7,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from s2vec_geo.core.guards import LAYER_CELL_BYTES, check_memory
 from s2vec_geo.core.schema import CELL_ID, TOKEN
 from s2vec_geo.s2.geometry import cell_to_polygon
 from s2vec_geo.s2.ids import cell_to_token, token_bytes
@@ -44,7 +45,9 @@ def cells_frame(cells: Any) -> gpd.GeoDataFrame:
     Rows keep the order (and any duplicates) of ``cells``; the CRS is
     EPSG:4326. Every cell layer of s2vec-geo is built here, so layers agree on
     the id column, its dtype and the polygon convention of
-    :func:`~s2vec_geo.s2.cell_to_polygon`.
+    :func:`~s2vec_geo.s2.cell_to_polygon`; a layer over the memory budget
+    (:func:`~s2vec_geo.core.guards.check_memory`, about 1 KB a cell) is refused
+    before it is built.
 
     Examples
     --------
@@ -54,6 +57,11 @@ def cells_frame(cells: Any) -> gpd.GeoDataFrame:
     ('cell_id', ['token', 'geometry'], 4326)
     """
     array = as_cells(cells)
+    check_memory(
+        len(array) * LAYER_CELL_BYTES,
+        f"a cell layer of {len(array):,} cells",
+        fix="a coarser level or a smaller area",
+    )
     index = pd.Index(array, dtype="int64", name=CELL_ID)
     return gpd.GeoDataFrame(
         {TOKEN: token_column(array)}, geometry=cell_to_polygon(array), index=index, crs=4326

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -16,6 +17,9 @@ import geopandas as gpd
 import numpy as np
 
 from s2vec_geo.core.options import MAX_LEVEL
+from s2vec_geo.io.coordinates import non_finite
+
+log = logging.getLogger(__name__)
 
 GeoT = TypeVar("GeoT", gpd.GeoSeries, gpd.GeoDataFrame)
 P = ParamSpec("P")
@@ -64,12 +68,16 @@ def validate_level(level: Any, name: str = "level") -> int:
 def to_lnglat(geo: GeoT, what: str = "the geometries") -> GeoT:
     """A GeoSeries/GeoDataFrame in EPSG:4326 (longitude/latitude), reprojected if needed.
 
+    The rule of :mod:`s2vec_geo.io.coordinates` holds: a geometry with a NaN
+    or infinite coordinate becomes a missing one (a warning says how many),
+    and coordinates outside the domain of the CRS are a ``ValueError``.
+
     Parameters
     ----------
     geo
         The geometries; a missing CRS is a ``ValueError`` naming ``what``.
     what
-        How the error message calls the geometries.
+        How the messages call the geometries.
 
     Examples
     --------
@@ -77,12 +85,29 @@ def to_lnglat(geo: GeoT, what: str = "the geometries") -> GeoT:
     >>> s = gpd.GeoSeries([shapely.Point(2776000.0, 8437000.0)], crs=3857)
     >>> round(float(to_lnglat(s).x[0]), 3)
     24.937
+    >>> to_lnglat(gpd.GeoSeries([shapely.Point(1e12, 1e12)], crs=3857))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the geometries: 1 coordinate lies outside the area EPSG:3857 ...
     """
     if geo.crs is None:
         raise ValueError(
             f"{what} have no CRS; set one with .set_crs(...) "
             "(e.g. .set_crs(4326) for longitude/latitude)"
         )
+    not_finite = non_finite(geo.geometry.values, geo.crs, what)
+    if not_finite.any():
+        log.warning(
+            "%s: %d of %d have NaN or infinite coordinates: they count as missing geometries",
+            what,
+            not_finite.sum(),
+            len(geo),
+        )
+        geo = geo.copy()
+        if isinstance(geo, gpd.GeoDataFrame):
+            geo.loc[not_finite, geo.geometry.name] = None
+        else:
+            geo[not_finite] = None
     return geo if geo.crs.equals("EPSG:4326") else geo.to_crs(4326)
 
 

@@ -72,6 +72,16 @@ def test_zip_holds_one_plugin_folder_and_nothing_else(plugin_zip):
     assert not [name for name in names if unwanted.search(name)]
 
 
+def test_zip_holds_exactly_the_listed_files_and_every_module_of_the_checkout(plugin_zip):
+    from build_zip import ENGINE_FILES, PLUGIN_DIR, PLUGIN_FILES
+
+    with zipfile.ZipFile(plugin_zip) as archive:
+        files = {n[len("s2vec/") :] for n in archive.namelist() if not n.endswith("/")}
+    assert files == {*PLUGIN_FILES, *ENGINE_FILES}
+    modules = {p.relative_to(PLUGIN_DIR).as_posix() for p in PLUGIN_DIR.rglob("*.py")}
+    assert modules <= files, "a module of the plugin is not packed"
+
+
 def test_metadata_has_what_a_plugin_repository_requires(plugin_zip):
     with zipfile.ZipFile(plugin_zip) as archive:
         general = zip_metadata(archive)

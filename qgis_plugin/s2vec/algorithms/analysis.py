@@ -73,6 +73,7 @@ class JoinEmbeddings(S2VecAlgorithm):
         "get empty values."
     )
     COMMAND = "join"
+    OPTIONS = ("max_cells",)
     EMBEDDINGS = "EMBEDDINGS"
     FLAGS = (("--embeddings", EMBEDDINGS),)
     STYLE = staticmethod(style_embedding)

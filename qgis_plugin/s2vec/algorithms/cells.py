@@ -28,7 +28,7 @@ class _Cover(S2VecAlgorithm):
 
     GROUP, GROUP_ID = GROUP, GROUP_ID
     COMMAND = "cover"
-    OPTIONS = ("level", "max_cells")
+    OPTIONS = ("level", "max_cells", "memory_budget")
     STYLE = staticmethod(style_cells)
     OUTPUT_LABEL, OUTPUT_HELP = "S2 cells", OUTPUT_HELP
 

@@ -10,7 +10,7 @@ OUTPUT_HELP = (
     "GeoPackage with one polygon per patch cell: cell_id, token and one column per feature "
     "(points of interest by category, roads; with taxonomy v2 also buildings and land use)."
 )
-SIZE_GUARDS = ("max_cells_per_polygon", "max_cells")
+SIZE_GUARDS = ("max_cells_per_polygon", "max_cells", "memory_budget")
 
 
 class _Featurize(S2VecAlgorithm):

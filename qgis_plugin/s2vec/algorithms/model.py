@@ -67,7 +67,7 @@ class BuildImages(_Cells):
         "normalization statistics: the training set of the model (paper section 3.2)."
     )
     COMMAND = "images"
-    OPTIONS = ("image_level", "min_support", "max_cells", "overwrite")
+    OPTIONS = ("image_level", "min_support", "max_cells", "memory_budget", "overwrite")
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Image dataset folder"
     OUTPUT_HELP = "New (or empty) folder for the image dataset; a used one with 'Overwrite'."
 
@@ -124,7 +124,7 @@ class TrainModel(S2VecAlgorithm):
         "Optional further image datasets, e.g. other areas built at the same levels: pick the "
         "meta.json file in each dataset folder.",
     )
-    OPTIONS = (*TRAINING, "overwrite")
+    OPTIONS = (*TRAINING, "memory_budget", "overwrite")
     OUTPUT_FOLDER, OUTPUT_LABEL = True, "Training run folder"
     OUTPUT_HELP = (
         "New (or empty) folder for model.pt and the training history; a used one with 'Overwrite'."

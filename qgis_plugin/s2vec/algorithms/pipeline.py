@@ -52,6 +52,7 @@ class WholePipeline(S2VecAlgorithm):
         "mode",
         *TRAINING,
         "max_cells",
+        "memory_budget",
     )
     STYLE = staticmethod(style_embedding)
     OUTPUT_LABEL = "Cell embeddings"
