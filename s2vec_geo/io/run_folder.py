@@ -303,11 +303,11 @@ class WorkFolder:
             held = Held(f"a run of these settings ({record.status()})", record.settings)
         if admit(root, held, settings, resume, overwrite, "work folder (--work-dir)"):
             assert record is not None  # only a recorded run is continued
-            record.refuse_changed()
+            record._refuse_changed()
             return record
         return cls(root, settings)
 
-    def refuse_changed(self) -> None:
+    def _refuse_changed(self) -> None:
         """Refuse to continue when a finished stage's product in the work folder changed.
 
         Another command may have written there since (e.g. images at another
