@@ -152,8 +152,8 @@ def _record_alive(lock: Path) -> bool:
 
 def _held(lock: Path) -> bool:
     """Whether a live process holds ``lock``, probed without waiting (a file left over is free)."""
-    try:
-        fd = os.open(lock, os.O_RDONLY)
+    try:  # (non-blocking: a FIFO of that name must not hang the probe)
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:  # released meanwhile, or never there
         return False
     except PermissionError:  # another user's lock: its record says whom
