@@ -33,7 +33,7 @@ import s2vec_geo.pipeline as pipeline
 from s2vec_geo.cli import main
 from s2vec_geo.images import build_images
 from s2vec_geo.io.layers import read_cell_layer, write_layer
-from s2vec_geo.io.locks import OutputLockedError, hold
+from s2vec_geo.io.locks import OutputLockedError, check_not_held, hold, lock_path
 from s2vec_geo.model.training import TrainConfig, train
 
 HANG = Path(__file__).with_name("cli_hang.py")
@@ -364,6 +364,20 @@ def test_a_run_does_not_start_while_another_command_writes_inside(finished, copi
         status, err = cli(run_argv(finished["source"], copied, "--resume"), capsys)
     assert status == 2 and f"images' is being written by s2vec process {os.getpid()}" in err
     assert digests(copied.parent) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_named_as_a_folders_lock_does_not_hang_a_writer(work):
+    fifo = lock_path(work)
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=check_not_held, args=[work / "cells.gpkg"], daemon=True)
+    writer.start()
+    writer.join(20)
+    hung = writer.is_alive()
+    if hung:  # let it go: a reader waits for a writer of the FIFO
+        with open(fifo, "w"):
+            pass
+    assert not hung
 
 
 @pytest.mark.parametrize("linked", ["the run's work folder", "the writer's output"])
