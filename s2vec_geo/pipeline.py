@@ -27,6 +27,7 @@ from s2vec_geo.embeddings.seams import log_seams
 from s2vec_geo.features.featurize import featurize
 from s2vec_geo.images import ImageDataset, build_images
 from s2vec_geo.images.build import MAX_LEVEL_GAP, check_min_support
+from s2vec_geo.images.dataset import META_FILE
 from s2vec_geo.io.layers import layer_format, read_cell_layer, write_layer
 from s2vec_geo.io.locks import hold
 from s2vec_geo.io.outputs import check_output, written_here
@@ -177,7 +178,11 @@ def run_pipeline(
     resume
         Continue the run recorded in the work folder (same sources and
         settings): finished stages are reused, training continues from its
-        checkpoint. Changed settings are refused.
+        checkpoint. Changed settings are refused, and so are products in the
+        work folder that changed since the run wrote them; an output or PCA
+        map changed since is written again. The work folder is locked while
+        the run writes it: every other writer into it is refused
+        (:func:`s2vec_geo.io.locks.check_not_held`).
     overwrite
         Start afresh in a work folder that holds an earlier run (or products
         no recorded run wrote), replacing them; other files are kept.
@@ -308,10 +313,9 @@ def _cells_stage(
         return cells
     log.info("1/4 featurizing %d source(s) at level %d", len(sources), level)
     cells = featurize_sources(sources, level, aoi=aoi, max_cells=max_cells, **options)
-    run.root.mkdir(exist_ok=True)  # the first stage to succeed makes the work folder
-    write_layer(cells, path)
     attrs = {k: cells.attrs.get(k) for k in ("feature_columns", "level", "taxonomy_version")}
-    run.mark("featurize", cells=attrs)
+    with run.publishing("featurize", path, cells=attrs):  # makes the work folder
+        write_layer(cells, path)
     return cells
 
 
@@ -327,16 +331,16 @@ def _images_stage(
         log.info("2/4 reusing the images in %s", folder)
         return ImageDataset.open(folder)
     log.info("2/4 building level-%d images", image_level)
-    images = build_images(
-        cells,
-        image_level,
-        out=folder,
-        overwrite=True,
-        min_support=min_support,
-        max_cells=max_cells,
-    )
+    with run.publishing("images", folder / META_FILE):
+        images = build_images(
+            cells,
+            image_level,
+            out=folder,
+            overwrite=True,
+            min_support=min_support,
+            max_cells=max_cells,
+        )
     log.info("%d images of %d x %d cells", len(images), images.grid, images.grid)
-    run.mark("images")
     return images
 
 
@@ -351,8 +355,8 @@ def _train_stage(
     # from its checkpoint or reuses the model of its finished run (train decides).
     proceed = resume and folder.is_dir()
     log.info("3/4 training%s", " (continuing the recorded run)" if proceed else "")
-    model = train(images, config, out=folder, resume=proceed, overwrite=not proceed)
-    run.mark("train")
+    with run.publishing("train", folder / MODEL_NAME):
+        model = train(images, config, out=folder, resume=proceed, overwrite=not proceed)
     return model
 
 
@@ -367,15 +371,15 @@ def _embed_stage(
     png = out.with_suffix(".png")
     if model_out:
         model.save(model_out)  # the provenance names the kept file
-    if "embed" in run.done and out.exists() and png.exists() and model_out is None:
+    if run.unchanged("embed", out, png) and model_out is None:
         log.info("4/4 the run is complete: %s", out)
         return png
     log.info("4/4 embedding %d cells (%s mode)", len(cells), mode)
     emb = embed(cells, model, mode=mode)
     if model_out is False:
         emb.attrs[PROVENANCE_ATTR]["model"] = MODEL_NOT_KEPT
-    write_layer(emb, out)
-    plot_embedding_pca(emb, png)
+    with run.publishing("embed", out, png):
+        write_layer(emb, out)
+        plot_embedding_pca(emb, png)
     log_seams(emb, model.image_level)
-    run.mark("embed")
     return png

@@ -304,6 +304,7 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(made, tmp_path, capsys):
     run.mkdir()
     data = (made["work"] / "model" / "checkpoint.pt").read_bytes()
     (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    shutil.copy(made["work"] / "model" / "history.json", run)  # the run's: its checkpoint
     before = digests(tmp_path)
     status, err = cli(["train", made["images"], "-o", run, "--resume", *TINY], capsys)
     assert status == 2 and "training checkpoint" in one_error(err)

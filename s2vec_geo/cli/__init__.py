@@ -47,6 +47,8 @@ QUIET_LOGGERS = ("pyogrio", "rasterio")
 """Libraries whose INFO lines (pyogrio: ``Created N records`` for every layer written;
 rasterio: each GDAL error of a write that then fails as a whole) are shown only with
 ``--verbose``."""
+OUTPUTS = ("output", "work_dir", "geotiff_out", "model_out")
+"""The arguments that name what a command writes."""
 DEBUG_HELP = "show the traceback of a failure (for bug reports)"
 VERSION_HELP = "print the version of s2vec-geo and exit"
 
@@ -125,6 +127,20 @@ def quiet_interrupts() -> None:
     sys.excepthook = hook
 
 
+def refuse_held_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, outputs that another command writes or that lie in its folder.
+
+    A running ``s2vec run`` holds its work folder: every other command
+    writing there is refused (:func:`s2vec_geo.io.locks.check_not_held`; the
+    write itself checks again).
+    """
+    from s2vec_geo.io.locks import check_not_held
+
+    for name in OUTPUTS:
+        if getattr(args, name, None):
+            check_not_held(getattr(args, name))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``s2vec`` command line; returns the process exit status.
 
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if args.verbose else logging.WARNING)
     try:
+        refuse_held_outputs(args)
         with using_budget(getattr(args, "memory_budget", None)):
             args.func(args)
     except KeyboardInterrupt:

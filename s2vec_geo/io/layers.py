@@ -27,7 +27,7 @@ from s2vec_geo.core.disk import enough_space
 from s2vec_geo.core.errors import reader_errors, reading, table_without_geometry
 from s2vec_geo.core.schema import CELL_ID, is_embedding
 from s2vec_geo.io.coordinates import non_finite
-from s2vec_geo.io.locks import remove_stale_temporaries, temporary_name
+from s2vec_geo.io.locks import check_not_held, remove_stale_temporaries, temporary_name
 from s2vec_geo.io.outputs import check_name, fsync_folder, fsync_path, recover_aside, swap_folder
 from s2vec_geo.io.provenance import (
     KEYS,
@@ -95,7 +95,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     is replaced by a swap that survives ``kill -9`` at any instant
     (:func:`s2vec_geo.io.outputs.swap_folder`): an old copy a killed swap
     left aside is deleted once its replacement is in place, or renamed back
-    (:func:`s2vec_geo.io.outputs.recover_aside`).
+    (:func:`s2vec_geo.io.outputs.recover_aside`). A target that another
+    writer holds, or that lies in a folder it holds (a running run's work
+    folder), is refused before anything is written
+    (:func:`s2vec_geo.io.locks.check_not_held`).
 
     Examples
     --------
@@ -113,6 +116,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             f"output folder {str(target.parent)!r} does not exist; create it first"
         )
     folder = target.parent or Path(".")
+    check_not_held(target)
     recover_aside(folder, target.name)
     remove_stale_temporaries(folder, target.name)
     tmp = folder / temporary_name(target)

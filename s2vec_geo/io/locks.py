@@ -19,11 +19,17 @@ id written where the next run can read it:
   construction and is taken over (and logged) by the next run. Where the
   system has no such lock (``filelock`` reports none), the file's existence is
   the lock and a record naming a process gone from this host is taken over.
+- A lock covers everything below its folder: :func:`check_not_held` refuses
+  a write into a held output or into any folder below one (a running run's
+  work folder), unless the code writing holds that lock itself (its own
+  stages). Every temporary (:func:`s2vec_geo.io.layers.atomic_path`) and
+  every :func:`hold` checks it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import logging
 import os
@@ -45,6 +51,10 @@ from s2vec_geo.io.owners import (  # noqa: F401  (names of this module before ow
 log = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".lock"
+_HELD_HERE: contextvars.ContextVar[frozenset[Path]] = contextvars.ContextVar(
+    "s2vec_held_here", default=frozenset()
+)
+"""The outputs the code running in this context holds (:func:`hold`): it writes inside them."""
 
 
 class OutputLockedError(ValueError):
@@ -124,11 +134,96 @@ def _owner_text(path: Path) -> str:
     return "another s2vec process"
 
 
-def _refuse(target: Path, lock: Path) -> OutputLockedError:
+def _refuse(target: Path, lock: Path, folder: Path | None = None) -> OutputLockedError:
+    """The refusal of a write to ``target`` (that lies in the held ``folder``, if given)."""
+    where = "" if folder is None else f" lies in {str(folder)!r}, which"
     return OutputLockedError(
-        f"{str(target)!r} is being written by {_owner_text(lock)}; wait for it to finish "
+        f"{str(target)!r}{where} is being written by {_owner_text(lock)}; wait for it to finish "
         "or choose another output (two writers would mix their results)"
     )
+
+
+def _record_alive(lock: Path) -> bool:
+    """Whether the process a lock file names may live (on another host it cannot be seen)."""
+    fields = _record(lock)
+    pid = int(fields["pid"]) if fields.get("pid", "").isdigit() else 0
+    return fields.get("host") != socket.gethostname() or process_alive(pid)
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds ``lock``, probed without waiting (a file left over is free)."""
+    try:  # (non-blocking: a FIFO of that name must not hang the probe)
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:  # released meanwhile, or never there
+        return False
+    except PermissionError:  # another user's lock: its record says whom
+        return _record_alive(lock)
+    try:
+        if filelock.lock_descriptor(fd, blocking=False):
+            filelock.unlock_descriptor(fd)
+            return False
+        return True
+    except OSError as exc:
+        if exc.errno not in _NO_OS_LOCK:
+            raise
+        return _record_alive(lock)  # the file's existence is the lock
+    finally:
+        os.close(fd)
+
+
+def check_not_held(target: str | os.PathLike) -> None:
+    """Refuse to write ``target`` while another writer holds it or a folder it lies in.
+
+    A lock (:func:`hold`) covers everything below its target: while ``s2vec
+    run`` writes its work folder, no other command writes into it. Code that
+    holds the lock itself (the run's own stages, in the same thread) passes.
+    The path is checked as given and with its links resolved. A refusal is
+    an :class:`OutputLockedError` naming the process that holds the lock.
+
+    Examples
+    --------
+    >>> import tempfile, threading
+    >>> work = Path(tempfile.mkdtemp()) / "work"
+    >>> with hold(work):  # this code's own lock: its stages write inside
+    ...     check_not_held(work / "images")
+    >>> ready, done = threading.Event(), threading.Event()
+    >>> def run():  # another writer, holding the work folder
+    ...     with hold(work):
+    ...         ready.set()
+    ...         _ = done.wait(60)
+    >>> thread = threading.Thread(target=run)
+    >>> thread.start(), ready.wait(60)
+    (None, True)
+    >>> check_not_held(work / "images" / "meta.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    s2vec_geo.io.locks.OutputLockedError: '...meta.json' lies in '...work', which is being ...
+    >>> done.set(); thread.join()
+    """
+    path = Path(os.path.abspath(target))
+    held_here = _HELD_HERE.get()
+    for start in dict.fromkeys([path, Path(os.path.realpath(path))]):
+        for folder in (start, *start.parents):
+            if folder in held_here:  # below it, this code writes its own products
+                break
+            if folder.name and _held(lock_path(folder)):
+                raise _refuse(path, lock_path(folder), None if folder == start else folder)
+
+
+def _check_inside(folder: Path) -> None:
+    """Refuse to take ``folder`` while a writer holds an output directly inside it.
+
+    (A run's products: ``images/`` or ``model/`` being written by another
+    command when the run starts.)
+    """
+    if not folder.is_dir():
+        return
+    with os.scandir(folder) as entries:
+        locks = [Path(e.path) for e in entries if e.name.startswith(".")]
+    for lock in locks:
+        if lock.name.endswith(LOCK_SUFFIX) and _held(lock):
+            inner = folder / lock.name[1 : -len(LOCK_SUFFIX)]
+            raise _refuse(inner, lock)
 
 
 _NO_OS_LOCK = {errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
@@ -172,9 +267,7 @@ def _open_exclusive(target: Path, lock: Path) -> int:
         try:
             return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            fields = _record(lock)
-            pid = int(fields["pid"]) if fields.get("pid", "").isdigit() else 0
-            if fields.get("host") != socket.gethostname() or process_alive(pid):
+            if _record_alive(lock):
                 raise OutputLockedError(
                     f"{str(target)!r} is being written by {_owner_text(lock)}; wait for it to "
                     f"finish, or delete {str(lock)!r} if no s2vec process runs"
@@ -209,8 +302,13 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
     Takes ``.<name>.lock`` beside ``target`` (see :func:`lock_path`), records
     this process's id and host in it, and removes stale temporaries of
     ``target`` (beside it and, for a folder, inside it) left by killed runs.
-    A lock held by a live process raises :class:`OutputLockedError`; one left
-    by a process that died is taken over.
+    A lock held by a live process, on ``target``, on a folder it lies in
+    (:func:`check_not_held`) or on an output directly inside it, raises
+    :class:`OutputLockedError`; one left by
+    a process that died is taken over. While held, the code running in this
+    context (thread) writes inside ``target`` as its owner; other writers
+    into it are refused. A ``target`` that is a link is held under both
+    names, the link's and its target's, so that no writer passes by the other.
 
     Examples
     --------
@@ -226,11 +324,22 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
     False
     """
     path = Path(os.path.abspath(target))  # "." has no name to lock beside
+    real = Path(os.path.realpath(path))
+    linked = Path(os.path.realpath(path.parent)) / path.name != real  # the name is a link
+    with _hold_one(path) as lock, _hold_one(real) if linked else contextlib.nullcontext():
+        yield lock
+
+
+@contextlib.contextmanager
+def _hold_one(path: Path) -> Iterator[Path]:
+    """:func:`hold` under one name (an absolute path)."""
     lock = lock_path(path)
     if not lock.parent.is_dir():
         raise FileNotFoundError(
             f"output folder {str(lock.parent)!r} does not exist; create it first"
         )
+    check_not_held(path)
+    _check_inside(path)
     fd = _open_locked(path, lock)
     native = fd is not None
     if fd is None:
@@ -244,6 +353,10 @@ def hold(target: str | os.PathLike) -> Iterator[Path]:
         remove_stale_temporaries(path.parent, path.name)
         if path.is_dir():
             remove_stale_temporaries(path)
-        yield lock
+        owner = _HELD_HERE.set(_HELD_HERE.get() | {path, Path(os.path.realpath(path))})
+        try:
+            yield lock
+        finally:
+            _HELD_HERE.reset(owner)
     finally:
         _release(fd, lock, native)

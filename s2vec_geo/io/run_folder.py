@@ -3,26 +3,33 @@
 ``s2vec run`` keeps its intermediate products (``cells.gpkg``, ``images/``,
 ``model/``) in a work folder, and ``run.json`` there records the run's
 *settings* -- a fingerprint of the sources (path, size, modification time),
-levels, area, training and embedding settings -- and the stages finished so
-far. The record gives ``run`` its contract (:meth:`WorkFolder.open`), the
-run-folder policy (:func:`admit`) that ``train`` follows as well:
+levels, area, training and embedding settings -- the stages finished so
+far and the state (size, modification time, SHA-256) of the products
+each stage wrote. A stage is recorded before it publishes its product
+(:meth:`WorkFolder.publishing`), so that a run killed in between finds its
+record and resumes. The record gives ``run`` its contract
+(:meth:`WorkFolder.open`), the run-folder policy (:func:`admit`) that
+``train`` follows as well:
 
 - a new or empty folder starts a run (with ``resume`` too: a run stopped
-  before its first stage ended left nothing to continue);
+  before it published anything left nothing to continue);
 - ``resume`` continues the recorded run when the settings are unchanged,
-  reusing its finished stages (and training's checkpoint);
+  reusing its finished stages (and training's checkpoint) when their
+  products in the work folder are as the run recorded them;
 - ``overwrite`` starts afresh, replacing the products as it goes;
 - anything else is refused before a file is touched: a recorded run without
-  ``resume``/``overwrite``, changed settings with ``resume``, or products no
-  recorded run wrote (e.g. a ``cells.gpkg`` of the user's).
+  ``resume``/``overwrite``, changed settings with ``resume``, products no
+  recorded run wrote (e.g. a ``cells.gpkg`` of the user's), or, with
+  ``resume``, products another command changed since the run wrote them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,7 @@ import geopandas as gpd
 import pandas as pd
 
 from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.io.provenance import file_sha256
 
 RUN_FILE = "run.json"
 RUN_FORMAT = "s2vec-run"
@@ -79,6 +87,72 @@ def fingerprint(value: Any) -> Any:
     if hasattr(value, "wkb"):  # a shapely geometry
         return {"geometry": _digest(value.wkb)}
     return {"object": type(value).__name__, "version": str(getattr(value, "version", value))}
+
+
+def product_state(path: str | os.PathLike) -> dict[str, Any] | None:
+    """What a product file is: size, modification time and SHA-256; ``None`` when it is gone.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "cells.gpkg"
+    >>> _ = path.write_text("cells")
+    >>> state = product_state(path)
+    >>> state["size"], state["sha256"][:12]
+    (5, '57104c57fbe0')
+    >>> product_state(path.with_name("gone.gpkg")) is None
+    True
+    """
+    stat = _stat(path)
+    if stat is None:
+        return None
+    return {"size": stat[0], "mtime_ns": stat[1], "sha256": file_sha256(path)}
+
+
+def same_product(state: dict[str, Any] | None, path: str | os.PathLike) -> bool:
+    """Whether ``path`` is still the product recorded as ``state`` (:func:`product_state`).
+
+    Size and modification time unchanged, or (a copy, times not kept) the
+    same content: the content is read only when the time differs.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = Path(tempfile.mkdtemp()) / "cells.gpkg"
+    >>> _ = path.write_text("cells")
+    >>> state = product_state(path)
+    >>> os.utime(path, ns=(0, 0))  # copied without its times
+    >>> same_product(state, path)
+    True
+    >>> _ = path.write_text("CELLS")  # written again
+    >>> same_product(state, path), same_product(state, path.with_name("gone.gpkg"))
+    (False, False)
+    """
+    stat = _stat(path)
+    if state is None or stat is None or stat[0] != state.get("size"):
+        return False
+    return stat[1] == state.get("mtime_ns") or file_sha256(path) == state.get("sha256")
+
+
+def _stat(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """Size, modification time and inode of a file; ``None`` when it is gone."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def _inside(name: str) -> bool:
+    """Whether a product name of the record (:attr:`WorkFolder.products`) is in the work folder.
+
+    Examples
+    --------
+    >>> _inside("images/meta.json"), _inside("../emb.gpkg")
+    (True, False)
+    """
+    path = Path(name)
+    return not path.is_absolute() and ".." not in path.parts
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -189,6 +263,9 @@ class WorkFolder:
     settings: dict[str, Any]
     done: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per finished stage, the state of each product it wrote (:func:`product_state`), by
+    its path relative to the work folder (``../emb.gpkg`` outside it)."""
 
     @classmethod
     def open(
@@ -201,7 +278,8 @@ class WorkFolder:
         >>> import tempfile
         >>> root = Path(tempfile.mkdtemp())
         >>> first = WorkFolder.open(root, {"level": 12}, resume=False, overwrite=False)
-        >>> first.mark("featurize")
+        >>> with first.publishing("featurize", root / "cells.gpkg"):
+        ...     _ = (root / "cells.gpkg").write_text("cells")
         >>> WorkFolder.open(root, {"level": 12}, resume=True, overwrite=False).done
         ['featurize']
         >>> WorkFolder.open(root, {"level": 13}, resume=True, overwrite=False)
@@ -209,18 +287,46 @@ class WorkFolder:
         Traceback (most recent call last):
         ...
         ValueError: cannot resume the run in ...: its settings changed (level); start afresh ...
+        >>> _ = (root / "cells.gpkg").write_text("other cells")
+        >>> WorkFolder.open(root, {"level": 12}, resume=True, overwrite=False)
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot resume the run in ...: cells.gpkg changed since the run wrote it ...
         """
         root = Path(root)
         settings = json.loads(json.dumps(settings))  # as it reads back from run.json
         record = None if overwrite else cls._read(root)
-        if record is None:  # a new folder, or a run stopped before its first stage ended
+        if record is None:  # a new folder, or a run stopped before it published anything
             held = Held(unrecorded=[name for name in PRODUCTS if (root / name).exists()])
         else:
             held = Held(f"a run of these settings ({record.status()})", record.settings)
         if admit(root, held, settings, resume, overwrite, "work folder (--work-dir)"):
             assert record is not None  # only a recorded run is continued
+            record._refuse_changed()
             return record
         return cls(root, settings)
+
+    def _refuse_changed(self) -> None:
+        """Refuse to continue when a finished stage's product in the work folder changed.
+
+        Another command may have written there since (e.g. images at another
+        level): reusing it would report a run that was not done.
+        """
+        changed = [
+            name
+            for stage in self.done
+            for name, state in self.products.get(stage, {}).items()
+            if _inside(name) and not same_product(state, self.root / name)
+        ]
+        if changed:
+            names = ", ".join(changed)
+            raise ValueError(
+                f"cannot resume the run in {str(self.root)!r}: {names} changed since the run "
+                f"wrote {'it' if len(changed) == 1 else 'them'} (written again, replaced or "
+                "removed); start afresh with overwrite=True (--overwrite) or choose another "
+                "work folder (--work-dir)"
+            )
 
     @classmethod
     def _read(cls, root: Path) -> WorkFolder | None:
@@ -231,7 +337,13 @@ class WorkFolder:
             data = json.loads(path.read_text())
             if data.get("format") != RUN_FORMAT:
                 raise ValueError(data.get("format"))
-            return cls(root, data["settings"], list(data["done"]), dict(data.get("extra", {})))
+            return cls(
+                root,
+                data["settings"],
+                list(data["done"]),
+                dict(data.get("extra", {})),
+                dict(data.get("products", {})),
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(
                 f"{str(path)!r} is not a readable s2vec run record; start afresh with "
@@ -250,16 +362,71 @@ class WorkFolder:
             return "complete"
         return f"stopped after {self.done[-1]}" if self.done else "stopped before any stage"
 
-    def mark(self, stage: str, **extra: Any) -> None:
-        """Record ``stage`` as done, with ``extra`` facts (the first mark writes ``run.json``)."""
+    def unchanged(self, stage: str, *products: str | os.PathLike) -> bool:
+        """Whether ``stage`` is done and ``products`` are as it recorded them (all present).
+
+        Examples
+        --------
+        >>> WorkFolder(Path("w"), {}, ["embed"]).unchanged("embed", "no/such/emb.gpkg")
+        False
+        """
+        recorded = self.products.get(stage)
+        if stage not in self.done:
+            return False
+        if recorded is None:  # recorded before products were: all present is all it knows
+            return all(Path(p).exists() for p in products)
+        return all(same_product(recorded.get(self._name(p)), p) for p in products)
+
+    @contextlib.contextmanager
+    def publishing(self, stage: str, *products: str | os.PathLike, **extra: Any) -> Iterator[None]:
+        """Record the run before ``stage`` publishes ``products``; then the stage as done.
+
+        ``run.json`` (and the work folder, for the first stage) is written
+        before a product is renamed into place, so a run killed in between is
+        recorded and ``resume`` redoes the stage over its own product. If the
+        stage fails (an exception, Ctrl-C) before a product was published, a
+        record and folder it made are removed again: nothing is left but what
+        was there. Once the products are written, the stage is recorded as
+        done with their states and ``extra`` facts.
+        """
+        made = not self.root.exists()
+        first = not (self.root / RUN_FILE).exists()
+        before = [_stat(p) for p in products]
+        try:
+            self.root.mkdir(exist_ok=True)
+            self._write()  # this run's record, also over an earlier run's (overwrite)
+            yield
+        except BaseException:
+            if first and [_stat(p) for p in products] == before:  # nothing published
+                (self.root / RUN_FILE).unlink(missing_ok=True)
+                if made:
+                    with contextlib.suppress(OSError):  # not empty: kept as it is
+                        self.root.rmdir()
+            raise
         if stage not in self.done:
             self.done.append(stage)
         self.extra.update(extra)
+        self.products[stage] = {self._name(p): product_state(p) for p in products}
+        self._write()
+
+    def _name(self, product: str | os.PathLike) -> str:
+        """A product's name in the record: its path relative to the work folder.
+
+        Relative, so that the record holds when the work folder moves (with
+        the output beside it); absolute only where none is (another drive).
+        """
+        try:
+            return Path(os.path.relpath(product, self.root)).as_posix()
+        except ValueError:
+            return Path(product).absolute().as_posix()
+
+    def _write(self) -> None:
         record = {
             "format": RUN_FORMAT,
             "settings": self.settings,
             "done": self.done,
             "extra": self.extra,
+            "products": self.products,
         }
         with atomic_path(self.root / RUN_FILE) as tmp:
             tmp.write_text(json.dumps(record, indent=1))

@@ -643,7 +643,7 @@ def train(
                 out_dir.parent.mkdir(parents=True, exist_ok=True)
                 stack.enter_context(hold(out_dir))
             finished = (
-                _open_run_folder(out_dir, cfg, resume, overwrite, replace_earlier)
+                _open_run_folder(out_dir, cfg, collection, resume, overwrite, replace_earlier)
                 if out_dir
                 else None
             )
@@ -716,14 +716,22 @@ RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
 
 
 def _open_run_folder(
-    out_dir: Path, cfg: TrainConfig, resume: bool, overwrite: bool, replace: bool = False
+    out_dir: Path,
+    cfg: TrainConfig,
+    collection: ImageCollection,
+    resume: bool,
+    overwrite: bool,
+    replace: bool = False,
 ) -> S2VecModel | None:
     """The finished run's model to reuse, or ``None`` to train (from its checkpoint with resume).
 
     The run-folder policy is :func:`s2vec_geo.io.run_folder.admit`: a
-    checkpoint or a finished run (``model.pt`` with its ``history.json``) is
-    the folder's record; its other files are products no recorded run wrote,
-    except a ``history.json`` that a run stopped before its first checkpoint left.
+    checkpoint with the run's ``history.json`` (:func:`_unfinished_run`) or a
+    finished run (``model.pt`` with its ``history.json``) is the folder's
+    record; its other files are products no recorded run wrote, except a
+    ``history.json`` that a run stopped before its first checkpoint left. A
+    run continues with the same settings on the same images
+    (:func:`_trained_on`).
     """
     held, model = Held(), None
     if replace and not resume and not overwrite and _earlier_run(out_dir):
@@ -731,16 +739,17 @@ def _open_run_folder(
         overwrite = True  # a notebook cell run again: this library's own run, replaced
     if overwrite:
         held = Held()  # replaced as the new run writes
-    elif (out_dir / CHECKPOINT_NAME).exists():  # settings checked as it is restored
+    elif _unfinished_run(out_dir):  # settings checked as it is restored
         held = Held(f"an unfinished run ({CHECKPOINT_NAME})")
     elif (model := finished_model(out_dir)) is not None:
         recorded = json.loads(json.dumps(model.train_config))
         recorded = {k: v for k, v in recorded.items() if k not in _RUNTIME_FIELDS}
-        held = Held(f"a finished run ({MODEL_NAME})", recorded)
+        held = Held(f"a finished run ({MODEL_NAME})", {**recorded, "images": _trained_on(model)})
     else:
-        present = [name for name in RUN_FILES if (out_dir / name).exists()]
-        held = Held(unrecorded=present, leftovers=[HISTORY_NAME])
-    resumable = resumable_settings(cfg)
+        present = [name for name in (*RUN_FILES, CHECKPOINT_NAME) if (out_dir / name).exists()]
+        left = [HISTORY_NAME] if _run_history(out_dir / HISTORY_NAME) else []
+        held = Held(unrecorded=present, leftovers=left)
+    resumable = {**resumable_settings(cfg), "images": _trained_on(collection)}
     if not admit(out_dir, held, resumable, resume, overwrite, "output folder (--output)"):
         return None
     if model is not None:
@@ -752,9 +761,66 @@ def _open_run_folder(
     return model
 
 
+def _run_history(path: Path) -> bool:
+    """Whether ``path`` is a ``history.json`` a training run wrote: epochs 1, 2, ... with losses.
+
+    A run stopped before its first checkpoint leaves one (``resume`` starts
+    afresh over it); a file of another shape there is the user's, and kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "history.json"
+    >>> _ = path.write_text('[{"epoch": 1, "train_loss": 0.5, "lr": 0.001}]')
+    >>> _run_history(path)
+    True
+    >>> _ = path.write_text('{"my": "notes"}')
+    >>> _run_history(path)
+    False
+    """
+    try:
+        history = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable or not JSON
+        return False
+    return (
+        isinstance(history, list)
+        and len(history) > 0
+        and all(
+            isinstance(record, dict)
+            and record.get("epoch") == epoch
+            and {"train_loss", "lr"} <= record.keys()
+            for epoch, record in enumerate(history, start=1)
+        )
+    )
+
+
+def _trained_on(source: Any) -> dict[str, Any]:
+    """What identifies the images of a run: features, levels and their statistics.
+
+    ``source``: the :class:`ImageCollection` trained on, or the model trained
+    on it (which keeps them). Plain JSON, as checkpoints and messages hold it.
+    """
+    identity = {
+        "features": list(source.feature_names),
+        "patch_level": int(source.patch_level),
+        "image_level": int(source.image_level),
+        "stats": source.stats.to_dict(),
+    }
+    return json.loads(json.dumps(identity))
+
+
+def _unfinished_run(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a run's checkpoint: ``checkpoint.pt`` beside the run's history.
+
+    A run writes ``history.json`` before each checkpoint (and every few
+    seconds); a ``checkpoint.pt`` without it is not this library's.
+    """
+    return (out_dir / CHECKPOINT_NAME).exists() and _run_history(out_dir / HISTORY_NAME)
+
+
 def _earlier_run(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds a run's checkpoint or a finished run."""
-    return (out_dir / CHECKPOINT_NAME).exists() or finished_model(out_dir) is not None
+    return _unfinished_run(out_dir) or finished_model(out_dir) is not None
 
 
 @dataclass
@@ -771,6 +837,8 @@ class _Run:
     start_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     baseline_mean: np.ndarray | None = None
+    images: dict[str, Any] = field(default_factory=dict)
+    """The images trained on (:func:`_trained_on`): a checkpoint continues on them only."""
 
     def checkpoint(self, epoch: int) -> dict[str, Any]:
         """Everything needed to continue after ``epoch``."""
@@ -781,6 +849,7 @@ class _Run:
             "scheduler": self.scheduler.state_dict(),
             "history": self.history,
             "train_config": resumable_settings(self.cfg),
+            "images": self.images,
             "baseline_mean": None
             if self.baseline_mean is None
             else [float(v) for v in self.baseline_mean],
@@ -795,6 +864,12 @@ class _Run:
                 raise ValueError(
                     f"{str(path)!r} was written with different settings ({settings}); resume "
                     "with the same settings, start afresh with --overwrite or use a new folder"
+                )
+            if state.get("images", self.images) != self.images:  # (older checkpoints: none)
+                raise ValueError(
+                    f"{str(path)!r} was written training on other images (features, levels or "
+                    "their statistics differ); resume with those images, start afresh with "
+                    "--overwrite or use a new folder"
                 )
             self.module.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -834,7 +909,9 @@ def _new_run(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total, warmup, cfg.min_lr_ratio)
     )
-    return _Run(cfg, module, optimizer, scheduler, sampler, device, ddp)
+    return _Run(
+        cfg, module, optimizer, scheduler, sampler, device, ddp, images=_trained_on(collection)
+    )
 
 
 def _train_epoch(
@@ -1083,10 +1160,11 @@ def _epochs(
             summary = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")
             logger.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, summary)
         if out_dir is not None and ddp.main:
-            if epoch + 1 == cfg.epochs or written.due():
+            checkpoint = epoch + 1 == cfg.epochs or saved.due()
+            if checkpoint or written.due():  # a checkpoint always has its history beside it
                 _write_history(out_dir / HISTORY_NAME, run.history)
                 written.reset()
-            if epoch + 1 == cfg.epochs or saved.due():
+            if checkpoint:
                 _save_checkpoint(out_dir / CHECKPOINT_NAME, run.checkpoint(epoch + 1))
                 saved.reset()
 
