@@ -221,6 +221,7 @@ def run_pipeline(
     out = Path(output)
     _check_map(out.with_suffix(".png"), [*sources, aoi], overwrite)
     work = Path(work_dir) if work_dir is not None else work_folder(out)
+    check_output(work, [*sources, aoi], folder=True)
     settings = fingerprint(
         {
             "sources": [_as_file(s) for s in sources],

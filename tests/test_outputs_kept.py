@@ -483,3 +483,39 @@ def test_cover_onto_its_readable_input_keeps_it(tmp_path: Path) -> None:
     before = source.read_bytes()
     assert main(["cover", str(source), "--level", "12", "-o", str(source)]) == 2
     assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["train", "train-into-its-images", "evaluate", "run"])
+def test_the_other_folder_outputs_refuse_the_current_folder_and_their_inputs(
+    cells: pd.DataFrame,
+    layer: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    command: str,
+) -> None:
+    """`train -o .`, `train ds -o ds`, `evaluate -o .` and `run --work-dir .` touch nothing."""
+    images = tmp_path / "images"
+    build_images(cells, LEVEL, out=images)
+    monkeypatch.chdir(tmp_path)
+    argv = {
+        "train": ["train", "images", "-o", ".", "--epochs", "1", "--overwrite"],
+        "train-into-its-images": ["train", "images", "-o", "images", "--epochs", "1"],
+        "evaluate": [
+            "evaluate",
+            "--embeddings",
+            str(layer),
+            "--labels",
+            str(layer),
+            "--output",
+            ".",
+        ],
+        "run": ["run", str(layer), "-o", "emb.gpkg", "--work-dir", ".", "--overwrite"],
+    }[command]
+    before = digest(tmp_path)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    said = "is the input" if command == "train-into-its-images" else "give a folder of its own"
+    assert said in err and len(err.splitlines()) == 1, err
+    assert digest(tmp_path) == before

@@ -22,6 +22,7 @@ from s2vec_geo.evaluation.areas import BLOCKS, LEAVE_ONE_AREA_OUT, AreasResult
 from s2vec_geo.evaluation.inputs import MEAN_OVER_AREAS, POOLED
 from s2vec_geo.evaluation.protocol import EvaluationResult
 from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.io.outputs import check_output
 
 #: Metric columns of the reports: name, heading, decimals.
 _METRIC_TABLES = (("r2", "R2", 3), ("mae", "MAE, scaled", 4), ("spearman", "Spearman", 3))
@@ -241,7 +242,7 @@ def check_report_folder(output_dir: str | os.PathLike, overwrite: bool = False) 
     ...
     ValueError: ... holds results.md that no s2vec evaluation wrote; choose another ...
     """
-    out = Path(output_dir)
+    out = check_output(output_dir, folder=True)
     if overwrite or not out.exists():
         return
     if not out.is_dir():

@@ -137,8 +137,8 @@ def check_output(
             what = "a folder holding an input"
         if what is not None:
             raise ValueError(
-                f"output folder {str(path)!r} is {what}; give a folder of its own (a new one, "
-                "e.g. -o images), so that nothing else there is touched"
+                f"output folder {str(path)!r} is {what}; give a folder of its own (a new "
+                "one), so that nothing else there is touched"
             )
     return Path(path)
 

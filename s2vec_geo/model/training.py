@@ -71,6 +71,7 @@ from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.images.sampler import WindowSampler
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.io.locks import hold
+from s2vec_geo.io.outputs import check_output
 from s2vec_geo.io.run_folder import Held, admit, check_choice
 from s2vec_geo.model.file import (
     MODEL_NAME,
@@ -625,7 +626,7 @@ def train(
     base = starting_model(cfg, collection)
     if base is not None:  # normalize as the starting model does, with its features
         collection = open_images(collection, base.stats)
-    out_dir = Path(out) if out is not None else None
+    out_dir = None if out is None else check_output(out, _image_paths(images), folder=True)
     device = resolve_device(cfg.device)
     ddp, device = _setup_distributed(device)
     n_train = len(split_indices(len(collection), cfg.val_fraction, cfg.seed)[0])
@@ -709,6 +710,12 @@ def check_training_memory(
             f"{what} would take about {format_bytes(need)} of GPU memory, more than the "
             f"{format_bytes(total)} of {device}: ask for less ({fix})"
         )
+
+
+def _image_paths(images: Any) -> list[Any]:
+    """The folders among ``images`` (a dataset, a folder or a list of them), for checks."""
+    items = images if isinstance(images, (list, tuple)) else [images]
+    return [getattr(item, "root", item) for item in items]
 
 
 RUN_FILES = (MODEL_NAME, HISTORY_NAME, LOSS_CURVE_NAME)
