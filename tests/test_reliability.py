@@ -574,8 +574,10 @@ def test_run_killed_in_its_first_stage_resumes(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.5, 1.5])
 def test_ctrl_c_while_the_cli_starts_is_one_line(delay, tmp_path):
+    # featurize at level 22 takes about 3 s on an idle machine: both signals land before
+    # it ends (a level-12 cover ended within 1.5 s once the machine was idle)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "s2vec_geo", "cover", POIS, "--level", "12", "-o", OUT],
+        [sys.executable, "-m", "s2vec_geo", "featurize", PBF, "--level", "22", "-o", OUT],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stderr=subprocess.PIPE,
