@@ -38,6 +38,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from s2vec_geo.io.locks import remove_stale_temporaries
@@ -141,6 +142,33 @@ def check_output(
                 "one), so that nothing else there is touched"
             )
     return Path(path)
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """On failure, remove ``folder`` when the block made it and left it empty.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> new = Path(tempfile.mkdtemp()) / "run"
+    >>> try:
+    ...     with removed_if_left_empty(new):
+    ...         new.mkdir()
+    ...         raise ValueError("bad images")
+    ... except ValueError:
+    ...     pass
+    >>> new.exists()
+    False
+    """
+    made = not folder.exists()
+    try:
+        yield
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+                folder.rmdir()
+        raise
 
 
 def written_here(path: str | os.PathLike) -> bool:

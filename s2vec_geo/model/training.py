@@ -71,7 +71,7 @@ from s2vec_geo.images.normalization import NormStats
 from s2vec_geo.images.sampler import WindowSampler
 from s2vec_geo.io.layers import atomic_path
 from s2vec_geo.io.locks import hold
-from s2vec_geo.io.outputs import check_output
+from s2vec_geo.io.outputs import check_output, removed_if_left_empty
 from s2vec_geo.io.run_folder import Held, admit, check_choice
 from s2vec_geo.model.file import (
     MODEL_NAME,
@@ -642,6 +642,7 @@ def train(
         with contextlib.ExitStack() as stack:
             if out_dir is not None and ddp.main:
                 out_dir.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(removed_if_left_empty(out_dir))
                 stack.enter_context(hold(out_dir))
             finished = (
                 _open_run_folder(out_dir, cfg, collection, resume, overwrite, replace_earlier)
