@@ -143,9 +143,20 @@ def cpu_throughput(cells_path: Path, epochs: int, threads: str) -> dict[str, flo
 def version_throughput(
     root: Path, cells_path: Path, epochs: int, threads: str = "-"
 ) -> dict[str, float]:
-    """:func:`cpu_throughput` in a fresh process importing ``s2vec_geo`` from ``root``."""
+    """:func:`cpu_throughput` in a fresh process importing ``s2vec_geo`` from ``root``.
+
+    The child imports ``s2vec_geo`` before anything else, as the ``s2vec``
+    command and a script that starts with ``import s2vec_geo`` do (next to a
+    busy core, a process that imported torch first trained at 53 images/s
+    instead of 73, with either version).
+    """
     child = [str(cells_path), str(epochs), threads]
-    command = [sys.executable, __file__, "--throughput-child", *child]
+    start = (
+        "import os, sys, runpy, s2vec_geo; sys.argv = sys.argv[1:]; "
+        "sys.path.insert(0, os.path.dirname(sys.argv[0])); "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    command = [sys.executable, "-c", start, __file__, "--throughput-child", *child]
     env = {**os.environ, "PYTHONPATH": str(root), "S2VEC_PROGRESS": "none"}
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env, cwd=ROOT)
     return json.loads(out.stdout.splitlines()[-1])

@@ -650,7 +650,7 @@ CPU_THREADS = Option(
     "torch CPU threads for training: all (default: torch's count, which OMP_NUM_THREADS "
     "sets; runs are reproducible bit for bit), a number, or auto: time steps on all threads "
     "and on one, keep the faster and time again every minute (on a machine busy with other "
-    "work, up to 2.4x faster; the model then depends on the choices made, so runs are not "
+    "work, about 1.3x faster; the model then depends on the choices made, so runs are not "
     "reproducible bit for bit)",
     metavar="N|all|auto",
     label="CPU threads (all, auto or a number)",

@@ -1,10 +1,10 @@
 """Torch's CPU threads while training: all of them, a number, or chosen by timing steps.
 
 On an idle machine every core helps a training step; on a machine busy with
-other work -- a second process, a notebook's kernel, QGIS -- torch's OpenMP
-threads spin-wait for a core that is taken, and a step on two threads took
-2.4 times as long as on one next to one busy process (two cores; see
-``benchmarks/bench_train.py``). Load averages lag and cannot tell what a step
+other work -- a second process, a notebook's kernel, QGIS -- a thread waits
+for a core that is taken: next to one busy process on two cores, training on
+two threads ran at about 73 windows/s and on one at about 93
+(``benchmarks/bench_train.py``). Load averages lag and cannot tell what a step
 will cost, so ``cpu_threads="auto"`` measures: :class:`StepThreads` times a
 few steps on each candidate count, keeps the fastest, and measures again
 every :data:`PERIOD_SECONDS`, as the machine's other work comes and goes.
