@@ -147,8 +147,8 @@ def version_throughput(
 
     The child imports ``s2vec_geo`` before anything else, as the ``s2vec``
     command and a script that starts with ``import s2vec_geo`` do (next to a
-    busy core, a process that imported torch first trained at 53 images/s
-    instead of 73, with either version).
+    busy core, processes that imported torch first were always at the slow
+    end, with either version).
     """
     child = [str(cells_path), str(epochs), threads]
     start = (
