@@ -51,6 +51,7 @@ from s2vec_geo.core.geodesy import EARTH_RADIUS_M
 from s2vec_geo.core.progress import progress
 from s2vec_geo.images.dataset import ImageDataset
 from s2vec_geo.io.layers import atomic_path
+from s2vec_geo.io.outputs import removed_if_left_empty
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 GEOTIFFS = "the GeoTIFFs"
@@ -240,7 +241,6 @@ def export_geotiff(
             "give a folder to write one GeoTIFF per image, or select one parent"
         )
     folder = target.parent if single else target
-    made = not single and not target.exists()
     if not single:
         if target.exists() and not target.is_dir():
             raise ValueError(f"{str(target)!r} is a file; give a folder for several GeoTIFFs")
@@ -248,10 +248,12 @@ def export_geotiff(
             raise FileNotFoundError(
                 f"folder {str(target.parent)!r} does not exist; create it first"
             )
-        target.mkdir(exist_ok=True)
     written: list[Path] = []
-    try:
-        # Every file is published (renamed from its temporary) only once all are written.
+    # The folder this call makes goes again on failure; every file is published (renamed
+    # from its temporary) only once all are written.
+    with contextlib.nullcontext() if single else removed_if_left_empty(target):
+        if not single:
+            target.mkdir(exist_ok=True)
         with enough_space(folder, None, GEOTIFFS, FIX), contextlib.ExitStack() as publish:
             for i in progress(
                 rows.tolist(), total=len(rows), desc="writing GeoTIFFs", unit="image"
@@ -265,11 +267,6 @@ def export_geotiff(
                         folder, on_disk(tmp.stat().st_size) * (len(rows) - 1), GEOTIFFS, FIX
                     )
                 written.append(out)
-    except BaseException:
-        if made:  # the folder this call made, empty again
-            with contextlib.suppress(OSError):
-                target.rmdir()
-        raise
     return written
 
 
